@@ -1,0 +1,272 @@
+"""The asynchronous loop: gather, record, tell, ask, submit; and the stop rules.
+
+The driver owns the loop and nothing else: the search proposes, the
+evaluator runs, the recorder writes. A worker that frees up gets a new
+configuration as soon as its result is recorded; nothing waits for a batch.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ambs.evaluator.base import Evaluator
+from ambs.recorder import Recorder
+from ambs.result import Evaluation, Job
+from ambs.search.base import Search
+
+__all__ = ["Driver", "Progress", "RunSummary", "StopRules"]
+
+
+@dataclass
+class StopRules:
+    """When the search stops handing out work; each rule is one small check.
+
+    Args:
+        max_evals: finished evaluations of the run (resumed ones included).
+        walltime: seconds since this process started the run.
+        grace: seconds running evaluations may still finish after a stop
+            by walltime or signal, before they are cancelled.
+    """
+
+    max_evals: int
+    walltime: float | None = None
+    grace: float = 30.0
+    signalled: str | None = None
+    urgent: bool = False  # a second interrupt: cancel running evaluations now
+
+    def max_evals_reached(self, n_done: int) -> bool:
+        return n_done >= self.max_evals
+
+    def walltime_reached(self, elapsed: float) -> bool:
+        return self.walltime is not None and elapsed >= self.walltime
+
+    def reason(self, n_done: int, elapsed: float) -> str | None:
+        if self.signalled:
+            return f"signal {self.signalled}"
+        if self.walltime_reached(elapsed):
+            return "walltime"
+        if self.max_evals_reached(n_done):
+            return "max-evals"
+        return None
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the final report."""
+
+    evaluations: int = 0  # finished in this process
+    total: int = 0  # in the CSV, resumed ones included
+    by_status: dict[str, int] = field(default_factory=dict)
+    best_objective: float = math.nan
+    best_config: dict[str, Any] | None = None
+    elapsed: float = 0.0
+    stop_reason: str = ""
+    cancelled: int = 0
+
+
+class Progress:
+    """Live progress: an updating line on a terminal, periodic lines in a log."""
+
+    def __init__(self, max_evals: int, stream: TextIO | None = None, interval: float = 30.0) -> None:
+        self.max_evals = max_evals
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = interval
+        self._last = 0.0
+        self._last_done = -1
+        self._width = 0
+
+    def update(self, done: int, best: float, running: int, elapsed: float, rate_n: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.tty:
+            if not force and now - self._last < 0.2:
+                return
+        else:
+            step = max(self.max_evals // 10, 1)
+            due = now - self._last >= self.interval or done // step != self._last_done // step
+            if done == self._last_done or not (due or force):
+                return
+        self._last, self._last_done = now, done
+        rate = rate_n / elapsed if elapsed > 0 else 0.0
+        best_s = f"{best:.6g}" if math.isfinite(best) else "-"
+        line = (
+            f"[{done}/{self.max_evals}] best {best_s} | running {running} | "
+            f"{rate * 60:.1f} evals/min | {_hms(elapsed)}"
+        )
+        if self.tty:
+            pad = max(self._width - len(line), 0)
+            self.stream.write("\r" + line + " " * pad)
+            self._width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class Driver:
+    """Runs a search on an evaluator until a stop rule fires.
+
+    Args:
+        search: the ask/tell search.
+        evaluator: where evaluations run.
+        recorder: where finished evaluations go, one row each.
+        rules: the stop rules.
+        t0: the origin of the CSV's times as ``time.time()`` (on resume, set
+            so that times continue from the previous job's).
+        previous: evaluations already in the CSV (resume): told to the
+            search, counted toward ``max_evals``, never run again.
+        progress: live progress display, or None.
+        on_result: called with each finished evaluation (after it is written).
+    """
+
+    def __init__(
+        self,
+        search: Search,
+        evaluator: Evaluator,
+        recorder: Recorder,
+        rules: StopRules,
+        t0: float,
+        previous: list[Evaluation] | None = None,
+        progress: Progress | None = None,
+        on_result: Callable[[Evaluation], None] | None = None,
+    ) -> None:
+        self.search = search
+        self.evaluator = evaluator
+        self.recorder = recorder
+        self.rules = rules
+        self.t0 = t0
+        self.started = time.time()  # walltime and rates count from here
+        self.progress = progress
+        self.on_result = on_result
+        self.summary = RunSummary()
+        previous = previous or []
+        self.n_done = len(previous)
+        self.next_id = max((e.job_id for e in previous), default=-1) + 1
+        for e in previous:
+            self._count(e)
+        if previous:
+            search.tell([(e.config, e.objective if e.ok else None) for e in previous])
+
+    # ----------------------------------------------------------- signals
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+
+        def handler(signum: int, _frame: Any) -> None:
+            name = signal.Signals(signum).name
+            if self.rules.signalled and signum == signal.SIGINT:
+                self.rules.urgent = True
+            self.rules.signalled = self.rules.signalled or name
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            old[sig] = signal.signal(sig, handler)
+        return old
+
+    @staticmethod
+    def _restore_signals(old: dict[int, Any]) -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    # -------------------------------------------------------------- loop
+    def _count(self, ev: Evaluation) -> None:
+        s = self.summary
+        s.by_status[ev.status.value] = s.by_status.get(ev.status.value, 0) + 1
+        if ev.ok and not (ev.objective <= s.best_objective):
+            s.best_objective, s.best_config = ev.objective, dict(ev.config)
+
+    def _record(self, evs: list[Evaluation]) -> None:
+        for ev in evs:
+            self.recorder.append(ev)
+            self.n_done += 1
+            self.summary.evaluations += 1
+            self._count(ev)
+            if self.on_result:
+                self.on_result(ev)
+        self.search.tell([(ev.config, ev.objective if ev.ok else None) for ev in evs])
+
+    def elapsed(self) -> float:
+        """Seconds since this process started the (possibly resumed) run."""
+        return time.time() - self.started
+
+    def run(self) -> RunSummary:
+        """Run until a stop rule fires and every running evaluation is settled."""
+        old = self._install_signals()
+        stop_at: float | None = None  # when running evaluations get cancelled
+        reason: str | None = None
+        try:
+            while True:
+                reason = reason if reason else self.rules.reason(self.n_done, self.elapsed())
+                if reason is None:
+                    self._dispatch()
+                    if self.evaluator.n_running == 0:
+                        reason = "space exhausted" if self.search.exhausted else "nothing to run"
+                running = self.evaluator.n_running
+                if reason is not None:
+                    if running == 0:
+                        break
+                    if reason != "max-evals" and stop_at is None:
+                        stop_at = time.monotonic() + self.rules.grace
+                    if self.rules.urgent or (stop_at is not None and time.monotonic() >= stop_at):
+                        self.summary.cancelled += len(self.evaluator.cancel())
+                        break
+                timeout = 0.5
+                if stop_at is not None:
+                    timeout = max(0.0, min(timeout, stop_at - time.monotonic()))
+                if self.rules.walltime is not None and reason is None:
+                    timeout = max(0.0, min(timeout, self.rules.walltime - self.elapsed()))
+                self._record(self.evaluator.wait(timeout))
+                self._show()
+                if reason is None and self.rules.signalled:
+                    reason = self.rules.reason(self.n_done, self.elapsed())
+        except BaseException:
+            # Whatever went wrong, what finished is already on disk; stop workers.
+            try:
+                self.evaluator.cancel()
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+            raise
+        finally:
+            self._restore_signals(old)
+            self._show(force=True)
+            if self.progress:
+                self.progress.close()
+        self.summary.stop_reason = reason or ""
+        self.summary.total = self.n_done
+        self.summary.elapsed = self.elapsed()
+        return self.summary
+
+    def _dispatch(self) -> None:
+        """Give every free worker a configuration, within the evaluation budget."""
+        room = self.rules.max_evals - self.n_done - self.evaluator.n_running
+        k = min(self.evaluator.n_free, room)
+        if k <= 0:
+            return
+        now = time.time() - self.t0
+        for config in self.search.ask(k):
+            self.evaluator.submit(Job(self.next_id, config, submitted=now))
+            self.next_id += 1
+
+    def _show(self, force: bool = False) -> None:
+        if self.progress:
+            self.progress.update(
+                self.n_done, self.summary.best_objective, self.evaluator.n_running,
+                self.elapsed(), self.summary.evaluations, force=force,
+            )
+

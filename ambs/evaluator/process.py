@@ -1,0 +1,269 @@
+"""Process evaluator: a pool of local worker processes, the default on one machine.
+
+Each worker is a process of its own that loads the problem module once and
+runs one job at a time, so the master can kill a worker whose evaluation
+runs past its timeout or notice one that crashed (segfault, abort, out of
+memory), record that, and start a fresh worker in its place.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as mp_wait
+from typing import Any
+
+from ambs.evaluator.base import Evaluator
+from ambs.result import Evaluation, Job, Status
+
+__all__ = ["ProcessEvaluator", "thread_env"]
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def thread_env(threads: int | None) -> dict[str, str]:
+    """Environment variables that cap a worker's math-library threads."""
+    return {} if not threads else {v: str(threads) for v in _THREAD_VARS}
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the master dies (no orphaned trainings)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers still exit on a closed pipe
+        pass
+
+
+def _worker_main(conn: Connection, problem_ref: str, cwd: str, t0: float, worker: int) -> None:
+    """Worker loop: load the problem once, then run jobs until told to stop."""
+    _die_with_parent()
+    # The master decides when workers stop; a terminal's Ctrl-C or a
+    # scheduler's SIGTERM to the process group must not kill a training.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.chdir(cwd)
+    from ambs.problem import load_problem
+    from ambs.result import execute
+
+    try:
+        run = load_problem(problem_ref).run
+    except Exception as exc:  # reported for every job this worker gets
+        run, load_error = None, f"worker could not load the problem: {exc}"
+    host = socket.gethostname()
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        if run is None:
+            now = time.time() - t0
+            ev = Evaluation(job.job_id, job.config, status=Status.FAILED, error=load_error,
+                            submitted=job.submitted, started=now, finished=now)
+        else:
+            ev = execute(run, job, t0)
+        ev.worker, ev.host = worker, host
+        try:
+            conn.send(ev)
+        except (BrokenPipeError, OSError):
+            return
+
+
+@dataclass
+class _Slot:
+    worker: int
+    proc: Any = None
+    conn: Connection | None = None
+    job: Job | None = None
+    deadline: float = float("inf")
+    dispatched: float = 0.0
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "worker process died"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
+        return f"worker process killed by {name}{hint}"
+    return f"worker process exited with code {exitcode}"
+
+
+class ProcessEvaluator(Evaluator):
+    """``workers`` local processes, each running one evaluation at a time.
+
+    Args:
+        workers: number of worker processes (default: the number of cores).
+        threads_per_worker: cap on math-library threads in each worker.
+    """
+
+    name = "process"
+
+    def __init__(
+        self,
+        problem_ref: str,
+        t0: float,
+        eval_timeout: float | None = None,
+        workers: int | None = None,
+        threads_per_worker: int | None = None,
+        **_: object,
+    ) -> None:
+        super().__init__(problem_ref, t0, eval_timeout)
+        self._n = int(workers or os.cpu_count() or 1)
+        if self._n < 1:
+            raise ValueError("the process evaluator needs at least one worker")
+        self.threads_per_worker = threads_per_worker
+        self._ctx = mp.get_context("spawn")
+        self._cwd = os.getcwd()
+        self._host = socket.gethostname()
+        self._slots = [_Slot(worker=i + 1) for i in range(self._n)]
+        for slot in self._slots:
+            self._start(slot)
+
+    # ------------------------------------------------------------ workers
+    def _start(self, slot: _Slot) -> None:
+        parent, child = self._ctx.Pipe(duplex=True)
+        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+        os.environ.update(thread_env(self.threads_per_worker))
+        try:
+            proc = self._ctx.Process(
+                target=_worker_main,
+                args=(child, self.problem_ref, self._cwd, self.t0, slot.worker),
+                name=f"ambs-worker-{slot.worker}",
+                daemon=True,
+            )
+            proc.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        child.close()
+        slot.proc, slot.conn, slot.job = proc, parent, None
+
+    def _stop(self, slot: _Slot, kill: bool) -> None:
+        if slot.proc is None:
+            return
+        if kill:
+            slot.proc.kill()
+        else:
+            try:
+                slot.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        slot.proc.join(timeout=5)
+        if slot.proc.is_alive():
+            slot.proc.kill()
+            slot.proc.join()
+        slot.conn.close()
+        slot.proc = slot.conn = None
+
+    # ------------------------------------------------------------ contract
+    @property
+    def n_workers(self) -> int:
+        return self._n
+
+    @property
+    def n_running(self) -> int:
+        return sum(s.job is not None for s in self._slots)
+
+    def submit(self, job: Job) -> None:
+        slot = next((s for s in self._slots if s.job is None), None)
+        if slot is None:
+            raise RuntimeError("submit() with no free worker")
+        slot.job = job
+        slot.dispatched = time.monotonic()
+        slot.deadline = slot.dispatched + self.eval_timeout if self.eval_timeout else float("inf")
+        try:
+            slot.conn.send(job)
+        except (BrokenPipeError, OSError):
+            pass  # the dead worker is noticed in wait()
+
+    def _finish(self, slot: _Slot, status: Status, error: str) -> Evaluation:
+        job = slot.job
+        assert job is not None
+        now = time.time() - self.t0
+        ev = Evaluation(
+            job_id=job.job_id, config=job.config, status=status, error=error,
+            worker=slot.worker, host=self._host, submitted=job.submitted,
+            started=job.submitted, finished=now,
+        )
+        slot.job = None
+        return ev
+
+    def wait(self, timeout: float | None = None) -> list[Evaluation]:
+        busy = [s for s in self._slots if s.job is not None]
+        if not busy:
+            if timeout:
+                time.sleep(timeout)
+            return []
+        now = time.monotonic()
+        limit = min(s.deadline for s in busy) - now
+        wait_for = max(0.0, limit) if timeout is None else max(0.0, min(timeout, limit))
+        if wait_for == float("inf"):
+            wait_for = None
+        handles: dict[Any, _Slot] = {}
+        for s in busy:
+            handles[s.conn] = s
+            handles[s.proc.sentinel] = s
+        ready = mp_wait(list(handles), timeout=wait_for)
+        out: list[Evaluation] = []
+        done: set[int] = set()
+        for h in ready:
+            s = handles[h]
+            if s.worker in done or s.job is None:
+                continue
+            done.add(s.worker)
+            ev = self._receive(s)
+            if ev is not None:
+                out.append(ev)
+        now = time.monotonic()
+        for s in busy:
+            if s.job is not None and now >= s.deadline:
+                self._stop(s, kill=True)
+                out.append(self._finish(
+                    s, Status.TIMEOUT, f"evaluation exceeded the timeout of {self.eval_timeout:g} s"))
+                self._start(s)
+        return out
+
+    def _receive(self, s: _Slot) -> Evaluation | None:
+        """Collect the result of a slot that became ready, or record its death."""
+        try:
+            if s.conn.poll():
+                ev = s.conn.recv()
+                s.job = None
+                return ev
+        except (EOFError, OSError, ConnectionResetError):
+            pass
+        if s.proc.is_alive():
+            return None
+        s.proc.join()
+        ev = self._finish(s, Status.CRASHED, _death_reason(s.proc.exitcode))
+        self._stop(s, kill=True)
+        self._start(s)
+        return ev
+
+    def cancel(self) -> list[Evaluation]:
+        out = []
+        for s in self._slots:
+            if s.job is not None:
+                self._stop(s, kill=True)
+                out.append(self._finish(s, Status.CANCELLED, "search stopped before it finished"))
+                self._start(s)
+        return out
+
+    def close(self) -> None:
+        for s in self._slots:
+            self._stop(s, kill=s.job is not None)

@@ -1,0 +1,64 @@
+"""Serial evaluator: runs each job in this process, for debugging and tests."""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+from collections import deque
+
+from ambs.evaluator.base import Evaluator
+from ambs.problem import load_problem
+from ambs.result import Evaluation, Job, Status, execute
+
+__all__ = ["SerialEvaluator"]
+
+
+class SerialEvaluator(Evaluator):
+    """One worker, in process: ``wait`` runs the next queued job to completion.
+
+    An evaluation timeout cannot be enforced in process; use the process
+    evaluator for that.
+    """
+
+    name = "serial"
+
+    def __init__(self, problem_ref: str, t0: float, eval_timeout: float | None = None, **_: object) -> None:
+        super().__init__(problem_ref, t0, eval_timeout)
+        self.run = load_problem(problem_ref).run
+        self.queue: deque[Job] = deque()
+        self.host = socket.gethostname()
+
+    @property
+    def n_workers(self) -> int:
+        return 1
+
+    @property
+    def n_running(self) -> int:
+        return len(self.queue)
+
+    def submit(self, job: Job) -> None:
+        self.queue.append(job)
+
+    def wait(self, timeout: float | None = None) -> list[Evaluation]:
+        if not self.queue:
+            if timeout:
+                time.sleep(timeout)
+            return []
+        ev = execute(self.run, self.queue.popleft(), self.t0)
+        ev.worker, ev.host = 0, self.host
+        return [ev]
+
+    def cancel(self) -> list[Evaluation]:
+        out = []
+        now = time.time() - self.t0
+        while self.queue:
+            job = self.queue.popleft()
+            out.append(
+                Evaluation(
+                    job_id=job.job_id, config=job.config, status=Status.CANCELLED,
+                    error="search stopped before it ran", submitted=job.submitted,
+                    started=math.nan, finished=now, host=self.host,
+                )
+            )
+        return out

@@ -1,0 +1,276 @@
+"""Problems: a search space plus a ``run(config)`` function, loaded from a module.
+
+A problem module defines ``problem`` (a :class:`Problem`) and ``run(config)``
+returning the objective to *maximize* (a number, or a dict with ``objective``
+and extra metadata). It is named by a dotted module name (``problems.ackley``)
+or a file path (``problems/ackley.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import math
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ConfigSpace as CS
+from ConfigSpace import ConfigurationSpace
+
+from ambs.errors import ProblemError, SpaceError
+from ambs.space import Space
+
+__all__ = ["Problem", "LoadedProblem", "load_problem"]
+
+_PRIORS = {"uniform": False, "log-uniform": True, "loguniform": True, "log": True}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+class Problem:
+    """A search space declared hyperparameter by hyperparameter.
+
+    Example:
+        >>> problem = Problem()
+        >>> problem.add_hyperparameter((1e-4, 1e-1, "log-uniform"), "lr")
+        >>> problem.add_hyperparameter((8, 512), "units")
+        >>> problem.add_hyperparameter(["relu", "tanh", "elu"], "activation")
+
+    Declarations:
+        * ``(low, high)``: integers if both bounds are ints, else uniform reals;
+        * ``(low, high, "log-uniform")``: the same on a log scale;
+        * ``[a, b, c]``: categorical (unordered), or ordinal with ``ordered=True``;
+        * a ConfigSpace hyperparameter object, used as it is.
+
+    Args:
+        name: a short name for logs and run directories.
+        seed: the seed of the underlying ConfigSpace (not of the search).
+    """
+
+    def __init__(self, name: str | None = None, seed: int | None = None) -> None:
+        self.name = name
+        self.space = ConfigurationSpace(seed=seed)
+        self.starting_points: list[dict[str, Any]] = []
+        self.metadata: list[str] = []
+
+    # ------------------------------------------------------------ declaring
+    def add_hyperparameter(
+        self,
+        value: Any,
+        name: str,
+        default_value: Any = None,
+        ordered: bool = False,
+    ) -> CS.hyperparameters.Hyperparameter:
+        """Declare one hyperparameter; returns the ConfigSpace object made for it."""
+        if not isinstance(name, str) or not name:
+            raise SpaceError(f"hyperparameter name must be a non-empty string, got {name!r}")
+        if name in self.space:
+            raise SpaceError(f"hyperparameter {name!r} is declared twice")
+        kw = {} if default_value is None else {"default_value": default_value}
+        try:
+            hp = self._make(value, name, ordered, kw)
+            self.space.add(hp)
+        except SpaceError:
+            raise
+        except Exception as exc:  # ConfigSpace raises ValueError/TypeError with details
+            raise SpaceError(f"hyperparameter {name!r}: {exc}") from None
+        return hp
+
+    @staticmethod
+    def _make(value: Any, name: str, ordered: bool, kw: dict) -> Any:
+        if isinstance(value, CS.hyperparameters.Hyperparameter):
+            if value.name != name:
+                raise SpaceError(f"hyperparameter object is named {value.name!r}, not {name!r}")
+            return value
+        if isinstance(value, tuple):
+            if len(value) not in (2, 3):
+                raise SpaceError(
+                    f"hyperparameter {name!r}: a range is (low, high) or (low, high, prior), "
+                    f"got {value!r}"
+                )
+            low, high = value[0], value[1]
+            prior = value[2] if len(value) == 3 else "uniform"
+            if prior not in _PRIORS:
+                raise SpaceError(
+                    f"hyperparameter {name!r}: unknown prior {prior!r} "
+                    f"(use 'uniform' or 'log-uniform')"
+                )
+            for b in (low, high):
+                if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):
+                    raise SpaceError(f"hyperparameter {name!r}: bounds must be finite numbers, got {value!r}")
+            if not low < high:
+                raise SpaceError(f"hyperparameter {name!r}: low must be below high, got {value!r}")
+            log = _PRIORS[prior]
+            if log and low <= 0:
+                raise SpaceError(f"hyperparameter {name!r}: a log-uniform range needs low > 0, got {value!r}")
+            if _is_int(low) and _is_int(high):
+                return CS.UniformIntegerHyperparameter(name, low, high, log=log, **kw)
+            return CS.UniformFloatHyperparameter(name, float(low), float(high), log=log, **kw)
+        if isinstance(value, (list, Sequence)) and not isinstance(value, (str, bytes)):
+            choices = list(value)
+            if not choices:
+                raise SpaceError(f"hyperparameter {name!r}: the list of choices is empty")
+            if len(set(map(repr, choices))) != len(choices):
+                raise SpaceError(f"hyperparameter {name!r}: the choices repeat a value")
+            if ordered:
+                return CS.OrdinalHyperparameter(name, choices, **kw)
+            return CS.CategoricalHyperparameter(name, choices, **kw)
+        raise SpaceError(
+            f"hyperparameter {name!r}: cannot declare from {value!r} "
+            "(use (low, high), (low, high, 'log-uniform') or a list of choices)"
+        )
+
+    def add_condition(self, child: str, parent: str, values: Any) -> None:
+        """Make ``child`` active only when ``parent`` takes one of ``values``."""
+        for n in (child, parent):
+            if n not in self.space:
+                raise SpaceError(f"condition names unknown hyperparameter {n!r}")
+        vals = list(values) if isinstance(values, (list, tuple, set)) else [values]
+        try:
+            if len(vals) == 1:
+                cond = CS.EqualsCondition(self.space[child], self.space[parent], vals[0])
+            else:
+                cond = CS.InCondition(self.space[child], self.space[parent], vals)
+            self.space.add(cond)
+        except Exception as exc:
+            raise SpaceError(f"condition {child!r} on {parent!r}: {exc}") from None
+
+    def add_starting_point(self, **config: Any) -> None:
+        """A configuration that model-based searches evaluate first."""
+        self.starting_points.append(dict(config))
+
+    def add_metadata(self, *names: str) -> None:
+        """Declare extra result keys that ``run`` returns; each gets a ``m:<name>`` column."""
+        for n in names:
+            if n in ("objective",) or n in self.metadata:
+                raise SpaceError(f"metadata name {n!r} is reserved or declared twice")
+            self.metadata.append(n)
+
+    # ------------------------------------------------------------- reading
+    @property
+    def hyperparameter_names(self) -> list[str]:
+        return list(self.space.keys())
+
+    @property
+    def default_configuration(self) -> dict[str, Any]:
+        return Space(self.space).to_dicts(Space(self.space).default_vector())[0]
+
+    def validate(self) -> None:
+        """Check the problem is usable; raises SpaceError with the cause."""
+        if len(self.space) == 0:
+            raise SpaceError("the search space has no hyperparameters")
+        space = Space(self.space)
+        for point in self.starting_points:
+            try:
+                space.to_vectors([point])
+            except Exception as exc:
+                raise SpaceError(f"starting point {point!r} is not in the space: {exc}") from None
+
+    def fingerprint(self) -> str:
+        """A short hash of the space, to refuse resuming a run of another space."""
+        text = json.dumps(self.space.to_serialized_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"Problem(name={self.name!r}, hyperparameters={self.hyperparameter_names})"
+
+
+@dataclass
+class LoadedProblem:
+    """A problem module after loading: its space, run function and origin."""
+
+    ref: str
+    name: str
+    problem: Problem
+    run: Callable[..., Any]
+    module: Any = field(repr=False)
+
+    @property
+    def space(self) -> Space:
+        return Space(self.problem.space)
+
+
+def _import(ref: str) -> Any:
+    """Import a module by file path or dotted name; the caller maps errors."""
+    path = Path(ref)
+    if ref.endswith(".py") or os.sep in ref or path.is_file():
+        if not path.is_file():
+            raise ProblemError(f"problem file not found: {ref}")
+        path = path.resolve()
+        modname = "ambs_problem_" + hashlib.sha1(str(path).encode()).hexdigest()[:10]
+        if modname in sys.modules:
+            return sys.modules[modname]
+        spec = importlib.util.spec_from_file_location(modname, path)
+        if spec is None or spec.loader is None:
+            raise ProblemError(f"cannot load {ref} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[modname] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(modname, None)
+            raise
+        return module
+    # A dotted name resolves from the working directory too, as `python -m` does.
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
+    return importlib.import_module(ref)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming an exception raised while importing a problem module."""
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({Path(exc.filename or '?').name}, line {exc.lineno})"
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if tb:
+        last = tb[-1]
+        where = f" ({Path(last.filename).name}, line {last.lineno})"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def load_problem(ref: str) -> LoadedProblem:
+    """Load and check a problem module; raises ProblemError or SpaceError with one line."""
+    if not ref or not isinstance(ref, str):
+        raise ProblemError("no problem given")
+    try:
+        module = _import(ref)
+    except (ProblemError, SpaceError):
+        raise
+    except ModuleNotFoundError as exc:
+        if exc.name and (ref == exc.name or ref.startswith(exc.name + ".")):
+            raise ProblemError(f"problem module {ref!r} not found (give a dotted name or a .py path)") from None
+        raise ProblemError(f"cannot import problem {ref!r}: {_describe(exc)}") from None
+    except SystemExit as exc:
+        raise ProblemError(f"problem {ref!r} called exit({exc.code}) while importing") from None
+    except Exception as exc:
+        raise ProblemError(f"cannot import problem {ref!r}: {_describe(exc)}") from None
+    problem = getattr(module, "problem", None)
+    if problem is None:
+        raise ProblemError(f"problem module {ref!r} defines no `problem` (an ambs.Problem)")
+    if isinstance(problem, ConfigurationSpace):
+        wrapped = Problem()
+        wrapped.space = problem
+        problem = wrapped
+    if not isinstance(problem, Problem):
+        raise ProblemError(
+            f"`problem` in {ref!r} is a {type(problem).__name__}, not an ambs.Problem"
+        )
+    run = getattr(module, "run", None)
+    if run is None:
+        raise ProblemError(f"problem module {ref!r} defines no `run(config)` function")
+    if not callable(run):
+        raise ProblemError(f"`run` in {ref!r} is not callable")
+    problem.validate()
+    name = problem.name or Path(ref).stem if ref.endswith(".py") else (problem.name or ref.rsplit(".", 1)[-1])
+    return LoadedProblem(ref=ref, name=name, problem=problem, run=run, module=module)

@@ -1,0 +1,311 @@
+"""Append-only results CSV and the run directory's settings file.
+
+``results.csv`` gets one row per finished evaluation, written and flushed
+the moment it finishes; the header is fixed when the run starts, from the
+space and the problem's declared metadata. Nothing is ever rewritten,
+except that resuming cuts off a half-written last line (a crash mid-write).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ambs.errors import RecorderError, RunDirError
+from ambs.result import Evaluation, Status
+
+__all__ = ["Recorder", "RunInfo", "columns_for", "read_results"]
+
+RESULTS = "results.csv"
+SETTINGS = "run.json"
+FIXED_BEFORE = ["job_id"]
+FIXED_AFTER = ["objective", "status", "worker", "host", "submitted", "started", "finished", "error"]
+EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
+
+
+def columns_for(hp_names: list[str], metadata: list[str]) -> list[str]:
+    """The CSV header of a run over these hyperparameters and metadata names."""
+    return (
+        FIXED_BEFORE
+        + [f"p:{n}" for n in hp_names]
+        + FIXED_AFTER
+        + [f"m:{n}" for n in metadata]
+        + [EXTRA]
+    )
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, default=str)
+    if hasattr(v, "item") and callable(v.item):  # numpy scalar
+        try:
+            return _cell(v.item())
+        except (TypeError, ValueError):
+            pass
+    return str(v)
+
+
+@dataclass
+class RunInfo:
+    """What identifies a run: written to run.json, checked on resume."""
+
+    problem: str
+    problem_name: str
+    fingerprint: str
+    method: str
+    columns: list[str]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class Recorder:
+    """Writes ``results.csv`` and ``run.json`` into a run directory.
+
+    Args:
+        run_dir: the directory (created if missing).
+        info: the run's identity.
+        resume: continue an existing run; otherwise the directory must not
+            already hold results.
+    """
+
+    def __init__(self, run_dir: str | Path, info: RunInfo, resume: bool = False) -> None:
+        self.dir = Path(run_dir)
+        self.info = info
+        self.path = self.dir / RESULTS
+        self.columns = info.columns
+        self._extra_warned: set[str] = set()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create run directory {self.dir}: {exc.strerror}") from None
+        settings_path = self.dir / SETTINGS
+        has_results = self.path.exists() and self.path.stat().st_size > 0
+        if resume:
+            if not settings_path.exists() and not has_results:
+                raise RunDirError(f"nothing to resume: {self.dir} holds no run (no {SETTINGS})")
+            self._check_same_run(settings_path)
+            self._repair_tail()
+        elif has_results or settings_path.exists():
+            raise RunDirError(
+                f"{self.dir} already holds a run; pass --resume to continue it "
+                "or choose another --output"
+            )
+        self._write_settings(settings_path, resume)
+        new_file = not self.path.exists() or self.path.stat().st_size == 0
+        try:
+            self._fh = open(self.path, "a", newline="", encoding="utf-8")
+            if new_file:
+                self._write_line(self.columns)
+        except OSError as exc:
+            raise RecorderError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    # ------------------------------------------------------------ checks
+    def _check_same_run(self, settings_path: Path) -> None:
+        try:
+            old = json.loads(settings_path.read_text())
+        except FileNotFoundError:
+            raise RunDirError(f"cannot resume {self.dir}: {SETTINGS} is missing") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunDirError(f"cannot resume {self.dir}: {SETTINGS} is unreadable ({exc})") from None
+        if old.get("fingerprint") != self.info.fingerprint:
+            raise RunDirError(
+                f"cannot resume {self.dir}: it is a run of problem {old.get('problem')!r} "
+                "with another search space"
+            )
+        if old.get("method") != self.info.method:
+            raise RunDirError(
+                f"cannot resume {self.dir}: it was run with --method {old.get('method')}, "
+                f"not {self.info.method}"
+            )
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, encoding="utf-8", newline="") as fh:
+                header = next(csv.reader([fh.readline()]), [])
+            if header != self.columns:
+                raise RunDirError(
+                    f"cannot resume {self.dir}: {RESULTS} has other columns than this problem "
+                    f"declares ({len(header)} vs {len(self.columns)})"
+                )
+
+    def _repair_tail(self) -> None:
+        """Cut off a half-written last line left by a crash, with a warning."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as fh:
+            data = fh.read()
+            if not data or data.endswith(b"\n"):
+                return
+            cut = data.rfind(b"\n") + 1
+            fh.truncate(cut)
+        warnings.warn(
+            f"{self.path}: dropped a half-written last line ({len(data) - cut} bytes) "
+            "left by an interrupted run",
+            stacklevel=2,
+        )
+
+    def _write_settings(self, path: Path, resume: bool) -> None:
+        doc = {
+            "problem": self.info.problem,
+            "problem_name": self.info.problem_name,
+            "fingerprint": self.info.fingerprint,
+            "method": self.info.method,
+            "columns": self.columns,
+            "settings": self.info.settings,
+        }
+        if resume and path.exists():
+            old = json.loads(path.read_text())
+            doc["created"] = old.get("created")
+            doc["resumed"] = old.get("resumed", []) + [time.strftime("%Y-%m-%dT%H:%M:%S")]
+        else:
+            doc["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        tmp = path.with_suffix(".json.tmp")
+        try:
+            tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise RecorderError(f"cannot write {path}: {exc.strerror}") from None
+
+    # ------------------------------------------------------------ writing
+    def _write_line(self, cells: list[str]) -> None:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(cells)
+        # One write call per row, so a crash leaves at most one partial line.
+        self._fh.write(buf.getvalue())
+        self._fh.flush()
+
+    def append(self, ev: Evaluation) -> None:
+        """Write one finished evaluation and flush it to the file at once."""
+        row: dict[str, Any] = {
+            "job_id": ev.job_id,
+            "objective": ev.objective,
+            "status": ev.status.value,
+            "worker": ev.worker,
+            "host": ev.host,
+            "submitted": round(ev.submitted, 6),
+            "started": round(ev.started, 6),
+            "finished": round(ev.finished, 6),
+            "error": ev.error,
+        }
+        for k, v in ev.config.items():
+            row[f"p:{k}"] = v
+        extra = {}
+        for k, v in ev.metadata.items():
+            col = f"m:{k}"
+            if col in self.columns and col != EXTRA:
+                row[col] = v
+            else:
+                extra[k] = v
+                if k not in self._extra_warned:
+                    self._extra_warned.add(k)
+                    warnings.warn(
+                        f"run returned metadata {k!r} that the problem does not declare; "
+                        f"it goes to the {EXTRA} column (declare it with problem.add_metadata)",
+                        stacklevel=2,
+                    )
+        if extra:
+            row[EXTRA] = json.dumps(extra, default=str, sort_keys=True)
+        try:
+            self._write_line([_cell(row.get(c)) for c in self.columns])
+        except OSError as exc:
+            raise RecorderError(
+                f"cannot append to {self.path}: {exc.strerror}; the search stops so that "
+                "no further result is lost"
+            ) from None
+
+    def close(self) -> None:
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError:
+            pass
+        self._fh.close()
+
+
+def _parse_value(hp: Any, cell: str) -> Any:
+    from ConfigSpace.hyperparameters import (
+        CategoricalHyperparameter,
+        Constant,
+        IntegerHyperparameter,
+        OrdinalHyperparameter,
+    )
+
+    if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
+        choices = hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence
+        for c in choices:
+            if str(c) == cell:
+                return c
+        raise ValueError(f"{cell!r} is not a choice of {hp.name}")
+    if isinstance(hp, Constant):
+        return hp.value
+    if isinstance(hp, IntegerHyperparameter):
+        return int(float(cell))
+    return float(cell)
+
+
+def read_results(path: str | Path, space: Any) -> list[Evaluation]:
+    """Read a results CSV back into evaluations (for resume).
+
+    Rows that cannot be parsed raise RunDirError naming the line; a
+    half-written last line is skipped with a warning.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    complete = text.endswith("\n")
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return []
+    index = {c: i for i, c in enumerate(header)}
+    for col in ("job_id", "objective", "status"):
+        if col not in index:
+            raise RunDirError(f"{path} is not an ambs results file (no {col!r} column)")
+    hps = {hp.name: hp for hp in space.hps}
+    rows = list(reader)
+    for lineno, row in enumerate(rows, start=2):
+        last = lineno == len(rows) + 1
+        if len(row) != len(header):
+            if last and not complete:
+                warnings.warn(f"{path}: skipped a half-written last line", stacklevel=2)
+                continue
+            raise RunDirError(f"{path}, line {lineno}: {len(row)} fields, expected {len(header)}")
+        try:
+            config = {
+                name: _parse_value(hp, row[index[f"p:{name}"]])
+                for name, hp in hps.items()
+                if row[index[f"p:{name}"]] != ""
+            }
+            status = Status(row[index["status"]])
+            obj = row[index["objective"]]
+            ev = Evaluation(
+                job_id=int(row[index["job_id"]]),
+                config=config,
+                objective=float(obj) if obj else math.nan,
+                status=status,
+                error=row[index["error"]] if "error" in index else "",
+            )
+            for col in ("submitted", "started", "finished"):
+                if col in index and row[index[col]]:
+                    setattr(ev, col, float(row[index[col]]))
+            if "worker" in index and row[index["worker"]]:
+                ev.worker = int(row[index["worker"]])
+        except (KeyError, ValueError) as exc:
+            if last and not complete:
+                warnings.warn(f"{path}: skipped a half-written last line", stacklevel=2)
+                continue
+            raise RunDirError(f"{path}, line {lineno}: cannot parse row ({exc})") from None
+        out.append(ev)
+    return out

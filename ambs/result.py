@@ -1,0 +1,111 @@
+"""What one evaluation produced: status, objective, timing, and where it ran."""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Status", "Job", "Evaluation", "execute", "normalize_output"]
+
+
+class Status(str, enum.Enum):
+    """Outcome of one evaluation; only ``OK`` carries a finite objective."""
+
+    OK = "ok"  # run returned a finite number
+    FAILED = "failed"  # run raised, or returned something that is not a finite number
+    TIMEOUT = "timeout"  # run exceeded the evaluation timeout and was killed
+    CRASHED = "crashed"  # the process running it died (segfault, abort, out of memory)
+    CANCELLED = "cancelled"  # the search stopped before it finished
+
+
+@dataclass
+class Job:
+    """A configuration handed to an evaluator."""
+
+    job_id: int
+    config: dict[str, Any]
+    submitted: float = 0.0  # seconds since the run began
+
+
+@dataclass
+class Evaluation:
+    """A finished job, as written to one CSV row."""
+
+    job_id: int
+    config: dict[str, Any]
+    objective: float = math.nan
+    status: Status = Status.OK
+    error: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    worker: int = 0
+    host: str = ""
+    submitted: float = math.nan
+    started: float = math.nan
+    finished: float = math.nan
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+
+def normalize_output(out: Any) -> tuple[float, Status, str, dict[str, Any]]:
+    """Turn what ``run`` returned into (objective, status, error, metadata)."""
+    metadata: dict[str, Any] = {}
+    value = out
+    if isinstance(out, dict):
+        if "objective" not in out:
+            return math.nan, Status.FAILED, "run returned a dict without an 'objective' key", {}
+        value = out["objective"]
+        metadata = {str(k): v for k, v in out.items() if k != "objective"}
+    if isinstance(value, bool) or value is None:
+        return math.nan, Status.FAILED, f"run returned {value!r}, not a number", metadata
+    try:
+        objective = float(value)  # numpy scalars, 0-d arrays, ints
+    except (TypeError, ValueError):
+        text = repr(value)
+        text = text if len(text) <= 80 else text[:77] + "..."
+        return math.nan, Status.FAILED, f"run returned {text}, not a number", metadata
+    if not math.isfinite(objective):
+        return math.nan, Status.FAILED, f"run returned a non-finite objective ({objective})", metadata
+    return objective, Status.OK, "", metadata
+
+
+def _error_text(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" [{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}]" if tb else ""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}{where}" if msg else f"{type(exc).__name__}{where}"
+
+
+def execute(run: Callable[..., Any], job: Job, t0: float) -> Evaluation:
+    """Run one job in this process and record what happened.
+
+    ``t0`` is the run's start as ``time.time()``; times are seconds since then.
+    Exceptions from ``run`` become FAILED evaluations; KeyboardInterrupt and
+    SystemExit propagate so a worker can still be stopped.
+    """
+    started = time.time() - t0
+    try:
+        out = run(dict(job.config))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any user error is a failed evaluation
+        objective, status, error, metadata = math.nan, Status.FAILED, _error_text(exc), {}
+    else:
+        objective, status, error, metadata = normalize_output(out)
+    return Evaluation(
+        job_id=job.job_id,
+        config=job.config,
+        objective=objective,
+        status=status,
+        error=error,
+        metadata=metadata,
+        submitted=job.submitted,
+        started=started,
+        finished=time.time() - t0,
+    )

@@ -1,0 +1,167 @@
+"""The search contract: ``ask(n) -> list[dict]`` and ``tell([(config, objective)])``.
+
+A search is pure: no I/O, no MPI, no evaluator. It holds what it was told
+and what it has asked for but not yet been told (the *pending* points).
+Objectives are maximized by the user's convention; inside, every search
+minimizes the loss ``-objective``, converted once here.
+
+Randomness is derived from the seed *and the state* (how many results were
+told, how many are pending), not from the history of calls: the same seed
+and the same results give the same proposals, whether the results arrived
+one by one or were replayed from a CSV on resume.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from ConfigSpace import ConfigurationSpace
+
+from ambs.problem import Problem
+from ambs.space import Space
+
+__all__ = ["Search", "config_key"]
+
+# Finite spaces up to this size are enumerated, so random proposals never
+# repeat a configuration while an unseen one remains.
+_ENUMERATE_LIMIT = 200_000
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """Canonical, hashable form of a configuration dict."""
+    return repr(sorted(config.items()))
+
+
+class Search(ABC):
+    """Base class of every search method.
+
+    Args:
+        problem: an :class:`ambs.Problem` or a ConfigSpace ``ConfigurationSpace``.
+        random_state: seed; ``None`` draws one from the operating system.
+    """
+
+    def __init__(self, problem: Problem | ConfigurationSpace, random_state: int | None = None) -> None:
+        if isinstance(problem, ConfigurationSpace):
+            wrapped = Problem()
+            wrapped.space = problem
+            problem = wrapped
+        problem.validate()
+        self.problem = problem
+        self.space = Space(problem.space)
+        if random_state is None:
+            random_state = int(np.random.SeedSequence().entropy % (2**31))
+        self.random_state = int(random_state)
+        self._X: list[np.ndarray] = []  # told vectors
+        self._y: list[float] = []  # told losses, NaN when the evaluation failed
+        self._seen: set[bytes] = set()  # vector keys told or pending
+        self._pending: dict[str, np.ndarray] = {}  # config key -> vector
+        self._enumeration: np.ndarray | None = None
+
+    # --------------------------------------------------------------- contract
+    def ask(self, n: int = 1) -> list[dict[str, Any]]:
+        """Propose up to ``n`` new configurations (fewer only when the space is used up)."""
+        if n <= 0:
+            return []
+        rng = self._rng()
+        X = self._propose(int(n), rng)
+        configs = self.space.to_dicts(X) if len(X) else []
+        for x, c in zip(X, configs):
+            self._pending[config_key(c)] = x
+            self._seen.add(self.space.keys(x)[0])
+        return configs
+
+    def tell(self, results: Iterable[tuple[dict[str, Any], float | None]]) -> None:
+        """Record finished evaluations; a None or non-finite objective is a failure."""
+        for config, objective in results:
+            x = self._pending.pop(config_key(config), None)
+            if x is None:
+                x = self.space.to_vectors([config])[0]
+            self._seen.add(self.space.keys(x)[0])
+            loss = math.nan
+            if objective is not None and math.isfinite(float(objective)):
+                loss = -float(objective)
+            self._X.append(x)
+            self._y.append(loss)
+
+    @abstractmethod
+    def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Return up to ``n`` unseen vectors, shape (k, dim)."""
+
+    # ----------------------------------------------------------------- state
+    @property
+    def n_told(self) -> int:
+        return len(self._y)
+
+    @property
+    def n_pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def pending(self) -> np.ndarray:
+        """Vectors asked for and not yet told, shape (n_pending, dim)."""
+        if not self._pending:
+            return np.empty((0, self.space.dim))
+        return np.array(list(self._pending.values()))
+
+    @property
+    def exhausted(self) -> bool:
+        """True when every configuration of a finite space was asked for."""
+        enum = self._enumerate()
+        return enum is not None and len(self._seen) >= len(enum)
+
+    def best(self) -> tuple[dict[str, Any], float] | None:
+        """Best configuration told so far and its objective (maximized), or None."""
+        y = np.array(self._y, dtype=float)
+        if not np.isfinite(y).any():
+            return None
+        i = int(np.nanargmin(y))
+        return self.space.to_dicts(self._X[i])[0], -float(y[i])
+
+    # --------------------------------------------------------------- helpers
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng([self.random_state, self.n_told, self.n_pending])
+
+    def _is_new(self, X: np.ndarray) -> np.ndarray:
+        """Mask of rows of ``X`` that are neither seen nor repeated earlier in ``X``."""
+        keys = self.space.keys(X)
+        mask = np.zeros(len(X), dtype=bool)
+        batch: set[bytes] = set()
+        for i, k in enumerate(keys):
+            if k not in self._seen and k not in batch:
+                mask[i] = True
+                batch.add(k)
+        return mask
+
+    def _enumerate(self) -> np.ndarray | None:
+        if not self.space.is_finite or self.space.size > _ENUMERATE_LIMIT:
+            return None
+        if self._enumeration is None:
+            self._enumeration = self.space.grid(2)
+        return self._enumeration
+
+    def _random_unseen(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Up to ``n`` random vectors that were never proposed."""
+        out = np.empty((0, self.space.dim))
+        for _ in range(10):
+            need = n - len(out)
+            if need <= 0:
+                break
+            X = self.space.sample(max(2 * need, 16), rng)
+            X = np.vstack([out, X])
+            out = X[self._is_new_within(X, len(out))][:n]
+        if len(out) < n:
+            enum = self._enumerate()
+            if enum is not None:
+                X = np.vstack([out, enum[rng.permutation(len(enum))]])
+                out = X[self._is_new_within(X, len(out))][:n]
+        return out
+
+    def _is_new_within(self, X: np.ndarray, n_fixed: int) -> np.ndarray:
+        """Like _is_new, but the first ``n_fixed`` rows are kept as they are."""
+        mask = self._is_new(X)
+        mask[:n_fixed] = True
+        return mask

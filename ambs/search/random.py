@@ -1,0 +1,16 @@
+"""Random search: configurations drawn from the space's distributions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ambs.search.base import Search
+
+__all__ = ["RandomSearch"]
+
+
+class RandomSearch(Search):
+    """Independent random samples, never repeating a configuration."""
+
+    def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self._random_unseen(n, rng)

@@ -1,0 +1,1 @@
+"""Problems shipped with ambs: benchmark functions and learning tasks."""

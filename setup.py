@@ -1,0 +1,41 @@
+"""Installation of ambs: the core needs no MPI, no torch and no scheduler."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+version = {}
+for line in (here / "ambs" / "__init__.py").read_text().splitlines():
+    if line.startswith("__version__"):
+        version["v"] = line.split("=")[1].strip().strip('"')
+
+setup(
+    name="ambs",
+    version=version["v"],
+    description="Asynchronous model-based hyperparameter search on supercomputers and laptops",
+    long_description=(here / "README.md").read_text() if (here / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.9",
+    packages=find_packages(include=["ambs", "ambs.*"]),
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "scikit-learn>=1.3",
+        "ConfigSpace>=1.2,<2",
+        "pandas>=2.0",
+    ],
+    extras_require={
+        "mpi": ["mpi4py>=4.0", "mpich"],
+        "torch": ["torch"],
+        "analysis": ["matplotlib>=3.7"],
+        "test": ["pytest>=8", "hypothesis>=6", "ruff", "mpi4py>=4.0", "mpich", "matplotlib>=3.7"],
+    },
+    entry_points={"console_scripts": ["ambs=ambs.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Environment :: Console",
+    ],
+)
