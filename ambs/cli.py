@@ -117,12 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--grid-steps", type=_positive_int, default=5,
                    help="grid: points per numerical axis (default: 5)")
     e = s.add_argument_group("evaluation")
-    e.add_argument("--evaluator", default="process", choices=["serial", "process"],
-                   help="where evaluations run (default: process, a local pool)")
+    e.add_argument("--evaluator", default="process", choices=["serial", "process", "mpi"],
+                   help="where evaluations run (default: process, a local pool; "
+                        "mpi: rank 0 searches, the other ranks evaluate)")
     e.add_argument("--workers", type=_positive_int, default=None,
                    help="parallel evaluations (default: the number of cores)")
     e.add_argument("--threads-per-worker", type=_positive_int, default=None,
                    help="cap on each worker's math-library threads")
+    e.add_argument("--gpus-per-node", type=_positive_int, default=None,
+                   help="mpi: one GPU per worker, CUDA_VISIBLE_DEVICES from its node-local index")
     e.add_argument("--eval-timeout", type=_seconds, default=None,
                    help="kill an evaluation after this many seconds (process evaluator)")
     r = s.add_argument_group("run")
@@ -154,18 +157,13 @@ def _make_search(args: argparse.Namespace, problem: Any) -> Any:
 def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "grid_steps", "evaluator", "workers",
-            "threads_per_worker", "eval_timeout", "walltime", "grace")
+            "threads_per_worker", "gpus_per_node", "eval_timeout", "walltime", "grace")
     d = {k: getattr(args, k) for k in keep}
     d["seed"] = seed
     return d
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ambs.driver import Driver, Progress, StopRules
-    from ambs.errors import RunDirError
-    from ambs.evaluator import make_evaluator
-    from ambs.problem import load_problem
-    from ambs.recorder import Recorder, RunInfo, columns_for, read_results
 
     if args.evaluator == "serial" and args.workers not in (None, 1):
         raise AmbsError("the serial evaluator runs one evaluation at a time; "
@@ -175,6 +173,34 @@ def cmd_search(args: argparse.Namespace) -> int:
                         "(use --evaluator process)")
     if args.resume and not args.output:
         raise AmbsError("--resume needs --output DIR, the run directory to continue")
+    if args.gpus_per_node and args.evaluator != "mpi":
+        raise AmbsError("--gpus-per-node applies to --evaluator mpi")
+    if args.evaluator != "mpi":
+        return _search(args, None)
+    from ambs.evaluator import mpi as ambs_mpi
+
+    comm, placement = ambs_mpi.world()
+    if comm.Get_rank() != 0:
+        return ambs_mpi.serve(comm, 0, placement)
+    if comm.Get_size() > 1 and args.workers not in (None, comm.Get_size() - 1):
+        ambs_mpi.Cluster(comm, list(range(1, comm.Get_size()))).stop()
+        raise AmbsError(f"--workers {args.workers} does not match the {comm.Get_size() - 1} "
+                        "worker ranks of mpiexec; drop --workers")
+    cluster = ambs_mpi.Cluster.connect(comm, spawn=args.workers)
+    try:
+        return _search(args, cluster)
+    finally:
+        cluster.stop()
+
+
+def _search(args: argparse.Namespace, cluster: Any) -> int:
+    """The master's side of a search, whatever the evaluator."""
+    from ambs.driver import Driver, Progress, StopRules
+    from ambs.errors import RunDirError
+    from ambs.evaluator import make_evaluator
+    from ambs.problem import load_problem
+    from ambs.recorder import Recorder, RunInfo, columns_for, read_results
+
     loaded = load_problem(args.problem)
     try:
         search = _make_search(args, loaded.problem)
@@ -203,15 +229,23 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"ambs: {out} already holds {len(previous)} evaluations (--max-evals {args.max_evals}); "
               "nothing to do", file=sys.stderr)
         return 0
-    workers = 1 if args.evaluator == "serial" else (args.workers or os.cpu_count() or 1)
+    if cluster is not None:
+        workers = len(cluster.ranks)
+    else:
+        workers = 1 if args.evaluator == "serial" else (args.workers or os.cpu_count() or 1)
     if not args.quiet:
         what = f"resuming {out} ({len(previous)} done)" if previous else f"results in {out}/results.csv"
         print(f"ambs: {args.method} search of {loaded.name} on {workers} {args.evaluator} "
               f"worker(s), {args.max_evals} evaluations; {what}", file=sys.stderr)
-    evaluator = make_evaluator(
-        args.evaluator, args.problem, t0, eval_timeout=args.eval_timeout,
-        workers=workers, threads_per_worker=args.threads_per_worker,
-    )
+    try:
+        evaluator = make_evaluator(
+            args.evaluator, args.problem, t0, eval_timeout=args.eval_timeout,
+            workers=workers, threads_per_worker=args.threads_per_worker,
+            cluster=cluster, gpus_per_node=args.gpus_per_node,
+        )
+    except BaseException:
+        recorder.close()
+        raise
     rules = StopRules(max_evals=args.max_evals, walltime=args.walltime, grace=args.grace)
     progress = None if args.quiet else Progress(args.max_evals)
     try:

@@ -27,7 +27,7 @@ __all__ = ["Recorder", "RunInfo", "columns_for", "read_results"]
 RESULTS = "results.csv"
 SETTINGS = "run.json"
 FIXED_BEFORE = ["job_id"]
-FIXED_AFTER = ["objective", "status", "worker", "host", "submitted", "started", "finished", "error"]
+FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 
 
@@ -191,6 +191,7 @@ class Recorder:
             "status": ev.status.value,
             "worker": ev.worker,
             "host": ev.host,
+            "local_rank": ev.local_rank,
             "submitted": round(ev.submitted, 6),
             "started": round(ev.started, 6),
             "finished": round(ev.finished, 6),

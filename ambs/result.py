@@ -42,8 +42,9 @@ class Evaluation:
     status: Status = Status.OK
     error: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
-    worker: int = 0
+    worker: int = 0  # worker number (the MPI rank under the mpi evaluator)
     host: str = ""
+    local_rank: int = 0  # the worker's index among the workers on its host
     submitted: float = math.nan
     started: float = math.nan
     finished: float = math.nan

@@ -11,6 +11,7 @@ from ambs.evaluator.base import Evaluator
 EVALUATORS: dict[str, tuple[str, str]] = {
     "serial": ("ambs.evaluator.serial", "SerialEvaluator"),
     "process": ("ambs.evaluator.process", "ProcessEvaluator"),
+    "mpi": ("ambs.evaluator.mpi", "MPIEvaluator"),
 }
 
 __all__ = ["EVALUATORS", "Evaluator", "make_evaluator"]

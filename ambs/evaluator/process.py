@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -41,7 +42,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn: Connection, problem_ref: str, cwd: str, t0: float, worker: int) -> None:
+def _limit_torch_threads(threads: int | None) -> None:
+    """torch sizes its pools at first use; cap them if the problem imported torch."""
+    torch = sys.modules.get("torch")
+    if threads and torch is not None:
+        torch.set_num_threads(threads)
+
+
+def _worker_main(
+    conn: Connection, problem_ref: str, cwd: str, t0: float, worker: int, threads: int | None = None
+) -> None:
     """Worker loop: load the problem once, then run jobs until told to stop."""
     _die_with_parent()
     # The master decides when workers stop; a terminal's Ctrl-C or a
@@ -56,6 +66,7 @@ def _worker_main(conn: Connection, problem_ref: str, cwd: str, t0: float, worker
         run = load_problem(problem_ref).run
     except Exception as exc:  # reported for every job this worker gets
         run, load_error = None, f"worker could not load the problem: {exc}"
+    _limit_torch_threads(threads)
     host = socket.gethostname()
     while True:
         try:
@@ -70,7 +81,7 @@ def _worker_main(conn: Connection, problem_ref: str, cwd: str, t0: float, worker
                             submitted=job.submitted, started=now, finished=now)
         else:
             ev = execute(run, job, t0)
-        ev.worker, ev.host = worker, host
+        ev.worker, ev.host, ev.local_rank = worker, host, worker - 1
         try:
             conn.send(ev)
         except (BrokenPipeError, OSError):
@@ -139,7 +150,7 @@ class ProcessEvaluator(Evaluator):
         try:
             proc = self._ctx.Process(
                 target=_worker_main,
-                args=(child, self.problem_ref, self._cwd, self.t0, slot.worker),
+                args=(child, self.problem_ref, self._cwd, self.t0, slot.worker, self.threads_per_worker),
                 name=f"ambs-worker-{slot.worker}",
                 daemon=True,
             )
@@ -197,7 +208,7 @@ class ProcessEvaluator(Evaluator):
         now = time.time() - self.t0
         ev = Evaluation(
             job_id=job.job_id, config=job.config, status=status, error=error,
-            worker=slot.worker, host=self._host, submitted=job.submitted,
+            worker=slot.worker, host=self._host, local_rank=slot.worker - 1, submitted=job.submitted,
             started=job.submitted, finished=now,
         )
         slot.job = None

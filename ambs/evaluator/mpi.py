@@ -1,0 +1,345 @@
+"""MPI evaluator: rank 0 runs the search, every other rank evaluates.
+
+Launched as ``mpiexec -n N ambs search PROBLEM --evaluator mpi``: all ranks
+run the same command; rank 0 becomes the master (search, CSV) and ranks
+1..N-1 serve jobs until told to stop. Launched without mpiexec, the master
+spawns ``--workers`` worker processes through MPI dynamic process management.
+
+The master never blocks on a worker: jobs go out with non-blocking sends,
+and results are taken as they arrive (probe, then receive), so a worker that
+finishes gets its next configuration at once; there is no barrier.
+
+Each worker rank runs its evaluations in a child process of its own (the
+process evaluator with one slot), so an evaluation that segfaults, aborts
+or runs past ``--eval-timeout`` is recorded and the rank goes on.
+
+mpi4py is imported only here, so MPI is initialized only when this
+evaluator is chosen.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ambs.comm import Tag
+from ambs.errors import AmbsError
+from ambs.evaluator.base import Evaluator
+from ambs.result import Evaluation, Job, Status
+
+__all__ = ["Cluster", "MPIEvaluator", "Placement", "serve", "world"]
+
+
+def _mpi() -> Any:
+    """Import mpi4py (initializing MPI), with MPICH's own launcher first on PATH.
+
+    A singleton MPICH process that spawns workers runs the first ``mpiexec``
+    on PATH; another MPI's (or a scheduler wrapper's) hangs it. The ``mpich``
+    wheel installs its launcher next to this Python, so that one goes first.
+    """
+    here = Path(sys.executable).parent
+    if (here / "mpiexec").exists():
+        path = os.environ.get("PATH", "")
+        if not path.startswith(str(here) + os.pathsep):
+            os.environ["PATH"] = str(here) + os.pathsep + path
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise AmbsError(
+            f"the mpi evaluator needs mpi4py ({exc}); install it with: pip install -e '.[mpi]'"
+        ) from None
+    return MPI
+
+
+@dataclass
+class Placement:
+    """Where a rank runs: its host, and its index among the workers of that host."""
+
+    host: str
+    local_rank: int
+    node_size: int  # ranks of this job on the host
+
+
+def world(master: int | None = 0) -> tuple[Any, Placement]:
+    """COMM_WORLD and this rank's placement (collective: every rank calls it).
+
+    Args:
+        master: the world rank that is the master, or None when the master
+            is outside this world (spawned workers).
+    """
+    MPI = _mpi()
+    comm = MPI.COMM_WORLD
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+    on_node = node.allgather(comm.Get_rank())
+    node.Free()
+    workers = sorted(r for r in on_node if r != master)
+    rank = comm.Get_rank()
+    local = workers.index(rank) if rank in workers else -1
+    return comm, Placement(host=MPI.Get_processor_name() or socket.gethostname(),
+                           local_rank=local, node_size=len(on_node))
+
+
+@dataclass
+class Cluster:
+    """The master's side of the worker ranks: a communicator and their ranks.
+
+    Create it before anything else can fail on the master, and call
+    :meth:`stop` in a ``finally``: worker ranks wait for a message, and
+    without STOP they would wait forever.
+    """
+
+    comm: Any
+    ranks: list[int]
+    spawned: bool = False
+    _stopped: bool = field(default=False, repr=False)
+
+    @classmethod
+    def connect(cls, comm: Any, spawn: int | None = None) -> Cluster:
+        """Use the other ranks of ``comm``, or spawn ``spawn`` workers when alone."""
+        size = comm.Get_size()
+        if size > 1:
+            return cls(comm, list(range(1, size)))
+        if not spawn:
+            raise AmbsError(
+                "the mpi evaluator has no worker ranks: launch it as "
+                "'mpiexec -n N ambs search ... --evaluator mpi' (N-1 workers), "
+                "or give --workers N to spawn N workers"
+            )
+        MPI = _mpi()
+        info = MPI.Info.Create()
+        info.Set("wdir", os.getcwd())
+        try:
+            inter = MPI.COMM_SELF.Spawn(
+                sys.executable, args=["-m", "ambs.evaluator.mpi"], maxprocs=spawn, info=info
+            )
+        except MPI.Exception as exc:
+            raise AmbsError(
+                f"could not spawn {spawn} MPI workers ({exc.Get_error_string()}); launch with "
+                "'mpiexec -n N ambs search ... --evaluator mpi' instead"
+            ) from None
+        finally:
+            info.Free()
+        return cls(inter, list(range(spawn)), spawned=True)
+
+    def stop(self) -> None:
+        """Tell every worker to exit (once), and disconnect spawned workers."""
+        if self._stopped:
+            return
+        self._stopped = True
+        reqs = [self.comm.isend(None, dest=r, tag=Tag.STOP) for r in self.ranks]
+        for r in reqs:
+            r.wait()
+        if self.spawned:
+            self.comm.Disconnect()
+
+
+def serve(comm: Any, master: int, placement: Placement) -> int:
+    """A worker rank's loop: wait for INIT, then run jobs until STOP.
+
+    Returns the process exit code (0 after a STOP).
+    """
+    MPI = _mpi()
+    from ambs.evaluator.process import ProcessEvaluator
+
+    # The master decides when work stops (it gives running evaluations a
+    # grace period); a scheduler's signals to every rank must not cut it short.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
+    status = MPI.Status()
+    settings = comm.recv(source=master, tag=MPI.ANY_TAG, status=status)
+    if status.Get_tag() == Tag.STOP:
+        return 0
+    rank = comm.Get_rank()
+    gpus = settings.get("gpus_per_node")
+    gpu = None
+    if gpus:
+        gpu = placement.local_rank % gpus
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    try:
+        os.chdir(settings["cwd"])
+        local = ProcessEvaluator(
+            settings["problem"], settings["t0"], eval_timeout=settings.get("eval_timeout"),
+            workers=1, threads_per_worker=settings.get("threads_per_worker"),
+        )
+    except Exception as exc:  # noqa: BLE001 - reported to the master, which stops
+        comm.send(f"rank {rank} on {placement.host}: {type(exc).__name__}: {exc}", dest=master, tag=Tag.FATAL)
+        comm.recv(source=master, tag=Tag.STOP)
+        return 1
+    comm.send({"host": placement.host, "local_rank": placement.local_rank, "gpu": gpu},
+              dest=master, tag=Tag.READY)
+    try:
+        while True:
+            job = comm.recv(source=master, tag=MPI.ANY_TAG, status=status)
+            tag = status.Get_tag()
+            if tag == Tag.STOP:
+                return 0
+            if tag != Tag.JOB:
+                continue  # a CANCEL that crossed a RESULT: nothing is running
+            local.submit(job)
+            while True:
+                done = local.wait(0.05)
+                if done:
+                    ev = done[0]
+                    ev.worker, ev.host, ev.local_rank = rank, placement.host, placement.local_rank
+                    comm.send(ev, dest=master, tag=Tag.RESULT)
+                    break
+                if comm.Iprobe(source=master, tag=MPI.ANY_TAG, status=status):
+                    tag = status.Get_tag()
+                    if tag in (Tag.CANCEL, Tag.STOP):
+                        comm.recv(source=master, tag=tag)
+                        local.cancel()
+                        if tag == Tag.STOP:
+                            return 0
+                        break
+    finally:
+        local.close()
+
+
+class MPIEvaluator(Evaluator):
+    """Hands jobs to MPI worker ranks and collects their results as they arrive.
+
+    Args:
+        cluster: the worker ranks (see :meth:`Cluster.connect`).
+        threads_per_worker: OMP/MKL/torch threads per worker (CPU and KNL nodes).
+        gpus_per_node: one GPU per worker, ``CUDA_VISIBLE_DEVICES`` from its
+            index among the workers of its node.
+    """
+
+    name = "mpi"
+
+    def __init__(
+        self,
+        problem_ref: str,
+        t0: float,
+        eval_timeout: float | None = None,
+        cluster: Cluster | None = None,
+        threads_per_worker: int | None = None,
+        gpus_per_node: int | None = None,
+        ready_timeout: float = 600.0,
+        **_: object,
+    ) -> None:
+        super().__init__(problem_ref, t0, eval_timeout)
+        self.MPI = _mpi()
+        if cluster is None:
+            raise AmbsError("the mpi evaluator needs a Cluster of worker ranks")
+        self.cluster = cluster
+        self.comm = cluster.comm
+        self.busy: dict[int, Job | None] = {r: None for r in cluster.ranks}
+        self.placement: dict[int, dict[str, Any]] = {}
+        self._sends: list[Any] = []
+        settings = {
+            "problem": problem_ref, "cwd": os.getcwd(), "t0": t0, "eval_timeout": eval_timeout,
+            "threads_per_worker": threads_per_worker, "gpus_per_node": gpus_per_node,
+        }
+        for r in cluster.ranks:
+            self._sends.append(self.comm.isend(settings, dest=r, tag=Tag.INIT))
+        self._await_ready(ready_timeout)
+
+    def _await_ready(self, timeout: float) -> None:
+        """Wait until every worker has loaded the problem (or one reports it cannot)."""
+        status = self.MPI.Status()
+        deadline = time.monotonic() + timeout
+        while len(self.placement) < len(self.busy):
+            if self.comm.Iprobe(source=self.MPI.ANY_SOURCE, tag=self.MPI.ANY_TAG, status=status):
+                src, tag = status.Get_source(), status.Get_tag()
+                msg = self.comm.recv(source=src, tag=tag)
+                if tag == Tag.FATAL:
+                    raise AmbsError(f"a worker could not start: {msg}")
+                if tag == Tag.READY:
+                    self.placement[src] = msg
+            elif time.monotonic() > deadline:
+                missing = sorted(set(self.busy) - set(self.placement))
+                raise AmbsError(f"worker ranks {missing[:10]} did not start within {timeout:g} s")
+            else:
+                time.sleep(0.002)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.busy)
+
+    @property
+    def n_running(self) -> int:
+        return sum(j is not None for j in self.busy.values())
+
+    def submit(self, job: Job) -> None:
+        rank = next((r for r, j in self.busy.items() if j is None), None)
+        if rank is None:
+            raise RuntimeError("submit() with no free worker")
+        self.busy[rank] = job
+        self._sends.append(self.comm.isend(job, dest=rank, tag=Tag.JOB))
+        if len(self._sends) > 64:
+            self._sends = [r for r in self._sends if not r.test()[0]]
+
+    def wait(self, timeout: float | None = None) -> list[Evaluation]:
+        MPI = self.MPI
+        status = MPI.Status()
+        out: list[Evaluation] = []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.0
+        while True:
+            if self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+                src, tag = status.Get_source(), status.Get_tag()
+                msg = self.comm.recv(source=src, tag=tag)
+                if tag == Tag.RESULT:
+                    job = self.busy.get(src)
+                    if job is not None and job.job_id == msg.job_id:
+                        self.busy[src] = None
+                        out.append(msg)
+                    # else: the result of a job cancelled meanwhile; dropped
+                elif tag == Tag.FATAL:
+                    raise AmbsError(f"a worker failed: {msg}")
+                pause = 0.0
+                continue  # drain whatever else has arrived
+            if out or self.n_running == 0:
+                return out
+            if deadline is not None and time.monotonic() >= deadline:
+                return out
+            # Back off from spinning while nothing arrives: 20 us up to 2 ms.
+            pause = min(max(pause * 2, 2e-5), 2e-3)
+            time.sleep(pause)
+
+    def cancel(self) -> list[Evaluation]:
+        out = []
+        now = time.time() - self.t0
+        for rank, job in self.busy.items():
+            if job is None:
+                continue
+            self._sends.append(self.comm.isend(None, dest=rank, tag=Tag.CANCEL))
+            info = self.placement.get(rank, {})
+            out.append(Evaluation(
+                job_id=job.job_id, config=job.config, status=Status.CANCELLED,
+                error="search stopped before it finished", worker=rank,
+                host=info.get("host", ""), local_rank=info.get("local_rank", 0),
+                submitted=job.submitted, finished=now,
+            ))
+            self.busy[rank] = None
+        return out
+
+    def close(self) -> None:
+        for r in self._sends:
+            r.wait()
+        self._sends = []
+        self.cluster.stop()
+
+
+def _spawned_main() -> int:
+    """Entry point of a worker spawned by a singleton master."""
+    MPI = _mpi()
+    parent = MPI.Comm.Get_parent()
+    if parent == MPI.COMM_NULL:
+        print("ambs.evaluator.mpi: run by the master's spawn, not by hand", file=sys.stderr)
+        return 2
+    _, placement = world(master=None)
+    code = serve(parent, 0, placement)
+    parent.Disconnect()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(_spawned_main())
