@@ -68,6 +68,10 @@ def _worker_main(
         run, load_error = None, f"worker could not load the problem: {exc}"
     _limit_torch_threads(threads)
     host = socket.gethostname()
+    try:
+        conn.send(_READY)  # the timeout of a job counts from here, not from the spawn
+    except (BrokenPipeError, OSError):
+        return
     while True:
         try:
             job = conn.recv()
@@ -88,14 +92,17 @@ def _worker_main(
             return
 
 
+_READY = "ready"  # sent once by a worker when it has loaded the problem
+
+
 @dataclass
 class _Slot:
     worker: int
     proc: Any = None
     conn: Connection | None = None
     job: Job | None = None
-    deadline: float = float("inf")
-    dispatched: float = 0.0
+    ready: bool = False  # the worker has loaded the problem
+    deadline: float = float("inf")  # when the running job times out
 
 
 def _death_reason(exitcode: int | None) -> str:
@@ -162,7 +169,8 @@ class ProcessEvaluator(Evaluator):
                 else:
                     os.environ[k] = v
         child.close()
-        slot.proc, slot.conn, slot.job = proc, parent, None
+        slot.proc, slot.conn, slot.job, slot.ready = proc, parent, None, False
+        slot.deadline = float("inf")
 
     def _stop(self, slot: _Slot, kill: bool) -> None:
         if slot.proc is None:
@@ -195,12 +203,18 @@ class ProcessEvaluator(Evaluator):
         if slot is None:
             raise RuntimeError("submit() with no free worker")
         slot.job = job
-        slot.dispatched = time.monotonic()
-        slot.deadline = slot.dispatched + self.eval_timeout if self.eval_timeout else float("inf")
+        self._arm(slot)
         try:
             slot.conn.send(job)
         except (BrokenPipeError, OSError):
             pass  # the dead worker is noticed in wait()
+
+    def _arm(self, slot: _Slot) -> None:
+        """Start the timeout clock of a slot's job once its worker is ready."""
+        if slot.ready and slot.job is not None and self.eval_timeout:
+            slot.deadline = time.monotonic() + self.eval_timeout
+        else:
+            slot.deadline = float("inf")
 
     def _finish(self, slot: _Slot, status: Status, error: str) -> Evaluation:
         job = slot.job
@@ -252,10 +266,15 @@ class ProcessEvaluator(Evaluator):
     def _receive(self, s: _Slot) -> Evaluation | None:
         """Collect the result of a slot that became ready, or record its death."""
         try:
-            if s.conn.poll():
-                ev = s.conn.recv()
+            while s.conn.poll():
+                msg = s.conn.recv()
+                if msg == _READY:
+                    s.ready = True
+                    self._arm(s)
+                    continue
                 s.job = None
-                return ev
+                s.deadline = float("inf")
+                return msg
         except (EOFError, OSError, ConnectionResetError):
             pass
         if s.proc.is_alive():

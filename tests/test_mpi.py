@@ -1,0 +1,173 @@
+"""The MPI evaluator under a real ``mpiexec -n 4``: one master, three worker ranks.
+
+Every launch has a timeout, so a hang fails the test instead of blocking CI.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+MPIEXEC = BIN / "mpiexec"
+
+pytestmark = [
+    pytest.mark.mpi,
+    pytest.mark.skipif(
+        not MPIEXEC.exists(),
+        reason="the mpi extra is not installed here (pip install -e '.[mpi]' brings mpi4py and mpiexec)",
+    ),
+]
+
+SLEEPY = """
+import math, time
+from ambs import Problem
+problem = Problem()
+problem.add_hyperparameter((0.0, 1.0), "x")
+problem.add_hyperparameter(["ok", "raise", "nan", "hang"], "mode")
+def run(config):
+    mode = config["mode"] if {faults} else "ok"
+    if mode == "raise":
+        raise RuntimeError("bad configuration")
+    if mode == "nan":
+        return math.nan
+    time.sleep({sleep} if mode == "ok" else 30)
+    return -config["x"]
+"""
+
+
+def _problem(tmp_path: Path, sleep: float = 0.3, faults: bool = False) -> Path:
+    path = tmp_path / "prob.py"
+    path.write_text(textwrap.dedent(SLEEPY.format(sleep=sleep, faults=faults)))
+    return path
+
+
+def _ambs(*args: str) -> list[str]:
+    return [str(BIN / "python"), "-m", "ambs", "search", *args]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _mpirun(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(MPIEXEC), "-n", "4", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_three_workers_overlap(tmp_path: Path) -> None:
+    prob = _problem(tmp_path, sleep=0.5)
+    out = tmp_path / "run"
+    res = _mpirun(_ambs(str(prob), "--evaluator", "mpi", "--max-evals", "24", "--seed", "3",
+                        "-o", str(out), "-q"), tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 24
+    assert len({r["job_id"] for r in rows}) == 24
+    assert {r["worker"] for r in rows} == {"1", "2", "3"}
+    assert {r["local_rank"] for r in rows} == {"0", "1", "2"}
+    assert all(r["status"] == "ok" for r in rows)
+    # Busy intervals of every pair of workers overlap: they train at the same time.
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        spans.setdefault(r["worker"], []).append((float(r["started"]), float(r["finished"])))
+    for a, b in itertools.combinations(sorted(spans), 2):
+        assert any(s1 < f2 and s2 < f1 for s1, f1 in spans[a] for s2, f2 in spans[b]), (a, b)
+    # No rank idles between evaluations while work remains: the gap from one
+    # evaluation's end to the next one's start stays far below an evaluation.
+    for w, iv in spans.items():
+        iv.sort()
+        gaps = [s2 - f1 for (_, f1), (s2, _) in zip(iv, iv[1:])]
+        assert max(gaps) < 0.5, (w, gaps)
+
+
+def test_failures_are_recorded_and_workers_go_on(tmp_path: Path) -> None:
+    prob = _problem(tmp_path, sleep=0.05, faults=True)
+    out = tmp_path / "run"
+    res = _mpirun(_ambs(str(prob), "--evaluator", "mpi", "--method", "random", "--max-evals", "24",
+                        "--seed", "1", "--eval-timeout", "1", "-o", str(out), "-q"), tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 24
+    by_mode: dict[str, set[str]] = {}
+    for r in rows:
+        by_mode.setdefault(r["p:mode"], set()).add(r["status"])
+    assert by_mode.get("raise") == {"failed"}
+    assert by_mode.get("nan") == {"failed"}
+    assert by_mode.get("hang") == {"timeout"}
+    assert by_mode.get("ok") == {"ok"}
+    for r in rows:
+        if r["p:mode"] == "raise":
+            assert "RuntimeError: bad configuration" in r["error"]
+        if r["status"] != "ok":
+            assert r["objective"] == ""
+
+
+def test_sigterm_stops_cleanly_and_resume_repeats_nothing(tmp_path: Path) -> None:
+    prob = _problem(tmp_path, sleep=0.4)
+    out = tmp_path / "run"
+    args = _ambs(str(prob), "--evaluator", "mpi", "--max-evals", "200", "--seed", "5",
+                 "-o", str(out), "-q", "--grace", "10")
+    proc = subprocess.Popen([str(MPIEXEC), "-n", "4", *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if (out / "results.csv").exists() and len(_rows(out / "results.csv")) >= 6:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no evaluations finished within 90 s")
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "stopped by signal SIGTERM" in stdout
+    first = _rows(out / "results.csv")
+    assert 6 <= len(first) < 200
+    # The evaluations running at the signal finished in the grace period.
+    assert all(r["status"] == "ok" for r in first)
+    total = len(first) + 6
+    res = _mpirun(_ambs(str(prob), "--evaluator", "mpi", "--max-evals", str(total), "--seed", "5",
+                        "-o", str(out), "-q", "--resume"), tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = _rows(out / "results.csv")
+    assert len(rows) == total
+    assert rows[: len(first)] == first
+    assert len({r["job_id"] for r in rows}) == total
+    assert len({r["p:x"] for r in rows}) == total, "an evaluation was repeated"
+
+
+def test_spawned_workers_without_mpiexec(tmp_path: Path) -> None:
+    prob = _problem(tmp_path, sleep=0.1)
+    out = tmp_path / "run"
+    env = dict(os.environ, PATH="/usr/bin:/bin")  # MPICH's launcher must be found anyway
+    res = subprocess.run(_ambs(str(prob), "--evaluator", "mpi", "--workers", "2", "--max-evals", "8",
+                               "-o", str(out), "-q"), cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 8
+    assert {r["worker"] for r in rows} == {"0", "1"}
+
+
+def test_workers_flag_must_match_mpiexec(tmp_path: Path) -> None:
+    prob = _problem(tmp_path)
+    res = _mpirun(_ambs(str(prob), "--evaluator", "mpi", "--workers", "7", "--max-evals", "4",
+                        "-o", str(tmp_path / "run")), tmp_path, timeout=60)
+    assert res.returncode != 0
+    assert "does not match" in res.stderr
+    assert "Traceback" not in res.stderr
