@@ -27,13 +27,22 @@ from ConfigSpace import ConfigurationSpace
 from ambs.errors import ProblemError, SpaceError
 from ambs.space import Space
 
-__all__ = ["Problem", "LoadedProblem", "load_problem"]
+__all__ = ["Budget", "Problem", "LoadedProblem", "load_problem"]
 
 _PRIORS = {"uniform": False, "log-uniform": True, "loguniform": True, "log": True}
 
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The range of a problem's training budget (epochs, data fraction, ...)."""
+
+    name: str
+    low: float
+    high: float
 
 
 class Problem:
@@ -61,6 +70,7 @@ class Problem:
         self.space = ConfigurationSpace(seed=seed)
         self.starting_points: list[dict[str, Any]] = []
         self.metadata: list[str] = []
+        self.budget: Budget | None = None
 
     # ------------------------------------------------------------ declaring
     def add_hyperparameter(
@@ -147,6 +157,16 @@ class Problem:
     def add_starting_point(self, **config: Any) -> None:
         """A configuration that model-based searches evaluate first."""
         self.starting_points.append(dict(config))
+
+    def set_budget(self, low: float, high: float, name: str = "epochs") -> None:
+        """Declare a training budget: ``run(config, budget)`` accepts any value in
+        [low, high] (epochs, a training fraction, ...), ``high`` being a full
+        training. Multi-fidelity methods give smaller budgets; every other
+        method calls ``run(config)``, which must then train with ``high``.
+        """
+        if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and 0 < low <= high):
+            raise SpaceError(f"budget needs 0 < low <= high, got ({low!r}, {high!r})")
+        self.budget = Budget(name=name, low=low, high=high)
 
     def add_metadata(self, *names: str) -> None:
         """Declare extra result keys that ``run`` returns; each gets a ``m:<name>`` column."""
