@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
+from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status
 
@@ -124,6 +125,9 @@ class ProcessEvaluator(Evaluator):
     Args:
         workers: number of worker processes (default: the number of cores).
         threads_per_worker: cap on math-library threads in each worker.
+        wait_ready: block in the constructor until every worker has loaded
+            the problem.
+        ready_timeout: how long to wait for that, in seconds.
     """
 
     name = "process"
@@ -135,6 +139,8 @@ class ProcessEvaluator(Evaluator):
         eval_timeout: float | None = None,
         workers: int | None = None,
         threads_per_worker: int | None = None,
+        wait_ready: bool = True,
+        ready_timeout: float = 600.0,
         **_: object,
     ) -> None:
         super().__init__(problem_ref, t0, eval_timeout)
@@ -148,6 +154,38 @@ class ProcessEvaluator(Evaluator):
         self._slots = [_Slot(worker=i + 1) for i in range(self._n)]
         for slot in self._slots:
             self._start(slot)
+        if wait_ready:
+            self.wait_ready(ready_timeout)
+
+    def wait_ready(self, timeout: float = 600.0) -> None:
+        """Block until every worker has loaded the problem, so that the first
+        evaluations do not wait on imports and their timing is honest.
+
+        Raises AmbsError if a worker dies while loading or takes longer than
+        ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = [s for s in self._slots if not s.ready]
+            if not pending:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AmbsError(f"{len(pending)} worker process(es) did not start within {timeout:g} s")
+            handles = {s.conn: s for s in pending} | {s.proc.sentinel: s for s in pending}
+            for h in mp_wait(list(handles), timeout=left):
+                s = handles[h]
+                try:
+                    while s.conn.poll():
+                        if s.conn.recv() == _READY:
+                            s.ready = True
+                except (EOFError, OSError):
+                    pass
+                if not s.ready and not s.proc.is_alive():
+                    raise AmbsError(
+                        f"a worker process died while loading the problem "
+                        f"({_death_reason(s.proc.exitcode)})"
+                    )
 
     # ------------------------------------------------------------ workers
     def _start(self, slot: _Slot) -> None:
@@ -199,7 +237,9 @@ class ProcessEvaluator(Evaluator):
         return sum(s.job is not None for s in self._slots)
 
     def submit(self, job: Job) -> None:
-        slot = next((s for s in self._slots if s.job is None), None)
+        free = [s for s in self._slots if s.job is None]
+        # A worker restarted after a crash may still be loading: prefer ready ones.
+        slot = next((s for s in free if s.ready), free[0] if free else None)
         if slot is None:
             raise RuntimeError("submit() with no free worker")
         slot.job = job
