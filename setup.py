@@ -19,6 +19,7 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.9",
     packages=find_packages(include=["ambs", "ambs.*"]),
+    package_data={"ambs": ["templates/*.sh"]},
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",
@@ -30,7 +31,11 @@ setup(
         "mpi": ["mpi4py>=4.0", "mpich"],
         "torch": ["torch"],
         "analysis": ["matplotlib>=3.7"],
-        "test": ["pytest>=8", "hypothesis>=6", "ruff", "mpi4py>=4.0", "mpich", "matplotlib>=3.7"],
+        # The torch problems' tests run on the CPU build: the cap keeps the tested
+        # 2.13 series, which pip resolves to 2.13.0+cpu where that wheel is offered
+        # (a bare "torch" resolves to the newest, CUDA, build from PyPI).
+        "test": ["pytest>=8", "hypothesis>=6", "ruff", "mpi4py>=4.0", "mpich", "matplotlib>=3.7",
+                 "torch>=2.1,<2.14"],
     },
     entry_points={"console_scripts": ["ambs=ambs.cli:main"]},
     classifiers=[

@@ -7,8 +7,10 @@ a run that had to stop because results could not be written exits 1.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import math
 import os
+import signal
 import sys
 import time
 import warnings
@@ -85,17 +87,13 @@ def _seconds(text: str) -> float:
     return v
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ambs", description="Asynchronous model-based hyperparameter search.")
-    parser.add_argument("--version", action="version", version=f"ambs {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
+# Options of the search itself, shared by `search` and `submit` (which passes
+# them on to the `ambs search` of the job script).
+METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
+                  "n_initial_points", "initial_design", "grid_steps", "eval_timeout")
 
-    s = sub.add_parser("search", help="run a search on a problem module",
-                       description="Run a search on a problem module; results stream to results.csv.")
-    s.add_argument("problem", metavar="PROBLEM",
-                   help="problem module: dotted name (problems.ackley) or path (problems/ackley.py)")
-    g = s.add_argument_group("search")
+
+def _add_method_options(g: Any) -> None:
     g.add_argument("--method", default="ambs", choices=["ambs", "random", "grid"],
                    help="search method (default: ambs)")
     g.add_argument("--max-evals", type=_positive_int, default=100,
@@ -116,6 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ambs: Latin hypercube or random initial design (default: lhs)")
     g.add_argument("--grid-steps", type=_positive_int, default=5,
                    help="grid: points per numerical axis (default: 5)")
+    g.add_argument("--eval-timeout", type=_seconds, default=None,
+                   help="kill an evaluation after this many seconds (process and mpi evaluators)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ambs", description="Asynchronous model-based hyperparameter search.")
+    parser.add_argument("--version", action="version", version=f"ambs {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    s = sub.add_parser("search", help="run a search on a problem module",
+                       description="Run a search on a problem module; results stream to results.csv.")
+    s.add_argument("problem", metavar="PROBLEM",
+                   help="problem module: dotted name (problems.ackley) or path (problems/ackley.py)")
+    _add_method_options(s.add_argument_group("search"))
     e = s.add_argument_group("evaluation")
     e.add_argument("--evaluator", default="process", choices=["serial", "process", "mpi"],
                    help="where evaluations run (default: process, a local pool; "
@@ -126,8 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cap on each worker's math-library threads")
     e.add_argument("--gpus-per-node", type=_positive_int, default=None,
                    help="mpi: one GPU per worker, CUDA_VISIBLE_DEVICES from its node-local index")
-    e.add_argument("--eval-timeout", type=_seconds, default=None,
-                   help="kill an evaluation after this many seconds (process evaluator)")
     r = s.add_argument_group("run")
     r.add_argument("--output", "-o", default=None,
                    help="run directory (default: runs/<problem>-<method>-<time>)")
@@ -137,6 +148,36 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--grace", type=_nonneg_float, default=30.0,
                    help="seconds running evaluations may finish after a stop (default: 30)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+
+    b = sub.add_parser("submit", help="render a Slurm or PBS job script and submit it",
+                       description="Render a job script that runs one MPI search over the "
+                                   "allocation, and submit it (with --chain follow-ups).")
+    b.add_argument("problem", metavar="PROBLEM", help="problem module, as for `ambs search`")
+    j = b.add_argument_group("job")
+    j.add_argument("--scheduler", required=True, choices=["slurm", "pbs"])
+    j.add_argument("--nodes", type=_positive_int, default=1, help="nodes (default: 1)")
+    j.add_argument("--ranks-per-node", type=_positive_int, required=True,
+                   help="MPI ranks per node; rank 0 of the job is the master")
+    j.add_argument("--gpus-per-node", type=_positive_int, default=None,
+                   help="GPU nodes: one rank per GPU, each worker sees its own GPU")
+    j.add_argument("--threads-per-worker", type=_positive_int, default=None,
+                   help="CPU/KNL nodes: OpenMP and torch threads of each worker")
+    j.add_argument("--walltime", required=True, help="job walltime, HH:MM:SS")
+    j.add_argument("--account", default=None, help="account (project) to charge")
+    j.add_argument("--queue", default=None, help="partition (Slurm) or queue (PBS)")
+    j.add_argument("--launcher", default=None, choices=["srun", "mpiexec"],
+                   help="how ranks start (default: mpiexec, which reads the allocation; "
+                        "srun --mpi=pmi2 on Slurm sites whose PMI2 suits their MPI)")
+    j.add_argument("--warning", type=_positive_int, default=120,
+                   help="seconds before the walltime at which the search stops (default: 120)")
+    j.add_argument("--chain", type=_nonneg_int, default=0,
+                   help="follow-up jobs that resume the run after each job ends (default: 0)")
+    j.add_argument("--job-name", default=None, help="job name (default: ambs-<problem>)")
+    j.add_argument("--output", "-o", default=None,
+                   help="run directory (default: runs/<problem>-<method>-<time>)")
+    j.add_argument("--dry-run", action="store_true", help="print the job script, submit nothing")
+    _add_method_options(b.add_argument_group("search"))
+    _add_analyze_parser(sub)
     return parser
 
 
@@ -258,6 +299,55 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    """``ambs submit``: render the job script, then print it or submit it."""
+    from ambs.problem import load_problem
+    from ambs.submit import JobSpec, render, submit
+
+    loaded = load_problem(args.problem)  # fail here, not in the queue
+    problem = args.problem
+    if Path(problem).is_file():
+        problem = str(Path(problem).resolve())
+    out = Path(args.output) if args.output else Path("runs") / (
+        f"{loaded.name}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = out.resolve()
+    parser_defaults = build_parser().parse_args(["search", "x"])
+    search_args: list[str] = []
+    for name in METHOD_OPTIONS:
+        value = getattr(args, name)
+        if name in ("method", "max_evals"):
+            continue
+        if value is not None and value != getattr(parser_defaults, name):
+            search_args += [f"--{name.replace('_', '-')}", str(value)]
+    spec = JobSpec(
+        scheduler=args.scheduler, problem=problem, run_dir=out, workdir=Path.cwd(),
+        nodes=args.nodes, ranks_per_node=args.ranks_per_node, walltime=args.walltime,
+        method=args.method, max_evals=args.max_evals, search_args=search_args, gpus_per_node=args.gpus_per_node,
+        threads_per_worker=args.threads_per_worker, account=args.account, queue=args.queue,
+        launcher=args.launcher, warning=args.warning,
+        job_name=args.job_name or f"ambs-{loaded.name}",
+    )
+    script = render(spec)
+    if args.dry_run:
+        sys.stdout.write(script)
+        return 0
+    if (out / "run.json").exists():
+        raise AmbsError(f"{out} already holds a run; its job scripts resume it by themselves "
+                        "(resubmit its job script) or choose another --output")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AmbsError(f"cannot create run directory {out}: {exc.strerror}") from None
+    path = out / f"job.{'slurm' if args.scheduler == 'slurm' else 'pbs'}"
+    path.write_text(script)
+    path.chmod(0o755)
+    ids = submit(spec, path, chain=args.chain)
+    print(f"submitted {path} as job {ids[0]}" + (
+        f", then {len(ids) - 1} chained job(s) {' '.join(ids[1:])}" if len(ids) > 1 else ""))
+    print(f"results: {out / 'results.csv'}")
+    return 0
+
+
 def _report(summary: Any, out: Path) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.by_status.items())) or "none"
     print(f"evaluations: {summary.total} in {out / 'results.csv'} ({counts}); "
@@ -272,22 +362,91 @@ def _report(summary: Any, out: Path) -> None:
         print(f"stopped by {summary.stop_reason}{extra}; continue with --resume --output {out}")
 
 
+def _add_analyze_parser(sub: Any) -> None:
+    """The ``analyze`` subcommand: post-processing of results.csv (see ambs.analysis)."""
+    a = sub.add_parser("analyze", help="summaries, plots, comparisons and reports of runs",
+                       description="Post-process a run's results.csv (finished or still running; "
+                                   "DeepHyper-style CSVs too).")
+    what = a.add_subparsers(dest="analyze_command", metavar="WHAT", parser_class=_Parser)
+    what.required = True
+    run_help = "run directory or results CSV"
+    p = what.add_parser("summary", help="evaluations by status, the best, top-k, utilization",
+                        description="Print a run's summary.")
+    p.add_argument("run", metavar="RUN_DIR", help=run_help)
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.add_argument("--top", type=_positive_int, default=5, help="rows of the top table (default: 5)")
+    p = what.add_parser("plot", help="PNG plots of one run",
+                        description="Best so far, worker timeline, objective against each "
+                                    "hyperparameter, importance.")
+    p.add_argument("run", metavar="RUN_DIR", help=run_help)
+    p.add_argument("--out", metavar="DIR", default=None, help="where the PNGs go (default: RUN_DIR/plots)")
+    p = what.add_parser("compare", help="best so far across runs, grouped by label",
+                        description="Median and interquartile range of the best so far per label.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help=run_help + "s")
+    p.add_argument("--labels", nargs="+", metavar="LABEL", default=None,
+                   help="one label per run, after the runs (default: each run's method)")
+    p.add_argument("--out", metavar="DIR", default=".",
+                   help="where compare.png goes (default: the current directory)")
+    p = what.add_parser("report", help="a self-contained HTML report of one run",
+                        description="Summary tables and all plots in one HTML file.")
+    p.add_argument("run", metavar="RUN_DIR", help=run_help)
+    p.add_argument("--out", metavar="FILE", default=None, help="HTML file (default: RUN_DIR/report.html)")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """``ambs analyze summary|plot|compare|report``: calls ambs.analysis."""
+    import json
+
+    from ambs import analysis
+
+    if args.analyze_command == "compare":
+        runs = analysis.load_runs(args.runs, args.labels)
+        path = analysis.plot_compare(runs, Path(args.out) / "compare.png")
+        print(analysis.format_compare(analysis.compare_table(runs)))
+        print(f"wrote {path}")
+        return 0
+    run = analysis.load_run(args.run)
+    if args.analyze_command == "summary":
+        summary = analysis.summarize(run, k=args.top)
+        print(json.dumps(summary, indent=2) if args.json else analysis.format_summary(summary, run))
+    elif args.analyze_command == "plot":
+        files, notes = analysis.plot_run(run, args.out if args.out else run.directory / "plots")
+        for note in notes:
+            print(f"ambs: note: {note}", file=sys.stderr)
+        for f in files:
+            print(f"wrote {f}")
+    else:
+        print(f"wrote {analysis.write_report(run, args.out)}")
+    return 0
+
+
 def _format_warning(message: Any, category: Any, filename: str, lineno: int, line: Any = None) -> str:
     return f"ambs: warning: {message}\n"
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's text on one line (ConfigSpace and user exceptions may span several)."""
+    return " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ambs`` command."""
     warnings.formatwarning = _format_warning
+    # `kill -USR2 <pid>` prints every thread's Python stack: a hung rank says where.
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "search":
             return cmd_search(args)
+        if args.command == "submit":
+            return cmd_submit(args)
+        if args.command == "analyze":
+            return cmd_analyze(args)
     except RecorderError as exc:
-        print(f"ambs: error: {exc}", file=sys.stderr)
+        print(f"ambs: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except AmbsError as exc:
-        print(f"ambs: error: {exc}", file=sys.stderr)
+        print(f"ambs: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ambs: interrupted", file=sys.stderr)

@@ -1,0 +1,226 @@
+"""Render job scripts for Slurm and PBS from the package's templates, and submit them.
+
+The job script only calls the ``ambs`` command line: one MPI search over the
+allocation, a warning signal (Slurm) or timer (PBS) before the walltime so
+the search stops cleanly, and a resume when a later job of a chain starts.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ambs.errors import AmbsError
+
+__all__ = ["EXAMPLES", "JobSpec", "render", "submit", "LAUNCHERS", "SCHEDULERS"]
+
+SCHEDULERS = ("slurm", "pbs")
+LAUNCHERS = ("srun", "mpiexec")
+_PLACEHOLDER = re.compile(r"@(\w+)@")
+
+
+@dataclass
+class JobSpec:
+    """What a job asks for and what it runs.
+
+    Args:
+        scheduler: ``slurm`` or ``pbs``.
+        problem: the problem module as the search should load it.
+        run_dir: absolute run directory.
+        workdir: directory the job runs in (dotted problem names resolve there).
+        nodes, ranks_per_node: the allocation; rank 0 is the master.
+        walltime: ``HH:MM:SS``.
+        method, max_evals: the search method and evaluation budget.
+        search_args: further ``ambs search`` flags, already split.
+        gpus_per_node, threads_per_worker: placement on GPU or CPU nodes.
+        account, queue: charged account, partition or queue.
+        launcher: ``mpiexec`` (default) or ``srun`` (Slurm only).
+        warning: seconds before the walltime at which the search stops.
+    """
+
+    scheduler: str
+    problem: str
+    run_dir: Path
+    workdir: Path
+    nodes: int
+    ranks_per_node: int
+    walltime: str
+    method: str = "ambs"
+    max_evals: int = 100
+    search_args: list[str] = field(default_factory=list)
+    gpus_per_node: int | None = None
+    threads_per_worker: int | None = None
+    account: str | None = None
+    queue: str | None = None
+    launcher: str | None = None
+    warning: int = 120
+    job_name: str = "ambs"
+    portable: bool = False  # `ambs`, `mpiexec` from PATH; paths relative to the submit directory
+
+
+def walltime_seconds(text: str) -> int:
+    """``[D-]HH:MM:SS`` (or ``MM:SS``, or minutes as Slurm reads a bare number) to seconds."""
+    t = text.strip()
+    days = 0
+    if "-" in t:
+        d, t = t.split("-", 1)
+        days = int(d)
+    parts = [int(p) for p in t.split(":")]
+    if len(parts) == 1:
+        secs = parts[0] * 60
+    elif len(parts) == 2:
+        secs = parts[0] * 60 + parts[1]
+    elif len(parts) == 3:
+        secs = parts[0] * 3600 + parts[1] * 60 + parts[2]
+    else:
+        raise ValueError(text)
+    return days * 86400 + secs
+
+
+def _ambs_command() -> str:
+    """The ``ambs`` of this installation, so the job runs the same code."""
+    exe = Path(sys.executable).parent / "ambs"
+    if exe.exists():
+        return str(exe)
+    return f"{sys.executable} -m ambs"
+
+
+def _mpiexec() -> str:
+    exe = Path(sys.executable).parent / "mpiexec"
+    return shlex.quote(str(exe)) if exe.exists() else "mpiexec"
+
+
+def render(spec: JobSpec) -> str:
+    """The job script text for ``spec``."""
+    if spec.scheduler not in SCHEDULERS:
+        raise AmbsError(f"unknown scheduler {spec.scheduler!r} (choose from {', '.join(SCHEDULERS)})")
+    if spec.nodes < 1 or spec.ranks_per_node < 1:
+        raise AmbsError("--nodes and --ranks-per-node must be at least 1")
+    total = spec.nodes * spec.ranks_per_node
+    if total < 2:
+        raise AmbsError("a job needs at least 2 ranks: rank 0 searches, the others evaluate")
+    try:
+        seconds = walltime_seconds(spec.walltime)
+    except ValueError:
+        raise AmbsError(f"--walltime must be HH:MM:SS, got {spec.walltime!r}") from None
+    if seconds <= spec.warning + 30:
+        raise AmbsError(
+            f"--walltime {spec.walltime} leaves no time to search: it must exceed the "
+            f"--warning of {spec.warning} s by more than 30 s"
+        )
+    # mpiexec (Hydra reads the Slurm or PBS allocation) is the default: srun
+    # --mpi=pmi2 needs a Slurm PMI2 that the job's MPI works with.
+    launcher = spec.launcher or "mpiexec"
+    if launcher not in LAUNCHERS:
+        raise AmbsError(f"unknown launcher {launcher!r} (choose from {', '.join(LAUNCHERS)})")
+    if spec.scheduler == "pbs" and launcher != "mpiexec":
+        raise AmbsError("PBS jobs launch with mpiexec; drop --launcher srun")
+    mpiexec = "mpiexec" if spec.portable else _mpiexec()
+    launch = "srun --mpi=pmi2" if launcher == "srun" else f'{mpiexec} -n "$SLURM_NTASKS"'
+    if spec.portable:
+        submit_dir = "SLURM_SUBMIT_DIR" if spec.scheduler == "slurm" else "PBS_O_WORKDIR"
+        workdir = f'"${{{submit_dir}:-$PWD}}"'
+        job_output = "ambs-%j.out" if spec.scheduler == "slurm" else "ambs-job.out"
+    else:
+        workdir = shlex.quote(str(spec.workdir))
+        job_output = f"{spec.run_dir}/job-%j.out" if spec.scheduler == "slurm" else f"{spec.run_dir}/job.out"
+    threads = spec.threads_per_worker or 1
+    search_args = list(spec.search_args)
+    if spec.gpus_per_node:
+        search_args += ["--gpus-per-node", str(spec.gpus_per_node)]
+    if spec.threads_per_worker:
+        search_args += ["--threads-per-worker", str(spec.threads_per_worker)]
+    values: dict[str, str | None] = {
+        "job_name": spec.job_name,
+        "nodes": str(spec.nodes),
+        "ranks_per_node": str(spec.ranks_per_node),
+        "total_ranks": str(total),
+        "cpus_per_task": str(spec.threads_per_worker) if spec.threads_per_worker else None,
+        "gpus_per_node": str(spec.gpus_per_node) if spec.gpus_per_node else None,
+        "pbs_gpus": f":gpus={spec.gpus_per_node}" if spec.gpus_per_node else "",
+        "walltime": spec.walltime,
+        "account": spec.account,
+        "queue": spec.queue,
+        "run_dir": shlex.quote(str(spec.run_dir)),
+        "workdir": workdir,
+        "job_output": job_output,
+        "method": shlex.quote(spec.method),
+        "max_evals": str(spec.max_evals),
+        "threads": str(threads),
+        "warning": str(spec.warning),
+        # The search's own clock stops it too, in case a signal never comes.
+        "search_walltime": str(seconds - spec.warning),
+        "grace": str(max(spec.warning // 2, 5)),
+        "launcher": launch,
+        "mpiexec": mpiexec,
+        "ambs": "ambs" if spec.portable else shlex.quote(_ambs_command()),
+        "problem": shlex.quote(spec.problem),
+        "search_args": "".join(" " + shlex.quote(a) for a in search_args),
+    }
+    template = (resources.files("ambs") / "templates" / f"{spec.scheduler}.sh").read_text()
+    lines = []
+    for line in template.splitlines():
+        names = _PLACEHOLDER.findall(line)
+        if any(values.get(n) is None for n in names):
+            if any(n not in values for n in names):
+                raise KeyError(f"template placeholder {names} unknown")
+            continue  # an optional directive with no value: leave the line out
+        lines.append(_PLACEHOLDER.sub(lambda m: values[m.group(1)] or "", line))
+    return "\n".join(lines) + "\n"
+
+
+def _run(cmd: list[str]) -> str:
+    if shutil.which(cmd[0]) is None:
+        raise AmbsError(f"{cmd[0]} not found: is this a login node of a {cmd[0][:2]} cluster? "
+                        "(use --dry-run to only print the script)")
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        msg = (res.stderr or res.stdout).strip().splitlines()
+        raise AmbsError(f"{' '.join(cmd[:2])} failed: {msg[-1] if msg else f'exit {res.returncode}'}")
+    return res.stdout.strip()
+
+
+def submit(spec: JobSpec, script: Path, chain: int = 0) -> list[str]:
+    """Submit ``script`` and ``chain`` follow-up jobs that each start after the
+    previous one ends (any outcome) and resume the run. Returns the job ids."""
+    ids: list[str] = []
+    for _ in range(chain + 1):
+        if spec.scheduler == "slurm":
+            cmd = ["sbatch", "--parsable"]
+            if ids:
+                cmd.append(f"--dependency=afterany:{ids[-1]}")
+            out = _run(cmd + [str(script)])
+            ids.append(out.split(";")[0].strip())
+        else:
+            cmd = ["qsub"]
+            if ids:
+                cmd += ["-W", f"depend=afterany:{ids[-1]}"]
+            ids.append(_run(cmd + [str(script)]).split()[0])
+    return ids
+
+
+def _example(scheduler: str, gpu: bool) -> JobSpec:
+    return JobSpec(
+        scheduler=scheduler, problem="problems.mlp_digits",
+        run_dir=Path("runs/mlp_digits-ambs"), workdir=Path("."),
+        nodes=4 if gpu else 8, ranks_per_node=4 if gpu else 16, walltime="02:00:00",
+        method="ambs", max_evals=2000, gpus_per_node=4 if gpu else None,
+        threads_per_worker=None if gpu else 4, account="MYPROJECT",
+        queue="gpu" if gpu else "normal", job_name="ambs-mlp", portable=True,
+    )
+
+
+# The ready job scripts in slurm/ and pbs/, rendered from the same templates
+# (`python scripts/render_job_examples.py` writes them; a test keeps them in sync).
+EXAMPLES: dict[str, JobSpec] = {
+    "slurm/cpu.sh": _example("slurm", gpu=False),
+    "slurm/gpu.sh": _example("slurm", gpu=True),
+    "pbs/cpu.sh": _example("pbs", gpu=False),
+    "pbs/gpu.sh": _example("pbs", gpu=True),
+}

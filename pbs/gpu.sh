@@ -1,0 +1,47 @@
+#!/bin/bash
+# One ambs search across a PBS allocation: MPI rank 0 runs the search and
+# writes results.csv, every other rank trains candidate models.
+# Rendered by `ambs submit`; change the values here or render anew.
+# (PBS Pro / OpenPBS sites may prefer: -l select=4:ncpus=4:mpiprocs=4)
+#PBS -N ambs-mlp
+#PBS -l nodes=4:ppn=4:gpus=4
+#PBS -l walltime=02:00:00
+#PBS -A MYPROJECT
+#PBS -q gpu
+#PBS -j oe
+#PBS -o ambs-job.out
+
+set -u
+# What to search, and where the results go (a later job resumes the same run).
+PROBLEM=problems.mlp_digits
+METHOD=ambs
+MAX_EVALS=2000
+RUN_DIR=runs/mlp_digits-ambs
+AMBS=ambs
+cd "${PBS_O_WORKDIR:-$PWD}"
+export OMP_NUM_THREADS=1
+# Ranks and hosts as PBS hands them over: one line per rank in PBS_NODEFILE.
+# Under Slurm's PBS wrappers there is no PBS_NODEFILE; SLURM_NTASKS says it.
+if [ -n "${PBS_NODEFILE:-}" ] && [ -f "$PBS_NODEFILE" ]; then
+  NRANKS=$(wc -l < "$PBS_NODEFILE")
+  HOSTS="-f $PBS_NODEFILE"
+  NODES=$(sort -u "$PBS_NODEFILE" | paste -sd, -)
+else
+  NRANKS=${SLURM_NTASKS:-16}
+  HOSTS=""
+  NODES=${SLURM_JOB_NODELIST:-$(hostname -s)}
+fi
+RESUME=""
+if [ -f "$RUN_DIR/run.json" ]; then RESUME="--resume"; fi
+echo "ambs job ${PBS_JOBID:-${SLURM_JOB_ID:-?}}: $NRANKS ranks on $NODES"
+
+# PBS sends no warning before the walltime kill: the search's own --walltime
+# is the timer, set 120 s short of the job's walltime.
+mpiexec -n "$NRANKS" $HOSTS $AMBS search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
+    --evaluator mpi --output "$RUN_DIR" $RESUME \
+    --walltime 7080 --grace 60 --gpus-per-node 4 &
+PID=$!
+trap 'kill -USR1 $PID 2>/dev/null' USR1 TERM
+wait $PID; rc=$?
+while [ $rc -gt 128 ] && kill -0 $PID 2>/dev/null; do wait $PID; rc=$?; done
+exit $rc

@@ -1,0 +1,39 @@
+#!/bin/bash
+# One ambs search across a Slurm allocation: MPI rank 0 runs the search and
+# writes results.csv, every other rank trains candidate models.
+# Rendered by `ambs submit`; change the values here or render anew.
+#SBATCH --job-name=ambs-mlp
+#SBATCH --nodes=8
+#SBATCH --ntasks-per-node=16
+#SBATCH --cpus-per-task=4
+#SBATCH --time=02:00:00
+#SBATCH --account=MYPROJECT
+#SBATCH --partition=normal
+#SBATCH --output=ambs-%j.out
+# USR1 to this script 120 s before the time limit; it is passed on to
+# the search, which stops handing out work and exits cleanly with a full CSV.
+#SBATCH --signal=B:USR1@120
+
+set -u
+# What to search, and where the results go (a later job resumes the same run).
+PROBLEM=problems.mlp_digits
+METHOD=ambs
+MAX_EVALS=2000
+RUN_DIR=runs/mlp_digits-ambs
+AMBS=ambs
+cd "${SLURM_SUBMIT_DIR:-$PWD}"
+export OMP_NUM_THREADS=4
+# The first job starts the run; a later one (a chain, a resubmission) resumes it.
+RESUME=""
+if [ -f "$RUN_DIR/run.json" ]; then RESUME="--resume"; fi
+echo "ambs job ${SLURM_JOB_ID:-?}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NODELIST:-?}"
+
+mpiexec -n "$SLURM_NTASKS" $AMBS search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
+    --evaluator mpi --output "$RUN_DIR" $RESUME \
+    --walltime 7080 --grace 60 --threads-per-worker 4 &
+PID=$!
+trap 'kill -USR1 $PID 2>/dev/null' USR1 TERM
+wait $PID; rc=$?
+# `wait` returns early (128+signal) when a trapped signal arrives: wait again.
+while [ $rc -gt 128 ] && kill -0 $PID 2>/dev/null; do wait $PID; rc=$?; done
+exit $rc

@@ -1,0 +1,230 @@
+"""`ambs submit` and the job scripts: rendering, and real jobs on a local Slurm.
+
+The Slurm tests need the one-node cluster of scripts/slurm-local-up.sh
+(.ci/run starts it). Without one they skip, except under CI, where a
+missing cluster is a failure: CI must exercise the real scheduler.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ambs.submit import EXAMPLES, render
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _ambs(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "python"), "-m", "ambs", *args], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _slurm_up() -> str | None:
+    """None when a Slurm node is usable here, else why not."""
+    if shutil.which("sbatch") is None:
+        return "sbatch not found"
+    res = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    states = res.stdout.split()
+    if res.returncode != 0 or not any(s in ("idle", "mixed", "allocated", "completing") for s in states):
+        return f"no usable Slurm node (sinfo: {res.stdout.strip() or res.stderr.strip()})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm() -> None:
+    why = _slurm_up()
+    if why is None:
+        return
+    msg = f"{why}: start the local cluster with `sudo scripts/slurm-local-up.sh`"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the Slurm tests, but {msg}")
+    pytest.skip(msg)
+
+
+def _wait_job(job_id: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        res = subprocess.run(["squeue", "-h", "-j", job_id], capture_output=True, text=True)
+        if res.returncode != 0 or not res.stdout.strip():
+            return
+        time.sleep(1)
+    subprocess.run(["scancel", job_id])
+    pytest.fail(f"job {job_id} did not finish within {timeout:g} s")
+
+
+def _job_state(job_id: str) -> dict[str, str]:
+    res = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True)
+    return dict(f.split("=", 1) for f in res.stdout.split() if "=" in f)
+
+
+def _job_ids(stdout: str) -> list[str]:
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("submitted"))
+    first = line.split(" as job ")[1].split(",")[0].strip()
+    rest = line.split("chained job(s) ")[1].split() if "chained" in line else []
+    return [first, *rest]
+
+
+SLEEPY = """
+import time
+from ambs import Problem
+problem = Problem()
+problem.add_hyperparameter((0.0, 1.0), "x")
+def run(config):
+    time.sleep({sleep})
+    return -config["x"]
+"""
+
+
+# ------------------------------------------------------------------ rendering
+def test_examples_are_rendered_from_the_templates() -> None:
+    for rel, spec in EXAMPLES.items():
+        assert (ROOT / rel).read_text() == render(spec), (
+            f"{rel} is out of date: run python scripts/render_job_examples.py")
+        res = subprocess.run(["bash", "-n", str(ROOT / rel)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+
+
+def test_dry_run_prints_the_script(tmp_path: Path) -> None:
+    res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--nodes", "2",
+                "--ranks-per-node", "4", "--gpus-per-node", "4", "--walltime", "01:00:00",
+                "--account", "proj", "--queue", "gpu", "--max-evals", "50", "--method", "random",
+                "--dry-run", "-o", str(tmp_path / "run"))
+    assert res.returncode == 0, res.stderr
+    script = res.stdout
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
+                 "#SBATCH --time=01:00:00", "#SBATCH --account=proj", "#SBATCH --partition=gpu",
+                 "#SBATCH --signal=B:USR1@120", "METHOD=random", "MAX_EVALS=50"):
+        assert line in script
+    assert 'mpiexec -n "$SLURM_NTASKS"' in script
+    assert "--gpus-per-node 4" in script
+    assert "--walltime 3480" in script  # the search's own clock: walltime minus the warning
+    assert not (tmp_path / "run").exists(), "a dry run writes nothing"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--walltime", "00:02:00"], "leaves no time"),
+        (["--walltime", "abc"], "HH:MM:SS"),
+        (["--launcher", "srun", "--scheduler", "pbs"], "mpiexec"),
+    ],
+)
+def test_submit_errors_are_one_line(args: list[str], message: str) -> None:
+    base = {"--scheduler": "slurm", "--walltime": "01:00:00"}
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = v
+    flat = [x for kv in base.items() for x in kv]
+    res = _ambs("submit", "problems/branin.py", "--ranks-per-node", "2", "--dry-run", *flat)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ambs: error:") and message in lines[0]
+
+
+def test_single_rank_job_is_refused() -> None:
+    res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--ranks-per-node", "1",
+                "--walltime", "01:00:00", "--dry-run")
+    assert res.returncode == 2 and "at least 2 ranks" in res.stderr
+
+
+# ------------------------------------------------------------- a PBS-like run
+def test_pbs_script_body_reads_the_pbs_environment(tmp_path: Path) -> None:
+    prob = tmp_path / "prob.py"
+    prob.write_text(textwrap.dedent(SLEEPY.format(sleep=0.05)))
+    run_dir = tmp_path / "run"
+    res = _ambs("submit", "--scheduler", "pbs", str(prob), "--ranks-per-node", "4",
+                "--walltime", "00:10:00", "--max-evals", "12", "--dry-run", "-o", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    script = tmp_path / "job.pbs"
+    script.write_text(res.stdout)
+    nodefile = tmp_path / "nodefile"
+    host = socket.gethostname()
+    nodefile.write_text(f"{host}\n" * 4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    env.update(PBS_NODEFILE=str(nodefile), PBS_JOBID="4242.pbs-server", PBS_O_WORKDIR=str(tmp_path))
+    job = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=180)
+    assert job.returncode == 0, job.stderr + job.stdout
+    assert f"ambs job 4242.pbs-server: 4 ranks on {host}" in job.stdout
+    rows = _rows(run_dir / "results.csv")
+    assert len(rows) == 12
+    assert {r["worker"] for r in rows} == {"1", "2", "3"}
+
+
+# ------------------------------------------------------------ real Slurm jobs
+def test_slurm_job_runs_an_mpi_search(slurm: None, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--ranks-per-node", "3",
+                "--walltime", "00:05:00", "--max-evals", "12", "--seed", "1", "-o", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    (job,) = _job_ids(res.stdout)
+    _wait_job(job, 240)
+    assert _job_state(job).get("JobState") == "COMPLETED"
+    rows = _rows(run_dir / "results.csv")
+    assert len(rows) == 12
+    assert {r["worker"] for r in rows} == {"1", "2"}
+    log = (run_dir / f"job-{job}.out").read_text()
+    assert "ambs job" in log and "3 ranks" in log
+
+
+def test_slurm_time_limit_stops_cleanly_and_chain_resumes(slurm: None, tmp_path: Path) -> None:
+    prob = tmp_path / "prob.py"
+    prob.write_text(textwrap.dedent(SLEEPY.format(sleep=1.0)))
+    run_dir = tmp_path / "run"
+    # Two-minute jobs warned 70 s before the limit (Slurm may warn up to a
+    # minute earlier still): each job searches well under a minute, with two
+    # workers at 1 s an evaluation, so 60 evaluations take more than one job.
+    res = _ambs("submit", "--scheduler", "slurm", str(prob), "--ranks-per-node", "3",
+                "--walltime", "00:02:00", "--warning", "70", "--max-evals", "60",
+                "--method", "random", "--seed", "4", "--chain", "2", "-o", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    jobs = _job_ids(res.stdout)
+    assert len(jobs) == 3
+    _wait_job(jobs[0], 200)
+    state = _job_state(jobs[0])
+    assert state.get("JobState") == "COMPLETED", state  # stopped before the limit, exit 0
+    log1 = (run_dir / f"job-{jobs[0]}.out").read_text()
+    assert "stopped by" in log1, log1
+    first = _rows(run_dir / "results.csv")
+    assert 5 <= len(first) < 60
+    for job in jobs[1:]:
+        _wait_job(job, 200)
+        assert _job_state(job).get("JobState") == "COMPLETED"
+    log2 = (run_dir / f"job-{jobs[1]}.out").read_text()
+    assert f"resuming {run_dir} ({len(first)} done)" in log2, log2
+    rows = _rows(run_dir / "results.csv")
+    assert len(rows) == 60
+    assert rows[: len(first)] == first
+    assert len({r["job_id"] for r in rows}) == 60
+    assert len({r["p:x"] for r in rows}) == 60, "an evaluation was repeated"
+    if "stopped by" not in log2:  # done in the second job: the third stops at once
+        assert "nothing to do" in (run_dir / f"job-{jobs[2]}.out").read_text()
+
+
+def test_pbs_job_through_slurm_torque_wrappers(slurm: None, tmp_path: Path) -> None:
+    if shutil.which("qsub") is None:
+        pytest.fail("qsub missing: scripts/slurm-local-up.sh installs slurm-wlm-torque")
+    run_dir = tmp_path / "run"
+    res = _ambs("submit", "--scheduler", "pbs", "problems/branin.py", "--ranks-per-node", "3",
+                "--walltime", "00:05:00", "--max-evals", "9", "--seed", "2", "-o", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    (job,) = _job_ids(res.stdout)
+    _wait_job(job, 240)
+    rows = _rows(run_dir / "results.csv")
+    assert len(rows) == 9
+    assert {r["worker"] for r in rows} == {"1", "2"}
