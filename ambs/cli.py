@@ -433,7 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ambs`` command."""
     warnings.formatwarning = _format_warning
     # `kill -USR2 <pid>` prints every thread's Python stack: a hung rank says where.
-    faulthandler.register(signal.SIGUSR2, all_threads=True)
+    try:
+        faulthandler.register(signal.SIGUSR2, all_threads=True)
+    except (AttributeError, ValueError, OSError):  # stderr without a file descriptor
+        pass
     args = build_parser().parse_args(argv)
     try:
         if args.command == "search":
@@ -451,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ambs: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ambs analyze summary ... | head`
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
     return 2
 
 
