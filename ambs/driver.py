@@ -94,11 +94,12 @@ class Progress:
             if done == self._last_done or not (due or force):
                 return
         self._last, self._last_done = now, done
-        rate = rate_n / elapsed if elapsed > 0 else 0.0
+        # A rate over less than a second of running says nothing.
+        rate_s = f"{rate_n / elapsed * 60:.1f} evals/min" if elapsed >= 1.0 else "- evals/min"
         best_s = f"{best:.6g}" if math.isfinite(best) else "-"
         line = (
             f"[{done}/{self.max_evals}] best {best_s} | running {running} | "
-            f"{rate * 60:.1f} evals/min | {_hms(elapsed)}"
+            f"{rate_s} | {_hms(elapsed)}"
         )
         if self.tty:
             pad = max(self._width - len(line), 0)
