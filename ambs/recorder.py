@@ -85,10 +85,6 @@ class Recorder:
         self.path = self.dir / RESULTS
         self.columns = info.columns
         self._extra_warned: set[str] = set()
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunDirError(f"cannot create run directory {self.dir}: {exc.strerror}") from None
         settings_path = self.dir / SETTINGS
         has_results = self.path.exists() and self.path.stat().st_size > 0
         if resume:
@@ -101,6 +97,11 @@ class Recorder:
                 f"{self.dir} already holds a run; pass --resume to continue it "
                 "or choose another --output"
             )
+        # Created only now, so that a refused resume leaves no empty directory behind.
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create run directory {self.dir}: {exc.strerror}") from None
         self._write_settings(settings_path, resume)
         new_file = not self.path.exists() or self.path.stat().st_size == 0
         try:

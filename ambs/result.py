@@ -54,6 +54,11 @@ class Evaluation:
         return self.status is Status.OK
 
 
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def normalize_output(out: Any) -> tuple[float, Status, str, dict[str, Any]]:
     """Turn what ``run`` returned into (objective, status, error, metadata)."""
     metadata: dict[str, Any] = {}
@@ -63,14 +68,13 @@ def normalize_output(out: Any) -> tuple[float, Status, str, dict[str, Any]]:
             return math.nan, Status.FAILED, "run returned a dict without an 'objective' key", {}
         value = out["objective"]
         metadata = {str(k): v for k, v in out.items() if k != "objective"}
-    if isinstance(value, bool) or value is None:
-        return math.nan, Status.FAILED, f"run returned {value!r}, not a number", metadata
+    # float() would also accept a string such as "0.9": that is a bug in run, not a result.
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        return math.nan, Status.FAILED, f"run returned {_short_repr(value)}, not a number", metadata
     try:
         objective = float(value)  # numpy scalars, 0-d arrays, ints
     except (TypeError, ValueError):
-        text = repr(value)
-        text = text if len(text) <= 80 else text[:77] + "..."
-        return math.nan, Status.FAILED, f"run returned {text}, not a number", metadata
+        return math.nan, Status.FAILED, f"run returned {_short_repr(value)}, not a number", metadata
     if not math.isfinite(objective):
         return math.nan, Status.FAILED, f"run returned a non-finite objective ({objective})", metadata
     return objective, Status.OK, "", metadata

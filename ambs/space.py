@@ -184,17 +184,41 @@ class Space:
 
     # ------------------------------------------------------------- neighbours
     def neighbors(
-        self, x: np.ndarray, n: int, rng: np.random.Generator, scale: float = 0.1
-    ) -> np.ndarray:
+        self,
+        x: np.ndarray,
+        n: int,
+        rng: np.random.Generator,
+        scale: float = 0.1,
+        return_parents: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Random local moves around each row of ``x``: ``n`` neighbours per row.
 
-        Each neighbour changes one or more hyperparameters: numerical ones by a
-        Gaussian step of ``scale`` (on the unit scale), discrete ones to another
-        value. Hyperparameters activated by a move are sampled afresh.
+        Each neighbour changes one or more hyperparameters (mostly one):
+        numerical ones by a Gaussian step of ``scale`` on the unit scale
+        (reflected at the bounds), integers by at least one unit, categorical
+        and ordinal ones to another value. Hyperparameters that a move
+        activates are sampled afresh; neighbours that break a forbidden clause
+        are dropped, so fewer than ``n`` per row may come back.
+
+        Args:
+            x: vectors, shape (k, dim) or (dim,).
+            n: neighbours per row.
+            rng: the random generator.
+            scale: standard deviation of numerical steps, in [0, 1] units.
+            return_parents: also return, for each neighbour, the row of ``x``
+                it was drawn around.
+
+        Returns:
+            Vectors, shape (m, dim) with m <= k * n, and with
+            ``return_parents`` the parent indices, shape (m,).
         """
-        x = np.atleast_2d(x)
-        base = np.repeat(x, n, axis=0)
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        parents = np.repeat(np.arange(len(x)), n)
+        base = x[parents]
         m = len(base)
+        if m == 0 or self.dim == 0:
+            out = np.empty((0, self.dim))
+            return (out, parents[:0]) if return_parents else out
         # How many coordinates each neighbour moves: mostly one, sometimes more.
         n_moves = np.minimum(rng.geometric(0.6, size=m), self.dim)
         prob = n_moves[:, None] / self.dim
@@ -209,7 +233,23 @@ class Space:
         # Reflect at the bounds rather than pile mass on them.
         out = np.where(out < 0, -out, out)
         out = np.where(out > 1, 2 - out, out)
-        # Integers: make sure a move changes the value.
+        out = np.clip(out, 0.0, 1.0)
+        # Integers: a step that rounds back to the same value moves one unit.
+        for i in np.flatnonzero(self.kinds == _KIND_INTEGER):
+            rows = np.flatnonzero(move[:, i] & np.isfinite(base[:, i]))
+            if not len(rows) or self.sizes[i] < 2:
+                continue
+            hp = self.hps[i]
+            old = np.asarray(hp.to_value(base[rows, i]), dtype=np.int64)
+            new = np.asarray(hp.to_value(out[rows, i]), dtype=np.int64)
+            same = new == old
+            if same.any():
+                up = np.where(step[rows, i] >= 0, 1, -1)
+                cand = old + up
+                cand = np.where((cand < hp.lower) | (cand > hp.upper), old - up, cand)
+                new = np.where(same, cand, new)
+            out[rows, i] = hp.to_vector(new)
+        # Categorical and ordinal: another value.
         disc = move & self.discrete_index[None, :]
         if disc.any():
             rows, cols = np.nonzero(disc)
@@ -217,9 +257,21 @@ class Space:
             shift = rng.integers(1, np.maximum(sizes, 2), size=len(cols))
             old = np.nan_to_num(base[rows, cols], nan=0.0)
             out[rows, cols] = np.mod(old + shift, np.maximum(sizes, 1))
-        # Inactive entries (NaN) that moved get sampled in repair().
+        # Moved inactive entries (NaN) and any value a move activates are
+        # sampled; conditions then deactivate what no longer applies.
         out[move & np.isnan(base)] = np.nan
-        return self.repair(out, rng)
+        missing = np.isnan(out)
+        if missing.any():
+            rs = _legacy(rng)
+            for i in np.flatnonzero(missing.any(axis=0)):
+                r = missing[:, i]
+                out[r, i] = self.hps[i]._vector_dist.sample_vector(n=int(r.sum()), seed=rs)
+        out = self._snap(out)
+        if self.has_conditions:
+            out = self._apply_conditions(out)
+            keep = ~self._forbidden(out)
+            out, parents = out[keep], parents[keep]
+        return (out, parents) if return_parents else out
 
     # ------------------------------------------------------------ conversion
     def to_dicts(self, x: np.ndarray) -> list[dict[str, Any]]:
@@ -298,8 +350,11 @@ class Space:
                 axes.append(np.linspace(0.0, 1.0, steps))
             elif self.kinds[i] == _KIND_INTEGER:
                 hp = self.hps[i]
-                n = min(int(self.sizes[i]), steps)
-                axes.append(np.unique(hp.to_vector(hp.to_value(np.linspace(0.0, 1.0, n)))))
+                if steps >= self.sizes[i]:
+                    # Every value; evenly spaced vectors would skip some on a log scale.
+                    axes.append(np.asarray(hp.to_vector(np.arange(hp.lower, hp.upper + 1)), dtype=float))
+                else:
+                    axes.append(np.unique(hp.to_vector(hp.to_value(np.linspace(0.0, 1.0, steps)))))
             else:
                 axes.append(np.arange(self.sizes[i], dtype=float))
         total = float(np.prod([len(a) for a in axes])) if axes else 1.0

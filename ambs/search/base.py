@@ -140,7 +140,8 @@ class Search(ABC):
         if not self.space.is_finite or self.space.size > _ENUMERATE_LIMIT:
             return None
         if self._enumeration is None:
-            self._enumeration = self.space.grid(2)
+            # Steps as large as the largest integer range: every value of every axis.
+            self._enumeration = self.space.grid(max(2, int(self.space.sizes.max())))
         return self._enumeration
 
     def _random_unseen(self, n: int, rng: np.random.Generator) -> np.ndarray:

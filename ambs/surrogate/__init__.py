@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ambs.surrogate.forest import ForestSurrogate, LeafView
+from ambs.surrogate.transform import TRANSFORMS, transform_targets
 
 SURROGATES = {"rf": "random forest", "et": "extra trees"}
 
-__all__ = ["ForestSurrogate", "LeafView", "SURROGATES", "make_surrogate"]
+__all__ = ["ForestSurrogate", "LeafView", "SURROGATES", "TRANSFORMS", "make_surrogate", "transform_targets"]
 
 
 def make_surrogate(name: str, random_state: int | None = None, **kw) -> ForestSurrogate:

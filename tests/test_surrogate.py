@@ -1,0 +1,166 @@
+"""ambs.surrogate: tree-ensemble surrogates and the leaf view behind the constant liar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ambs.surrogate import SURROGATES, ForestSurrogate, LeafView, make_surrogate
+
+
+def data(n: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 2))
+    y = (X[:, 0] - 0.3) ** 2 + (X[:, 1] - 0.7) ** 2 + 0.01 * rng.normal(size=n)
+    return X, y
+
+
+@pytest.fixture(params=sorted(SURROGATES))
+def fitted(request) -> ForestSurrogate:
+    X, y = data()
+    return make_surrogate(request.param, random_state=0, n_estimators=24, min_samples_leaf=2).fit(X, y)
+
+
+def test_make_surrogate():
+    assert make_surrogate("rf").kind == "rf"
+    assert make_surrogate("et").kind == "et"
+    with pytest.raises(ValueError, match="unknown surrogate"):
+        make_surrogate("gp")
+
+
+def test_predict_shapes_and_fit_quality(fitted):
+    Xt, yt = data(200, seed=1)
+    mu, std = fitted.predict(Xt, return_std=True)
+    assert mu.shape == std.shape == (200,)
+    assert np.all(std >= 0)
+    assert np.array_equal(fitted.predict(Xt), mu)
+    # A useful model of a smooth bowl: its predictions correlate with the truth.
+    assert np.corrcoef(mu, yt)[0, 1] > 0.8
+
+
+def test_uncertainty_grows_away_from_the_data():
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 1)) * 0.5  # data only on the left half
+    y = np.sin(6 * X[:, 0]) + 0.05 * rng.normal(size=60)
+    model = ForestSurrogate("et", n_estimators=32, min_samples_leaf=2, random_state=0).fit(X, y)
+    _, std_in = model.predict(np.linspace(0.05, 0.45, 20)[:, None], return_std=True)
+    _, std_out = model.predict(np.linspace(0.7, 1.0, 20)[:, None], return_std=True)
+    assert std_out.mean() >= std_in.mean()
+
+
+def test_seeded_fit_is_reproducible():
+    X, y = data()
+    a = ForestSurrogate("rf", n_estimators=8, random_state=3).fit(X, y).predict(X[:10])
+    b = ForestSurrogate("rf", n_estimators=8, random_state=3).fit(X, y).predict(X[:10])
+    assert np.array_equal(a, b)
+
+
+def test_leaves_shape(fitted):
+    X, _ = data(30, seed=2)
+    leaves = fitted.leaves(X)
+    assert leaves.shape == (24, 30)
+    # Global ids: distinct trees never share a node id.
+    per_tree = [set(row) for row in leaves]
+    for i in range(len(per_tree)):
+        for j in range(i + 1, len(per_tree)):
+            assert not per_tree[i] & per_tree[j]
+
+
+def test_view_matches_predict(fitted):
+    X, _ = data(50, seed=3)
+    view = fitted.view(X)
+    assert isinstance(view, LeafView)
+    mu, std = view.mean_std()
+    mu2, std2 = fitted.predict(X, return_std=True)
+    assert np.allclose(mu, mu2) and np.allclose(std, std2)
+
+
+def _recomputed(view: LeafView) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the view's points straight from its node statistics."""
+    mu = view.mean[view.leaves].mean(axis=0)
+    var = view.second[view.leaves].mean(axis=0) - mu * mu
+    return mu, np.sqrt(np.maximum(var, 0.0))
+
+
+def test_add_moves_points_sharing_the_leaves_toward_the_lie(fitted):
+    X, y = data(300, seed=4)
+    view = fitted.view(X)
+    mu0, _ = view.mean_std()
+    i = int(np.argmin(mu0))  # the most promising point, as the liar would take
+    lie = float(y.max())  # cl_max: the worst value seen
+    point = view.leaves[:, i].copy()
+    shares = (view.leaves == point[:, None]).any(axis=0)
+    view.add(point, lie)
+    mu1, _ = view.mean_std()
+    # The point itself and every point sharing one of its leaves move toward the lie ...
+    assert mu1[i] > mu0[i]
+    assert np.all(mu1[shares] > mu0[shares])
+    assert np.all(mu1[shares] <= lie)
+    # ... and no other point changes.
+    assert np.array_equal(mu1[~shares], mu0[~shares])
+    assert (~shares).any()
+    # The incremental update agrees with a recomputation from the node statistics.
+    mu_r, std_r = _recomputed(view)
+    assert np.allclose(mu1, mu_r)
+    assert np.allclose(view.mean_std()[1], std_r)
+
+
+def test_add_of_a_lie_at_the_prediction_reduces_the_spread():
+    """A lie at a point's own prediction, given weight, pins it: the mean stays
+    there and the standard deviation shrinks toward zero, in every leaf it shares."""
+    X, y = data(100, seed=5)
+    model = ForestSurrogate("rf", n_estimators=16, min_samples_leaf=3, random_state=0).fit(X, y)
+    Xc, _ = data(200, seed=6)
+    view = model.view(Xc)
+    mu0, std0 = view.mean_std()
+    i = int(np.argmax(std0))
+    point = view.leaves[:, i].copy()
+    shares = (view.leaves == point[:, None]).all(axis=0)  # same leaf in every tree
+    # One lie: each leaf's spread and the spread between trees both shrink.
+    v = model.view(Xc)
+    v.add(point, float(mu0[i]))
+    mu1, std1 = v.mean_std()
+    assert std1[i] < std0[i]
+    assert np.all(std1[shares] < std0[shares])
+    assert mu1[i] == pytest.approx(mu0[i], abs=0.2 * std0[i])
+    # A heavy lie: the leaves hold (almost) only the lie.
+    v = model.view(Xc)
+    v.add(point, float(mu0[i]), weight=1e5)
+    mu2, std2 = v.mean_std()
+    assert std2[i] < 0.05 * std0[i]
+    assert mu2[i] == pytest.approx(mu0[i], abs=0.01 * std0[i])
+
+
+def test_heavy_lie_overrides_the_data(fitted):
+    X, _ = data(40, seed=7)
+    view = fitted.view(X)
+    point = view.leaves[:, 0].copy()
+    view.add(point, 5.0, weight=1e6)
+    mu, std = view.mean_std()
+    assert mu[0] == pytest.approx(5.0, rel=1e-4)
+    assert std[0] == pytest.approx(0.0, abs=1e-2)
+
+
+def test_view_does_not_touch_the_forest(fitted):
+    X, _ = data(40, seed=8)
+    before = fitted.predict(X, return_std=True)
+    view = fitted.view(X)
+    for j in range(5):
+        view.add(view.leaves[:, j].copy(), 10.0)
+    after = fitted.predict(X, return_std=True)
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert not np.allclose(view.mean_std()[0], before[0])
+
+
+def test_successive_lies_accumulate(fitted):
+    X, y = data(100, seed=9)
+    view = fitted.view(X)
+    mu0, _ = view.mean_std()
+    point = view.leaves[:, 0].copy()
+    lie = float(y.max()) + 1.0
+    trace = [mu0[0]]
+    for _ in range(4):
+        view.add(point, lie)
+        trace.append(view.mean_std()[0][0])
+    assert all(a < b for a, b in zip(trace, trace[1:]))
+    assert trace[-1] < lie
