@@ -37,7 +37,7 @@ setup(
         "test": ["pytest>=8", "hypothesis>=6", "ruff", "mpi4py>=4.0", "mpich", "matplotlib>=3.7",
                  "torch>=2.1,<2.14"],
     },
-    entry_points={"console_scripts": ["ambs=ambs.cli:main"]},
+    entry_points={"console_scripts": ["ambs=ambs.__main__:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -1,13 +1,28 @@
-"""ambs: asynchronous model-based hyperparameter search, from a laptop to a supercomputer."""
+"""ambs: asynchronous model-based hyperparameter search, from a laptop to a supercomputer.
+
+The public names load on first use, so that ``import ambs`` (and the start of
+every worker and of the command line) does not pay for numpy, scikit-learn and
+ConfigSpace before it needs them.
+"""
 
 from __future__ import annotations
 
-from ambs.errors import AmbsError
-from ambs.problem import Problem, load_problem
-from ambs.result import Evaluation, Status
-from ambs.search import AMBS, GridSearch, RandomSearch, Search
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "AMBS": "ambs.search",
+    "AmbsError": "ambs.errors",
+    "Evaluation": "ambs.result",
+    "GridSearch": "ambs.search",
+    "Problem": "ambs.problem",
+    "RandomSearch": "ambs.search",
+    "Search": "ambs.search",
+    "Status": "ambs.result",
+    "load_problem": "ambs.problem",
+}
 
 __all__ = [
     "AMBS",
@@ -21,3 +36,21 @@ __all__ = [
     "load_problem",
     "__version__",
 ]
+
+if TYPE_CHECKING:  # for type checkers and editors
+    from ambs.errors import AmbsError
+    from ambs.problem import Problem, load_problem
+    from ambs.result import Evaluation, Status
+    from ambs.search import AMBS, GridSearch, RandomSearch, Search
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ambs' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

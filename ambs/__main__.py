@@ -1,7 +1,19 @@
-"""``python -m ambs``: the same command line as ``ambs``."""
+"""``python -m ambs`` and the ``ambs`` command."""
+
+from __future__ import annotations
 
 import sys
 
-from ambs.cli import main
 
-sys.exit(main())
+def main() -> int:
+    """Entry point: catch stop signals first, then load the command line."""
+    from ambs import stopsignals
+
+    stopsignals.catch()
+    from ambs.cli import main as cli_main
+
+    return cli_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

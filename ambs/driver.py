@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ambs import stopsignals
 from ambs.evaluator.base import Evaluator
 from ambs.recorder import Recorder
 from ambs.result import Evaluation, Job
@@ -178,6 +179,10 @@ class Driver:
 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
             old[sig] = signal.signal(sig, handler)
+        # A scheduler's signal that came while the program was still loading.
+        early = stopsignals.take()
+        if early:
+            self.rules.signalled = self.rules.signalled or early
         return old
 
     @staticmethod

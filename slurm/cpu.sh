@@ -28,12 +28,25 @@ RESUME=""
 if [ -f "$RUN_DIR/run.json" ]; then RESUME="--resume"; fi
 echo "ambs job ${SLURM_JOB_ID:-?}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NODELIST:-?}"
 
+# Stop signals are passed on to the search, also one that comes before it starts.
+STOP=""
+trap 'STOP=1; if [ -n "${PID:-}" ]; then kill -USR1 "$PID" 2>/dev/null; fi' USR1 TERM
+if [ -n "$STOP" ]; then echo "ambs: stop signal before the search started; a later job resumes"; exit 0; fi
 mpiexec -n "$SLURM_NTASKS" $AMBS search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
     --evaluator mpi --output "$RUN_DIR" $RESUME \
     --walltime 7080 --grace 60 --threads-per-worker 4 &
 PID=$!
-trap 'kill -USR1 $PID 2>/dev/null' USR1 TERM
-wait $PID; rc=$?
-# `wait` returns early (128+signal) when a trapped signal arrives: wait again.
-while [ $rc -gt 128 ] && kill -0 $PID 2>/dev/null; do wait $PID; rc=$?; done
+# A signal between the launch and the line above: give the search a moment to start.
+if [ -n "$STOP" ]; then sleep 2; kill -USR1 "$PID" 2>/dev/null; fi
+# `wait` returns early (128+signal) when a trapped signal arrives: wait again
+# while the search runs, and take its own exit status once it is done.
+while :; do
+  wait "$PID"; rc=$?
+  if [ $rc -le 128 ]; then break; fi
+  if ! kill -0 "$PID" 2>/dev/null; then
+    wait "$PID" 2>/dev/null; last=$?
+    if [ $last -ne 127 ]; then rc=$last; fi
+    break
+  fi
+done
 exit $rc

@@ -256,3 +256,29 @@ def test_walltime_stop_end_to_end(tmp_path, make_problem, ambs_cli):
     assert all(e.ok for e in evs)
     assert sorted(e.job_id for e in evs) == list(range(len(evs)))
     assert f"evaluations: {len(evs)} in run/results.csv" in res.stdout
+
+
+@pytest.mark.slow
+def test_stop_signal_while_loading_is_a_clean_stop(tmp_path, write_module, ambs_cli):
+    """Slurm may send its warning signal before the program is ready; the search must still stop cleanly."""
+    path = write_module("slowimport", """
+        import time
+
+        from ambs import Problem
+
+        time.sleep(3)  # a problem module that takes a while to load (data, torch)
+        problem = Problem()
+        problem.add_hyperparameter((0.0, 1.0), "x")
+
+
+        def run(config):
+            return config["x"]
+    """)
+    proc = ambs_cli.popen("search", path, "--evaluator", "serial", "--max-evals", "1000",
+                          "-o", "run", "--quiet", cwd=tmp_path)
+    time.sleep(1.0)  # loading the problem
+    proc.send_signal(signal.SIGUSR1)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped by signal SIGUSR1" in out
+    assert "continue with --resume" in out

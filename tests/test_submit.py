@@ -197,14 +197,17 @@ def test_slurm_time_limit_stops_cleanly_and_chain_resumes(slurm: None, tmp_path:
     assert len(jobs) == 3
     _wait_job(jobs[0], 200)
     state = _job_state(jobs[0])
-    assert state.get("JobState") == "COMPLETED", state  # stopped before the limit, exit 0
     log1 = (run_dir / f"job-{jobs[0]}.out").read_text()
+    # Stopped before the limit, exit 0.
+    assert state.get("JobState") == "COMPLETED", (state.get("JobState"), state.get("ExitCode"), log1)
     assert "stopped by" in log1, log1
     first = _rows(run_dir / "results.csv")
     assert 5 <= len(first) < 60
     for job in jobs[1:]:
         _wait_job(job, 200)
-        assert _job_state(job).get("JobState") == "COMPLETED"
+        state = _job_state(job)
+        assert state.get("JobState") == "COMPLETED", (
+            state.get("JobState"), state.get("ExitCode"), (run_dir / f"job-{job}.out").read_text())
     log2 = (run_dir / f"job-{jobs[1]}.out").read_text()
     assert f"resuming {run_dir} ({len(first)} done)" in log2, log2
     rows = _rows(run_dir / "results.csv")
