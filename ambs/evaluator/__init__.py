@@ -7,11 +7,12 @@ import importlib
 from ambs.evaluator.base import Evaluator
 
 # name -> (module, class); a backend's module (and its dependencies, e.g.
-# mpi4py) is imported only when that backend is chosen.
+# mpi4py or Balsam) is imported only when that backend is chosen.
 EVALUATORS: dict[str, tuple[str, str]] = {
     "serial": ("ambs.evaluator.serial", "SerialEvaluator"),
     "process": ("ambs.evaluator.process", "ProcessEvaluator"),
     "mpi": ("ambs.evaluator.mpi", "MPIEvaluator"),
+    "balsam": ("ambs.evaluator.balsam", "BalsamEvaluator"),
 }
 
 __all__ = ["EVALUATORS", "Evaluator", "make_evaluator"]

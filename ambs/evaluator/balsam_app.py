@@ -1,0 +1,122 @@
+"""What a Balsam job of an ambs search runs: one evaluation of a problem's ``run``.
+
+The Balsam application of a problem is ``python -m ambs.evaluator.balsam_app
+PROBLEM``; the launcher starts it (under ``mpirun`` for MPI jobs) in the job's
+working directory with ``BALSAM_JOB_ID`` set. The configuration comes from the
+job's ``data`` (JSON, written by the evaluator); rank 0 writes the outcome back
+there. A failed evaluation (``run`` raised or returned no finite number) also
+exits with ``FAILED_EXIT`` so that Balsam marks the job FAILED; Balsam's serial
+mode retries only exit codes 1, 255 and signals, so it is not retried.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+__all__ = ["FAILED_EXIT", "RESULT_KEY", "SPEC_KEY", "local_rank", "main", "plain", "rank"]
+
+SPEC_KEY = "ambs"  # job.data[SPEC_KEY]: job_id, config, cwd, t0, submitted, gpus_per_rank, threads
+RESULT_KEY = "ambs_result"  # job.data[RESULT_KEY]: what rank 0 reports
+FAILED_EXIT = 3
+
+_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PALS_RANKID", "SLURM_PROCID")
+_LOCAL_VARS = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "PALS_LOCAL_RANKID", "SLURM_LOCALID")
+
+
+def _first_int(names: tuple[str, ...]) -> int:
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def rank() -> int:
+    """This process's MPI rank, from the launcher's environment (0 without MPI)."""
+    return _first_int(_RANK_VARS)
+
+
+def local_rank() -> int:
+    """This process's index among the ranks of its node (0 without MPI)."""
+    return _first_int(_LOCAL_VARS)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe copy: numpy scalars become Python numbers, NaN and inf None."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _set_gpus(gpus_per_rank: int) -> None:
+    """Give each rank of the node its own ``gpus_per_rank`` GPUs."""
+    if gpus_per_rank > 0 and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        first = local_rank() * gpus_per_rank
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(first + i) for i in range(gpus_per_rank))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not os.environ.get("BALSAM_JOB_ID"):
+        print("usage: BALSAM_JOB_ID=... python -m ambs.evaluator.balsam_app PROBLEM "
+              "(started by Balsam's launcher)", file=sys.stderr)
+        return 2
+    from ambs.evaluator.balsam import load_balsam
+
+    models = load_balsam()
+    job_pk = os.environ["BALSAM_JOB_ID"]
+    spec = models.BalsamJob.objects.get(pk=job_pk).data[SPEC_KEY]
+    _set_gpus(int(spec.get("gpus_per_rank") or 0))
+    from ambs.evaluator.process import _limit_torch_threads, thread_env
+    from ambs.problem import load_problem
+    from ambs.result import Evaluation, Job, Status, execute
+
+    os.environ.update(thread_env(spec.get("threads")))
+    os.chdir(spec["cwd"])
+    t0 = float(spec["t0"])
+    job = Job(int(spec["job_id"]), dict(spec["config"]), submitted=float(spec.get("submitted", 0.0)))
+    try:
+        run = load_problem(argv[0]).run
+    except Exception as exc:  # noqa: BLE001 - reported as the evaluation's error
+        now = time.time() - t0
+        ev = Evaluation(job.job_id, job.config, status=Status.FAILED, submitted=job.submitted,
+                        error=f"could not load the problem: {exc}", started=now, finished=now)
+    else:
+        _limit_torch_threads(spec.get("threads"))
+        ev = execute(run, job, t0)
+    if rank() == 0:
+        result = {
+            "status": ev.status.value, "objective": plain(ev.objective), "error": ev.error,
+            "metadata": plain(ev.metadata), "started": ev.started, "finished": ev.finished,
+            "host": socket.gethostname(), "local_rank": local_rank(), "pid": os.getpid(),
+        }
+        # Only the data column is written: the launcher owns state and lock.
+        current = models.BalsamJob.objects.get(pk=job_pk).data
+        current[RESULT_KEY] = result
+        models.BalsamJob.objects.filter(pk=job_pk).update(data=current)
+        print(json.dumps(result))
+    from django import db
+
+    db.connections.close_all()
+    return 0 if ev.ok else FAILED_EXIT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
