@@ -135,6 +135,11 @@ class Driver:
             search, counted toward ``max_evals``, never run again.
         progress: live progress display, or None.
         on_result: called with each finished evaluation (after it is written).
+        fitter: fits the search's surrogate off the dispatch path (see
+            :mod:`ambs.fitter`); polled after results are told. None: the
+            search fits when it is asked, if it needs to.
+        clock: the time source, ``time.time`` unless a simulation runs the
+            driver on a virtual clock.
     """
 
     def __init__(
@@ -147,13 +152,17 @@ class Driver:
         previous: list[Evaluation] | None = None,
         progress: Progress | None = None,
         on_result: Callable[[Evaluation], None] | None = None,
+        fitter: Any | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.search = search
         self.evaluator = evaluator
         self.recorder = recorder
         self.rules = rules
         self.t0 = t0
-        self.started = time.time()  # walltime and rates count from here
+        self.clock = clock
+        self.fitter = fitter
+        self.started = clock()  # walltime and rates count from here
         self.progress = progress
         self.on_result = on_result
         self.summary = RunSummary()
@@ -209,11 +218,13 @@ class Driver:
 
     def elapsed(self) -> float:
         """Seconds since this process started the (possibly resumed) run."""
-        return time.time() - self.started
+        return self.clock() - self.started
 
     def run(self) -> RunSummary:
         """Run until a stop rule fires and every running evaluation is settled."""
         old = self._install_signals()
+        if self.fitter is not None:
+            self.fitter.poll()
         stop_at: float | None = None  # when running evaluations get cancelled
         reason: str | None = None
         try:
@@ -238,6 +249,8 @@ class Driver:
                 if self.rules.walltime is not None and reason is None:
                     timeout = max(0.0, min(timeout, self.rules.walltime - self.elapsed()))
                 self._record(self.evaluator.wait(timeout))
+                if self.fitter is not None:
+                    self.fitter.poll()
                 self._show()
                 if reason is None and self.rules.signalled:
                     reason = self.rules.reason(self.n_done, self.elapsed())
@@ -264,7 +277,7 @@ class Driver:
         k = min(self.evaluator.n_free, room)
         if k <= 0:
             return
-        now = time.time() - self.t0
+        now = self.clock() - self.t0
         for config in self.search.ask(k):
             self.evaluator.submit(Job(self.next_id, config, submitted=now))
             self.next_id += 1

@@ -24,6 +24,7 @@ One ``ask(n)``:
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -35,9 +36,39 @@ from ambs.problem import Problem
 from ambs.search.base import Search
 from ambs.surrogate import SURROGATES, TRANSFORMS, ForestSurrogate, make_surrogate, transform_targets
 
-__all__ = ["AMBS", "LIARS"]
+__all__ = ["AMBS", "FitTask", "LIARS", "LIE_MODES"]
 
 LIARS = ("cl_max", "cl_mean", "cl_min")
+LIE_MODES = ("fold", "refit")
+
+
+class FitTask:
+    """One surrogate fit on a snapshot of the results, runnable in any thread.
+
+    The task holds copies of what it needs, so :meth:`run` touches no state
+    of the search: a driver may run it in a background thread while the
+    search keeps proposing with the previous model, then hand it back with
+    :meth:`AMBS.install`.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, n_told: int, transform: str, eps: float,
+                 make: Any) -> None:
+        self.X, self.y, self.n_told = X, y, n_told
+        self.transform, self.eps, self._make = transform, eps, make
+        self.model: ForestSurrogate | None = None
+        self.tf: Any = None
+        self.yt = np.empty(0)
+        self.seconds = 0.0
+
+    def run(self) -> FitTask:
+        """Fit the surrogate (the expensive part); returns itself."""
+        t = time.perf_counter()
+        self.yt, self.tf = transform_targets(self.y, self.transform, self.eps)
+        model = self._make()
+        model.fit(self.X, self.yt)
+        self.model = model
+        self.seconds = time.perf_counter() - t
+        return self
 
 
 class AMBS(Search):
@@ -69,8 +100,21 @@ class AMBS(Search):
             rather than the acquisition's choice.
         y_transform: ``"log"`` (default), ``"rank"`` or ``"none"``: the
             monotone transform of the loss before fitting.
+        lie_mode: how a pending point's lie enters the model: ``"fold"``
+            (default) adds it to the statistics of the leaves the point falls
+            into, without refitting (constant liar at O(trees x candidates) a
+            point); ``"refit"`` refits the forest with the lies as data, once
+            per proposed point (the textbook form, slow; kept to measure
+            against).
         n_estimators, min_samples_leaf, max_features, bootstrap, n_jobs:
-            surrogate settings.
+            surrogate settings (``n_jobs``: threads for fitting).
+
+    Fitting is separate from proposing (:meth:`fit_task`, :meth:`install`):
+    by default ``ask`` refits when results came in since the last fit, which
+    makes proposals a pure function of the seed and the results. A driver
+    that sets ``background_fit = True`` runs the fits itself, off the
+    dispatch path; ``ask`` then proposes with the latest model it was given,
+    folding the results told since that fit into its leaves.
     """
 
     def __init__(
@@ -91,6 +135,7 @@ class AMBS(Search):
         random_fraction: float = 0.0,
         y_transform: str = "log",
         y_eps: float = 0.01,
+        lie_mode: str = "fold",
         n_estimators: int = 32,
         min_samples_leaf: int = 2,
         max_features: float = 1.0,
@@ -108,6 +153,8 @@ class AMBS(Search):
             raise ValueError(f"unknown initial design {initial_design!r} (choose lhs or random)")
         if y_transform not in TRANSFORMS:
             raise ValueError(f"unknown y_transform {y_transform!r} (choose from {', '.join(TRANSFORMS)})")
+        if lie_mode not in LIE_MODES:
+            raise ValueError(f"unknown lie_mode {lie_mode!r} (choose from {', '.join(LIE_MODES)})")
         if kappa < 0 or not math.isfinite(kappa):
             raise ValueError(f"kappa must be a finite number >= 0, got {kappa}")
         if n_initial_points < 1:
@@ -129,6 +176,8 @@ class AMBS(Search):
         self.random_fraction = float(random_fraction)
         self.y_transform = y_transform
         self.y_eps = float(y_eps)
+        self.lie_mode = lie_mode
+        self.background_fit = False
         self.surrogate_kw: dict[str, Any] = dict(
             n_estimators=n_estimators,
             min_samples_leaf=min_samples_leaf,
@@ -139,6 +188,7 @@ class AMBS(Search):
         self.initial = self._initial_design(initial_design)
         self.model: ForestSurrogate | None = None
         self._fitted_on = -1  # n_told at the last fit
+        self._launched_on = -1  # n_told of the newest fit task handed out
         self._tf = None  # loss -> surrogate target, from the last fit
         self._yt = np.empty(0)  # transformed targets of the last fit
         self.n_fits = 0
@@ -167,18 +217,45 @@ class AMBS(Search):
         ok = np.isfinite(y)
         return np.asarray(self._X)[ok], y[ok]
 
-    def fit(self) -> None:
-        """Fit the surrogate on every finite result told so far."""
+    def fit_task(self, extra: tuple[np.ndarray, float] | None = None) -> FitTask | None:
+        """A fit on the results told so far, or None when there is nothing new
+        to fit on (a task for this state was already handed out) or too little.
+
+        Args:
+            extra: vectors and one value to add to the data (the "refit"
+                lie mode's lies, on the loss scale).
+        """
         X, y = self._finite()
-        yt, tf = transform_targets(y, self.y_transform, self.y_eps)
-        seed = int(np.random.default_rng([self.random_state, self.n_told, 0xF17]).integers(2**31))
-        model = make_surrogate(self.surrogate_name, random_state=seed, **self.surrogate_kw)
-        model.fit(self.space.encode(X), yt)
-        self.model = model
-        self._tf = tf
-        self._yt = yt
-        self._fitted_on = self.n_told
+        if len(y) < 2 or (extra is None and self._launched_on == self.n_told):
+            return None
+        if extra is not None and len(extra[0]):
+            X = np.vstack([X, extra[0]])
+            y = np.concatenate([y, np.full(len(extra[0]), extra[1])])
+        seed = int(np.random.default_rng([self.random_state, self.n_told, len(y), 0xF17]).integers(2**31))
+        name, kw = self.surrogate_name, dict(self.surrogate_kw)
+        self._launched_on = self.n_told
+
+        def make() -> ForestSurrogate:
+            return make_surrogate(name, random_state=seed, **kw)
+
+        return FitTask(self.space.encode(X), y, self.n_told, self.y_transform, self.y_eps, make)
+
+    def install(self, task: FitTask) -> None:
+        """Propose with the model that ``task`` fitted from now on."""
+        if task.model is None:
+            task.run()
+        if task.n_told < self._fitted_on:
+            return  # an older fit finishing late
+        self.model, self._tf, self._yt = task.model, task.tf, task.yt
+        self._fitted_on = task.n_told
         self.n_fits += 1
+
+    def fit(self) -> None:
+        """Fit the surrogate on every finite result told so far, now."""
+        self._launched_on = -1
+        task = self.fit_task()
+        if task is not None:
+            self.install(task.run())
 
     def _lie(self, y: np.ndarray) -> float:
         if self.liar == "cl_min":
@@ -204,40 +281,67 @@ class AMBS(Search):
             # Too little to model yet (results pending or failed): explore.
             extra = self._random_unseen(need, rng)
             return np.vstack([out, extra])
-        # 2. (re)fit only when something new was told
-        if self.model is None or self._fitted_on != self.n_told:
+        if self.lie_mode == "refit":
+            return np.vstack([out, self._propose_refit(need, rng, out)])
+        # 2. (re)fit when something new was told, unless a driver fits in the
+        #    background: then the newest model it installed is used.
+        if self.model is None or (not self.background_fit and self._fitted_on != self.n_told):
             self.fit()
         chosen = self._acquire(need, rng, out)
         return np.vstack([out, chosen])
 
+    def _propose_refit(self, n: int, rng: np.random.Generator, extra_pending: np.ndarray) -> np.ndarray:
+        """Constant liar the textbook way: refit with the lies as data, once a point."""
+        _, y = self._finite()
+        yt, _ = transform_targets(y, self.y_transform, self.y_eps)
+        chosen = np.empty((0, self.space.dim))
+        for _ in range(n):
+            pend = np.vstack([self.pending, extra_pending, chosen])
+            # The lie on the loss scale, chosen as the fold mode chooses it.
+            lie = {"cl_min": y.min(), "cl_mean": y.mean()}.get(self.liar, y.max())
+            task = self.fit_task(extra=(pend, float(lie)))
+            assert task is not None
+            self.install(task.run())
+            self._fitted_on = self.n_told
+            self._yt = yt
+            one = self._acquire(1, rng, np.empty((0, self.space.dim)), lies=False)
+            if not len(one):
+                break
+            chosen = np.vstack([chosen, one])
+            self._seen.update(self.space.keys(one))
+        return chosen
+
     def _score(self, mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
         return score(self.acquisition, mu, sigma, best, self.kappa, self.xi)
 
-    def _lied_view(self, extra_pending: np.ndarray):
-        """An empty leaf view with recent results and pending lies folded in."""
+    def _lied_view(self, extra_pending: np.ndarray, lies: bool = True):
+        """An empty leaf view with the results told since the fit, and the
+        pending points' lies, folded into the leaves."""
         assert self.model is not None and self._tf is not None
         model, tf = self.model, self._tf
         view = model.view()
-        yt = list(self._yt)
-        # Results told since the fit enter as known values (none when the
-        # search refits on every new result, as it does now).
-        for x, loss in zip(self._X[self._fitted_on :], self._y[self._fitted_on :]):
-            if math.isfinite(loss):
-                v = float(tf(loss))
-                view.add(model.leaves(self.space.encode(x))[:, 0], v)
-                yt.append(v)
-        yt = np.asarray(yt)
+        yt = self._yt
+        # Results told since the model was fitted (a background fit lags
+        # behind) enter as known values.
+        recent = np.asarray(self._y[self._fitted_on :], dtype=float)
+        ok = np.isfinite(recent)
+        if ok.any():
+            Xr = np.asarray(self._X[self._fitted_on :])[ok]
+            vals = np.asarray(tf(recent[ok]), dtype=float)
+            view.add_many(model.leaves(self.space.encode(Xr)), vals)
+            yt = np.concatenate([yt, vals])
         lie = self._lie(yt)
         pend = np.vstack([self.pending, extra_pending])
-        if len(pend):
-            for leaves in model.leaves(self.space.encode(pend)).T:
-                view.add(leaves, lie)
+        if lies and len(pend):
+            view.add_many(model.leaves(self.space.encode(pend)), lie)
         return view, lie, float(yt.min())
 
-    def _acquire(self, n: int, rng: np.random.Generator, extra_pending: np.ndarray) -> np.ndarray:
+    def _acquire(
+        self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True
+    ) -> np.ndarray:
         assert self.model is not None
         model, space = self.model, self.space
-        view, lie, best = self._lied_view(extra_pending)
+        view, lie, best = self._lied_view(extra_pending, lies)
 
         def leaves(X: np.ndarray) -> np.ndarray:
             return model.leaves(space.encode(X))

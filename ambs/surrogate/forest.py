@@ -187,3 +187,30 @@ class LeafView:
             hit = self.leaves == point_leaves[:, None]  # (n_trees, n_points)
             self.s1 += (m_new - m) @ hit
             self.s2 += (s_new - s) @ hit
+
+    def add_many(self, leaves: np.ndarray, y: np.ndarray | float) -> None:
+        """Fold many observations at once: the same statistics as calling
+        :meth:`add` for each point in turn, in one vectorized pass.
+
+        Args:
+            leaves: the points' global leaf ids, shape (n_trees, m).
+            y: their values, shape (m,), or one value for all.
+        """
+        if leaves.size == 0:
+            return
+        m = leaves.shape[1]
+        y = np.broadcast_to(np.asarray(y, dtype=float), (m,))
+        flat = leaves.ravel()
+        yy = np.tile(y, leaves.shape[0])
+        nodes, inv = np.unique(flat, return_inverse=True)
+        k = np.bincount(inv).astype(float)
+        s1 = np.bincount(inv, weights=yy)
+        s2 = np.bincount(inv, weights=yy * yy)
+        n = self.count[nodes]
+        n_new = n + k
+        self.mean[nodes] = (n * self.mean[nodes] + s1) / n_new
+        self.second[nodes] = (n * self.second[nodes] + s2) / n_new
+        self.count[nodes] = n_new
+        if len(self):
+            self.s1 = self.mean[self.leaves].sum(axis=0)
+            self.s2 = self.second[self.leaves].sum(axis=0)

@@ -1,0 +1,352 @@
+"""A search against simulated workers on a virtual clock.
+
+``ambs simulate`` runs the real search and the real driver, but the
+evaluator is :class:`SimulatedEvaluator`: each evaluation takes a duration
+drawn from a distribution on a virtual clock, and the objective comes from the
+problem's ``run`` (cheap for the test functions), computed off the clock. The
+master's own work (recording, telling, asking, submitting) is measured in real
+seconds and put on the virtual clock, so a slow master shows as idle workers,
+exactly as it would on a machine with that many ranks.
+
+Background fits are simulated as running on a core of their own: a fit task
+runs at once, its real duration is measured, and its model is installed once
+the virtual clock has advanced by that duration.
+
+What it answers: how busy ``W`` workers would be, how many evaluations a
+budget buys, and how much master time each result costs, before anyone
+spends an allocation on it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ambs.errors import AmbsError
+from ambs.evaluator.base import Evaluator
+from ambs.result import Evaluation, Job, Status, execute
+
+__all__ = ["Duration", "SimulatedEvaluator", "SimulatedFitter", "VirtualClock", "parse_duration"]
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A distribution of evaluation times, in seconds.
+
+    Kinds: ``const:S``; ``uniform:LO,HI``; ``lognormal:MEDIAN,SIGMA`` (the log
+    of the time is normal with mean log(MEDIAN) and standard deviation SIGMA);
+    ``exponential:MEAN``.
+    """
+
+    kind: str
+    params: tuple[float, ...]
+
+    def sample(self, rng: np.random.Generator) -> float:
+        k, p = self.kind, self.params
+        if k == "const":
+            return p[0]
+        if k == "uniform":
+            return float(rng.uniform(p[0], p[1]))
+        if k == "lognormal":
+            return float(p[0] * math.exp(p[1] * rng.standard_normal()))
+        return float(rng.exponential(p[0]))
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{','.join(f'{v:g}' for v in self.params)}"
+
+
+_ARITY = {"const": 1, "uniform": 2, "lognormal": 2, "exponential": 1}
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse ``KIND:P1[,P2]`` (a bare number means ``const``); raises AmbsError with one line."""
+    kind, _, rest = text.partition(":")
+    if not rest:
+        kind, rest = "const", text
+    kind = kind.strip().lower()
+    if kind not in _ARITY:
+        raise AmbsError(f"unknown duration {text!r}: use const:S, uniform:LO,HI, lognormal:MEDIAN,SIGMA "
+                        "or exponential:MEAN")
+    try:
+        params = tuple(float(v) for v in rest.split(","))
+    except ValueError:
+        raise AmbsError(f"duration {text!r}: the parameters must be numbers") from None
+    if len(params) != _ARITY[kind]:
+        raise AmbsError(f"duration {text!r}: {kind} takes {_ARITY[kind]} parameter(s)")
+    if not all(math.isfinite(v) and v >= 0 for v in params):
+        raise AmbsError(f"duration {text!r}: the parameters must be finite and >= 0")
+    if kind == "uniform" and params[0] > params[1]:
+        raise AmbsError(f"duration {text!r}: LO must not exceed HI")
+    if kind in ("const", "lognormal", "exponential") and params[0] <= 0:
+        raise AmbsError(f"duration {text!r}: the time must be > 0")
+    return Duration(kind, params)
+
+
+class VirtualClock:
+    """Virtual seconds, advanced by the simulated evaluations and by the
+    master's measured compute time.
+
+    The master's time is the real time between the moments the evaluator
+    hands control back (``resume``) and takes it again (``pause``), minus
+    whatever was explicitly set aside (a simulated background fit).
+    """
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+        self._mark = time.perf_counter()
+        self._excluded = 0.0
+        self.master_seconds = 0.0
+
+    def master_elapsed(self) -> float:
+        """Master compute since the last resume, in seconds."""
+        return max(time.perf_counter() - self._mark - self._excluded, 0.0)
+
+    def time(self) -> float:
+        """Virtual now, counting the master's compute so far in this step."""
+        return self.now + self.master_elapsed()
+
+    def pause(self) -> None:
+        """The master hands over: its compute goes on the clock."""
+        spent = self.master_elapsed()
+        self.master_seconds += spent
+        self.now += spent
+
+    def resume(self) -> None:
+        self._mark = time.perf_counter()
+        self._excluded = 0.0
+
+    def exclude(self, seconds: float) -> None:
+        """Take real seconds spent on something that is not the master's (a simulated fit)."""
+        self._excluded += seconds
+
+
+@dataclass(order=True)
+class _Running:
+    finish: float
+    worker: int = field(compare=False)
+    job: Job = field(compare=False)
+    start: float = field(compare=False)
+
+
+class SimulatedEvaluator(Evaluator):
+    """``workers`` simulated workers on a :class:`VirtualClock`.
+
+    Args:
+        run: the problem's run function (its result is the objective; its
+            real duration is not counted anywhere).
+        clock: the virtual clock shared with the driver.
+        t0: the run's origin on the virtual clock.
+        workers: how many workers.
+        duration: the distribution of evaluation times.
+        seed: for the durations.
+    """
+
+    name = "simulated"
+
+    def __init__(self, run: Any, clock: VirtualClock, t0: float, workers: int, duration: Duration,
+                 seed: int = 0) -> None:
+        super().__init__("<simulated>", t0)
+        self.run = run
+        self.clock = clock
+        self.workers = workers
+        self.duration = duration
+        self.rng = np.random.default_rng([seed, 0x51])
+        self._heap: list[_Running] = []
+        self._free = list(range(workers, 0, -1))
+        self.busy = 0.0  # virtual worker-seconds spent evaluating
+        self.intervals: list[tuple[float, float]] = []  # (start, finish) of every evaluation
+        self.last_submit = 0.0
+
+    @property
+    def n_workers(self) -> int:
+        return self.workers
+
+    @property
+    def n_running(self) -> int:
+        return len(self._heap)
+
+    def submit(self, job: Job) -> None:
+        start = self.clock.time()
+        worker = self._free.pop()
+        d = self.duration.sample(self.rng)
+        self.last_submit = start
+        heapq.heappush(self._heap, _Running(start + d, worker, job, start))
+
+    def wait(self, timeout: float | None = None) -> list[Evaluation]:
+        self.clock.pause()
+        try:
+            if not self._heap:
+                return []
+            # Jump to the next completion, and take every one due by then.
+            self.clock.now = max(self.clock.now, self._heap[0].finish)
+            done = []
+            while self._heap and self._heap[0].finish <= self.clock.now:
+                r = heapq.heappop(self._heap)
+                done.append(self._evaluate(r))
+                self._free.append(r.worker)
+                self.busy += r.finish - r.start
+                self.intervals.append((r.start, r.finish))
+            return done
+        finally:
+            self.clock.resume()
+
+    def _evaluate(self, r: _Running) -> Evaluation:
+        ev = execute(self.run, r.job, 0.0)
+        ev.submitted = r.job.submitted
+        ev.started, ev.finished = r.start - self.t0, r.finish - self.t0
+        ev.worker, ev.host, ev.local_rank = r.worker, "simulated", r.worker - 1
+        return ev
+
+    def cancel(self) -> list[Evaluation]:
+        out = []
+        now = self.clock.time()
+        while self._heap:
+            r = heapq.heappop(self._heap)
+            self._free.append(r.worker)
+            self.busy += max(now - r.start, 0.0)
+            self.intervals.append((r.start, now))
+            out.append(Evaluation(r.job.job_id, r.job.config, status=Status.CANCELLED,
+                                  error="search stopped before it finished", submitted=r.job.submitted,
+                                  started=r.start - self.t0, finished=now - self.t0,
+                                  worker=r.worker, host="simulated", local_rank=r.worker - 1))
+        return out
+
+
+class SimulatedFitter:
+    """Background fits on a core of their own, on the virtual clock.
+
+    A fit task runs at once (its real time set aside from the master's); its
+    model is installed when the virtual clock has moved past its start plus
+    that time. One fit at a time, like :class:`ambs.fitter.BackgroundFitter`.
+    """
+
+    def __init__(self, search: Any, clock: VirtualClock) -> None:
+        self.search = search
+        self.clock = clock
+        search.background_fit = True
+        self._task: Any = None
+        self._ready_at = math.inf
+        self.fits = 0
+        self.fit_seconds = 0.0
+
+    def poll(self) -> None:
+        now = self.clock.time()
+        if self._task is not None:
+            if now < self._ready_at:
+                return
+            self.search.install(self._task)
+            self._task = None
+            self.fits += 1
+        task = self.search.fit_task()
+        if task is None:
+            return
+        t = time.perf_counter()
+        task.run()
+        spent = time.perf_counter() - t
+        self.clock.exclude(spent)
+        self.fit_seconds += spent
+        self._task, self._ready_at = task, now + spent
+
+    def close(self) -> None:
+        self._task = None
+
+
+@dataclass
+class SimulationReport:
+    """What ``ambs simulate`` prints."""
+
+    workers: int
+    duration: str
+    evaluations: int
+    utilization: float
+    utilization_total: float
+    makespan: float
+    master_seconds: float
+    master_seconds_per_result: float
+    best_objective: float
+    fits: int
+    fit_seconds: float
+    stop_reason: str
+    rss_mb: dict[int, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def rss_mb() -> float:
+    """This process's resident memory, in MiB (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Duration, max_evals: int,
+             seed: int = 0, background_fit: bool = True, progress: Any = None,
+             walltime: float | None = None) -> SimulationReport:
+    """Run ``search`` against simulated workers until ``max_evals`` results.
+
+    Args:
+        search: the search (the same objects ``ambs search`` uses).
+        run: the problem's run function.
+        recorder: where rows go (the CSV's times are virtual seconds).
+        workers: simulated workers.
+        duration: evaluation times.
+        max_evals: evaluations to simulate.
+        seed: for the durations.
+        background_fit: fit the surrogate off the dispatch path (as
+            ``ambs search`` does), or in ``ask`` (to measure the difference).
+        progress: a :class:`ambs.driver.Progress`, or None.
+        walltime: stop after this many virtual seconds.
+    """
+    from ambs.driver import Driver, StopRules
+    from ambs.fitter import can_fit_in_background
+
+    t0 = 0.0
+    clock = VirtualClock(t0)
+    evaluator = SimulatedEvaluator(run, clock, t0, workers, duration, seed)
+    fitter = SimulatedFitter(search, clock) if background_fit and can_fit_in_background(search) else None
+    rss: dict[int, float] = {0: rss_mb()}
+    step = max(max_evals // 10, 1)
+
+    def on_result(ev: Evaluation) -> None:
+        n = driver.n_done
+        if n % step == 0:
+            rss[n] = rss_mb()
+
+    rules = StopRules(max_evals=max_evals, walltime=walltime, grace=0.0)
+    driver = Driver(search, evaluator, recorder, rules, t0, progress=progress, on_result=on_result,
+                    fitter=fitter, clock=clock.time)
+    clock.resume()
+    summary = driver.run()
+    clock.pause()
+    makespan = clock.now - t0
+    n = summary.evaluations
+    util_total = evaluator.busy / (workers * makespan) if makespan > 0 else 0.0
+    # Utilization while there was work to hand out: up to the last dispatch.
+    # After it, workers run dry because the budget is spent, not because the
+    # master is slow; that drain is in utilization_total.
+    horizon = evaluator.last_submit - t0
+    if horizon > 0 and evaluator.intervals:
+        iv = np.asarray(evaluator.intervals)
+        busy = np.clip(np.minimum(iv[:, 1], horizon) - iv[:, 0], 0.0, None).sum()
+        util = float(busy / (workers * horizon))
+    else:
+        util = util_total
+    rss[n] = rss_mb()
+    return SimulationReport(
+        workers=workers, duration=str(duration), evaluations=n, utilization=util,
+        utilization_total=util_total, makespan=makespan,
+        master_seconds=clock.master_seconds, master_seconds_per_result=clock.master_seconds / max(n, 1),
+        best_objective=summary.best_objective, fits=(fitter.fits if fitter else getattr(search, "n_fits", 0)),
+        fit_seconds=(fitter.fit_seconds if fitter else 0.0), stop_reason=summary.stop_reason, rss_mb=rss,
+    )
