@@ -22,6 +22,8 @@ from ambs.errors import AmbsError, RecorderError
 
 __all__ = ["main"]
 
+CHECKPOINT_VAR = "AMBS_CHECKPOINT_DIR"  # as ambs.nas.morph.CHECKPOINT_VAR, without importing it
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but an error is one line, not a usage dump."""
@@ -90,11 +92,13 @@ def _seconds(text: str) -> float:
 # Options of the search itself, shared by `search` and `submit` (which passes
 # them on to the `ambs search` of the job script).
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
-                  "n_initial_points", "initial_design", "grid_steps", "eval_timeout")
+                  "n_initial_points", "initial_design", "grid_steps", "population_size", "sample_size", "eval_timeout")
 
 
 def _add_method_options(g: Any) -> None:
-    g.add_argument("--method", default="ambs", choices=["ambs", "random", "grid"],
+    from ambs.search import METHODS  # the names only: a class loads when it is used
+
+    g.add_argument("--method", default="ambs", choices=list(METHODS),
                    help="search method (default: ambs)")
     g.add_argument("--max-evals", type=_positive_int, default=100,
                    help="evaluations of the whole run, resumed ones included (default: 100)")
@@ -114,6 +118,10 @@ def _add_method_options(g: Any) -> None:
                    help="ambs: Latin hypercube or random initial design (default: lhs)")
     g.add_argument("--grid-steps", type=_positive_int, default=5,
                    help="grid: points per numerical axis (default: 5)")
+    g.add_argument("--population-size", type=_positive_int, default=20,
+                   help="evolution: P, the latest results that form the population (default: 20)")
+    g.add_argument("--sample-size", type=_positive_int, default=5,
+                   help="evolution: S, the tournament size (default: 5)")
     g.add_argument("--eval-timeout", type=_seconds, default=None,
                    help="kill an evaluation after this many seconds (process and mpi evaluators)")
 
@@ -130,26 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="problem module: dotted name (problems.ackley) or path (problems/ackley.py)")
     _add_method_options(s.add_argument_group("search"))
     e = s.add_argument_group("evaluation")
-    e.add_argument("--evaluator", default="process", choices=["serial", "process", "mpi", "balsam"],
+    e.add_argument("--evaluator", default="process", choices=["serial", "process", "mpi"],
                    help="where evaluations run (default: process, a local pool; "
-                        "mpi: rank 0 searches, the other ranks evaluate; "
-                        "balsam: one job per evaluation in the Balsam database of $BALSAM_DB_PATH)")
+                        "mpi: rank 0 searches, the other ranks evaluate)")
     e.add_argument("--workers", type=_positive_int, default=None,
                    help="parallel evaluations (default: the number of cores)")
     e.add_argument("--threads-per-worker", type=_positive_int, default=None,
                    help="cap on each worker's math-library threads")
     e.add_argument("--gpus-per-node", type=_positive_int, default=None,
                    help="mpi: one GPU per worker, CUDA_VISIBLE_DEVICES from its node-local index")
-    bl = s.add_argument_group("balsam (with --evaluator balsam; --workers: jobs in flight)")
-    bl.add_argument("--balsam-nodes", type=_positive_int, default=1, help="nodes per evaluation (default: 1)")
-    bl.add_argument("--balsam-ranks-per-node", type=_positive_int, default=1,
-                    help="MPI ranks per node of an evaluation; rank 0 reports (default: 1)")
-    bl.add_argument("--balsam-gpus-per-rank", type=_nonneg_int, default=0,
-                    help="GPUs per rank, from its index on the node (default: 0, none set)")
-    bl.add_argument("--balsam-node-packing", type=_positive_int, default=1,
-                    help="evaluations per node in Balsam's serial job mode (default: 1)")
-    bl.add_argument("--balsam-workflow", default=None,
-                    help="Balsam workflow of the jobs (default: ambs-<run directory name>)")
     r = s.add_argument_group("run")
     r.add_argument("--output", "-o", default=None,
                    help="run directory (default: runs/<problem>-<method>-<time>)")
@@ -193,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _make_search(args: argparse.Namespace, problem: Any) -> Any:
-    from ambs.search import AMBS, GridSearch, RandomSearch
+    from ambs.search import AMBS, METHODS, GridSearch
 
     if args.method == "ambs":
         return AMBS(
@@ -203,16 +200,16 @@ def _make_search(args: argparse.Namespace, problem: Any) -> Any:
         )
     if args.method == "grid":
         return GridSearch(problem, random_state=args.seed, steps=max(args.grid_steps, 2))
-    return RandomSearch(problem, random_state=args.seed)
+    if args.method == "evolution":
+        return METHODS["evolution"](problem, random_state=args.seed, population_size=args.population_size,
+                                    sample_size=min(args.sample_size, args.population_size))
+    return METHODS[args.method](problem, random_state=args.seed)
 
 
 def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
-            "n_initial_points", "initial_design", "grid_steps", "evaluator", "workers",
+            "n_initial_points", "initial_design", "grid_steps", "population_size", "sample_size", "evaluator", "workers",
             "threads_per_worker", "gpus_per_node", "eval_timeout", "walltime", "grace")
-    if args.evaluator == "balsam":
-        keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
-                 "balsam_node_packing", "balsam_workflow")
     d = {k: getattr(args, k) for k in keep}
     d["seed"] = seed
     return d
@@ -263,10 +260,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         raise AmbsError(str(exc)) from None
     out = Path(args.output) if args.output else Path("runs") / (
         f"{loaded.name}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}")
-    metadata = list(loaded.problem.metadata)
-    if args.evaluator == "balsam" and "balsam_job_id" not in metadata:
-        metadata.append("balsam_job_id")  # the Balsam job of each evaluation
-    columns = columns_for(loaded.problem.hyperparameter_names, metadata)
+    columns = columns_for(loaded.problem.hyperparameter_names, loaded.problem.metadata)
     info = RunInfo(
         problem=args.problem, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
         method=args.method, columns=columns, settings=_settings(args, search.random_state),
@@ -291,6 +285,10 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         workers = len(cluster.ranks)
     else:
         workers = 1 if args.evaluator == "serial" else (args.workers or os.cpu_count() or 1)
+    if args.method == "morphism" and not os.environ.get(CHECKPOINT_VAR):
+        # Workers started from here inherit it: NAS problems store trained weights
+        # there and start each child from its parent's (see ambs.nas.morph).
+        os.environ[CHECKPOINT_VAR] = str((out / "checkpoints").resolve())
     if not args.quiet:
         what = f"resuming {out} ({len(previous)} done)" if previous else f"results in {out}/results.csv"
         print(f"ambs: {args.method} search of {loaded.name} on {workers} {args.evaluator} "
@@ -299,7 +297,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         evaluator = make_evaluator(
             args.evaluator, args.problem, t0, eval_timeout=args.eval_timeout,
             workers=workers, threads_per_worker=args.threads_per_worker,
-            cluster=cluster, gpus_per_node=args.gpus_per_node, **_balsam_options(args, out),
+            cluster=cluster, gpus_per_node=args.gpus_per_node,
         )
     except BaseException:
         recorder.close()
@@ -314,18 +312,6 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         recorder.close()
     _report(summary, out)
     return 0
-
-
-def _balsam_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """The balsam evaluator's settings (none for the other evaluators)."""
-    if args.evaluator != "balsam":
-        return {}
-    return {
-        "balsam_nodes": args.balsam_nodes, "balsam_ranks_per_node": args.balsam_ranks_per_node,
-        "balsam_gpus_per_rank": args.balsam_gpus_per_rank,
-        "balsam_node_packing": args.balsam_node_packing,
-        "balsam_workflow": args.balsam_workflow or f"ambs-{out.resolve().name}",
-    }
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
