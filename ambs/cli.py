@@ -138,15 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="problem module: dotted name (problems.ackley) or path (problems/ackley.py)")
     _add_method_options(s.add_argument_group("search"))
     e = s.add_argument_group("evaluation")
-    e.add_argument("--evaluator", default="process", choices=["serial", "process", "mpi"],
+    e.add_argument("--evaluator", default="process", choices=["serial", "process", "mpi", "balsam"],
                    help="where evaluations run (default: process, a local pool; "
-                        "mpi: rank 0 searches, the other ranks evaluate)")
+                        "mpi: rank 0 searches, the other ranks evaluate; "
+                        "balsam: one job per evaluation in the Balsam database of $BALSAM_DB_PATH)")
     e.add_argument("--workers", type=_positive_int, default=None,
                    help="parallel evaluations (default: the number of cores)")
     e.add_argument("--threads-per-worker", type=_positive_int, default=None,
                    help="cap on each worker's math-library threads")
     e.add_argument("--gpus-per-node", type=_positive_int, default=None,
                    help="mpi: one GPU per worker, CUDA_VISIBLE_DEVICES from its node-local index")
+    bl = s.add_argument_group("balsam (with --evaluator balsam; --workers: jobs in flight)")
+    bl.add_argument("--balsam-nodes", type=_positive_int, default=1, help="nodes per evaluation (default: 1)")
+    bl.add_argument("--balsam-ranks-per-node", type=_positive_int, default=1,
+                    help="MPI ranks per node of an evaluation; rank 0 reports (default: 1)")
+    bl.add_argument("--balsam-gpus-per-rank", type=_nonneg_int, default=0,
+                    help="GPUs per rank, from its index on the node (default: 0, none set)")
+    bl.add_argument("--balsam-node-packing", type=_positive_int, default=1,
+                    help="evaluations per node in Balsam's serial job mode (default: 1)")
+    bl.add_argument("--balsam-workflow", default=None,
+                    help="Balsam workflow of the jobs (default: ambs-<run directory name>)")
     r = s.add_argument_group("run")
     r.add_argument("--output", "-o", default=None,
                    help="run directory (default: runs/<problem>-<method>-<time>)")
@@ -210,6 +221,9 @@ def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "grid_steps", "population_size", "sample_size", "evaluator", "workers",
             "threads_per_worker", "gpus_per_node", "eval_timeout", "walltime", "grace")
+    if args.evaluator == "balsam":
+        keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
+                 "balsam_node_packing", "balsam_workflow")
     d = {k: getattr(args, k) for k in keep}
     d["seed"] = seed
     return d
@@ -260,7 +274,10 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         raise AmbsError(str(exc)) from None
     out = Path(args.output) if args.output else Path("runs") / (
         f"{loaded.name}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}")
-    columns = columns_for(loaded.problem.hyperparameter_names, loaded.problem.metadata)
+    metadata = list(loaded.problem.metadata)
+    if args.evaluator == "balsam" and "balsam_job_id" not in metadata:
+        metadata.append("balsam_job_id")  # the Balsam job of each evaluation
+    columns = columns_for(loaded.problem.hyperparameter_names, metadata)
     info = RunInfo(
         problem=args.problem, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
         method=args.method, columns=columns, settings=_settings(args, search.random_state),
@@ -297,7 +314,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         evaluator = make_evaluator(
             args.evaluator, args.problem, t0, eval_timeout=args.eval_timeout,
             workers=workers, threads_per_worker=args.threads_per_worker,
-            cluster=cluster, gpus_per_node=args.gpus_per_node,
+            cluster=cluster, gpus_per_node=args.gpus_per_node, **_balsam_options(args, out),
         )
     except BaseException:
         recorder.close()
@@ -312,6 +329,18 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         recorder.close()
     _report(summary, out)
     return 0
+
+
+def _balsam_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The balsam evaluator's settings (none for the other evaluators)."""
+    if args.evaluator != "balsam":
+        return {}
+    return {
+        "balsam_nodes": args.balsam_nodes, "balsam_ranks_per_node": args.balsam_ranks_per_node,
+        "balsam_gpus_per_rank": args.balsam_gpus_per_rank,
+        "balsam_node_packing": args.balsam_node_packing,
+        "balsam_workflow": args.balsam_workflow or f"ambs-{out.resolve().name}",
+    }
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
