@@ -60,17 +60,45 @@ def _short_repr(value: Any) -> str:
 
 
 def normalize_output(out: Any) -> tuple[float, Status, str, dict[str, Any]]:
-    """Turn what ``run`` returned into (objective, status, error, metadata)."""
+    """Turn what ``run`` returned into (objective, status, error, metadata).
+
+    Several objectives (all maximized) come in a dict, as a list or tuple
+    under ``objective`` or ``objectives`` (a bare list is an error): the first is the
+    objective every search optimizes, and the whole list goes to the
+    metadata as ``objectives`` (its ``m:objectives`` column, when declared,
+    holds it as JSON; ``ambs.analysis`` computes the Pareto front from it).
+    """
     metadata: dict[str, Any] = {}
     value = out
     if isinstance(out, dict):
-        if "objective" not in out:
+        key = "objective" if "objective" in out else "objectives" if "objectives" in out else None
+        if key is None:
             return math.nan, Status.FAILED, "run returned a dict without an 'objective' key", {}
-        value = out["objective"]
-        metadata = {str(k): v for k, v in out.items() if k != "objective"}
+        value = out[key]
+        metadata = {str(k): v for k, v in out.items() if k != key}
+    if isinstance(out, dict) and (isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) == 1):
+        values = list(value)
+        if not values:
+            return math.nan, Status.FAILED, "run returned an empty list of objectives", metadata
+        numbers = []
+        for v in values:
+            if isinstance(v, (list, tuple, dict)):
+                return math.nan, Status.FAILED, f"run returned {_short_repr(v)} in a list of objectives", metadata
+            number, status, error, _ = normalize_output(v)
+            if status is not Status.OK:
+                return math.nan, status, error.replace("objective", "objective in a list"), metadata
+            numbers.append(number)
+        metadata["objectives"] = numbers
+        value = numbers[0]
     # float() would also accept a string such as "0.9": that is a bug in run, not a result.
     if isinstance(value, (bool, str, bytes)) or value is None:
         return math.nan, Status.FAILED, f"run returned {_short_repr(value)}, not a number", metadata
+    # An array (numpy, torch) must be a scalar: float() of a one-element one
+    # would hide a shape bug, as it does for [x] lists, which float() refuses.
+    shape = getattr(value, "shape", ())
+    if not isinstance(shape, tuple) or len(shape) > 0:
+        return (math.nan, Status.FAILED,
+                f"run returned an array of shape {tuple(shape)}, not a number", metadata)
     try:
         objective = float(value)  # numpy scalars, 0-d arrays, ints
     except (TypeError, ValueError):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ambs.search.ambs import AMBS
     from ambs.search.base import Search
-    from ambs.search.evolution import AgingEvolution
+    from ambs.search.evolution import AgingEvolution, Lemonade
     from ambs.search.grid import GridSearch
     from ambs.search.morphism import MorphismSearch
     from ambs.search.random import RandomSearch
@@ -27,6 +27,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "random": ("ambs.search.random", "RandomSearch"),
     "grid": ("ambs.search.grid", "GridSearch"),
     "evolution": ("ambs.search.evolution", "AgingEvolution"),
+    "lemonade": ("ambs.search.evolution", "Lemonade"),
     "reinforce": ("ambs.search.reinforce", "Reinforce"),
     "morphism": ("ambs.search.morphism", "MorphismSearch"),
 }
@@ -56,5 +57,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'ambs.search' has no attribute {name!r}")
 
 
-__all__ = ["AMBS", "AgingEvolution", "GridSearch", "METHODS", "MorphismSearch", "RandomSearch",
+__all__ = ["AMBS", "AgingEvolution", "GridSearch", "Lemonade", "METHODS", "MorphismSearch", "RandomSearch",
            "Reinforce", "Search"]

@@ -8,9 +8,10 @@ random, the best one the parent, one of its choices mutated. Asynchronous:
 ``ask(n)`` runs n tournaments, one child per free worker. Until the
 population is full (results told plus pending), proposals are random.
 
-With a *cheap objective* (``problem.cheap_objective(config) -> float``,
-maximized, e.g. minus the parameter count, known before training), the
-search follows LEMONADE (Elsken et al. 2019) instead: parents are drawn from
+:class:`Lemonade` (``--method lemonade``) follows LEMONADE (Elsken et al.
+2019) instead, with a *cheap objective* (``problem.cheap_objective(config)
+-> float``, maximized, e.g. minus the parameter count, known before
+training) next to the told one: parents are drawn from
 the Pareto front of (objective, cheap objective) over the population, and of
 ``n_candidates`` children the ones in sparse regions of the cheap objective
 are accepted, with probability proportional to ``1 / p_KDE(f_cheap(child))``,
@@ -28,7 +29,7 @@ import numpy as np
 from ambs.search.base import Search
 from ambs.space import _KIND_INTEGER, _KIND_NUMERIC
 
-__all__ = ["AgingEvolution", "mutate_one", "pareto_mask"]
+__all__ = ["AgingEvolution", "Lemonade", "mutate_one", "pareto_mask"]
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:
@@ -82,7 +83,7 @@ def mutate_one(space: Any, x: np.ndarray, rng: np.random.Generator, scale: float
 
 
 class AgingEvolution(Search):
-    """Regularized evolution; LEMONADE-style when the problem has a cheap objective.
+    """Regularized evolution; LEMONADE-style when given a cheap objective.
 
     Args:
         problem: the problem or ConfigSpace space.
@@ -90,7 +91,8 @@ class AgingEvolution(Search):
         population_size: P, how many of the latest results form the population.
         sample_size: S, tournament size (at most P).
         n_candidates: LEMONADE only: children generated per accepted one.
-        cheap_objective: overrides ``problem.cheap_objective``.
+        cheap_objective: a cheap objective of a configuration (maximized): parents
+            then come from the Pareto front and children are chosen by density.
     """
 
     def __init__(
@@ -110,7 +112,7 @@ class AgingEvolution(Search):
         self.population_size = int(population_size)
         self.sample_size = int(sample_size)
         self.n_candidates = int(n_candidates)
-        self.cheap_objective = cheap_objective or getattr(self.problem, "cheap_objective", None)
+        self.cheap_objective = cheap_objective
         # (vector, loss) of the latest results, oldest on the left.
         self.population: deque[tuple[np.ndarray, float]] = deque(maxlen=self.population_size)
 
@@ -188,6 +190,30 @@ class AgingEvolution(Search):
             return None
         pc = 1.0 / _kde(cheap, self._cheap(candidates))
         return candidates[int(rng.choice(len(candidates), p=pc / pc.sum()))]
+
+
+class Lemonade(AgingEvolution):
+    """LEMONADE-style multi-objective evolution over (objective, cheap objective).
+
+    The cheap objective is ``problem.cheap_objective`` (the NAS problems give
+    minus the parameter count); without one, minus the number of active
+    hyperparameters, a rough size of the configuration.
+    """
+
+    def __init__(self, problem: Any, random_state: int | None = None, **kw: Any) -> None:
+        super().__init__(problem, random_state, **kw)
+        if self.cheap_objective is None:
+            self.cheap_objective = getattr(self.problem, "cheap_objective", None) or (lambda c: -float(len(c)))
+
+    def pareto_front(self) -> list[tuple[dict[str, Any], float, float]]:
+        """(configuration, objective, cheap objective) of every told result no other dominates."""
+        ok = [(x, -y) for x, y in zip(self._X, self._y) if np.isfinite(y)]
+        if not ok:
+            return []
+        cheap = self._cheap([x for x, _ in ok])
+        mask = pareto_mask(np.column_stack([[o for _, o in ok], cheap]))
+        configs = self.space.to_dicts(np.array([x for x, _ in ok]))
+        return [(configs[i], ok[i][1], float(cheap[i])) for i in np.flatnonzero(mask)]
 
 
 def _kde(sample: np.ndarray, at: np.ndarray) -> np.ndarray:
