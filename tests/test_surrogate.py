@@ -164,3 +164,20 @@ def test_successive_lies_accumulate(fitted):
         trace.append(view.mean_std()[0][0])
     assert all(a < b for a, b in zip(trace, trace[1:]))
     assert trace[-1] < lie
+
+
+def test_add_many_equals_one_add_per_point():
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 4))
+    model = ForestSurrogate(n_estimators=16, min_samples_leaf=2, random_state=0).fit(X, (X**2).sum(1))
+    C = rng.random((300, 4))
+    one, many = model.view(C), model.view(C)
+    P, vals = rng.random((50, 4)), rng.random(50)
+    leaves = model.leaves(P)
+    for i in range(50):
+        one.add(leaves[:, i], vals[i])
+    many.add_many(leaves, vals)
+    np.testing.assert_allclose(many.mean_std(), one.mean_std(), atol=1e-12)
+    np.testing.assert_array_equal(many.count, one.count)
+    many.add_many(leaves[:, :0], vals[:0])  # nothing to fold is a no-op
+    np.testing.assert_allclose(many.mean_std(), one.mean_std(), atol=1e-12)

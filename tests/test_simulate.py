@@ -1,0 +1,105 @@
+"""``ambs simulate``: the real search and driver against simulated workers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from ambs import AMBS, RandomSearch
+from ambs.errors import AmbsError
+from ambs.problem import load_problem
+from ambs.recorder import Recorder, RunInfo, columns_for
+from ambs.simulate import Duration, VirtualClock, parse_duration, simulate
+
+
+@pytest.mark.parametrize("text, kind, params", [
+    ("5", "const", (5.0,)),
+    ("const:2.5", "const", (2.5,)),
+    ("uniform:1,3", "uniform", (1.0, 3.0)),
+    ("lognormal:60,0.5", "lognormal", (60.0, 0.5)),
+    ("exponential:10", "exponential", (10.0,)),
+])
+def test_parse_duration(text, kind, params):
+    d = parse_duration(text)
+    assert (d.kind, d.params) == (kind, params)
+
+
+@pytest.mark.parametrize("text", ["gamma:1,2", "uniform:3,1", "lognormal:60", "const:-1", "const:x", "0"])
+def test_bad_duration_is_one_line_error(text):
+    with pytest.raises(AmbsError) as err:
+        parse_duration(text)
+    assert "\n" not in str(err.value) and text in str(err.value)
+
+
+def test_lognormal_median():
+    rng = np.random.default_rng(0)
+    d = Duration("lognormal", (60.0, 0.5))
+    assert np.median([d.sample(rng) for _ in range(4000)]) == pytest.approx(60.0, rel=0.05)
+
+
+def test_clock_counts_master_time_but_not_excluded_time():
+    clock = VirtualClock(100.0)
+    clock.resume()
+    time.sleep(0.02)  # the master computing
+    clock.pause()
+    assert 100.02 <= clock.now < 101.0 and clock.master_seconds == pytest.approx(clock.now - 100.0)
+    before = clock.now
+    clock.resume()
+    time.sleep(0.02)  # a simulated background fit: on a core of its own
+    clock.exclude(0.02)
+    clock.pause()
+    assert clock.now - before < 0.01
+
+
+def _recorder(tmp_path, loaded, method):
+    info = RunInfo(problem="problems.branin", problem_name=loaded.name,
+                   fingerprint=loaded.problem.fingerprint(), method=method,
+                   columns=columns_for(loaded.problem.hyperparameter_names, loaded.problem.metadata),
+                   settings={})
+    return Recorder(tmp_path / method, info)
+
+
+@pytest.mark.parametrize("method", ["random", "ambs"])
+def test_constant_durations_give_the_exact_schedule(tmp_path, method, rows):
+    """8 workers, 1 s each, 40 evaluations: five waves of eight, makespan 5 s plus master time."""
+    loaded = load_problem("problems.branin")
+    search = (AMBS if method == "ambs" else RandomSearch)(loaded.problem, random_state=0)
+    rec = _recorder(tmp_path, loaded, method)
+    try:
+        rep = simulate(search, loaded.run, rec, workers=8, duration=parse_duration("const:1"), max_evals=40)
+    finally:
+        rec.close()
+    assert rep.evaluations == 40 and rep.stop_reason == "max-evals"
+    assert 5.0 <= rep.makespan < 5.0 + rep.master_seconds + 1e-9
+    assert 0.0 < rep.utilization <= 1.0 and 0.0 < rep.utilization_total <= 1.0
+    # Every worker-second is either busy or waiting on the master.
+    assert rep.utilization_total == pytest.approx(40.0 / (8 * rep.makespan))
+    table = rows(tmp_path / method / "results.csv")
+    assert len(table) == 40
+    assert {int(r["worker"]) for r in table} == set(range(1, 9))
+    for r in table:  # virtual times: one second each
+        assert float(r["finished"]) - float(r["started"]) == pytest.approx(1.0)
+    assert rep.best_objective == max(float(r["objective"]) for r in table)
+    if method == "ambs":
+        assert rep.fits >= 1
+
+
+def test_simulate_command_prints_json(ambs_main, capfd):
+    code = ambs_main("simulate", "problems.branin", "--workers", "16", "--duration", "lognormal:10,0.5",
+                     "--max-evals", "60", "--seed", "1", "--json")
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["evaluations"] == 60
+    assert 0.5 < data["utilization"] <= 1.0
+    assert data["master_seconds_per_result"] > 0
+    assert data["workers"] == 16
+
+
+def test_simulate_command_errors_are_one_line(ambs_main, capfd):
+    assert ambs_main("simulate", "problems.branin", "--workers", "4", "--duration", "weibull:3") == 2
+    err = capfd.readouterr().err
+    assert err.startswith("ambs: error: unknown duration") and err.count("\n") == 1
