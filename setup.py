@@ -31,11 +31,14 @@ setup(
         "mpi": ["mpi4py>=4.0", "mpich"],
         "torch": ["torch"],
         "analysis": ["matplotlib>=3.7"],
+        # Balsam 1 (a Django ORM over PostgreSQL): a release that installs beside
+        # everything else; Balsam 2 is a pre-release whose client pins pydantic<2.
+        "balsam": ["balsam-flow>=0.5,<0.6"],
         # The torch problems' tests run on the CPU build: the cap keeps the tested
         # 2.13 series, which pip resolves to 2.13.0+cpu where that wheel is offered
         # (a bare "torch" resolves to the newest, CUDA, build from PyPI).
         "test": ["pytest>=8", "hypothesis>=6", "ruff", "mpi4py>=4.0", "mpich", "matplotlib>=3.7",
-                 "torch>=2.1,<2.14"],
+                 "torch>=2.1,<2.14", "balsam-flow>=0.5,<0.6"],
     },
     entry_points={"console_scripts": ["ambs=ambs.__main__:main"]},
     classifiers=[
