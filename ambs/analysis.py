@@ -59,6 +59,9 @@ __all__ = [
     "plot_compare",
     "plot_run",
     "write_report",
+    "objectives_frame",
+    "pareto_front",
+    "plot_pareto",
 ]
 
 RESULTS = "results.csv"
@@ -1109,6 +1112,11 @@ def plot_run(run: Run, out_dir: str | Path,
         files.append(plot_importance(run, out / "importance.png", importance_table))
     except AnalysisError as exc:
         notes.append(f"no importance plot: {exc}")
+    if "m:objectives" in run.data.columns:
+        try:
+            files.append(plot_pareto(run, out / "pareto.png"))
+        except AnalysisError as exc:
+            notes.append(f"no Pareto plot: {exc}")
     return files, notes
 
 
@@ -1188,3 +1196,70 @@ def write_report(run: Run, out: str | Path | None = None, k: int = 10) -> Path:
     except OSError as exc:
         raise AnalysisError(f"cannot write {out_path}: {exc.strerror or exc}") from None
     return out_path
+
+
+# ---------------------------------------------------------------- several objectives
+def objectives_frame(run: Run, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The objectives of the successful evaluations, one column each (all maximized).
+
+    By default from ``m:objectives`` (the JSON list a run returns under
+    ``objective``/``objectives``), named ``objective_1``, ``objective_2``,
+    ...; or from ``columns`` of the CSV, a leading ``-`` negating one to
+    maximize it (``-m:n_parameters``). The index is the rows' index in
+    ``run.data``; ``job_id`` comes along.
+    """
+    ok = run.ok
+    out = pd.DataFrame({"job_id": ok["job_id"]}, index=ok.index)
+    if columns:
+        for col in columns:
+            name, sign = (col[1:], -1.0) if col.startswith("-") else (col, 1.0)
+            if name not in ok.columns:
+                raise AnalysisError(f"{run.source} has no column {name!r}")
+            out[col] = sign * pd.to_numeric(ok[name], errors="coerce")
+        return out
+    if "m:objectives" not in ok.columns:
+        raise AnalysisError(f"{run.source} has no m:objectives column; name the objective columns")
+    lists = ok["m:objectives"].map(lambda v: json.loads(v) if isinstance(v, str) and v.startswith("[") else [])
+    width = int(lists.map(len).max()) if len(lists) else 0
+    if width < 2:
+        raise AnalysisError(f"{run.source} has fewer than two objectives per evaluation")
+    for k in range(width):
+        out[f"objective_{k + 1}"] = lists.map(lambda v, k=k: float(v[k]) if len(v) > k else math.nan)
+    return out
+
+
+def pareto_front(run: Run, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The successful evaluations with their objectives and a ``pareto`` flag, front first.
+
+    A row is on the front when no other row is at least as good in every
+    objective and better in one. The CSV never holds this flag (it is
+    append-only, and a later row can dominate an earlier one): it is
+    computed here, from the rows so far.
+    """
+    from ambs.pareto import pareto_mask
+
+    frame = objectives_frame(run, columns)
+    names = [c for c in frame.columns if c != "job_id"]
+    frame["pareto"] = pareto_mask(frame[names].to_numpy(dtype=float)) if len(frame) else []
+    return frame.sort_values(["pareto"] + names, ascending=[False] + [False] * len(names),
+                             kind="stable").reset_index(drop=True)
+
+
+def plot_pareto(run: Run, path: str | Path, columns: Sequence[str] | None = None) -> Path:
+    """The first two objectives of every successful evaluation, the front joined by steps."""
+    front = pareto_front(run, columns)
+    names = [c for c in front.columns if c not in ("job_id", "pareto")]
+    x, y = names[1], names[0]
+    fig = _figure(6.5, 4.8)
+    ax = fig.subplots()
+    rest = front[~front["pareto"]]
+    on = front[front["pareto"]].sort_values(x)
+    ax.scatter(rest[x], rest[y], s=14, color="#9ecae1", edgecolor="none", label="dominated")
+    ax.step(on[x], on[y], where="pre", color=STATUS_COLORS["ok"], lw=1.5)  # the attained region's edge
+    ax.scatter(on[x], on[y], s=26, color=STATUS_COLORS["ok"], zorder=3, label=f"Pareto front ({len(on)})")
+    ax.set_xlabel(f"{x} (higher is better)")
+    ax.set_ylabel(f"{y} (higher is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, frameon=False)
+    fig.suptitle(f"{_title(run)}: Pareto front of {len(front)} evaluations")
+    return _save(fig, path)

@@ -431,6 +431,15 @@ def _add_analyze_parser(sub: Any) -> None:
                    help="one label per run, after the runs (default: each run's method)")
     p.add_argument("--out", metavar="DIR", default=".",
                    help="where compare.png goes (default: the current directory)")
+    p = what.add_parser("pareto", help="the Pareto front of a run with several objectives",
+                        description="Rows no other row dominates (all objectives maximized), "
+                                    "computed from the CSV, and pareto.png.")
+    p.add_argument("run", metavar="RUN_DIR", help=run_help)
+    p.add_argument("--objectives", metavar="COLUMNS", default=None,
+                   type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
+                   help="comma-separated CSV columns, '-' in front of one to minimize it "
+                        "(objective,-m:n_parameters); default: the lists in m:objectives")
+    p.add_argument("--out", metavar="FILE", default=None, help="PNG file (default: RUN_DIR/pareto.png)")
     p = what.add_parser("report", help="a self-contained HTML report of one run",
                         description="Summary tables and all plots in one HTML file.")
     p.add_argument("run", metavar="RUN_DIR", help=run_help)
@@ -453,6 +462,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.analyze_command == "summary":
         summary = analysis.summarize(run, k=args.top)
         print(json.dumps(summary, indent=2) if args.json else analysis.format_summary(summary, run))
+    elif args.analyze_command == "pareto":
+        front = analysis.pareto_front(run, args.objectives)
+        print(front[front["pareto"]].drop(columns="pareto").to_string(index=False))
+        print(f"{int(front['pareto'].sum())} of {len(front)} successful evaluations on the front")
+        print(f"wrote {analysis.plot_pareto(run, args.out or run.directory / 'pareto.png', args.objectives)}")
     elif args.analyze_command == "plot":
         files, notes = analysis.plot_run(run, args.out if args.out else run.directory / "plots")
         for note in notes:

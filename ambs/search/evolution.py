@@ -26,27 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from ambs.pareto import pareto_mask
 from ambs.search.base import Search
 from ambs.space import _KIND_INTEGER, _KIND_NUMERIC
 
 __all__ = ["AgingEvolution", "Lemonade", "mutate_one", "pareto_mask"]
-
-
-def pareto_mask(points: np.ndarray) -> np.ndarray:
-    """Rows of ``points`` (n, m) that no other row dominates, all objectives maximized.
-
-    Row a dominates b when a >= b in every objective and a > b in one.
-    Rows with a NaN are never on the front. Equal rows are all kept.
-    """
-    P = np.atleast_2d(np.asarray(points, dtype=float))
-    n = len(P)
-    ok = ~np.isnan(P).any(axis=1)
-    mask = ok.copy()
-    for i in np.flatnonzero(ok):
-        others = P[ok]
-        dominated = (others >= P[i]).all(axis=1) & (others > P[i]).any(axis=1)
-        mask[i] = not dominated.any()
-    return mask if n else np.zeros(0, dtype=bool)
 
 
 def mutate_one(space: Any, x: np.ndarray, rng: np.random.Generator, scale: float = 0.15) -> np.ndarray:
