@@ -92,7 +92,8 @@ def _seconds(text: str) -> float:
 # Options of the search itself, shared by `search` and `submit` (which passes
 # them on to the `ambs search` of the job script).
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
-                  "n_initial_points", "initial_design", "grid_steps", "population_size", "sample_size", "eval_timeout")
+                  "n_initial_points", "initial_design", "grid_steps", "population_size", "sample_size", "eval_timeout",
+                  "eval_memory")
 
 
 def _add_method_options(g: Any) -> None:
@@ -124,6 +125,9 @@ def _add_method_options(g: Any) -> None:
                    help="evolution: S, the tournament size (default: 5)")
     g.add_argument("--eval-timeout", type=_seconds, default=None,
                    help="kill an evaluation after this many seconds (process and mpi evaluators)")
+    g.add_argument("--eval-memory", type=_positive_int, default=None, metavar="MB",
+                   help="memory (address space, RLIMIT_AS) an evaluation may allocate on top of the "
+                        "loaded problem; beyond it, it fails (process and mpi evaluators)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,7 +224,7 @@ def _make_search(args: argparse.Namespace, problem: Any) -> Any:
 def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "grid_steps", "population_size", "sample_size", "evaluator", "workers",
-            "threads_per_worker", "gpus_per_node", "eval_timeout", "walltime", "grace")
+            "threads_per_worker", "gpus_per_node", "eval_timeout", "eval_memory", "walltime", "grace")
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
                  "balsam_node_packing", "balsam_workflow")
@@ -237,6 +241,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.evaluator == "serial" and args.eval_timeout is not None:
         raise AmbsError("--eval-timeout needs an evaluator that can stop a running evaluation "
                         "(use --evaluator process)")
+    if args.evaluator == "serial" and args.eval_memory is not None:
+        raise AmbsError("--eval-memory needs an evaluator that runs evaluations in their own "
+                        "processes (use --evaluator process)")
     if args.resume and not args.output:
         raise AmbsError("--resume needs --output DIR, the run directory to continue")
     if args.gpus_per_node and args.evaluator != "mpi":
@@ -313,7 +320,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
     try:
         evaluator = make_evaluator(
             args.evaluator, args.problem, t0, eval_timeout=args.eval_timeout,
-            workers=workers, threads_per_worker=args.threads_per_worker,
+            eval_memory=args.eval_memory, workers=workers, threads_per_worker=args.threads_per_worker,
             cluster=cluster, gpus_per_node=args.gpus_per_node, **_balsam_options(args, out),
         )
     except BaseException:

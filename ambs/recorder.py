@@ -9,6 +9,7 @@ except that resuming cuts off a half-written last line (a crash mid-write).
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -91,6 +92,7 @@ class Recorder:
             if not settings_path.exists() and not has_results:
                 raise RunDirError(f"nothing to resume: {self.dir} holds no run (no {SETTINGS})")
             self._check_same_run(settings_path)
+            self._check_header()
             self._repair_tail()
         elif has_results or settings_path.exists():
             raise RunDirError(
@@ -105,7 +107,9 @@ class Recorder:
         self._write_settings(settings_path, resume)
         new_file = not self.path.exists() or self.path.stat().st_size == 0
         try:
-            self._fh = open(self.path, "a", newline="", encoding="utf-8")
+            # Unbuffered: a row that cannot be written (disk full) is not kept
+            # in a buffer that the next write or close would fail on again.
+            self._fh = open(self.path, "ab", buffering=0)
             if new_file:
                 self._write_line(self.columns)
         except OSError as exc:
@@ -129,10 +133,15 @@ class Recorder:
                 f"cannot resume {self.dir}: it was run with --method {old.get('method')}, "
                 f"not {self.info.method}"
             )
+
+    def _check_header(self) -> None:
+        """The CSV of the run being resumed has this problem's columns (a header cut
+        short by a crash is no header: the tail repair drops it)."""
         if self.path.exists() and self.path.stat().st_size:
             with open(self.path, encoding="utf-8", newline="") as fh:
-                header = next(csv.reader([fh.readline()]), [])
-            if header != self.columns:
+                first = fh.readline()
+            header = next(csv.reader([first]), [])
+            if first.endswith("\n") and header != self.columns:
                 raise RunDirError(
                     f"cannot resume {self.dir}: {RESULTS} has other columns than this problem "
                     f"declares ({len(header)} vs {len(self.columns)})"
@@ -142,12 +151,17 @@ class Recorder:
         """Cut off a half-written last line left by a crash, with a warning."""
         if not self.path.exists():
             return
-        with open(self.path, "rb+") as fh:
-            data = fh.read()
-            if not data or data.endswith(b"\n"):
-                return
-            cut = data.rfind(b"\n") + 1
-            fh.truncate(cut)
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        try:
+            os.truncate(self.path, cut)
+        except OSError as exc:
+            raise RecorderError(
+                f"cannot resume {self.dir}: cannot cut the half-written last line of {RESULTS} "
+                f"({exc.strerror})"
+            ) from None
         warnings.warn(
             f"{self.path}: dropped a half-written last line ({len(data) - cut} bytes) "
             "left by an interrupted run",
@@ -181,8 +195,12 @@ class Recorder:
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow(cells)
         # One write call per row, so a crash leaves at most one partial line.
-        self._fh.write(buf.getvalue())
-        self._fh.flush()
+        data = memoryview(buf.getvalue().encode("utf-8"))
+        while len(data):
+            n = self._fh.write(data)
+            if not n:  # pragma: no cover - a raw write writes something or raises
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            data = data[n:]
 
     def append(self, ev: Evaluation) -> None:
         """Write one finished evaluation and flush it to the file at once."""
@@ -225,12 +243,15 @@ class Recorder:
             ) from None
 
     def close(self) -> None:
+        """Sync and close the CSV; never raises (every row was written or reported already)."""
         try:
-            self._fh.flush()
             os.fsync(self._fh.fileno())
         except OSError:
             pass
-        self._fh.close()
+        try:
+            self._fh.close()
+        except OSError:
+            pass
 
 
 def _parse_value(hp: Any, cell: str) -> Any:

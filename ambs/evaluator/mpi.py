@@ -166,6 +166,7 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
         local = ProcessEvaluator(
             settings["problem"], settings["t0"], eval_timeout=settings.get("eval_timeout"),
             workers=1, threads_per_worker=settings.get("threads_per_worker"),
+            eval_memory=settings.get("eval_memory"),
         )
     except Exception as exc:  # noqa: BLE001 - reported to the master, which stops
         comm.send(f"rank {rank} on {placement.host}: {type(exc).__name__}: {exc}", dest=master, tag=Tag.FATAL)
@@ -209,6 +210,8 @@ class MPIEvaluator(Evaluator):
         threads_per_worker: OMP/MKL/torch threads per worker (CPU and KNL nodes).
         gpus_per_node: one GPU per worker, ``CUDA_VISIBLE_DEVICES`` from its
             index among the workers of its node.
+        eval_memory: MiB of address space each evaluation may add to its
+            child process (see :class:`ambs.evaluator.process.ProcessEvaluator`).
     """
 
     name = "mpi"
@@ -222,6 +225,7 @@ class MPIEvaluator(Evaluator):
         threads_per_worker: int | None = None,
         gpus_per_node: int | None = None,
         ready_timeout: float = 600.0,
+        eval_memory: int | None = None,
         **_: object,
     ) -> None:
         super().__init__(problem_ref, t0, eval_timeout)
@@ -236,6 +240,7 @@ class MPIEvaluator(Evaluator):
         settings = {
             "problem": problem_ref, "cwd": os.getcwd(), "t0": t0, "eval_timeout": eval_timeout,
             "threads_per_worker": threads_per_worker, "gpus_per_node": gpus_per_node,
+            "eval_memory": eval_memory,
         }
         for r in cluster.ranks:
             self._sends.append(self.comm.isend(settings, dest=r, tag=Tag.INIT))

@@ -3,7 +3,10 @@
 Each worker is a process of its own that loads the problem module once and
 runs one job at a time, so the master can kill a worker whose evaluation
 runs past its timeout or notice one that crashed (segfault, abort, out of
-memory), record that, and start a fresh worker in its place.
+memory), record that, and start a fresh worker in its place. With a memory
+limit, a worker caps its own address space once the problem is loaded, so
+an evaluation that allocates too much fails (MemoryError) or dies alone,
+never the machine.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status
 
-__all__ = ["ProcessEvaluator", "thread_env"]
+__all__ = ["ProcessEvaluator", "limit_memory", "thread_env"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -50,8 +53,52 @@ def _limit_torch_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (0 where /proc is not available)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def limit_memory(megabytes: int) -> int:
+    """Cap this process's address space (RLIMIT_AS) at its current size plus ``megabytes`` MiB.
+
+    Called by a worker after it has loaded the problem, so the limit is what
+    one evaluation may add, not what numpy or torch take to import. Returns
+    the limit set, in bytes.
+    """
+    import resource
+
+    limit = _address_space() + int(megabytes) * 2**20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return limit
+
+
+def _memory_note(ev: Evaluation, megabytes: int | None) -> None:
+    """Say in a MemoryError's text that the evaluation hit the configured limit."""
+    if megabytes and ev.status is Status.FAILED and ev.error.split(" ", 1)[0].rstrip(":").endswith("MemoryError"):
+        ev.error = f"{ev.error} (over the evaluation memory limit of {megabytes} MB)"
+
+
+def _unsendable(ev: Evaluation, exc: Exception) -> Evaluation:
+    """A FAILED copy of ``ev``, for a result that cannot be pickled back to the master."""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return Evaluation(
+        job_id=ev.job_id, config=ev.config, status=Status.FAILED,
+        error=f"run returned a result that cannot be sent back to the master ({type(exc).__name__}: {msg})",
+        worker=ev.worker, host=ev.host, local_rank=ev.local_rank,
+        submitted=ev.submitted, started=ev.started, finished=ev.finished,
+    )
+
+
 def _worker_main(
-    conn: Connection, problem_ref: str, cwd: str, t0: float, worker: int, threads: int | None = None
+    conn: Connection, problem_ref: str, cwd: str, t0: float, worker: int, threads: int | None = None,
+    memory_mb: int | None = None,
 ) -> None:
     """Worker loop: load the problem once, then run jobs until told to stop."""
     _die_with_parent()
@@ -68,6 +115,8 @@ def _worker_main(
     except Exception as exc:  # reported for every job this worker gets
         run, load_error = None, f"worker could not load the problem: {exc}"
     _limit_torch_threads(threads)
+    if memory_mb:
+        limit_memory(memory_mb)
     host = socket.gethostname()
     try:
         conn.send(_READY)  # the timeout of a job counts from here, not from the spawn
@@ -86,9 +135,15 @@ def _worker_main(
                             submitted=job.submitted, started=now, finished=now)
         else:
             ev = execute(run, job, t0)
+            _memory_note(ev, memory_mb)
         ev.worker, ev.host, ev.local_rank = worker, host, worker - 1
         try:
-            conn.send(ev)
+            try:
+                conn.send(ev)  # pickles first: a pickling error has sent nothing
+            except (BrokenPipeError, OSError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a lambda, a lock, a socket in the result
+                conn.send(_unsendable(ev, exc))
         except (BrokenPipeError, OSError):
             return
 
@@ -106,7 +161,7 @@ class _Slot:
     deadline: float = float("inf")  # when the running job times out
 
 
-def _death_reason(exitcode: int | None) -> str:
+def _death_reason(exitcode: int | None, memory_mb: int | None = None) -> str:
     if exitcode is None:
         return "worker process died"
     if exitcode < 0:
@@ -115,6 +170,8 @@ def _death_reason(exitcode: int | None) -> str:
         except ValueError:
             name = f"signal {-exitcode}"
         hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
+        if memory_mb:  # a failed allocation in C code often ends in an abort or a segfault
+            hint += f" (evaluations may allocate {memory_mb} MB)"
         return f"worker process killed by {name}{hint}"
     return f"worker process exited with code {exitcode}"
 
@@ -128,6 +185,9 @@ class ProcessEvaluator(Evaluator):
         wait_ready: block in the constructor until every worker has loaded
             the problem.
         ready_timeout: how long to wait for that, in seconds.
+        eval_memory: MiB of address space an evaluation may add to its
+            worker's (RLIMIT_AS, set once the worker has loaded the problem);
+            None: no limit.
     """
 
     name = "process"
@@ -141,12 +201,16 @@ class ProcessEvaluator(Evaluator):
         threads_per_worker: int | None = None,
         wait_ready: bool = True,
         ready_timeout: float = 600.0,
+        eval_memory: int | None = None,
         **_: object,
     ) -> None:
         super().__init__(problem_ref, t0, eval_timeout)
         self._n = int(workers or os.cpu_count() or 1)
         if self._n < 1:
             raise ValueError("the process evaluator needs at least one worker")
+        if eval_memory is not None and eval_memory < 1:
+            raise ValueError(f"eval_memory must be at least 1 MB, got {eval_memory}")
+        self.eval_memory = eval_memory
         self.threads_per_worker = threads_per_worker
         self._ctx = mp.get_context("spawn")
         self._cwd = os.getcwd()
@@ -195,7 +259,8 @@ class ProcessEvaluator(Evaluator):
         try:
             proc = self._ctx.Process(
                 target=_worker_main,
-                args=(child, self.problem_ref, self._cwd, self.t0, slot.worker, self.threads_per_worker),
+                args=(child, self.problem_ref, self._cwd, self.t0, slot.worker, self.threads_per_worker,
+                      self.eval_memory),
                 name=f"ambs-worker-{slot.worker}",
                 daemon=True,
             )
@@ -320,7 +385,7 @@ class ProcessEvaluator(Evaluator):
         if s.proc.is_alive():
             return None
         s.proc.join()
-        ev = self._finish(s, Status.CRASHED, _death_reason(s.proc.exitcode))
+        ev = self._finish(s, Status.CRASHED, _death_reason(s.proc.exitcode, self.eval_memory))
         self._stop(s, kill=True)
         self._start(s)
         return ev

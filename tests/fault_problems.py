@@ -1,0 +1,137 @@
+"""Problem modules that go wrong on purpose, shared by the fault tests of the
+process and MPI evaluators, and what each fault must leave in results.csv."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+# Every way a `run` can go wrong, picked by the `mode` hyperparameter; `rep`
+# makes each mode run twice, so a worker that survives a fault is seen to
+# take the next job.
+FAULTS = """
+import ctypes
+import math
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+
+from ambs import Problem
+
+problem = Problem(name="faults")
+problem.add_hyperparameter({modes!r}, "mode")
+problem.add_hyperparameter((1, 2), "rep")
+
+
+def run(config):
+    mode = config["mode"]
+    if mode == "raise":
+        raise RuntimeError("bad configuration")
+    if mode == "nan":
+        return math.nan
+    if mode == "inf":
+        return -math.inf
+    if mode == "none":
+        return None
+    if mode == "string":
+        return "0.5"
+    if mode == "list":
+        return [1.0, 2.0]
+    if mode == "array":
+        return np.array([1.0, 2.0])
+    if mode == "nokey":
+        return {{"accuracy": 0.5}}
+    if mode == "unpicklable":
+        return {{"objective": 1.0, "lock": threading.Lock()}}
+    if mode == "hang":
+        time.sleep(600)
+    if mode == "abort":
+        os.abort()
+    if mode == "segfault":
+        ctypes.string_at(0)
+    if mode == "exit":
+        sys.exit(3)
+    if mode == "memory":
+        # Far beyond the limit, and never touched: harmless if the limit failed.
+        return float(len(bytearray(8 * 1024**3)))
+    return float(config["rep"])
+"""
+
+# mode -> (status, words the error text must contain).
+EXPECTED: dict[str, tuple[str, list[str]]] = {
+    "ok": ("ok", []),
+    "raise": ("failed", ["RuntimeError: bad configuration"]),
+    "nan": ("failed", ["non-finite objective (nan)"]),
+    "inf": ("failed", ["non-finite objective (-inf)"]),
+    "none": ("failed", ["run returned None, not a number"]),
+    "string": ("failed", ["run returned '0.5', not a number"]),
+    "list": ("failed", ["run returned [1.0, 2.0], not a number"]),
+    "array": ("failed", ["array of shape (2,)"]),
+    "nokey": ("failed", ["without an 'objective' key"]),
+    "unpicklable": ("failed", ["cannot be sent back to the master"]),
+    "hang": ("timeout", ["exceeded the timeout of 2 s"]),
+    "abort": ("crashed", ["killed by SIGABRT"]),
+    "segfault": ("crashed", ["killed by SIGSEGV"]),
+    "exit": ("crashed", ["exited with code 3"]),
+    "memory": ("failed", ["MemoryError", "memory limit of 256 MB"]),
+}
+
+# Options every fault run uses (the timeout and memory limit EXPECTED names).
+FAULT_OPTIONS = ["--method", "grid", "--eval-timeout", "2", "--eval-memory", "256", "--seed", "0"]
+
+
+def write_faults(directory: Path, modes: list[str] | None = None) -> Path:
+    """Write the faults problem module (every mode of EXPECTED by default)."""
+    path = Path(directory) / "faults.py"
+    path.write_text(FAULTS.format(modes=list(modes or EXPECTED)).lstrip())
+    return path
+
+
+def check_fault_rows(rows: list[dict[str, str]], modes: list[str] | None = None) -> None:
+    """Every mode ran twice and left the status and error text it should."""
+    modes = list(modes or EXPECTED)
+    assert sorted((r["p:mode"], r["p:rep"]) for r in rows) == sorted(
+        (m, str(rep)) for m in modes for rep in (1, 2)
+    )
+    for r in rows:
+        status, words = EXPECTED[r["p:mode"]]
+        assert r["status"] == status, r
+        for w in words:
+            assert w in r["error"], r
+        if status == "ok":
+            assert r["objective"] == str(float(r["p:rep"])) and r["error"] == ""
+        else:
+            assert r["objective"] == "", r
+        assert "\n" not in r["error"]
+
+
+# A finite space whose `run` writes each configuration it finished to a side
+# log, so a test counts how often each was really executed.
+LEDGER = """
+import time
+from pathlib import Path
+
+from ambs import Problem
+
+problem = Problem(name="ledger")
+problem.add_hyperparameter(["a", "b", "c"], "cat")
+problem.add_hyperparameter((1, 40), "n")
+LOG = Path(__file__).with_name("executed.log")
+
+
+def run(config):
+    time.sleep({sleep})
+    with open(LOG, "a") as fh:
+        fh.write(f"{{config['cat']}},{{config['n']}}\\n")
+    return config["n"] / 40 + "abc".index(config["cat"]) / 10
+"""
+
+
+def write_ledger(directory: Path, sleep: float = 0.1) -> Path:
+    """Write the ledger problem module (3 x 40 configurations)."""
+    path = Path(directory) / "ledger.py"
+    path.write_text(textwrap.dedent(LEDGER.format(sleep=sleep)).lstrip())
+    return path

@@ -1,0 +1,455 @@
+"""Faults end to end on the process evaluator: objectives that misbehave, stop
+signals, the master killed at random moments, a results CSV that cannot be
+written, and bad input. Each must leave a CSV that says what happened, and a
+run that ``--resume`` continues without losing or repeating an evaluation."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import resource
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ambs.evaluator.process import ProcessEvaluator
+from ambs.result import Status, normalize_output
+from tests.fault_problems import EXPECTED, FAULT_OPTIONS, check_fault_rows, write_faults, write_ledger
+from tests.test_cli import check_error_line
+
+# ------------------------------------------------------------ misbehaving objectives
+
+
+@pytest.mark.slow
+def test_every_fault_is_recorded_and_the_workers_go_on(tmp_path, ambs_cli, rows):
+    path = write_faults(tmp_path)
+    n = 2 * len(EXPECTED)
+    res = ambs_cli.run("search", path.name, *FAULT_OPTIONS, "--workers", "2", "--max-evals", str(n),
+                       "-o", "run", "-q", cwd=tmp_path, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    table = rows(tmp_path / "run" / "results.csv")
+    check_fault_rows(table)
+    assert f"evaluations: {n} in run/results.csv" in res.stdout
+    # Both workers took jobs after the first crash: each crash cost a process, not a worker.
+    first_crash = min(float(r["finished"]) for r in table if r["status"] == "crashed")
+    later = {r["worker"] for r in table if float(r["started"]) > first_crash}
+    assert later == {"1", "2"}
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (np.array([0.5]), "array of shape (1,)"),
+        (np.array([[1.0, 2.0]]), "array of shape (1, 2)"),
+        ([0.5], "run returned [0.5], not a number"),
+        ((0.5,), "run returned (0.5,), not a number"),
+        (1 + 2j, "not a number"),
+        (b"1.0", "not a number"),
+        ({"objective": np.array([[1.0, 2.0]])}, "array of shape (1, 2)"),
+        ({"objective": None, "seconds": 3}, "run returned None"),
+    ],
+)
+def test_wrong_shapes_and_types_are_failures(value, words):
+    objective, status, error, _ = normalize_output(value)
+    assert status is Status.FAILED and math.isnan(objective)
+    assert words in error
+
+
+def test_scalars_of_any_kind_are_objectives():
+    assert normalize_output(np.float32(0.25))[:2] == (0.25, Status.OK)
+    assert normalize_output(np.array(0.5))[:2] == (0.5, Status.OK)
+    assert normalize_output(np.int64(3))[:2] == (3.0, Status.OK)
+
+
+def test_eval_memory_must_be_positive(tmp_path, make_problem):
+    with pytest.raises(ValueError, match="at least 1 MB"):
+        ProcessEvaluator(str(make_problem("quadratic")), time.time(), workers=1, eval_memory=0)
+
+
+# ------------------------------------------------------------------- stop signals
+
+STOPPABLE = """
+import time
+from pathlib import Path
+
+from ambs import Problem
+
+problem = Problem(name="stoppable")
+problem.add_hyperparameter((0.0, 1.0), "x")
+
+
+def run(config):
+    # Fast until the test creates `slow`; then long enough to need cancelling.
+    time.sleep(60 if Path("slow").exists() else {sleep})
+    return config["x"]
+"""
+
+
+def _wait_rows(csv_path: Path, n: int, proc: subprocess.Popen, limit: float = 90) -> int:
+    """Block until the CSV holds at least ``n`` rows; returns how many it holds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the search ended early: {proc.communicate()[1]}")
+        if csv_path.exists():
+            got = csv_path.read_text().count("\n") - 1
+            if got >= n:
+                return got
+        time.sleep(0.05)
+    pytest.fail(f"fewer than {n} rows within {limit} s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "signals, grace, finish",
+    [
+        pytest.param(["SIGTERM"], 30, True, id="SIGTERM-running-finish"),
+        pytest.param(["SIGUSR1"], 0.5, False, id="SIGUSR1-grace-expires"),
+        pytest.param(["SIGINT", "SIGINT"], 60, False, id="second-SIGINT-cancels-at-once"),
+    ],
+)
+def test_stop_signal_on_the_process_evaluator(signals, grace, finish, tmp_path, ambs_cli, rows):
+    (tmp_path / "stoppable.py").write_text(STOPPABLE.format(sleep=0.6 if finish else 0.1).lstrip())
+    csv_path = tmp_path / "run" / "results.csv"
+    proc = ambs_cli.popen("search", "stoppable.py", "--method", "random", "--workers", "2",
+                          "--max-evals", "500", "--grace", str(grace), "--seed", "1", "-o", "run", "-q",
+                          cwd=tmp_path)
+    try:
+        _wait_rows(csv_path, 3, proc)
+        if not finish:
+            (tmp_path / "slow").touch()
+            time.sleep(0.6)  # the fast evaluations in flight are written; the slow ones run
+        before = rows(csv_path)
+        t = time.monotonic()
+        for name in signals:
+            proc.send_signal(getattr(signal, name))
+            time.sleep(0.3)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - t
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert f"stopped by signal {signals[0]}" in out
+    text = csv_path.read_text()
+    assert text.endswith("\n")
+    after = rows(csv_path)
+    assert after[: len(before)] == before
+    assert all(r["status"] == "ok" for r in after)  # nothing cancelled is written
+    if finish:
+        # The evaluations running at the signal finished within the grace period.
+        assert len(after) > len(before)
+        assert "cancelled" not in out
+    else:
+        assert len(after) == len(before)
+        assert "2 running evaluation(s) cancelled" in out
+        assert took < 15
+    # The run continues where it stopped.
+    (tmp_path / "slow").unlink(missing_ok=True)
+    res = ambs_cli.run("search", "stoppable.py", "--method", "random", "--workers", "2",
+                       "--max-evals", str(len(after) + 2), "--seed", "1", "-o", "run", "-q", "--resume",
+                       cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    final = rows(csv_path)
+    assert len(final) == len(after) + 2 and final[: len(after)] == after
+
+
+# ------------------------------------------------ the master killed, then --resume
+
+
+def _complete_rows(csv_path: Path) -> tuple[str, list[str]]:
+    """The CSV's text up to its last newline, and its complete data lines."""
+    if not csv_path.exists():
+        return "", []
+    text = csv_path.read_text()
+    text = text[: text.rfind("\n") + 1]
+    return text, text.splitlines()[1:]
+
+
+def _key(line: str) -> str:
+    """The configuration of a ledger CSV line (job_id,p:cat,p:n,...)."""
+    cells = line.split(",")
+    return f"{cells[1]},{cells[2]}"
+
+
+def _executed(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.mark.slow
+def test_master_killed_at_random_moments_loses_and_repeats_nothing(tmp_path, ambs_cli, rows):
+    """SIGKILL the master 5 times at seeded random moments, resume each time;
+    every evaluation written before a kill stays, once, and never runs again."""
+    write_ledger(tmp_path, sleep=0.1)
+    log = tmp_path / "executed.log"
+    csv_path = tmp_path / "run" / "results.csv"
+    rng = random.Random(20261123)
+    max_evals = 70
+    args = ["search", "ledger.py", "--workers", "2", "--max-evals", str(max_evals), "--seed", "7",
+            "-o", "run", "-q"]
+    written: dict[str, str] = {}  # CSV line -> its configuration, for every line seen after a kill
+    trials = lost = repeated = 0
+    prefix = ""
+    warned = half_lines = 0
+    for trial in range(6):
+        resume = ["--resume"] if (tmp_path / "run" / "run.json").exists() else []
+        n_before = len(_executed(log))
+        proc = ambs_cli.popen(*args, *resume, cwd=tmp_path)
+        killed = False
+        try:
+            if trial < 5:
+                # Kill while evaluations finish, or while the program is still starting.
+                if rng.random() < 0.8:
+                    _wait_rows(csv_path, len(_complete_rows(csv_path)[1]) + 1, proc)
+                    time.sleep(rng.uniform(0.0, 0.8))
+                else:
+                    time.sleep(rng.uniform(0.2, 1.5))
+                if proc.poll() is None:
+                    proc.kill()
+                    killed = True
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        trials += killed
+        if not killed:
+            assert proc.returncode == 0, err
+        warned += "dropped a half-written last line" in err
+        assert "Traceback" not in err
+        # Evaluations written before this run that ran again in it.
+        again = _executed(log)[n_before:]
+        repeated += sum(1 for k in again if k in set(written.values()))
+        text, lines = _complete_rows(csv_path)
+        assert text.startswith(prefix), "rows written before a kill were rewritten"
+        prefix = text
+        written.update({line: _key(line) for line in lines})
+        if killed and trial % 2 == 0 and lines:
+            with open(csv_path, "a") as fh:
+                fh.write(f"{900 + trial},b,")  # a kill in the middle of writing a row
+            half_lines += 1
+    final = _complete_rows(csv_path)[1]
+    lost = sum(1 for line in written if line not in final)
+    keys = [_key(line) for line in final]
+    repeated += len(keys) - len(set(keys))
+    print(f"kill trials: {trials}, lost: {lost}, repeated: {repeated}")
+    assert trials >= 4
+    assert warned == half_lines >= 1  # each half-written line was dropped, with a warning
+    assert lost == 0 and repeated == 0
+    table = rows(csv_path)
+    assert len(table) == max_evals == len({r["job_id"] for r in table})
+    assert set(keys) <= set(_executed(log))  # each row was really run
+
+
+# ------------------------------------------------- a results CSV that cannot be written
+
+BIG_ROWS = """
+import time
+
+from ambs import Problem
+
+problem = Problem(name="bigrows")
+problem.add_hyperparameter((0.0, 1.0), "x")
+problem.add_metadata("blob")
+
+
+def run(config):
+    time.sleep(0.01)
+    return {"objective": config["x"], "blob": "z" * 6000}
+"""
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``mount(size) -> Path``: a tiny tmpfs (tests run as root), unmounted afterwards."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here to fill a disk ({res.stderr.strip() or res.returncode})")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _check_write_error(res: subprocess.CompletedProcess, words: str) -> None:
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    check_error_line(res.stderr, [words, "the search stops"])
+
+
+def _resume_after(run_dir: Path, tmp_path: Path, ambs_cli, rows, more: int, **kw) -> None:
+    """Resume a run that stopped on a write error, now that it can be written."""
+    text = (run_dir / "results.csv").read_text()
+    partial = not text.endswith("\n")
+    kept = rows(run_dir / "results.csv")[: text.count("\n") - 1]
+    assert kept, "no row was written before the disk filled"
+    res = ambs_cli.run("search", "bigrows.py", "--method", "random", "--evaluator", "serial", "-q",
+                       "--max-evals", str(len(kept) + more), "-o", str(run_dir), "--resume", cwd=tmp_path, **kw)
+    assert res.returncode == 0, res.stderr
+    assert ("dropped a half-written last line" in res.stderr) == partial
+    final = rows(run_dir / "results.csv")
+    assert len(final) == len(kept) + more and final[: len(kept)] == kept
+
+
+@pytest.mark.slow
+def test_disk_full_stops_with_one_line_and_resume_continues(tmp_path, tmpfs, ambs_cli, rows):
+    disk = tmpfs("64k")
+    (tmp_path / "bigrows.py").write_text(BIG_ROWS.lstrip())
+    res = ambs_cli.run("search", "bigrows.py", "--method", "random", "--workers", "2", "--max-evals", "100",
+                       "-o", str(disk / "run"), "-q", cwd=tmp_path)
+    _check_write_error(res, "No space left on device")
+    assert "evaluations:" not in res.stdout  # no report of a run that did not finish cleanly
+    subprocess.run(["mount", "-o", "remount,size=2m", str(disk)], check=True)
+    _resume_after(disk / "run", tmp_path, ambs_cli, rows, more=3)
+
+
+@pytest.mark.slow
+def test_file_size_limit_stops_with_one_line(tmp_path, ambs_cli, rows):
+    """RLIMIT_FSIZE makes writes fail (EFBIG) past a size: a disk quota, mid-run."""
+    (tmp_path / "bigrows.py").write_text(BIG_ROWS.lstrip())
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, resource.RLIM_INFINITY))
+
+    res = subprocess.run(ambs_cli.command("search", "bigrows.py", "--method", "random", "--evaluator",
+                                          "serial", "--max-evals", "100", "-o", "run", "-q"),
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, env=ambs_cli.env,
+                         preexec_fn=limit)
+    _check_write_error(res, "File too large")
+    _resume_after(tmp_path / "run", tmp_path, ambs_cli, rows, more=2)
+
+
+def test_dev_full_stops_at_the_header(tmp_path, ambs_main, make_problem, capfd):
+    make_problem("quadratic")
+    (tmp_path / "run").mkdir()
+    os.symlink("/dev/full", tmp_path / "run" / "results.csv")
+    assert ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "5",
+                     "-o", "run", "-q") == 1
+    check_error_line(capfd.readouterr().err, ["cannot write run/results.csv", "No space left on device"])
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["new-run", "resume"])
+def test_read_only_run_directory(resume, tmp_path, tmpfs, ambs_main, make_problem, capfd):
+    make_problem("quadratic")
+    disk = tmpfs("1m")
+    common = ["search", "quadratic.py", "--evaluator", "serial", "--method", "random", "-o", str(disk), "-q"]
+    if resume:
+        assert ambs_main(*common, "--max-evals", "3") == 0
+        with open(disk / "results.csv", "a") as fh:
+            fh.write("3,0.5,")  # resume has a half-written line to cut off
+    before = sorted(p.name for p in disk.iterdir())
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    capfd.readouterr()
+    code = ambs_main(*common, "--max-evals", "6", *(["--resume"] if resume else []))
+    assert code in (1, 2)
+    check_error_line(capfd.readouterr().err, ["Read-only file system"])
+    assert sorted(p.name for p in disk.iterdir()) == before
+
+
+# ------------------------------------------------------------------- bad input
+
+BAD_MODULES = {
+    "syntaxerror": "def run(config:\n    return 1\n",
+    "notaproblem": "problem = 42\n\ndef run(config):\n    return 1.0\n",
+    "logzero": (
+        "from ambs import Problem\nproblem = Problem()\n"
+        "problem.add_hyperparameter((0.0, 1.0, 'log-uniform'), 'lr')\n\ndef run(config):\n    return 1.0\n"
+    ),
+    "emptychoices": (
+        "from ambs import Problem\nproblem = Problem()\n"
+        "problem.add_hyperparameter([], 'act')\n\ndef run(config):\n    return 1.0\n"
+    ),
+    "twice": (
+        "from ambs import Problem\nproblem = Problem()\nproblem.add_hyperparameter((0, 5), 'n')\n"
+        "problem.add_hyperparameter((0, 9), 'n')\n\ndef run(config):\n    return 1.0\n"
+    ),
+    "unknownparent": (
+        "from ambs import Problem\nproblem = Problem()\nproblem.add_hyperparameter((0.0, 1.0), 'x')\n"
+        "problem.add_condition('x', 'opt', 'sgd')\n\ndef run(config):\n    return 1.0\n"
+    ),
+    "empty": "from ambs import Problem\nproblem = Problem()\n\ndef run(config):\n    return 1.0\n",
+    "badstart": (
+        "from ambs import Problem\nproblem = Problem()\nproblem.add_hyperparameter((0.0, 1.0), 'x')\n"
+        "problem.add_starting_point(x=7.0)\n\ndef run(config):\n    return 1.0\n"
+    ),
+}
+
+# case -> (arguments after `ambs`, words the one error line must contain).
+BAD_INPUT: dict[str, tuple[list[str], list[str]]] = {
+    "syntax-error": (["search", "syntaxerror.py"], ["SyntaxError", "line 1"]),
+    "problem-not-a-problem": (["search", "notaproblem.py"], ["not an ambs.Problem"]),
+    "log-range-from-zero": (["search", "logzero.py"], ["'lr'", "low > 0"]),
+    "no-choices": (["search", "emptychoices.py"], ["'act'", "empty"]),
+    "declared-twice": (["search", "twice.py"], ["'n'", "declared twice"]),
+    "condition-unknown-parent": (["search", "unknownparent.py"], ["unknown hyperparameter 'opt'"]),
+    "no-hyperparameters": (["search", "empty.py"], ["no hyperparameters"]),
+    "starting-point-outside": (["search", "badstart.py"], ["starting point"]),
+    "eval-memory-0": (["search", "quadratic.py", "--eval-memory", "0"], ["--eval-memory", "at least 1"]),
+    "eval-memory-text": (["search", "quadratic.py", "--eval-memory", "4GB"], ["--eval-memory", "whole number"]),
+    "eval-memory-serial": (["search", "quadratic.py", "--evaluator", "serial", "--eval-memory", "100"],
+                           ["--eval-memory", "--evaluator process"]),
+    "eval-timeout-0": (["search", "quadratic.py", "--eval-timeout", "0"], ["--eval-timeout", "more than 0"]),
+    "xi-nan": (["search", "quadratic.py", "--xi", "nan"], ["--xi", "finite"]),
+    "kappa-inf": (["search", "quadratic.py", "--kappa", "inf"], ["--kappa", "finite"]),
+    "threads-0": (["search", "quadratic.py", "--threads-per-worker", "0"], ["--threads-per-worker"]),
+    "n-initial-0": (["search", "quadratic.py", "--n-initial-points", "0"], ["--n-initial-points"]),
+    "gpus-without-mpi": (["search", "quadratic.py", "--gpus-per-node", "2"], ["--gpus-per-node", "mpi"]),
+    "unknown-evaluator": (["search", "quadratic.py", "--evaluator", "ray"], ["--evaluator", "invalid choice"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_one_line(case, ambs_main, tmp_path, make_problem, capfd):
+    for name, source in BAD_MODULES.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    make_problem("quadratic")
+    args, words = BAD_INPUT[case]
+    assert ambs_main(*args) == 2
+    check_error_line(capfd.readouterr().err, words)
+    assert not (tmp_path / "runs").exists()  # a refused search leaves no run directory
+
+
+def _held_run(ambs_main, make_problem) -> list[str]:
+    make_problem("discrete")
+    common = ["search", "discrete.py", "--evaluator", "serial", "--method", "random", "-o", "held", "-q"]
+    assert ambs_main(*common, "--max-evals", "4") == 0
+    return common
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda lines: lines[:2] + ["1,2,3"] + lines[2:], ["line 3: 3 fields, expected"]),
+        (lambda lines: lines[:2] + [lines[2].replace(",b,", ",z,").replace(",a,", ",z,")
+                                    .replace(",c,", ",z,")] + lines[3:], ["line 3: cannot parse row"]),
+        (lambda lines: lines[:3] + [lines[3].replace(",ok,", ",exploded,")] + lines[4:],
+         ["line 4: cannot parse row"]),
+        (lambda lines: ["a,b,c"] + lines[1:], ["other columns"]),
+    ],
+    ids=["short-row", "value-not-in-space", "unknown-status", "foreign-header"],
+)
+def test_resume_from_a_malformed_csv_is_one_line(damage, words, ambs_main, make_problem, capfd, tmp_path):
+    common = _held_run(ambs_main, make_problem)
+    path = tmp_path / "held" / "results.csv"
+    damaged = "\n".join(damage(path.read_text().splitlines())) + "\n"
+    path.write_text(damaged)
+    capfd.readouterr()
+    assert ambs_main(*common, "--max-evals", "8", "--resume") == 2
+    check_error_line(capfd.readouterr().err, ["cannot resume" if "columns" in words[0] else "held", *words])
+    assert path.read_text() == damaged  # a refused resume leaves the CSV as it was
