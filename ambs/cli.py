@@ -92,8 +92,8 @@ def _seconds(text: str) -> float:
 # Options of the search itself, shared by `search` and `submit` (which passes
 # them on to the `ambs search` of the job script).
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
-                  "n_initial_points", "initial_design", "grid_steps", "population_size", "sample_size", "eval_timeout",
-                  "eval_memory")
+                  "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
+                  "sample_size", "eval_timeout", "eval_memory")
 
 
 def _add_method_options(g: Any) -> None:
@@ -117,6 +117,12 @@ def _add_method_options(g: Any) -> None:
                    help="ambs: size of the initial design (default: 10)")
     g.add_argument("--initial-design", default="lhs", choices=["lhs", "random"],
                    help="ambs: Latin hypercube or random initial design (default: lhs)")
+    g.add_argument("--fit", default="background", choices=["background", "sync"],
+                   help="ambs: fit the surrogate in a background thread while workers get "
+                        "configurations from the previous fit (default), or before each "
+                        "proposal (slower; proposals then depend only on the seed and results)")
+    g.add_argument("--fit-jobs", type=_positive_int, default=None,
+                   help="ambs: threads for fitting (default: the master's cores, at most 4)")
     g.add_argument("--grid-steps", type=_positive_int, default=5,
                    help="grid: points per numerical axis (default: 5)")
     g.add_argument("--population-size", type=_positive_int, default=20,
@@ -201,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--dry-run", action="store_true", help="print the job script, submit nothing")
     _add_method_options(b.add_argument_group("search"))
     _add_analyze_parser(sub)
+    _add_simulate_parser(sub)
     return parser
 
 
@@ -212,6 +219,7 @@ def _make_search(args: argparse.Namespace, problem: Any) -> Any:
             problem, random_state=args.seed, surrogate=args.surrogate,
             acquisition=args.acquisition, kappa=args.kappa, xi=args.xi, liar=args.liar,
             n_initial_points=args.n_initial_points, initial_design=args.initial_design,
+            n_jobs=args.fit_jobs or _fit_cores(),
         )
     if args.method == "grid":
         return GridSearch(problem, random_state=args.seed, steps=max(args.grid_steps, 2))
@@ -221,9 +229,19 @@ def _make_search(args: argparse.Namespace, problem: Any) -> Any:
     return METHODS[args.method](problem, random_state=args.seed)
 
 
+def _fit_cores() -> int:
+    """Cores for fitting: those this process may run on (the launcher's binding), at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, 4))
+
+
 def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
-            "n_initial_points", "initial_design", "grid_steps", "population_size", "sample_size", "evaluator", "workers",
+            "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
+            "sample_size", "evaluator", "workers",
             "threads_per_worker", "gpus_per_node", "eval_timeout", "eval_memory", "walltime", "grace")
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
@@ -271,6 +289,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
     from ambs.driver import Driver, Progress, StopRules
     from ambs.errors import RunDirError
     from ambs.evaluator import make_evaluator
+    from ambs.fitter import BackgroundFitter, can_fit_in_background
     from ambs.problem import load_problem
     from ambs.recorder import Recorder, RunInfo, columns_for, read_results
 
@@ -328,11 +347,16 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         raise
     rules = StopRules(max_evals=args.max_evals, walltime=args.walltime, grace=args.grace)
     progress = None if args.quiet else Progress(args.max_evals)
+    fitter = None
+    if args.fit == "background" and can_fit_in_background(search):
+        fitter = BackgroundFitter(search)
     try:
         with evaluator:
             summary = Driver(search, evaluator, recorder, rules, t0, previous=previous,
-                             progress=progress).run()
+                             progress=progress, fitter=fitter).run()
     finally:
+        if fitter is not None:
+            fitter.close()
         recorder.close()
     _report(summary, out)
     return 0
@@ -411,6 +435,76 @@ def _report(summary: Any, out: Path) -> None:
     if summary.stop_reason not in ("max-evals", "space exhausted"):
         extra = f"; {summary.cancelled} running evaluation(s) cancelled" if summary.cancelled else ""
         print(f"stopped by {summary.stop_reason}{extra}; continue with --resume --output {out}")
+
+
+def _add_simulate_parser(sub: Any) -> None:
+    """The ``simulate`` subcommand: the real search against simulated workers (see ambs.simulate)."""
+    m = sub.add_parser("simulate", help="run the search against simulated workers on a virtual clock",
+                       description="Run the real search and driver against W simulated workers whose "
+                                   "evaluations take times drawn from --duration; the master's own "
+                                   "compute time is measured and counted. Prints worker utilization, "
+                                   "evaluations and master seconds per result.")
+    m.add_argument("problem", metavar="PROBLEM", help="problem module, as for `ambs search`")
+    g = m.add_argument_group("simulation")
+    g.add_argument("--workers", type=_positive_int, required=True, help="simulated workers")
+    g.add_argument("--duration", required=True, metavar="DIST",
+                   help="evaluation time: const:S, uniform:LO,HI, lognormal:MEDIAN,SIGMA or "
+                        "exponential:MEAN (seconds), e.g. lognormal:60,0.5")
+    g.add_argument("--walltime", type=_seconds, default=None,
+                   help="stop after this much virtual time (seconds or HH:MM:SS)")
+    g.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    g.add_argument("--output", "-o", default=None,
+                   help="also keep the simulated run's results.csv here (times are virtual)")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    _add_method_options(m.add_argument_group("search"))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """``ambs simulate``: utilization and master cost of a search at a given scale."""
+    import json
+    import tempfile
+
+    from ambs.driver import Progress
+    from ambs.problem import load_problem
+    from ambs.recorder import Recorder, RunInfo, columns_for
+    from ambs.simulate import parse_duration, simulate
+
+    duration = parse_duration(args.duration)
+    loaded = load_problem(args.problem)
+    try:
+        search = _make_search(args, loaded.problem)
+    except ValueError as exc:
+        raise AmbsError(str(exc)) from None
+    columns = columns_for(loaded.problem.hyperparameter_names, loaded.problem.metadata)
+    settings = _settings_simulate(args, search.random_state)
+    info = RunInfo(problem=args.problem, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
+                   method=args.method, columns=columns, settings=settings)
+    with tempfile.TemporaryDirectory(prefix="ambs-simulate-") as tmp:
+        recorder = Recorder(Path(args.output) if args.output else Path(tmp) / "run", info)
+        progress = None if (args.quiet or args.json) else Progress(args.max_evals)
+        try:
+            report = simulate(search, loaded.run, recorder, args.workers, duration, args.max_evals,
+                              seed=search.random_state, background_fit=args.fit == "background",
+                              progress=progress, walltime=args.walltime)
+        finally:
+            recorder.close()
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return 0
+    print(f"simulated {report.evaluations} evaluations on {report.workers} workers ({report.duration} s each)")
+    print(f"virtual time: {report.makespan:.1f} s; worker utilization: {report.utilization:.1%} "
+          f"({report.utilization_total:.1%} including the final drain)")
+    print(f"master: {report.master_seconds:.2f} s of compute, "
+          f"{report.master_seconds_per_result * 1e3:.2f} ms per result; "
+          f"{report.fits} fits, {report.fit_seconds:.2f} s fitting")
+    print(f"best objective: {report.best_objective:.10g}")
+    return 0
+
+
+def _settings_simulate(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    d = {k: getattr(args, k) for k in METHOD_OPTIONS if hasattr(args, k)}
+    d.update(seed=seed, workers=args.workers, duration=args.duration, simulated=True)
+    return d
 
 
 def _add_analyze_parser(sub: Any) -> None:
@@ -508,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_search(args)
         if args.command == "submit":
             return cmd_submit(args)
+        if args.command == "simulate":
+            return cmd_simulate(args)
         if args.command == "analyze":
             return cmd_analyze(args)
     except RecorderError as exc:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ambs import Problem
 
+OPTIMUM = 0.0  # the maximum of the objective
 DIM = 5
 problem = Problem(name="ackley")
 for i in range(DIM):

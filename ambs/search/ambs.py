@@ -192,6 +192,7 @@ class AMBS(Search):
         self._tf = None  # loss -> surrogate target, from the last fit
         self._yt = np.empty(0)  # transformed targets of the last fit
         self.n_fits = 0
+        self._finite_cache: tuple[int, np.ndarray, np.ndarray] = (0, np.empty((0, self.space.dim)), np.empty(0))
 
     # ------------------------------------------------------------ initial
     def _initial_design(self, kind: str) -> np.ndarray:
@@ -211,11 +212,20 @@ class AMBS(Search):
 
     # -------------------------------------------------------------- model
     def _finite(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self._y:
-            return np.empty((0, self.space.dim)), np.empty(0)
-        y = np.asarray(self._y, dtype=float)
-        ok = np.isfinite(y)
-        return np.asarray(self._X)[ok], y[ok]
+        """The results with a finite loss, as arrays (kept between calls: told results never change)."""
+        n = self.n_told
+        if self._finite_cache[0] != n:
+            if not n:
+                X, y = np.empty((0, self.space.dim)), np.empty(0)
+            else:
+                k, X0, y0 = self._finite_cache
+                k = max(k, 0)
+                yn = np.asarray(self._y[k:], dtype=float)
+                ok = np.isfinite(yn)
+                X = np.vstack([X0, np.asarray(self._X[k:])[ok]]) if ok.any() else X0
+                y = np.concatenate([y0, yn[ok]])
+            self._finite_cache = (n, X, y)
+        return self._finite_cache[1], self._finite_cache[2]
 
     def fit_task(self, extra: tuple[np.ndarray, float] | None = None) -> FitTask | None:
         """A fit on the results told so far, or None when there is nothing new
