@@ -61,6 +61,9 @@ def test_last_message_of_a_multiline_run_error():
     )
     assert _last_message(history) == "nonzero return 3: Traceback KeyError: boom"
     assert _last_message("") == ""
+    noisy = "\n[11-23-2026 16:40:05.123456 RUN_ERROR] nonzero return 6: " + "x" * 400 + " signal 6"
+    short = _last_message(noisy)
+    assert short.startswith("nonzero return 6: ... ") and short.endswith("signal 6") and len(short) < 300
 
 
 def test_missing_balsam_is_one_line_error(tmp_path):
@@ -263,3 +266,64 @@ def test_failed_evaluations_are_failed_in_csv_and_balsam(balsam_site, launcher, 
             assert r["status"] == "ok" and float(r["objective"]) == float(r["p:n"])
             assert r["m:n_seen"] == r["p:n"]
             assert job["state"] == "JOB_FINISHED"
+
+
+HARSH = """
+import os
+import time
+
+from ambs import Problem
+
+problem = Problem(name="harsh_balsam")
+problem.add_hyperparameter(["ok", "abort", "sleep"], "mode")
+
+
+def run(config):
+    if config["mode"] == "abort":
+        os.abort()
+    if config["mode"] == "sleep":
+        with open("sleeper.pid", "w") as fh:
+            fh.write(str(os.getpid()))
+        time.sleep(300)
+    return 1.0
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_crash_and_timeout_through_balsam(balsam_site, launcher, tmp_path, rows):
+    """A job that dies without a result is crashed; one past --eval-timeout is killed by Balsam."""
+    (tmp_path / "harsh_balsam.py").write_text(HARSH)
+    workflow = f"{launcher}-harsh"
+    proc = _search(balsam_site, tmp_path, "harsh_balsam.py", "--method", "grid", "--max-evals", "3",
+                   "--workers", "3", "--eval-timeout", "15", "--output", "run", "--balsam-workflow", workflow)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    table = {r["p:mode"]: r for r in rows(tmp_path / "run" / "results.csv")}
+    assert set(table) == {"ok", "abort", "sleep"}
+    assert table["ok"]["status"] == "ok"
+    # Balsam keeps the tail of the job's output (here MPICH's report of the abort) as the reason.
+    assert table["abort"]["status"] == "crashed"
+    assert table["abort"]["error"].startswith("the Balsam job failed (") and "signal 6" in table["abort"]["error"]
+    assert table["sleep"]["status"] == "timeout" and "timeout of 15 s" in table["sleep"]["error"]
+
+    deadline = time.monotonic() + 60
+    while True:
+        states = {j["id"]: j["state"] for j in _balsam_query(balsam_site, workflow)}
+        if states.get(table["abort"]["m:balsam_job_id"]) == "FAILED" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert states[table["ok"]["m:balsam_job_id"]] in ("RUN_DONE", "POSTPROCESSED", "JOB_FINISHED")
+    assert states[table["abort"]["m:balsam_job_id"]] == "FAILED"
+    assert states[table["sleep"]["m:balsam_job_id"]] == "USER_KILLED"
+    # The launcher stopped the sleeping evaluation's process, not just its database row.
+    pid = int((tmp_path / "sleeper.pid").read_text())
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(pid)

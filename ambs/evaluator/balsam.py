@@ -123,6 +123,10 @@ class BalsamEvaluator(Evaluator):
             job mode (single-rank jobs only).
         balsam_workflow: the Balsam workflow name of the search's jobs.
         poll_interval: seconds between two queries of the database.
+
+    ``eval_timeout`` counts from the first poll that sees the job RUNNING, so it
+    includes the start of the job's processes; the job is then marked
+    USER_KILLED, which Balsam's MPI-mode launcher acts on by stopping it.
     """
 
     name = "balsam"
@@ -300,7 +304,7 @@ class BalsamEvaluator(Evaluator):
             last = _last_message(history)
             if state in DONE_STATES:
                 return self._end(flight, Status.FAILED, "the Balsam job ended without reporting a result")
-            return self._end(flight, Status.CRASHED, f"the Balsam job failed: {last}" if last
+            return self._end(flight, Status.CRASHED, f"the Balsam job failed ({last})" if last
                              else f"the Balsam job ended in state {state}")
         self._flights.pop(str(flight.pk), None)
         try:
@@ -361,5 +365,10 @@ def _last_message(history: str) -> str:
         head, _, message = entry.strip().partition("]")
         message = " ".join(message.split())
         if head and message:
-            return message[-300:] if len(message) > 300 else message
+            if len(message) <= 300:
+                return message
+            # Keep Balsam's "nonzero return N:" and the end of the job's output.
+            lead, sep, rest = message.partition(": ")
+            lead = lead if sep and len(lead) < 40 else ""
+            return f"{lead}: ... {message[-240:]}" if lead else f"... {message[-280:]}"
     return ""

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "status": ev.status.value, "objective": plain(ev.objective), "error": ev.error,
             "metadata": plain(ev.metadata), "started": ev.started, "finished": ev.finished,
-            "host": socket.gethostname(), "local_rank": local_rank(), "pid": os.getpid(),
+            "host": socket.gethostname(), "local_rank": local_rank(),
         }
         # Only the data column is written: the launcher owns state and lock.
         current = models.BalsamJob.objects.get(pk=job_pk).data
