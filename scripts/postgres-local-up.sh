@@ -63,7 +63,11 @@ if [ "$(grep -v '^#' "$CONF" 2>/dev/null || true)" != "$want" ]; then
   as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true
 fi
 if ! as_pg "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
-  as_pg "$BIN/pg_ctl" -D "$DATA" -l "$BASE/postgres.log" -w -t 60 start >/dev/null
+  if ! as_pg "$BIN/pg_ctl" -D "$DATA" -l "$BASE/postgres.log" -w -t 60 start >/dev/null 2>&1; then
+    why=$(grep -E 'FATAL|ERROR|could not' "$BASE/postgres.log" 2>/dev/null | tail -n 2 | tr -s '\n' ' ')
+    echo "postgres-local-up.sh: PostgreSQL did not start: ${why:-see $BASE/postgres.log}" >&2
+    exit 1
+  fi
 fi
 
 psql_pg() { as_pg "$BIN/psql" -h "$SOCK" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
