@@ -230,26 +230,35 @@ def test_branin_search_through_balsam(balsam_site, launcher, tmp_path, rows):
 
 
 FAULTY = """
+import os
+
 from ambs import Problem
 
 problem = Problem(name="faulty_balsam")
 problem.add_hyperparameter(["ok", "raise"], "mode")
 problem.add_hyperparameter((1, 2), "n")
-problem.add_metadata("n_seen")
+problem.add_metadata("ranks")
+problem.add_metadata("gpus")
+problem.add_metadata("threads")
 
 
 def run(config):
     if config["mode"] == "raise":
         raise ValueError(f"no good for n={config['n']}")
-    return {"objective": float(config["n"]), "n_seen": config["n"]}
+    return {"objective": float(config["n"]), "ranks": os.environ.get("PMI_SIZE"),
+            "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"), "threads": os.environ.get("OMP_NUM_THREADS")}
 """
 
 
 def test_failed_evaluations_are_failed_in_csv_and_balsam(balsam_site, launcher, tmp_path, rows):
+    """run raising is a failed row and a FAILED Balsam job; resources reach every rank."""
     (tmp_path / "faulty_balsam.py").write_text(FAULTY)
     workflow = f"{launcher}-faulty"
-    proc = _search(balsam_site, tmp_path, "faulty_balsam.py", "--method", "grid", "--max-evals", "4",
-                   "--workers", "2", "--output", "run", "--balsam-workflow", workflow)
+    env = {k: v for k, v in balsam_site.items() if k != "CUDA_VISIBLE_DEVICES"}
+    # Two MPI ranks of two threads and one GPU each per evaluation; rank 0 reports.
+    proc = _search(env, tmp_path, "faulty_balsam.py", "--method", "grid", "--max-evals", "4",
+                   "--workers", "2", "--output", "run", "--balsam-workflow", workflow,
+                   "--balsam-ranks-per-node", "2", "--threads-per-worker", "2", "--balsam-gpus-per-rank", "1")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     table = rows(tmp_path / "run" / "results.csv")
     assert sorted((r["p:mode"], r["p:n"]) for r in table) == [("ok", "1"), ("ok", "2"),
@@ -258,13 +267,15 @@ def test_failed_evaluations_are_failed_in_csv_and_balsam(balsam_site, launcher, 
     assert set(jobs) == {r["m:balsam_job_id"] for r in table}
     for r in table:
         job = jobs[r["m:balsam_job_id"]]
+        assert (job["num_nodes"], job["ranks_per_node"]) == (1, 2)
         if r["p:mode"] == "raise":
             assert r["status"] == "failed" and r["objective"] == ""
             assert r["error"].startswith(f"ValueError: no good for n={r['p:n']}")
             assert job["state"] == "FAILED"
         else:
             assert r["status"] == "ok" and float(r["objective"]) == float(r["p:n"])
-            assert r["m:n_seen"] == r["p:n"]
+            assert (r["m:ranks"], r["m:gpus"], r["m:threads"]) == ("2", "0", "2")
+            assert r["local_rank"] == "0"
             assert job["state"] == "JOB_FINISHED"
 
 
