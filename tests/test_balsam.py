@@ -112,11 +112,16 @@ def _connection() -> dict:
 @pytest.fixture(scope="module")
 def balsam_site(tmp_path_factory):
     """A Balsam database directory on the local server, and the environment to use it."""
+    import importlib.util
+
+    # Looked up, not imported: importing balsam would change this process's
+    # sys.excepthook and root logger; Balsam runs in child processes only.
+    if importlib.util.find_spec("balsam") is None:
+        _unavailable("Balsam is not installed; pip install -e '.[balsam]'")
     try:
-        import balsam  # noqa: F401
         import psycopg2
     except ImportError as exc:
-        _unavailable(f"Balsam is not installed ({exc}); pip install -e '.[balsam]'")
+        _unavailable(f"Balsam's PostgreSQL driver is missing ({exc}); pip install -e '.[balsam]'")
     from ambs.evaluator import balsam_site as site
 
     conn = _connection()

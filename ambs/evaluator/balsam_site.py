@@ -17,6 +17,7 @@ prints the environment to export (``BALSAM_DB_PATH``, ``BALSAM_USER``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -51,9 +52,11 @@ def local_site_settings(cores: int | None = None) -> dict[str, Any]:
 def write_local_site(home: str | Path | None = None, cores: int | None = None) -> Path:
     """Write (or update) ``settings.json`` in Balsam's configuration directory
     for this host, keeping every other key Balsam expects; returns its path."""
-    import balsam.django_config as config_pkg  # only to find Balsam's defaults
-
-    defaults_path = Path(config_pkg.__file__).parent / "default_settings.json"
+    # Found, not imported: importing balsam changes sys.excepthook and the root logger.
+    spec = importlib.util.find_spec("balsam")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("Balsam is not installed: pip install -e '.[balsam]' (balsam-flow)")
+    defaults_path = Path(spec.origin).parent / "django_config" / "default_settings.json"
     settings = json.loads(defaults_path.read_text())
     directory = balsam_home(home)
     path = directory / "settings.json"
