@@ -297,13 +297,26 @@ class Space:
         return out
 
     def to_vectors(self, configs: list[dict[str, Any]]) -> np.ndarray:
-        """Configurations (dicts) to vectors; raises ValueError for invalid ones."""
+        """Configurations (dicts) to vectors; raises ValueError for invalid ones.
+
+        ConfigSpace checks each configuration, but it rounds float values to
+        10 decimals first, which moves a small value (a weight decay of 1e-7)
+        to another vector: a configuration read back from the CSV on resume
+        would then not be recognized as the one proposed, and be proposed
+        again. Float columns are therefore encoded from the exact value.
+        """
         if not configs:
             return np.empty((0, self.dim))
         rows = []
+        floats = np.flatnonzero(self.continuous)
         for c in configs:
-            conf = Configuration(self.cs, values={k: v for k, v in c.items() if k in self.cs})
-            rows.append(conf.get_array())
+            values = {k: v for k, v in c.items() if k in self.cs}
+            row = np.asarray(Configuration(self.cs, values=values).get_array(), dtype=float)
+            for i in floats:
+                if np.isfinite(row[i]):
+                    exact = np.asarray([float(values[self.names[i]])])
+                    row[i] = float(np.clip(self.hps[i].to_vector(exact)[0], 0.0, 1.0))
+            rows.append(row)
         return np.array(rows, dtype=float)
 
     def default_vector(self) -> np.ndarray:
