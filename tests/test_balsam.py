@@ -175,7 +175,11 @@ print(json.dumps([{"id": str(j.pk), "workflow": j.workflow, "state": j.state, "d
                    "application": j.application, "num_nodes": j.num_nodes,
                    "ranks_per_node": j.ranks_per_node} for j in jobs]))
 if sys.argv[2] == "delete":
+    from balsam.core.models import ApplicationDefinition
+    apps = set(jobs.values_list("application", flat=True))
     jobs.delete()
+    unused = apps - set(BalsamJob.objects.filter(application__in=apps).values_list("application", flat=True))
+    ApplicationDefinition.objects.filter(name__in=unused).delete()
 """
 
 
