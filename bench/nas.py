@@ -15,16 +15,16 @@ validation set has 359 images: one image is 0.0028 of accuracy, and 3 seeds
 are few, so only large gaps mean much):
 
     24 evaluations in batches of 2, 3 seeds; medians
-        problem          method      best acc       min..max  weights  front      s
-        nas_mlp_digits   random        0.9499 0.9471..0.9554   100234   10.0    8.6
-        nas_mlp_digits   evolution     0.9526 0.9471..0.9582    72554    6.0   10.6
-        nas_mlp_digits   lemonade      0.9582 0.9526..0.9638   149514    7.0   14.8
-        nas_mlp_digits   reinforce     0.9582 0.9499..0.9582   100234    8.0   22.4
-        nas_mlp_digits   morphism      0.9638 0.9499..0.9749    14890    9.0   19.1
-        nas_cnn_digits   random        0.9554 0.9471..0.9610    42634    7.0   29.5
-        nas_cnn_digits   evolution     0.9554 0.9554..0.9610    93066    8.0   47.1
-        nas_cnn_digits   lemonade      0.9471 0.9471..0.9554    41610    8.0   37.7
-        nas_cnn_digits   reinforce     0.9304 0.9220..0.9694    50308    8.0   29.6
+    problem          method      best acc       min..max  weights  front      s
+    nas_mlp_digits   random        0.9499 0.9471..0.9554   100234   10.0    8.6
+    nas_mlp_digits   evolution     0.9526 0.9471..0.9582    72554    6.0   10.6
+    nas_mlp_digits   lemonade      0.9582 0.9526..0.9638   149514    7.0   14.8
+    nas_mlp_digits   reinforce     0.9582 0.9499..0.9582   100234    8.0   22.4
+    nas_mlp_digits   morphism      0.9638 0.9499..0.9749    14890    9.0   19.1
+    nas_cnn_digits   random        0.9554 0.9471..0.9610    42634    7.0   29.5
+    nas_cnn_digits   evolution     0.9554 0.9554..0.9610    93066    8.0   47.1
+    nas_cnn_digits   lemonade      0.9471 0.9471..0.9554    41610    8.0   37.7
+    nas_cnn_digits   reinforce     0.9304 0.9220..0.9694    50308    8.0   29.6
         nas_cnn_digits   morphism      0.9749 0.9749..0.9749    12154    7.0   20.8
 
 Hill climbing by morphisms, whose children start from trained parents, finds
