@@ -54,6 +54,8 @@ def run(config):
         ctypes.string_at(0)
     if mode == "exit":
         sys.exit(3)
+    if mode == "killed":  # what the kernel's OOM killer does
+        os.kill(os.getpid(), 9)
     if mode == "memory":
         # Far beyond the limit, and never touched: harmless if the limit failed.
         return float(len(bytearray(8 * 1024**3)))
@@ -76,6 +78,7 @@ EXPECTED: dict[str, tuple[str, list[str]]] = {
     "abort": ("crashed", ["killed by SIGABRT"]),
     "segfault": ("crashed", ["killed by SIGSEGV"]),
     "exit": ("crashed", ["exited with code 3"]),
+    "killed": ("crashed", ["killed by SIGKILL (out of memory?)"]),
     "memory": ("failed", ["MemoryError", "memory limit of 256 MB"]),
 }
 

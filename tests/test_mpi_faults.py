@@ -81,8 +81,8 @@ def test_sigusr1_to_mpiexec_stops_cleanly(tmp_path, rows):
     assert sorted(_executed(tmp_path / "executed.log")) == sorted(f"{r['p:cat']},{r['p:n']}" for r in table)
 
 
-def _master_pid(cwd: Path) -> int | None:
-    """The pid of MPI rank 0 of an ambs search running in ``cwd``."""
+def _rank_pid(cwd: Path, rank: int) -> int | None:
+    """The pid of MPI rank ``rank`` of an ambs search running in ``cwd``."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -92,13 +92,15 @@ def _master_pid(cwd: Path) -> int | None:
             here = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
-        if b"PMI_RANK=0" in environ and b"ambs" in cmdline and Path(here) == cwd:
+        if f"PMI_RANK={rank}".encode() in environ and b"-m\0ambs\0" in cmdline and Path(here) == cwd:
             return int(entry)
     return None
 
 
 @pytest.mark.slow
-def test_master_rank_killed_then_resume_loses_and_repeats_nothing(tmp_path, rows):
+def test_master_or_worker_rank_killed_then_resume_loses_and_repeats_nothing(tmp_path, rows):
+    """SIGKILL the master rank, then (after a resume) a worker rank: mpiexec
+    ends the job each time; every row written stays, once, and none runs again."""
     write_ledger(tmp_path, sleep=0.1)
     log = tmp_path / "executed.log"
     csv_path = tmp_path / "run" / "results.csv"
@@ -117,8 +119,8 @@ def test_master_rank_killed_then_resume_loses_and_repeats_nothing(tmp_path, rows
             if trial < 2:
                 _wait_rows(csv_path, len(_complete_rows(csv_path)[1]) + 2, proc, limit=120)
                 time.sleep(rng.uniform(0.0, 0.8))
-                pid = _master_pid(tmp_path)
-                assert pid is not None, "rank 0 not found"
+                pid = _rank_pid(tmp_path, rank=trial)  # the master, then worker rank 1
+                assert pid is not None, f"rank {trial} not found"
                 os.kill(pid, signal.SIGKILL)
                 trials += 1
             out, err = proc.communicate(timeout=120)
