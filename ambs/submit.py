@@ -175,11 +175,11 @@ def render(spec: JobSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run(cmd: list[str]) -> str:
+def _run(cmd: list[str], cwd: Path | None = None) -> str:
     if shutil.which(cmd[0]) is None:
         raise AmbsError(f"{cmd[0]} not found: is this a login node of a {cmd[0][:2]} cluster? "
                         "(use --dry-run to only print the script)")
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     if res.returncode != 0:
         msg = (res.stderr or res.stdout).strip().splitlines()
         raise AmbsError(f"{' '.join(cmd[:2])} failed: {msg[-1] if msg else f'exit {res.returncode}'}")
@@ -201,7 +201,9 @@ def submit(spec: JobSpec, script: Path, chain: int = 0) -> list[str]:
             cmd = ["qsub"]
             if ids:
                 cmd += ["-W", f"depend=afterany:{ids[-1]}"]
-            ids.append(_run(cmd + [str(script)]).split()[0])
+            # From the run directory: a qsub that ignores #PBS -o (Slurm's PBS
+            # wrappers do) writes the job's output where it was called.
+            ids.append(_run(cmd + [str(script.resolve())], cwd=script.resolve().parent).split()[0])
     return ids
 
 

@@ -230,4 +230,7 @@ def test_pbs_job_through_slurm_torque_wrappers(slurm: None, tmp_path: Path) -> N
     _wait_job(job, 240)
     rows = _rows(run_dir / "results.csv")
     assert len(rows) == 9
+    # The job's output stays with the run, not in the directory qsub was called from.
+    assert not list(ROOT.glob(f"*.[oe]{job}")), "job output written into the working directory"
+    assert list(run_dir.glob(f"*{job}*")) or (run_dir / "job.out").exists()
     assert {r["worker"] for r in rows} == {"1", "2"}
