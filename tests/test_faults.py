@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from ambs.evaluator.process import ProcessEvaluator
-from ambs.result import Status, normalize_output
+from ambs.result import Job, Status, normalize_output
 from tests.fault_problems import EXPECTED, FAULT_OPTIONS, check_fault_rows, write_faults, write_ledger
 from tests.test_cli import check_error_line
 
@@ -65,6 +65,76 @@ def test_scalars_of_any_kind_are_objectives():
     assert normalize_output(np.float32(0.25))[:2] == (0.25, Status.OK)
     assert normalize_output(np.array(0.5))[:2] == (0.5, Status.OK)
     assert normalize_output(np.int64(3))[:2] == (3.0, Status.OK)
+
+
+SPAWNER = """
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from ambs import Problem
+
+problem = Problem(name="spawner")
+problem.add_hyperparameter(["hang", "abort", "terminate"], "mode")
+
+
+def run(config):
+    # A training that runs in a subprocess (or has data-loader workers).
+    child = subprocess.Popen(["sleep", "300"])
+    if config["mode"] == "terminate":  # the evaluation stops its own subprocess
+        child.terminate()
+        return float(child.wait(timeout=10))
+    Path(config["mode"] + ".pid").write_text(str(child.pid))
+    if config["mode"] == "abort":
+        time.sleep(0.2)
+        os.abort()
+    time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """The process no longer runs (a zombie left for init to reap counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def _drain(pool: ProcessEvaluator, n: int, limit: float = 60) -> list:
+    """The next ``n`` evaluations the pool finishes."""
+    evs: list = []
+    deadline = time.monotonic() + limit
+    while len(evs) < n and time.monotonic() < deadline:
+        evs += pool.wait(1.0)
+    assert len(evs) == n, evs
+    return evs
+
+
+@pytest.mark.slow
+def test_timeout_and_crash_also_end_the_processes_an_evaluation_started(tmp_path, monkeypatch):
+    (tmp_path / "spawner.py").write_text(SPAWNER.lstrip())
+    monkeypatch.chdir(tmp_path)
+    pool = ProcessEvaluator("spawner.py", time.time(), eval_timeout=1.5, workers=2)
+    try:
+        pool.submit(Job(0, {"mode": "hang"}))
+        pool.submit(Job(1, {"mode": "abort"}))
+        evs = _drain(pool, 2)
+        assert sorted((e.job_id, e.status) for e in evs) == [(0, Status.TIMEOUT), (1, Status.CRASHED)]
+        # Stop signals the worker ignores are not ignored by what an evaluation starts.
+        pool.submit(Job(2, {"mode": "terminate"}))
+        [ev] = _drain(pool, 1)
+        assert ev.status is Status.OK and ev.objective == -signal.SIGTERM, ev.error
+        for mode in ("hang", "abort"):
+            pid = int((tmp_path / f"{mode}.pid").read_text())
+            for _ in range(50):
+                if _gone(pid):
+                    break
+                time.sleep(0.1)
+            assert _gone(pid), f"the subprocess of the {mode} evaluation outlived it"
+    finally:
+        pool.cancel()
+        pool.close()
 
 
 def test_eval_memory_must_be_positive(tmp_path, make_problem):

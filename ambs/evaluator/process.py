@@ -96,16 +96,30 @@ def _unsendable(ev: Evaluation, exc: Exception) -> Evaluation:
     )
 
 
+def _ignore(_signum: int, _frame: Any) -> None:
+    """A stop signal reached a worker: the master decides, so nothing happens here."""
+
+
 def _worker_main(
     conn: Connection, problem_ref: str, cwd: str, t0: float, worker: int, threads: int | None = None,
     memory_mb: int | None = None,
 ) -> None:
     """Worker loop: load the problem once, then run jobs until told to stop."""
     _die_with_parent()
+    # A process group of its own, so that a timeout or a crash also ends what
+    # the evaluation started (a training subprocess, data-loader workers).
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
     # The master decides when workers stop; a terminal's Ctrl-C or a
     # scheduler's SIGTERM to the process group must not kill a training.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A handler that does nothing, not SIG_IGN: an ignored signal stays
+    # ignored in the programs an evaluation starts, which then could not be
+    # terminated by the evaluation itself.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, _ignore)
+        signal.siginterrupt(sig, False)  # system calls in C code resume, as if ignored
     os.chdir(cwd)
     from ambs.problem import load_problem
     from ambs.result import execute
@@ -157,8 +171,16 @@ class _Slot:
     proc: Any = None
     conn: Connection | None = None
     job: Job | None = None
-    ready: bool = False  # the worker has loaded the problem
+    ready: bool = False  # the worker has loaded the problem (and leads its process group)
     deadline: float = float("inf")  # when the running job times out
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL what is left of the process group a worker led (its own processes)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:  # no such group left, or never made
+        pass
 
 
 def _death_reason(exitcode: int | None, memory_mb: int | None = None) -> str:
@@ -280,6 +302,8 @@ class ProcessEvaluator(Evaluator):
             return
         if kill:
             slot.proc.kill()
+            if slot.ready:  # it made its own process group before it said so
+                _kill_group(slot.proc.pid)
         else:
             try:
                 slot.conn.send(None)
