@@ -78,7 +78,7 @@ _OTHER_COLOR = "#54a24b"
 # Columns that are never hyperparameters in a CSV without ``p:`` columns.
 _NOT_PARAMS = {
     "job_id", "id", "objective", "status", "job_status", "worker", "host", "local_rank",
-    "submitted", "started", "finished", "error", "elapsed_sec", "duration",
+    "submitted", "started", "finished", "error", "elapsed_sec", "duration", "budget",
     "timestamp_submit", "timestamp_gather", "timestamp_start", "timestamp_end",
 }
 # Where each time comes from, first match wins; the tag names the clock it is on.
@@ -309,6 +309,8 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
             df[c] = num
 
     _normalize_times(df, notes)
+    if "budget" in df:
+        df["budget"] = pd.to_numeric(df["budget"], errors="coerce").astype(float)
     if "job_id" in df:
         df["job_id"] = pd.to_numeric(df["job_id"], errors="coerce")
     else:
@@ -323,12 +325,62 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
             notes.append("the CSV does not say which worker ran what: workers inferred as the "
                          "fewest parallel slots that fit the intervals")
     df = df.sort_values(["finished", "job_id"], kind="stable", na_position="last").reset_index(drop=True)
+    if "budget" in df:
+        df["stopped"] = _stopped(df, pcols, _max_budget(settings, df))
     if label is None:
         label = str(settings.get("method") or (csv_path.parent.name if p.is_dir() or
                                                   csv_path.name == RESULTS else csv_path.stem))
     return Run(data=df, params=[c[2:] for c in pcols], source=csv_path, label=label,
                settings=settings, style=style, dropped_partial_line=dropped,
                workers_inferred=bool(inferred), notes=notes)
+
+
+def _max_budget(settings: dict[str, Any], df: pd.DataFrame) -> float:
+    """The run's full budget: from run.json, else the largest budget in the CSV."""
+    inner = settings.get("settings") if isinstance(settings.get("settings"), dict) else {}
+    try:
+        return float(inner["max_budget"])
+    except (KeyError, TypeError, ValueError):
+        return float(df["budget"].max())
+
+
+def _stopped(df: pd.DataFrame, pcols: list[str], max_budget: float) -> pd.Series:
+    """Which successful rows are where a configuration's training stopped early.
+
+    A row is *stopped* when it trained with less than the full budget and no
+    later row trains the same configuration with a larger budget: the search
+    did not promote it (it lost its rung, or the run ended first). This is
+    computed from the whole CSV, not written with the row: when a row is
+    appended, an asynchronous search (ASHA) may still promote it later.
+    """
+    keys = df[pcols].astype(str).agg("\x1f".join, axis=1) if pcols else pd.Series("", index=df.index)
+    budget = df["budget"].to_numpy(dtype=float)
+    largest_after = np.full(len(df), -np.inf)
+    seen: dict[str, float] = {}
+    for i in range(len(df) - 1, -1, -1):  # rows in finish order: a promotion finishes later
+        k = keys.iat[i]
+        largest_after[i] = seen.get(k, -np.inf)
+        if np.isfinite(budget[i]):
+            seen[k] = max(seen.get(k, -np.inf), budget[i])
+    short = budget < max_budget * (1 - 1e-9)
+    ok = (df["status"] == "ok").to_numpy()
+    return pd.Series(ok & short & ~(largest_after > budget), index=df.index)
+
+
+def budget_table(run: Run) -> pd.DataFrame:
+    """Per budget: evaluations, successes, stopped there, best and median
+    objective. Empty when the CSV records no budgets."""
+    d = run.data
+    if "budget" not in d or d["budget"].isna().all():
+        return pd.DataFrame(columns=["budget", "evaluations", "ok", "stopped", "best", "median"])
+    rows = []
+    for b, g in d.groupby("budget", sort=True):
+        ok = g[(g["status"] == "ok") & g["objective"].notna()]
+        rows.append({"budget": float(b), "evaluations": len(g), "ok": len(ok),
+                     "stopped": int(g["stopped"].sum()),
+                     "best": float(ok["objective"].max()) if len(ok) else math.nan,
+                     "median": float(ok["objective"].median()) if len(ok) else math.nan})
+    return pd.DataFrame(rows)
 
 
 def load_runs(paths: Sequence[str | Path], labels: Sequence[str] | None = None) -> list[Run]:
@@ -537,6 +589,7 @@ def summarize(run: Run, k: int = 5) -> dict[str, Any]:
         "utilization": util["utilization"],
         "utilization_after_start": util["utilization_after_start"],
         "errors": _common_errors(run),
+        "budgets": budget_table(run).to_dict("records"),
         "dropped_partial_line": run.dropped_partial_line,
         "notes": list(run.notes),
     })
@@ -583,6 +636,9 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
         inferred = " (inferred)" if s["workers_inferred"] else ""
         lines.append(f"workers: {s['workers']}{inferred}; utilization {s['utilization']:.1%} "
                      f"({s['utilization_after_start']:.1%} after the first evaluation started)")
+    for b in s.get("budgets") or []:
+        lines.append(f"budget {_fmt(b['budget'], 6)}: {b['evaluations']} evaluations, {b['stopped']} stopped there, "
+                     f"best {_fmt(b['best'])}, median {_fmt(b['median'])}")
     if s["dropped_partial_line"]:
         lines.append("note: skipped a half-written last line (run still in progress?)")
     for e in s["errors"]:
@@ -952,6 +1008,45 @@ def plot_timeline(run: Run, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+def plot_budget(run: Run, path: str | Path) -> Path:
+    """Objective against budget: each configuration's results joined by a line
+    (its promotions), rows where its training stopped early as crosses, the
+    best result at the largest budget as a red star; log budget axis when the
+    budgets span a factor of 4 or more."""
+    ok = run.ok[run.ok["budget"].notna()]
+    fig = _figure(6.4, 4.4)
+    ax = fig.subplots()
+    if len(ok):
+        keys = ok[[f"p:{n}" for n in run.params]].astype(str).agg("\x1f".join, axis=1) if run.params else None
+        if keys is not None:
+            for _, g in ok.groupby(keys, sort=False):
+                if len(g) > 1:
+                    g = g.sort_values("budget")
+                    ax.plot(g["budget"], g["objective"], color="#bbbbbb", lw=0.7, zorder=1)
+        stopped = ok["stopped"].astype(bool)
+        ax.scatter(ok.loc[~stopped, "budget"], ok.loc[~stopped, "objective"], s=18, color="#4c78a8",
+                   label="continued or at the full budget", zorder=2)
+        ax.scatter(ok.loc[stopped, "budget"], ok.loc[stopped, "objective"], s=22, marker="x",
+                   color="#e45756", label="stopped here", zorder=2)
+        top = ok[ok["budget"] == ok["budget"].max()]
+        i = top["objective"].idxmax()
+        ax.scatter([top.at[i, "budget"]], [top.at[i, "objective"]], s=140, marker="*", color="red",
+                   zorder=3, label="best at the largest budget")
+        lo, hi = float(ok["budget"].min()), float(ok["budget"].max())
+        if lo > 0 and hi / lo >= 4:
+            ax.set_xscale("log")
+        lim = _robust_ylim(ok["objective"].to_numpy(dtype=float))
+        if lim is not None:
+            ax.set_ylim(*lim)
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no successful evaluation", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("budget")
+    ax.set_ylabel("objective")
+    ax.set_title(_title(run) + ": objective against budget")
+    return _save(fig, path)
+
+
 def plot_params(run: Run, path: str | Path) -> Path:
     """Objective against each hyperparameter: a scatter coloured by evaluation
     order for numbers (log x-axis for log-scaled ones), box plots per level for
@@ -1108,6 +1203,8 @@ def plot_run(run: Run, out_dir: str | Path,
     notes = []
     if run.params:
         files.append(plot_params(run, out / "objective_vs_params.png"))
+    if "budget" in run.data and run.data["budget"].notna().any():
+        files.append(plot_budget(run, out / "objective_vs_budget.png"))
     try:
         files.append(plot_importance(run, out / "importance.png", importance_table))
     except AnalysisError as exc:

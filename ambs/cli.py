@@ -62,6 +62,20 @@ def _nonneg_float(text: str) -> float:
     return v
 
 
+def _positive_float(text: str) -> float:
+    v = _nonneg_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return v
+
+
+def _eta(text: str) -> int:
+    v = _positive_int(text)
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, got {v}")
+    return v
+
+
 def _seconds(text: str) -> float:
     """Seconds as a number or [[D-]HH:]MM:SS, as schedulers write walltimes."""
     t = text.strip()
@@ -93,14 +107,15 @@ def _seconds(text: str) -> float:
 # them on to the `ambs search` of the job script).
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
                   "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
-                  "sample_size", "eval_timeout", "eval_memory")
+                  "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper")
 
 
 def _add_method_options(g: Any) -> None:
-    from ambs.search import METHODS  # the names only: a class loads when it is used
+    from ambs.search import ALL_METHODS  # the names only: a class loads when it is used
 
-    g.add_argument("--method", default="ambs", choices=list(METHODS),
-                   help="search method (default: ambs)")
+    g.add_argument("--method", default="ambs", choices=list(ALL_METHODS),
+                   help="search method (default: ambs); sha, hyperband and asha are multi-fidelity "
+                        "and need a problem that declares a budget")
     g.add_argument("--max-evals", type=_positive_int, default=100,
                    help="evaluations of the whole run, resumed ones included (default: 100)")
     g.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default: random)")
@@ -129,6 +144,15 @@ def _add_method_options(g: Any) -> None:
                    help="evolution: P, the latest results that form the population (default: 20)")
     g.add_argument("--sample-size", type=_positive_int, default=5,
                    help="evolution: S, the tournament size (default: 5)")
+    g.add_argument("--min-budget", type=_positive_float, default=None,
+                   help="multi-fidelity: smallest budget (default: the problem's declared low)")
+    g.add_argument("--max-budget", type=_positive_float, default=None,
+                   help="multi-fidelity: full budget (default: the problem's declared high)")
+    g.add_argument("--eta", type=_eta, default=3,
+                   help="multi-fidelity: keep the best 1/eta of a rung, at eta times the budget (default: 3)")
+    g.add_argument("--stopper", default=None, choices=["sha", "median"],
+                   help="ambs, asha: early stopping; new configurations start at the smallest budget and "
+                        "asynchronous successive halving (sha) or the median rule promotes them")
     g.add_argument("--eval-timeout", type=_seconds, default=None,
                    help="kill an evaluation after this many seconds (process and mpi evaluators)")
     g.add_argument("--eval-memory", type=_positive_int, default=None, metavar="MB",
@@ -211,16 +235,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _make_search(args: argparse.Namespace, problem: Any) -> Any:
-    from ambs.search import AMBS, METHODS, GridSearch
+def _is_multi_fidelity(args: argparse.Namespace) -> bool:
+    from ambs.search import MULTI_FIDELITY
 
+    return args.method in MULTI_FIDELITY or getattr(args, "stopper", None) is not None
+
+
+def _check_budget_options(args: argparse.Namespace, problem: Any) -> None:
+    """Budget flags go with multi-fidelity methods, which need a problem with a budget."""
+    stopper = getattr(args, "stopper", None)
+    if stopper is not None and args.method not in ("ambs", "asha"):
+        raise AmbsError(f"--stopper applies to --method ambs (or asha), not {args.method}")
+    given = [f"--{n.replace('_', '-')}" for n in ("min_budget", "max_budget")
+             if getattr(args, n, None) is not None]
+    if not _is_multi_fidelity(args):
+        if given:
+            raise AmbsError(f"{' and '.join(given)} apply to multi-fidelity methods (sha, hyperband, asha) "
+                            f"and --stopper; --method {args.method} trains every configuration fully")
+        return
+    what = f"--stopper {stopper}" if args.method not in ("sha", "hyperband", "asha") else f"--method {args.method}"
+    if problem.budget is None:
+        raise AmbsError(f"{what} needs a problem that declares a budget (problem.set_budget(low, high)); "
+                        f"{problem.name or 'this problem'} declares none")
+    lo = args.min_budget if args.min_budget is not None else problem.budget.low
+    hi = args.max_budget if args.max_budget is not None else problem.budget.high
+    if not lo <= hi:
+        raise AmbsError(f"--min-budget {lo:g} is above --max-budget {hi:g}")
+
+
+def _make_search(args: argparse.Namespace, problem: Any) -> Any:
+    from ambs.search import AMBS, METHODS, MULTI_FIDELITY, GridSearch
+
+    _check_budget_options(args, problem)
+    mf = {"min_budget": getattr(args, "min_budget", None), "max_budget": getattr(args, "max_budget", None),
+          "eta": getattr(args, "eta", 3)}
+    stopper = getattr(args, "stopper", None)
     if args.method == "ambs":
-        return AMBS(
+        ambs = AMBS(
             problem, random_state=args.seed, surrogate=args.surrogate,
             acquisition=args.acquisition, kappa=args.kappa, xi=args.xi, liar=args.liar,
             n_initial_points=args.n_initial_points, initial_design=args.initial_design,
             n_jobs=args.fit_jobs or _fit_cores(),
         )
+        if stopper is None:
+            return ambs
+        return MULTI_FIDELITY["asha"](problem, random_state=ambs.random_state, rule=stopper, sampler=ambs, **mf)
+    if args.method == "asha":
+        return MULTI_FIDELITY["asha"](problem, random_state=args.seed, rule=stopper or "sha", **mf)
+    if args.method in MULTI_FIDELITY:
+        return MULTI_FIDELITY[args.method](problem, random_state=args.seed, **mf)
     if args.method == "grid":
         return GridSearch(problem, random_state=args.seed, steps=max(args.grid_steps, 2))
     if args.method == "evolution":
@@ -241,7 +304,7 @@ def _fit_cores() -> int:
 def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
-            "sample_size", "evaluator", "workers",
+            "sample_size", "min_budget", "max_budget", "eta", "stopper", "evaluator", "workers",
             "threads_per_worker", "gpus_per_node", "eval_timeout", "eval_memory", "walltime", "grace")
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
@@ -249,6 +312,13 @@ def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     d = {k: getattr(args, k) for k in keep}
     d["seed"] = seed
     return d
+
+
+def _resolved_budgets(settings: dict[str, Any], search: Any) -> dict[str, Any]:
+    """The budgets a multi-fidelity search uses (the problem's when no flag gave them), for run.json."""
+    if getattr(search, "multi_fidelity", False):
+        settings.update(min_budget=search.min_budget, max_budget=search.max_budget, eta=search.eta)
+    return settings
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -303,10 +373,11 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
     metadata = list(loaded.problem.metadata)
     if args.evaluator == "balsam" and "balsam_job_id" not in metadata:
         metadata.append("balsam_job_id")  # the Balsam job of each evaluation
-    columns = columns_for(loaded.problem.hyperparameter_names, metadata)
+    columns = columns_for(loaded.problem.hyperparameter_names, metadata,
+                          budget=loaded.problem.budget is not None or _is_multi_fidelity(args))
     info = RunInfo(
         problem=args.problem, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
-        method=args.method, columns=columns, settings=_settings(args, search.random_state),
+        method=args.method, columns=columns, settings=_resolved_budgets(_settings(args, search.random_state), search),
     )
     recorder = Recorder(out, info, resume=args.resume)
     try:
@@ -475,8 +546,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         search = _make_search(args, loaded.problem)
     except ValueError as exc:
         raise AmbsError(str(exc)) from None
-    columns = columns_for(loaded.problem.hyperparameter_names, loaded.problem.metadata)
-    settings = _settings_simulate(args, search.random_state)
+    columns = columns_for(loaded.problem.hyperparameter_names, loaded.problem.metadata,
+                          budget=loaded.problem.budget is not None or _is_multi_fidelity(args))
+    settings = _resolved_budgets(_settings_simulate(args, search.random_state), search)
     info = RunInfo(problem=args.problem, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
                    method=args.method, columns=columns, settings=settings)
     with tempfile.TemporaryDirectory(prefix="ambs-simulate-") as tmp:

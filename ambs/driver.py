@@ -3,6 +3,13 @@
 The driver owns the loop and nothing else: the search proposes, the
 evaluator runs, the recorder writes. A worker that frees up gets a new
 configuration as soon as its result is recorded; nothing waits for a batch.
+
+A multi-fidelity search (``search.multi_fidelity``, see
+:mod:`ambs.search.multifidelity`) is asked for (configuration, budget) jobs;
+the budget travels in the :class:`Job` to the worker, which calls
+``run(config, budget)``, and comes back on the :class:`Evaluation`. Every
+evaluation, a promotion at a larger budget included, counts toward
+``max_evals``.
 """
 
 from __future__ import annotations
@@ -169,10 +176,15 @@ class Driver:
         previous = previous or []
         self.n_done = len(previous)
         self.next_id = max((e.job_id for e in previous), default=-1) + 1
+        self.multi_fidelity = bool(getattr(search, "multi_fidelity", False))
+        declared = getattr(getattr(search, "problem", None), "budget", None)
+        # What run(config) trains with: recorded as the budget of a job without one.
+        self.full_budget: float | None = float(declared.high) if declared is not None else None
+        self._budgets: dict[int, float | None] = {}  # job id -> budget, while it runs
         for e in previous:
             self._count(e)
         if previous:
-            search.tell([(e.config, e.objective if e.ok else None) for e in previous])
+            self._tell(previous)
 
     # ----------------------------------------------------------- signals
     def _install_signals(self) -> dict[int, Any]:
@@ -206,15 +218,27 @@ class Driver:
         if ev.ok and not (ev.objective <= s.best_objective):
             s.best_objective, s.best_config = ev.objective, dict(ev.config)
 
+    def _tell(self, evs: list[Evaluation]) -> None:
+        results = [(ev.config, ev.objective if ev.ok else None) for ev in evs]
+        if self.multi_fidelity:
+            self.search.tell(results, budgets=[ev.budget for ev in evs])  # type: ignore[call-arg]
+        else:
+            self.search.tell(results)
+
     def _record(self, evs: list[Evaluation]) -> None:
         for ev in evs:
+            # An evaluator's own records (timeout, crash, cancel) do not carry the budget.
+            budget = self._budgets.pop(ev.job_id, None)
+            if ev.budget is None:
+                ev.budget = budget if budget is not None else self.full_budget
             self.recorder.append(ev)
             self.n_done += 1
             self.summary.evaluations += 1
             self._count(ev)
             if self.on_result:
                 self.on_result(ev)
-        self.search.tell([(ev.config, ev.objective if ev.ok else None) for ev in evs])
+        if evs:
+            self._tell(evs)
 
     def elapsed(self) -> float:
         """Seconds since this process started the (possibly resumed) run."""
@@ -278,8 +302,13 @@ class Driver:
         if k <= 0:
             return
         now = self.clock() - self.t0
-        for config in self.search.ask(k):
-            self.evaluator.submit(Job(self.next_id, config, submitted=now))
+        if self.multi_fidelity:
+            jobs = self.search.ask_jobs(k)  # type: ignore[attr-defined]
+        else:
+            jobs = [(config, None) for config in self.search.ask(k)]
+        for config, budget in jobs:
+            self._budgets[self.next_id] = budget
+            self.evaluator.submit(Job(self.next_id, config, submitted=now, budget=budget))
             self.next_id += 1
 
     def _show(self, force: bool = False) -> None:

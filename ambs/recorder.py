@@ -30,13 +30,17 @@ SETTINGS = "run.json"
 FIXED_BEFORE = ["job_id"]
 FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
+BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
 
 
-def columns_for(hp_names: list[str], metadata: list[str]) -> list[str]:
-    """The CSV header of a run over these hyperparameters and metadata names."""
+def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) -> list[str]:
+    """The CSV header of a run over these hyperparameters and metadata names;
+    ``budget``: a ``budget`` column after the hyperparameters (the problem
+    declares a budget, or the method is multi-fidelity)."""
     return (
         FIXED_BEFORE
         + [f"p:{n}" for n in hp_names]
+        + ([BUDGET] if budget else [])
         + FIXED_AFTER
         + [f"m:{n}" for n in metadata]
         + [EXTRA]
@@ -215,6 +219,7 @@ class Recorder:
             "started": round(ev.started, 6),
             "finished": round(ev.finished, 6),
             "error": ev.error,
+            BUDGET: ev.budget,
         }
         for k, v in ev.config.items():
             row[f"p:{k}"] = v
@@ -325,6 +330,8 @@ def read_results(path: str | Path, space: Any) -> list[Evaluation]:
                     setattr(ev, col, float(row[index[col]]))
             if "worker" in index and row[index["worker"]]:
                 ev.worker = int(row[index["worker"]])
+            if BUDGET in index and row[index[BUDGET]]:
+                ev.budget = float(row[index[BUDGET]])
         except (KeyError, ValueError) as exc:
             if last and not complete:
                 warnings.warn(f"{path}: skipped a half-written last line", stacklevel=2)

@@ -25,11 +25,16 @@ class Status(str, enum.Enum):
 
 @dataclass
 class Job:
-    """A configuration handed to an evaluator."""
+    """A configuration handed to an evaluator, with the budget to train it with.
+
+    ``budget`` None means the full training: the worker calls ``run(config)``;
+    a number (from a multi-fidelity search) makes it call ``run(config, budget)``.
+    """
 
     job_id: int
     config: dict[str, Any]
     submitted: float = 0.0  # seconds since the run began
+    budget: float | None = None
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Evaluation:
     submitted: float = math.nan
     started: float = math.nan
     finished: float = math.nan
+    budget: float | None = None  # the budget it trained with; None: the full one, or no budget declared
 
     @property
     def ok(self) -> bool:
@@ -123,8 +129,9 @@ def execute(run: Callable[..., Any], job: Job, t0: float) -> Evaluation:
     SystemExit propagate so a worker can still be stopped.
     """
     started = time.time() - t0
+    budget = getattr(job, "budget", None)  # a Job pickled by an older version has none
     try:
-        out = run(dict(job.config))
+        out = run(dict(job.config)) if budget is None else run(dict(job.config), budget)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - any user error is a failed evaluation
@@ -141,4 +148,5 @@ def execute(run: Callable[..., Any], job: Job, t0: float) -> Evaluation:
         submitted=job.submitted,
         started=started,
         finished=time.time() - t0,
+        budget=budget,
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = ["FAILED_EXIT", "RESULT_KEY", "SPEC_KEY", "local_rank", "main", "plain", "rank"]
 
-SPEC_KEY = "ambs"  # job.data[SPEC_KEY]: job_id, config, cwd, t0, submitted, gpus_per_rank, threads
+SPEC_KEY = "ambs"  # job.data[SPEC_KEY]: job_id, config, cwd, t0, submitted, gpus_per_rank, threads, budget
 RESULT_KEY = "ambs_result"  # job.data[RESULT_KEY]: what rank 0 reports
 FAILED_EXIT = 3
 
@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(thread_env(spec.get("threads")))
     os.chdir(spec["cwd"])
     t0 = float(spec["t0"])
-    job = Job(int(spec["job_id"]), dict(spec["config"]), submitted=float(spec.get("submitted", 0.0)))
+    budget = spec.get("budget")
+    job = Job(int(spec["job_id"]), dict(spec["config"]), submitted=float(spec.get("submitted", 0.0)),
+              budget=None if budget is None else float(budget))
     try:
         run = load_problem(argv[0]).run
     except Exception as exc:  # noqa: BLE001 - reported as the evaluation's error

@@ -1,0 +1,493 @@
+"""Multi-fidelity searches: successive halving, Hyperband and ASHA.
+
+These searches propose (configuration, budget) pairs: a configuration is first
+trained with a small budget (few epochs), and only the best of those results
+are *promoted*, the same configuration trained again with ``eta`` times the
+budget. A promotion is not a duplicate: the pair (configuration, budget) is
+what is never proposed twice.
+
+The ask/tell contract, extended:
+
+* ``ask_jobs(n) -> list[(config, budget)]``: up to ``n`` jobs; the driver puts
+  each budget in its :class:`ambs.result.Job`, and the worker calls
+  ``run(config, budget)``.
+* ``ask(n) -> list[config]``: the same jobs without their budgets (the
+  budgets stay pending in the search).
+* ``tell([(config, objective)], budgets=None)``: ``budgets[i]`` is the budget
+  result ``i`` trained with; ``None`` (for the list or an entry) means the
+  budget it was asked with, or the full budget for a result that was never
+  asked (an evaluation made elsewhere). A result told without being asked
+  (a resumed run replaying its CSV, in the order it was written) is placed in
+  the rung of its budget, so that the rungs are rebuilt as they were.
+
+Budgets follow Li et al., *Hyperband* (JMLR 2018), with ``R`` the ratio of
+the largest to the smallest budget: ``s_max = floor(log_eta R)`` and rung
+``i`` of a bracket ``s`` trains with ``r_i = max_budget * eta^(i - s)``, so that
+the top rung always trains with the full budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from ConfigSpace import ConfigurationSpace
+
+from ambs.problem import Problem
+from ambs.search.base import Search, config_key
+
+__all__ = ["ASHA", "Hyperband", "MultiFidelitySearch", "RULES", "SuccessiveHalving", "hyperband_brackets",
+           "s_max_for"]
+
+RULES = ("sha", "median")  # promotion rules of the asynchronous search
+
+
+def s_max_for(ratio: float, eta: int) -> int:
+    """``floor(log_eta(ratio))``, exact for powers of ``eta`` (no float log)."""
+    s = 0
+    while eta ** (s + 1) <= ratio * (1 + 1e-9):
+        s += 1
+    return s
+
+
+def hyperband_brackets(R: float, eta: int = 3) -> list[list[tuple[int, float]]]:
+    """The brackets of Hyperband (Li et al., Algorithm 1), ``s = s_max .. 0``.
+
+    Each bracket is its successive-halving rungs ``(n_i, r_i)``:
+    ``n = ceil(B/R * eta^s / (s+1))`` with ``B = (s_max+1) R``, ``r = R eta^-s``,
+    ``n_i = floor(n eta^-i)``, ``r_i = r eta^i`` for ``i = 0..s``. Budgets are
+    in units of the smallest budget (``r_0`` of the last bracket is ``R``).
+    """
+    if eta < 2 or int(eta) != eta:
+        raise ValueError(f"eta must be a whole number >= 2, got {eta}")
+    eta = int(eta)
+    if not R >= 1:
+        raise ValueError(f"R must be at least 1, got {R}")
+    s_max = s_max_for(R, eta)
+    out = []
+    for s in range(s_max, -1, -1):
+        n = -(-((s_max + 1) * eta**s) // (s + 1))  # ceil in integers
+        out.append([(n // eta**i, R / eta ** (s - i)) for i in range(s + 1)])
+    return out
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else math.nan
+
+
+class _Bracket:
+    """The rungs of one successive-halving run: who was asked at which budget,
+    and the losses told (NaN: failed; a failure is never promoted).
+
+    With ``sizes`` (synchronous successive halving) rung ``i`` takes
+    ``sizes[i]`` configurations, and rung ``i+1`` starts only when every result
+    of rung ``i`` is in (the rung barrier): its top ``sizes[i+1]`` are promoted.
+    Without (asynchronous), rung 0 is unbounded and a result is promoted as
+    soon as the rule allows, with no barrier.
+    """
+
+    def __init__(self, budgets: list[float], sizes: list[int] | None, eta: int, rule: str = "sha") -> None:
+        self.budgets = budgets
+        self.sizes = sizes
+        self.eta = eta
+        self.rule = rule
+        self.results: list[dict[str, float]] = [{} for _ in budgets]  # key -> loss, in told order
+        self.asked: list[set[str]] = [set() for _ in budgets]  # keys handed out at each rung
+        self.due: list[list[str]] = [[] for _ in budgets]  # median rule: promotions decided, not yet asked
+        self.closed = False  # no new configuration can be drawn (finite space used up)
+
+    @property
+    def top(self) -> int:
+        return len(self.budgets) - 1
+
+    def rung_of(self, budget: float) -> int | None:
+        for i, b in enumerate(self.budgets):
+            if math.isclose(b, budget, rel_tol=1e-9):
+                return i
+        return None
+
+    def best(self, rung: int, k: int) -> list[str]:
+        """The ``k`` lowest finite losses of a rung (ties by told order)."""
+        items = [(loss, j, key) for j, (key, loss) in enumerate(self.results[rung].items()) if math.isfinite(loss)]
+        items.sort()
+        return [key for _, _, key in items[: max(k, 0)]]
+
+    # ------------------------------------------------------------ synchronous
+    def _complete(self, i: int) -> bool:
+        """Every configuration rung ``i`` will get was asked and told."""
+        assert self.sizes is not None
+        if i == 0:
+            full = len(self.asked[0]) >= self.sizes[0] or self.closed
+        else:
+            full = self._complete(i - 1) and set(self._promotions(i)) <= self.asked[i]
+        return full and len(self.results[i]) == len(self.asked[i])
+
+    def _promotions(self, i: int) -> list[str]:
+        """SHA: the top ``n_i = floor(n_{i-1}/eta)`` of rung ``i-1`` (Li et al., top_k)."""
+        assert self.sizes is not None
+        return self.best(i - 1, self.sizes[i])
+
+    @property
+    def done(self) -> bool:
+        if self.sizes is None:
+            return False
+        return self._complete(self.top)
+
+    # ---------------------------------------------------------------- common
+    def next_job(self) -> tuple[int, str | None] | None:
+        """(rung, key) of the next promotion, (0, None) for a new configuration, or None."""
+        for i in range(self.top, 0, -1):
+            if self.sizes is not None:
+                if not self._complete(i - 1):
+                    continue
+                due = [k for k in self._promotions(i) if k not in self.asked[i]]
+            elif self.rule == "median":
+                due = [k for k in self.due[i] if k not in self.asked[i]]
+            else:
+                # ASHA (Li et al. 2020, get_job): the top 1/eta of the rung so far.
+                n = len(self.results[i - 1])
+                due = [k for k in self.best(i - 1, n // self.eta) if k not in self.asked[i]]
+            if due:
+                return i, due[0]
+        if self.closed:
+            return None
+        if self.sizes is None or len(self.asked[0]) < self.sizes[0]:
+            return 0, None
+        return None
+
+    def record(self, rung: int, key: str, loss: float) -> None:
+        self.asked[rung].add(key)
+        self.results[rung][key] = loss
+        if self.sizes is None and self.rule == "median" and rung < self.top and math.isfinite(loss):
+            # Median stopping: continue when at least as good as the median of
+            # the rung's results so far (itself included); decided once, now.
+            finite = [v for v in self.results[rung].values() if math.isfinite(v)]
+            if loss <= _median(finite):
+                self.due[rung + 1].append(key)
+
+
+class MultiFidelitySearch(Search):
+    """Base of the searches that propose (configuration, budget) pairs.
+
+    Args:
+        problem: the search space; its declared budget (``set_budget``) gives
+            the default ``min_budget`` and ``max_budget``.
+        random_state: seed.
+        min_budget, max_budget: the budget range (epochs, ...).
+        eta: the halving rate: each rung keeps the best ``1/eta`` and trains
+            them with ``eta`` times the budget.
+    """
+
+    multi_fidelity = True
+
+    def __init__(
+        self,
+        problem: Problem | ConfigurationSpace,
+        random_state: int | None = None,
+        min_budget: float | None = None,
+        max_budget: float | None = None,
+        eta: int = 3,
+    ) -> None:
+        super().__init__(problem, random_state)
+        declared = self.problem.budget
+        if (min_budget is None or max_budget is None) and declared is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a budget: the problem declares none "
+                "(problem.set_budget(low, high)) and no min/max budget was given"
+            )
+        lo = float(min_budget if min_budget is not None else declared.low)  # type: ignore[union-attr]
+        hi = float(max_budget if max_budget is not None else declared.high)  # type: ignore[union-attr]
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+            raise ValueError(f"budgets need 0 < min_budget <= max_budget, got {lo} and {hi}")
+        if int(eta) != eta or eta < 2:
+            raise ValueError(f"eta must be a whole number >= 2, got {eta}")
+        self.min_budget, self.max_budget, self.eta = lo, hi, int(eta)
+        self.s_max = s_max_for(hi / lo, self.eta)
+        self._vec: dict[str, np.ndarray] = {}  # config key -> vector
+        self._pending_budget: dict[str, float] = {}  # config key -> budget asked (one at a time)
+        self.told_budgets: list[float] = []  # the budget of each told result, in told order
+
+    def ladder(self, s: int | None = None) -> list[float]:
+        """Rung budgets of a bracket ``s`` (default ``s_max``): ``max_budget * eta^(i - s)``."""
+        s = self.s_max if s is None else s
+        return [self.max_budget / self.eta ** (s - i) for i in range(s + 1)]
+
+    # --------------------------------------------------------------- contract
+    def ask(self, n: int = 1) -> list[dict[str, Any]]:
+        """Up to ``n`` configurations; their budgets stay pending (see :meth:`ask_jobs`)."""
+        return [config for config, _ in self.ask_jobs(n)]
+
+    def ask_jobs(self, n: int = 1) -> list[tuple[dict[str, Any], float]]:
+        """Up to ``n`` (configuration, budget) jobs: promotions first, then new configurations."""
+        out: list[tuple[dict[str, Any], float]] = []
+        for _ in range(max(int(n), 0)):
+            job = self._next_job()
+            if job is None:
+                break
+            config, budget = job
+            key = config_key(config)
+            x = self._vec.get(key)
+            if x is None:
+                x = self.space.to_vectors([config])[0]
+                self._vec[key] = x
+            self._pending[f"{key}@{budget!r}"] = x
+            self._pending_budget[key] = budget
+            self._seen.add(self.space.keys(x)[0])
+            out.append((config, budget))
+        return out
+
+    def tell(
+        self,
+        results: Iterable[tuple[dict[str, Any], float | None]],
+        budgets: Iterable[float | None] | None = None,
+    ) -> None:
+        """Record finished jobs; ``budgets`` in the order of ``results`` (see the module)."""
+        results = list(results)
+        blist = list(budgets) if budgets is not None else [None] * len(results)
+        if len(blist) != len(results):
+            raise ValueError(f"{len(results)} results but {len(blist)} budgets")
+        for (config, objective), budget in zip(results, blist):
+            key = config_key(config)
+            asked = self._pending_budget.get(key)
+            if budget is None:
+                budget = asked if asked is not None else self.max_budget
+            budget = float(budget)
+            x = self._pending.pop(f"{key}@{budget!r}", None)
+            was_asked = x is not None
+            if was_asked:
+                self._pending_budget.pop(key, None)
+            else:
+                x = self._vec.get(key)
+                if x is None:
+                    x = self.space.to_vectors([config])[0]
+            self._vec[key] = x
+            self._seen.add(self.space.keys(x)[0])
+            loss = math.nan
+            if objective is not None and math.isfinite(float(objective)):
+                loss = -float(objective)
+            self._X.append(x)
+            self._y.append(loss)
+            self.told_budgets.append(budget)
+            self._on_result(key, dict(config), budget, loss, objective, was_asked)
+
+    # ------------------------------------------------------------ subclasses
+    def _next_job(self) -> tuple[dict[str, Any], float] | None:
+        raise NotImplementedError
+
+    def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float,
+                   objective: float | None, was_asked: bool) -> None:
+        raise NotImplementedError
+
+    def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self._random_unseen(n, rng)
+
+    def _new_config(self) -> dict[str, Any] | None:
+        """One configuration never proposed before, or None when the space is used up."""
+        X = self._random_unseen(1, self._rng())
+        if not len(X):
+            return None
+        config = self.space.to_dicts(X)[0]
+        self._vec[config_key(config)] = X[0]
+        return config
+
+    def best_at_full_budget(self) -> tuple[dict[str, Any], float] | None:
+        """Best configuration among the results at ``max_budget``, or None."""
+        best = None
+        for x, y, b in zip(self._X, self._y, self.told_budgets):
+            if math.isfinite(y) and math.isclose(b, self.max_budget, rel_tol=1e-9) and (best is None or y < best[1]):
+                best = (x, y)
+        if best is None:
+            return None
+        return self.space.to_dicts(best[0])[0], -best[1]
+
+
+class Hyperband(MultiFidelitySearch):
+    """Hyperband (Li et al. 2018): successive-halving brackets ``s = s_max .. 0``
+    in turn, from the most aggressive (many configurations at the smallest
+    budget) to plain random search at the full budget.
+
+    Within a bracket, rung ``i+1`` waits for every result of rung ``i`` (the
+    paper's synchronous top_k). So that free workers do not idle at that
+    barrier, the next bracket starts when no running bracket has a job to
+    give; each bracket keeps the paper's ``n_i`` and ``r_i``.
+    """
+
+    def __init__(self, problem: Problem | ConfigurationSpace, random_state: int | None = None,
+                 min_budget: float | None = None, max_budget: float | None = None, eta: int = 3) -> None:
+        super().__init__(problem, random_state, min_budget, max_budget, eta)
+        R = self.max_budget / self.min_budget
+        # Budgets of each bracket in the problem's units; the top rung is max_budget.
+        self.brackets_table = [
+            [(n, self.max_budget * r / R) for n, r in rungs] for rungs in hyperband_brackets(R, self.eta)
+        ]
+        self._active: list[_Bracket] = []
+        self._where: dict[str, _Bracket] = {}  # config key -> its bracket
+        self._opened = 0
+        self._configs: dict[str, dict[str, Any]] = {}
+
+    def _bracket_index(self, j: int) -> int:
+        """Which row of ``brackets_table`` the ``j``-th bracket opened uses."""
+        return j % len(self.brackets_table)
+
+    def _open(self) -> _Bracket:
+        rungs = self.brackets_table[self._bracket_index(self._opened)]
+        self._opened += 1
+        b = _Bracket([r for _, r in rungs], [n for n, _ in rungs], self.eta)
+        self._active.append(b)
+        return b
+
+    def _next_job(self) -> tuple[dict[str, Any], float] | None:
+        self._active = [b for b in self._active if not b.done]
+        # The running brackets first, oldest first; then (None) new ones, one
+        # cycle of them at most: a new bracket has a job unless the space is used up.
+        for b in list(self._active) + [None] * len(self.brackets_table):
+            if b is None:
+                if self.exhausted:
+                    return None
+                b = self._open()
+            job = b.next_job()
+            if job is None:
+                continue
+            rung, key = job
+            if key is None:
+                config = self._new_config()
+                if config is None:
+                    b.closed = True
+                    continue
+                key = config_key(config)
+                self._configs[key] = config
+                self._where[key] = b
+            b.asked[rung].add(key)
+            return self._configs[key], b.budgets[rung]
+        return None
+
+    def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float,
+                   objective: float | None, was_asked: bool) -> None:
+        self._configs.setdefault(key, config)
+        b = self._where.get(key)
+        if b is None:
+            b = self._adopt(key, budget)
+            if b is None:
+                return  # a budget no bracket uses: kept for best(), not in the rungs
+        rung = b.rung_of(budget)
+        if rung is not None:
+            b.record(rung, key, loss)
+
+    def _adopt(self, key: str, budget: float) -> _Bracket | None:
+        """Place a result told without being asked (resume) in the first bracket
+        whose bottom rung has this budget and room, opening brackets in order."""
+        for b in self._active:
+            if b.rung_of(budget) == 0 and b.sizes is not None and len(b.asked[0]) < b.sizes[0]:
+                self._where[key] = b
+                return b
+        if not any(math.isclose(rungs[0][1], budget, rel_tol=1e-9) for rungs in self.brackets_table):
+            return None
+        for _ in range(len(self.brackets_table)):
+            b = self._open()
+            if b.rung_of(budget) == 0:
+                self._where[key] = b
+                return b
+        return None
+
+
+class SuccessiveHalving(Hyperband):
+    """Synchronous successive halving: Hyperband's most aggressive bracket
+    (``n = eta^s_max`` configurations at ``max_budget / eta^s_max``), repeated.
+
+    Rung ``i+1`` starts only when every result of rung ``i`` is in, and takes
+    its top ``floor(n_i / eta)``. A new bracket starts when the running ones
+    have nothing to hand out, so workers do not wait at the barrier.
+    """
+
+    def _bracket_index(self, j: int) -> int:
+        return 0
+
+
+class ASHA(MultiFidelitySearch):
+    """Asynchronous successive halving (Li et al., *A system for massively
+    parallel hyperparameter tuning*, MLSys 2020), with no rung barrier.
+
+    A freed worker gets a promotion if one is due, from the highest rung
+    down; else a new configuration at the bottom rung. Rules:
+
+    * ``"sha"``: a configuration in rung ``k`` is due for rung ``k+1`` when it
+      is among the top ``floor(|rung k| / eta)`` results told so far at ``k``;
+    * ``"median"``: when its result is told, it continues if at least as good
+      as the median of rung ``k``'s results so far (median stopping rule).
+
+    Args:
+        sampler: where new configurations come from: None draws them at
+            random (ASHA); a search (AMBS) makes it model-based with early
+            stopping. The sampler is told each configuration's result at the
+            bottom rung only: every configuration has one there, all at one
+            budget and so comparable, whereas results at larger budgets exist
+            only for configurations the rule already picked (fed to the
+            model, they would teach it the rule's choices, not the objective).
+            Running bottom-rung jobs are pending in the sampler, so its
+            constant liar spreads them out.
+        rule: ``"sha"`` or ``"median"``.
+    """
+
+    def __init__(self, problem: Problem | ConfigurationSpace, random_state: int | None = None,
+                 min_budget: float | None = None, max_budget: float | None = None, eta: int = 3,
+                 rule: str = "sha", sampler: Search | None = None) -> None:
+        super().__init__(problem, random_state, min_budget, max_budget, eta)
+        if rule not in RULES:
+            raise ValueError(f"unknown promotion rule {rule!r} (choose from {', '.join(RULES)})")
+        self.rule = rule
+        self.sampler = sampler
+        self.bracket = _Bracket(self.ladder(), None, self.eta, rule)
+        self._configs: dict[str, dict[str, Any]] = {}
+
+    # A model-based sampler may fit in the background (ambs.fitter): delegate.
+    @property
+    def background_fit(self) -> bool:
+        if self.sampler is None or not hasattr(self.sampler, "background_fit"):
+            raise AttributeError("background_fit")
+        return bool(self.sampler.background_fit)
+
+    @background_fit.setter
+    def background_fit(self, value: bool) -> None:
+        if self.sampler is not None:
+            self.sampler.background_fit = value
+
+    def fit_task(self) -> Any:
+        return self.sampler.fit_task()  # type: ignore[union-attr]
+
+    def install(self, task: Any) -> None:
+        self.sampler.install(task)  # type: ignore[union-attr]
+
+    def _new_config(self) -> dict[str, Any] | None:
+        if self.sampler is None:
+            return super()._new_config()
+        configs = self.sampler.ask(1)
+        return configs[0] if configs else None
+
+    def _next_job(self) -> tuple[dict[str, Any], float] | None:
+        b = self.bracket
+        while True:
+            job = b.next_job()
+            if job is None:
+                return None
+            rung, key = job
+            if key is None:
+                config = self._new_config()
+                if config is None:
+                    b.closed = True
+                    continue
+                key = config_key(config)
+                self._configs[key] = config
+            b.asked[rung].add(key)
+            return self._configs[key], b.budgets[rung]
+
+    def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float,
+                   objective: float | None, was_asked: bool) -> None:
+        self._configs.setdefault(key, config)
+        rung = self.bracket.rung_of(budget)
+        if rung is None:
+            return  # not a rung budget: kept for best() only
+        self.bracket.record(rung, key, loss)
+        if rung == 0 and self.sampler is not None:
+            self.sampler.tell([(config, objective)])
