@@ -34,7 +34,7 @@ from ambs import AMBS  # noqa: E402
 from ambs.problem import load_problem  # noqa: E402
 
 PEER_SCRIPT = r"""
-import json, sys, time, warnings
+import json, sys, tempfile, time, warnings
 warnings.filterwarnings("ignore")
 import numpy as np
 from deephyper.hpo import CBO, HpProblem
@@ -46,8 +46,10 @@ rng = np.random.default_rng(0)
 def f(c):
     x = np.array([c[f"x{i}"] for i in range(dim)])
     return float(20 * np.exp(-0.2 * np.sqrt((x * x).mean())) + np.exp(np.cos(2 * np.pi * x).mean()) - 20 - np.e)
-search = CBO(problem, random_state=0, surrogate_model="RF", acq_func="UCB", kappa=1.96,
-             multi_point_strategy="cl_max", n_initial_points=10)
+search = CBO(problem, random_state=0, log_dir=tempfile.mkdtemp(), surrogate_model="RF", acq_func="UCB",
+             acq_func_kwargs={"kappa": 1.96}, acq_optimizer="sampling",
+             acq_optimizer_kwargs={"n_points": 10000}, multi_point_strategy="cl_max",
+             checkpoint_history_to_csv=False)
 configs = [{f"x{i}": float(v) for i, v in enumerate(rng.uniform(-32.768, 32.768, dim))} for _ in range(n)]
 search.tell([(c, f(c)) for c in configs])
 times = []
