@@ -429,7 +429,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         if fitter is not None:
             fitter.close()
         recorder.close()
-    _report(summary, out)
+    _report(summary, out, args.max_evals)
     return 0
 
 
@@ -494,7 +494,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(summary: Any, out: Path) -> None:
+def _report(summary: Any, out: Path, max_evals: int) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.by_status.items())) or "none"
     print(f"evaluations: {summary.total} in {out / 'results.csv'} ({counts}); "
           f"{summary.evaluations} in this run, {summary.elapsed:.1f} s")
@@ -503,7 +503,7 @@ def _report(summary: Any, out: Path) -> None:
         print("best configuration: " + ", ".join(f"{k}={v!r}" for k, v in summary.best_config.items()))
     else:
         print("best objective: none (no evaluation succeeded)")
-    if summary.stop_reason not in ("max-evals", "space exhausted"):
+    if summary.stop_reason not in ("max-evals", "space exhausted") and summary.total < max_evals:
         extra = f"; {summary.cancelled} running evaluation(s) cancelled" if summary.cancelled else ""
         print(f"stopped by {summary.stop_reason}{extra}; continue with --resume --output {out}")
 
