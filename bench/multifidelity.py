@@ -19,7 +19,20 @@ trained (``run`` rounds a budget to whole epochs).
 Recorded with the defaults on a shared 2-core machine, CPU torch, 1 thread
 (validation set of 359 images: one image is 0.0028 of accuracy):
 
-    (see the figures recorded at the end of this docstring)
+    360 epochs per run, 2 simulated workers, budgets 2..18 (eta 3), 3 seeds; medians
+    method           @90     @180     @360        min..max    full  evals      s
+    random        0.9554   0.9554   0.9554  0.9526..0.9666  0.9554     20   95.4
+    ambs          0.9526   0.9610   0.9694  0.9666..0.9749  0.9749     20   43.5
+    hyperband     0.9554   0.9582   0.9721  0.9694..0.9749  0.9721     58   42.5
+    asha          0.9554   0.9638   0.9749  0.9721..0.9749  0.9749     82   35.5
+    ambs+sha      0.9526   0.9554   0.9721  0.9666..0.9721  0.9721     69   53.3
+
+``@E``: the best validation accuracy (at any budget) once E epochs were spent;
+``full``: the best at the full budget; ``s``: wall seconds (the trainings).
+Every method beats random search by 360 epochs; ASHA gets there first, by
+training 82 configurations (most for 2 epochs) where random search and AMBS
+train 20. The gaps among the four are one to three validation images with 3
+seeds: they do not rank them.
 """
 
 from __future__ import annotations
