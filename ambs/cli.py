@@ -182,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cap on each worker's math-library threads")
     e.add_argument("--gpus-per-node", type=_positive_int, default=None,
                    help="mpi: one GPU per worker, CUDA_VISIBLE_DEVICES from its node-local index")
+    e.add_argument("--assign", default="none", choices=["none", "shadho"],
+                   help="shadho: when workers differ (mpi ranks with and without a GPU, or "
+                        "$AMBS_WORKER_KIND on a rank), send the configurations of highest complexity "
+                        "and priority to the most capable workers (SHADHO); none: any free worker "
+                        "(default: none)")
     bl = s.add_argument_group("balsam (with --evaluator balsam; --workers: jobs in flight)")
     bl.add_argument("--balsam-nodes", type=_positive_int, default=1, help="nodes per evaluation (default: 1)")
     bl.add_argument("--balsam-ranks-per-node", type=_positive_int, default=1,
@@ -305,7 +310,7 @@ def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
             "sample_size", "min_budget", "max_budget", "eta", "stopper", "evaluator", "workers",
-            "threads_per_worker", "gpus_per_node", "eval_timeout", "eval_memory", "walltime", "grace")
+            "threads_per_worker", "gpus_per_node", "assign", "eval_timeout", "eval_memory", "walltime", "grace")
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
                  "balsam_node_packing", "balsam_workflow")
@@ -421,10 +426,17 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
     fitter = None
     if args.fit == "background" and can_fit_in_background(search):
         fitter = BackgroundFitter(search)
+    assigner = None
+    if args.assign == "shadho":
+        from ambs.nas.hardware import ShadhoAssigner
+
+        full = getattr(search, "max_budget", None) or (
+            loaded.problem.budget.high if loaded.problem.budget is not None else None)
+        assigner = ShadhoAssigner(search.space, full_budget=full)
     try:
         with evaluator:
             summary = Driver(search, evaluator, recorder, rules, t0, previous=previous,
-                             progress=progress, fitter=fitter).run()
+                             progress=progress, fitter=fitter, assigner=assigner).run()
     finally:
         if fitter is not None:
             fitter.close()

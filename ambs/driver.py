@@ -10,6 +10,13 @@ the budget travels in the :class:`Job` to the worker, which calls
 ``run(config, budget)``, and comes back on the :class:`Evaluation`. Every
 evaluation, a promotion at a larger budget included, counts toward
 ``max_evals``.
+
+Hardware-aware assignment (``assigner``, ``ambs search --assign shadho``):
+when the evaluator's workers are of more than one kind (GPU and CPU ranks),
+the driver asks for a few configurations more than there are free workers,
+holds them, and lets :class:`ambs.nas.hardware.ShadhoAssigner` decide which
+free worker gets which, so that complex configurations go to the capable
+workers. Held configurations count toward ``max_evals`` like running ones.
 """
 
 from __future__ import annotations
@@ -147,6 +154,10 @@ class Driver:
             search fits when it is asked, if it needs to.
         clock: the time source, ``time.time`` unless a simulation runs the
             driver on a virtual clock.
+        assigner: hands configurations to worker kinds (see
+            :class:`ambs.nas.hardware.ShadhoAssigner`); used only while the
+            evaluator's workers are of more than one kind. None: the first
+            free worker gets the next configuration.
     """
 
     def __init__(
@@ -161,6 +172,7 @@ class Driver:
         on_result: Callable[[Evaluation], None] | None = None,
         fitter: Any | None = None,
         clock: Callable[[], float] = time.time,
+        assigner: Any | None = None,
     ) -> None:
         self.search = search
         self.evaluator = evaluator
@@ -181,6 +193,7 @@ class Driver:
         # What run(config) trains with: recorded as the budget of a job without one.
         self.full_budget: float | None = float(declared.high) if declared is not None else None
         self._budgets: dict[int, float | None] = {}  # job id -> budget, while it runs
+        self.assigner = assigner
         for e in previous:
             self._count(e)
         if previous:
@@ -220,6 +233,8 @@ class Driver:
 
     def _tell(self, evs: list[Evaluation]) -> None:
         results = [(ev.config, ev.objective if ev.ok else None) for ev in evs]
+        if self.assigner is not None:
+            self.assigner.tell(results)
         if self.multi_fidelity:
             self.search.tell(results, budgets=[ev.budget for ev in evs])  # type: ignore[call-arg]
         else:
@@ -295,6 +310,14 @@ class Driver:
         self.summary.elapsed = self.elapsed()
         return self.summary
 
+    def _ask(self, k: int) -> list[tuple[dict[str, Any], float | None]]:
+        """``k`` (configuration, budget) jobs from the search (budget None: the full one)."""
+        if k <= 0:
+            return []
+        if self.multi_fidelity:
+            return list(self.search.ask_jobs(k))  # type: ignore[attr-defined]
+        return [(config, None) for config in self.search.ask(k)]
+
     def _dispatch(self) -> None:
         """Give every free worker a configuration, within the evaluation budget."""
         room = self.rules.max_evals - self.n_done - self.evaluator.n_running
@@ -302,13 +325,18 @@ class Driver:
         if k <= 0:
             return
         now = self.clock() - self.t0
-        if self.multi_fidelity:
-            jobs = self.search.ask_jobs(k)  # type: ignore[attr-defined]
+        fleet = self.evaluator.worker_kinds() if self.assigner is not None else []
+        if self.assigner is not None and self.assigner.active(fleet):
+            # Held jobs are within the room already: ask only for what the pool lacks.
+            want = min(max(self.assigner.pool_size(fleet), k), room)
+            self.assigner.hold(self._ask(want - self.assigner.n_held))
+            jobs = self.assigner.take(self.evaluator.free_kinds(), fleet, limit=k)
         else:
-            jobs = [(config, None) for config in self.search.ask(k)]
-        for config, budget in jobs:
+            held = self.assigner.release(k) if self.assigner is not None else []  # kinds became alike
+            jobs = [(c, b, None) for c, b in held + self._ask(k - len(held))]
+        for config, budget, kind in jobs:
             self._budgets[self.next_id] = budget
-            self.evaluator.submit(Job(self.next_id, config, submitted=now, budget=budget))
+            self.evaluator.submit(Job(self.next_id, config, submitted=now, budget=budget, kind=kind))
             self.next_id += 1
 
     def _show(self, force: bool = False) -> None:

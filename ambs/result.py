@@ -29,12 +29,15 @@ class Job:
 
     ``budget`` None means the full training: the worker calls ``run(config)``;
     a number (from a multi-fidelity search) makes it call ``run(config, budget)``.
+    ``kind`` names the kind of worker the job should run on (``gpu``, ``cpu``;
+    see :meth:`ambs.evaluator.base.Evaluator.worker_kinds`), None for any.
     """
 
     job_id: int
     config: dict[str, Any]
     submitted: float = 0.0  # seconds since the run began
     budget: float | None = None
+    kind: str | None = None
 
 
 @dataclass

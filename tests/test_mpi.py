@@ -171,3 +171,37 @@ def test_workers_flag_must_match_mpiexec(tmp_path: Path) -> None:
     assert res.returncode != 0
     assert "does not match" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+ARCH = """
+import time
+from ambs.nas.space import ArchSpec, arch_problem
+problem = arch_problem(ArchSpec(kind="vector", input_shape=(4,), n_outputs=2, max_layers=4, widths=(4, 8)))
+def run(config):
+    time.sleep(0.15)
+    return float(config["n_layers"]) - 0.1 * len(config)
+"""
+
+
+def test_shadho_sends_deep_networks_to_the_gpu_rank(tmp_path: Path) -> None:
+    prob = tmp_path / "arch.py"
+    prob.write_text(textwrap.dedent(ARCH))
+    out = tmp_path / "run"
+    args = _ambs(str(prob), "--evaluator", "mpi", "--method", "random", "--max-evals", "36", "--seed", "2",
+                 "--assign", "shadho", "-o", str(out), "-q")
+    # Rank 1 says it is a GPU worker ($AMBS_WORKER_KIND), ranks 2 and 3 are CPU workers.
+    cmd = [str(MPIEXEC), "-n", "1", *args, ":", "-n", "1", "-env", "AMBS_WORKER_KIND", "gpu", *args,
+           ":", "-n", "2", *args]
+    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 36 and all(r["status"] == "ok" for r in rows)
+    depth: dict[str, list[int]] = {"gpu": [], "cpu": []}
+    for r in rows:
+        depth["gpu" if r["worker"] == "1" else "cpu"].append(int(r["p:n_layers"]))
+    # Random search draws depths 1 to 4 alike; by chance each rank's mean would be
+    # about the same. Deep networks (the most complex) went to the GPU rank.
+    assert len(depth["gpu"]) >= 6
+    mean = {k: sum(v) / len(v) for k, v in depth.items()}
+    assert mean["gpu"] > mean["cpu"] + 0.7, mean
+    assert '"assign": "shadho"' in (out / "run.json").read_text()

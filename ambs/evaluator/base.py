@@ -44,9 +44,21 @@ class Evaluator(ABC):
     def n_free(self) -> int:
         return max(self.n_workers - self.n_running, 0)
 
+    def worker_kinds(self) -> list[str]:
+        """The kind of every worker, ``gpu`` or ``cpu``; all ``cpu`` unless the
+        evaluator knows better. Workers of more than one kind let the driver
+        send the most complex configurations to the most capable ones
+        (``--assign shadho``, see :mod:`ambs.nas.hardware`)."""
+        return ["cpu"] * self.n_workers
+
+    def free_kinds(self) -> list[str]:
+        """The kind of every free worker (one entry each)."""
+        return ["cpu"] * self.n_free
+
     @abstractmethod
     def submit(self, job: Job) -> None:
-        """Start ``job`` on a free worker (never blocks for a running one)."""
+        """Start ``job`` on a free worker (never blocks for a running one), one
+        of kind ``job.kind`` when that is set and such a worker is free."""
 
     @abstractmethod
     def wait(self, timeout: float | None = None) -> list[Evaluation]:

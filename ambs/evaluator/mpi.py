@@ -13,6 +13,12 @@ Each worker rank runs its evaluations in a child process of its own (the
 process evaluator with one slot), so an evaluation that segfaults, aborts
 or runs past ``--eval-timeout`` is recorded and the rank goes on.
 
+Each worker reports its kind when it is ready: ``gpu`` when it was given a
+GPU (``--gpus-per-node``), else ``cpu``, or what ``$AMBS_WORKER_KIND`` says
+on that rank (for nodes whose GPUs are set up outside ambs, and for tests:
+``mpiexec -n 1 ambs ... : -n 1 -env AMBS_WORKER_KIND gpu ambs ... : -n 2 ambs ...``).
+With ``--assign shadho`` the driver uses the kinds (see :mod:`ambs.nas.hardware`).
+
 mpi4py is imported only here, so MPI is initialized only when this
 evaluator is chosen.
 """
@@ -33,7 +39,9 @@ from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status
 
-__all__ = ["Cluster", "MPIEvaluator", "Placement", "serve", "world"]
+__all__ = ["KIND_VAR", "Cluster", "MPIEvaluator", "Placement", "serve", "world"]
+
+KIND_VAR = "AMBS_WORKER_KIND"  # a worker rank's kind (gpu, cpu), instead of the one from --gpus-per-node
 
 
 def _mpi() -> Any:
@@ -172,7 +180,8 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
         comm.send(f"rank {rank} on {placement.host}: {type(exc).__name__}: {exc}", dest=master, tag=Tag.FATAL)
         comm.recv(source=master, tag=Tag.STOP)
         return 1
-    comm.send({"host": placement.host, "local_rank": placement.local_rank, "gpu": gpu},
+    kind = os.environ.get(KIND_VAR, "").strip().lower() or ("gpu" if gpu is not None else "cpu")
+    comm.send({"host": placement.host, "local_rank": placement.local_rank, "gpu": gpu, "kind": kind},
               dest=master, tag=Tag.READY)
     try:
         while True:
@@ -272,10 +281,20 @@ class MPIEvaluator(Evaluator):
     def n_running(self) -> int:
         return sum(j is not None for j in self.busy.values())
 
+    def _kind(self, rank: int) -> str:
+        return str(self.placement.get(rank, {}).get("kind", "cpu"))
+
+    def worker_kinds(self) -> list[str]:
+        return [self._kind(r) for r in self.busy]
+
+    def free_kinds(self) -> list[str]:
+        return [self._kind(r) for r, j in self.busy.items() if j is None]
+
     def submit(self, job: Job) -> None:
-        rank = next((r for r, j in self.busy.items() if j is None), None)
-        if rank is None:
+        free = [r for r, j in self.busy.items() if j is None]
+        if not free:
             raise RuntimeError("submit() with no free worker")
+        rank = next((r for r in free if self._kind(r) == job.kind), free[0])
         self.busy[rank] = job
         self._sends.append(self.comm.isend(job, dest=rank, tag=Tag.JOB))
         if len(self._sends) > 64:
