@@ -25,7 +25,7 @@ are few, so only large gaps mean much):
     nas_cnn_digits   evolution     0.9554 0.9554..0.9610    93066    8.0   47.1
     nas_cnn_digits   lemonade      0.9471 0.9471..0.9554    41610    8.0   37.7
     nas_cnn_digits   reinforce     0.9304 0.9220..0.9694    50308    8.0   29.6
-        nas_cnn_digits   morphism      0.9749 0.9749..0.9749    12154    7.0   20.8
+    nas_cnn_digits   morphism      0.9749 0.9749..0.9749    12154    7.0   20.8
 
 Hill climbing by morphisms, whose children start from trained parents, finds
 the best and much smaller networks at this budget; the others are within a
