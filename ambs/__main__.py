@@ -12,7 +12,10 @@ def main() -> int:
     stopsignals.catch()
     from ambs.cli import main as cli_main
 
-    return cli_main()
+    try:
+        return cli_main()
+    finally:
+        stopsignals.ignore()
 
 
 if __name__ == "__main__":

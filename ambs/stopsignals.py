@@ -15,7 +15,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-__all__ = ["catch", "take"]
+__all__ = ["catch", "ignore", "take"]
 
 _caught: list[str] = []
 
@@ -38,3 +38,17 @@ def take() -> str | None:
     first = _caught[0] if _caught else None
     _caught.clear()
     return first
+
+
+def ignore() -> None:
+    """Ignore SIGTERM and SIGUSR1 from now on: the work is done, the process is exiting.
+
+    At exit the interpreter puts Python-level handlers back to the default
+    action, which for these signals is to die: a scheduler's warning that
+    lands while MPI shuts down would turn a clean finish into a failed job.
+    """
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (ValueError, OSError):
+            pass

@@ -282,3 +282,20 @@ def test_stop_signal_while_loading_is_a_clean_stop(tmp_path, write_module, ambs_
     assert proc.returncode == 0, err
     assert "stopped by signal SIGUSR1" in out
     assert "continue with --resume" in out
+
+
+def test_stop_signals_are_ignored_once_the_command_is_done(monkeypatch, capfd):
+    """At exit Python puts handlers back to the default action (death for SIGUSR1):
+    a scheduler's warning during MPI's shutdown must not fail a finished job."""
+    from ambs.__main__ import main
+
+    sigs = (signal.SIGTERM, signal.SIGUSR1)
+    before = {s: signal.getsignal(s) for s in sigs}
+    monkeypatch.setattr("sys.argv", ["ambs", "analyze", "summary", "/nonexistent/run"])
+    try:
+        assert main() != 0  # a failing command too
+        assert all(signal.getsignal(s) is signal.SIG_IGN for s in sigs)
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+    assert "ambs: error" in capfd.readouterr().err
