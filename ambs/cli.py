@@ -337,6 +337,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.evaluator == "serial" and args.eval_memory is not None:
         raise AmbsError("--eval-memory needs an evaluator that runs evaluations in their own "
                         "processes (use --evaluator process)")
+    if args.evaluator == "balsam" and args.eval_memory is not None:
+        raise AmbsError("--eval-memory is not applied to Balsam jobs; set memory limits in the "
+                        "Balsam site's job settings, or use --evaluator process or mpi")
+    balsam_defaults = {"balsam_nodes": 1, "balsam_ranks_per_node": 1, "balsam_gpus_per_rank": 0,
+                       "balsam_node_packing": 1, "balsam_workflow": None}
+    given = [k for k, v in balsam_defaults.items() if getattr(args, k) != v]
+    if given and args.evaluator != "balsam":
+        raise AmbsError(f"--{given[0].replace('_', '-')} applies to --evaluator balsam")
     if args.resume and not args.output:
         raise AmbsError("--resume needs --output DIR, the run directory to continue")
     if args.gpus_per_node and args.evaluator != "mpi":
