@@ -205,3 +205,30 @@ def test_shadho_sends_deep_networks_to_the_gpu_rank(tmp_path: Path) -> None:
     mean = {k: sum(v) / len(v) for k, v in depth.items()}
     assert mean["gpu"] > mean["cpu"] + 0.7, mean
     assert '"assign": "shadho"' in (out / "run.json").read_text()
+
+
+ENV_PROBE = """
+import os
+from ambs import Problem
+problem = Problem()
+problem.add_hyperparameter((0.0, 1.0), "x")
+problem.add_metadata("checkpoints")
+def run(config):
+    return {"objective": config["x"], "checkpoints": os.environ.get("AMBS_CHECKPOINT_DIR", "unset")}
+"""
+
+
+def test_master_passes_its_checkpoint_directory_to_the_worker_ranks(tmp_path: Path) -> None:
+    """Only the master has the variable (as when `--method morphism` sets it): the ranks get it at INIT."""
+    prob = tmp_path / "probe.py"
+    prob.write_text(textwrap.dedent(ENV_PROBE))
+    out = tmp_path / "run"
+    args = _ambs(str(prob), "--evaluator", "mpi", "--method", "random", "--max-evals", "6", "-o", str(out), "-q")
+    env = {k: v for k, v in os.environ.items() if k != "AMBS_CHECKPOINT_DIR"}
+    res = subprocess.run([str(MPIEXEC), "-n", "1", "-env", "AMBS_CHECKPOINT_DIR", "/ckpt/here", *args,
+                          ":", "-n", "2", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 6 and {r["worker"] for r in rows} == {"1", "2"}
+    assert {r["m:checkpoints"] for r in rows} == {"/ckpt/here"}

@@ -42,6 +42,9 @@ from ambs.result import Evaluation, Job, Status
 __all__ = ["KIND_VAR", "Cluster", "MPIEvaluator", "Placement", "serve", "world"]
 
 KIND_VAR = "AMBS_WORKER_KIND"  # a worker rank's kind (gpu, cpu), instead of the one from --gpus-per-node
+# Variables the master set for this run that worker ranks need too (mpiexec
+# started them before): where NAS problems keep trained weights for morphisms.
+FORWARDED_ENV = ("AMBS_CHECKPOINT_DIR",)
 
 
 def _mpi() -> Any:
@@ -164,6 +167,7 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
     if status.Get_tag() == Tag.STOP:
         return 0
     rank = comm.Get_rank()
+    os.environ.update(settings.get("env", {}))
     gpus = settings.get("gpus_per_node")
     gpu = None
     if gpus:
@@ -250,6 +254,7 @@ class MPIEvaluator(Evaluator):
             "problem": problem_ref, "cwd": os.getcwd(), "t0": t0, "eval_timeout": eval_timeout,
             "threads_per_worker": threads_per_worker, "gpus_per_node": gpus_per_node,
             "eval_memory": eval_memory,
+            "env": {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ},
         }
         for r in cluster.ranks:
             self._sends.append(self.comm.isend(settings, dest=r, tag=Tag.INIT))
