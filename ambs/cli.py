@@ -220,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPU nodes: one rank per GPU, each worker sees its own GPU")
     j.add_argument("--threads-per-worker", type=_positive_int, default=None,
                    help="CPU/KNL nodes: OpenMP and torch threads of each worker")
+    j.add_argument("--assign", default="none", choices=["none", "shadho"],
+                   help="as for `ambs search`: send the most complex configurations to GPU ranks")
     j.add_argument("--walltime", required=True, help="job walltime, HH:MM:SS")
     j.add_argument("--account", default=None, help="account (project) to charge")
     j.add_argument("--queue", default=None, help="partition (Slurm) or queue (PBS)")
@@ -479,7 +481,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     out = out.resolve()
     parser_defaults = build_parser().parse_args(["search", "x"])
     search_args: list[str] = []
-    for name in METHOD_OPTIONS:
+    for name in (*METHOD_OPTIONS, "assign"):
         value = getattr(args, name)
         if name in ("method", "max_evals"):
             continue

@@ -104,7 +104,7 @@ def test_dry_run_prints_the_script(tmp_path: Path) -> None:
     res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--nodes", "2",
                 "--ranks-per-node", "4", "--gpus-per-node", "4", "--walltime", "01:00:00",
                 "--account", "proj", "--queue", "gpu", "--max-evals", "50", "--method", "random",
-                "--dry-run", "-o", str(tmp_path / "run"))
+                "--assign", "shadho", "--fit", "sync", "--dry-run", "-o", str(tmp_path / "run"))
     assert res.returncode == 0, res.stderr
     script = res.stdout
     for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
@@ -113,6 +113,7 @@ def test_dry_run_prints_the_script(tmp_path: Path) -> None:
         assert line in script
     assert 'mpiexec -n "$SLURM_NTASKS"' in script
     assert "--gpus-per-node 4" in script
+    assert "--assign shadho" in script and "--fit sync" in script  # search options travel along
     assert "--walltime 3480" in script  # the search's own clock: walltime minus the warning
     assert not (tmp_path / "run").exists(), "a dry run writes nothing"
 
