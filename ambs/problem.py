@@ -44,6 +44,13 @@ class Budget:
     low: float
     high: float
 
+    def whole(self, budget: float | None) -> int:
+        """The whole-number budget (epochs, trees, ...) to train with: the full
+        one for None, else the nearest whole number within ``[low, high]``."""
+        if budget is None:
+            return int(self.high)
+        return int(min(max(round(float(budget)), self.low), self.high))
+
 
 class Problem:
     """A search space declared hyperparameter by hyperparameter.

@@ -74,14 +74,6 @@ def seed_everything(seed: int = SEED) -> Any:
     return torch.Generator().manual_seed(seed)
 
 
-def budget_int(problem: Any, budget: float | None) -> int:
-    """An integer budget (epochs) in the problem's range; None means the full budget."""
-    b = problem.budget
-    if budget is None:
-        return int(b.high)
-    return int(min(max(round(float(budget)), b.low), b.high))
-
-
 def n_parameters(model: Any) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 

@@ -62,7 +62,7 @@ def build(config: dict, side: int = 8, n_out: int = 10) -> nn.Module:
 
 def run(config: dict, budget: float | None = None) -> dict:
     """Train for ``budget`` epochs (all 15 if None); validation accuracy."""
-    epochs = _torch.budget_int(problem, budget)
+    epochs = problem.budget.whole(budget)
     dev = _torch.device()
     gen = _torch.seed_everything()
     data = _torch.digits()

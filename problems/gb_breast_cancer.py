@@ -48,8 +48,7 @@ def run(config: dict, budget: float | None = None) -> dict:
     from sklearn.ensemble import GradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    b = problem.budget
-    stages = int(b.high if budget is None else min(max(round(float(budget)), b.low), b.high))
+    stages = problem.budget.whole(budget)
     X, y = _data()
     model = GradientBoostingClassifier(
         n_estimators=stages,

@@ -47,7 +47,7 @@ problem.cheap_objective = lambda config: -float(count_parameters(config, SPEC))
 
 def run(config: dict, budget: float | None = None) -> dict:
     """Train for ``budget`` epochs (6 if None); [validation accuracy, -weights]."""
-    epochs = EPOCHS if budget is None else _torch.budget_int(problem, budget)
+    epochs = EPOCHS if budget is None else problem.budget.whole(budget)
     dev = _torch.device()
     gen = _torch.seed_everything()
     d = _torch.digits()

@@ -131,7 +131,7 @@ problem.cheap_objective = lambda config: -float(n_parameters(config))
 
 def run(config: dict, budget: float | None = None) -> dict:
     """Train for ``budget`` epochs (6 if None); [validation per-character accuracy, -weights]."""
-    epochs = EPOCHS if budget is None else _torch.budget_int(problem, budget)
+    epochs = EPOCHS if budget is None else problem.budget.whole(budget)
     dev = _torch.device()
     gen = _torch.seed_everything()
     data = rnn_addition._data()

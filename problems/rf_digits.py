@@ -48,8 +48,7 @@ def run(config: dict, budget: float | None = None) -> dict:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    b = problem.budget
-    trees = int(b.high if budget is None else min(max(round(float(budget)), b.low), b.high))
+    trees = problem.budget.whole(budget)
     X, y = _data()
     model = RandomForestClassifier(
         n_estimators=trees,

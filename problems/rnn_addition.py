@@ -113,7 +113,7 @@ def _loss(logits, target):
 
 def run(config: dict, budget: float | None = None) -> dict:
     """Train for ``budget`` epochs (all 20 if None); validation per-character accuracy."""
-    epochs = _torch.budget_int(problem, budget)
+    epochs = problem.budget.whole(budget)
     dev = _torch.device()
     gen = _torch.seed_everything()
     data = _data()

@@ -373,3 +373,13 @@ def test_missing_file(tmp_path):
 def test_no_problem_given():
     with pytest.raises(ProblemError, match="no problem given"):
         load_problem("")
+
+
+def test_budget_whole_rounds_and_clips():
+    problem = Problem()
+    problem.add_hyperparameter((0.0, 1.0), "x")
+    problem.set_budget(1, 20, "epochs")
+    assert problem.budget.whole(None) == 20
+    assert problem.budget.whole(2.6) == 3
+    assert problem.budget.whole(0.2) == 1
+    assert problem.budget.whole(99) == 20

@@ -115,15 +115,6 @@ def test_run_without_budget_uses_the_high_end(loaded, name, monkeypatch):
     assert out["epochs"] == 1
 
 
-def test_budget_is_rounded_and_clipped(loaded):
-    helpers = loaded["mlp_digits"].module._torch  # problems/_torch.py
-    problem = loaded["mlp_digits"].problem
-    assert helpers.budget_int(problem, None) == 20
-    assert helpers.budget_int(problem, 2.6) == 3
-    assert helpers.budget_int(problem, 0.2) == 1
-    assert helpers.budget_int(problem, 99) == 20
-
-
 def test_rnn_addition_data_is_fixed_and_disjoint(loaded):
     module = loaded["rnn_addition"].module
     a, b = module.generate(), module.generate()
