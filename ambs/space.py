@@ -273,6 +273,48 @@ class Space:
             out, parents = out[keep], parents[keep]
         return (out, parents) if return_parents else out
 
+    def recombine(
+        self, top: np.ndarray, n: int, rng: np.random.Generator, bandwidth: float = 0.5,
+        floor: float = 0.01,
+    ) -> np.ndarray:
+        """Candidates drawn from the per-hyperparameter values of good points.
+
+        Each coordinate of a candidate comes from a randomly chosen row of
+        ``top``, independently of the other coordinates; numerical values are
+        then blurred by a Gaussian whose width is ``bandwidth`` times the
+        spread of that coordinate among ``top`` (at least ``floor`` on the
+        unit scale). Many responses are close to separable (sums over the
+        hyperparameters, or one that matters most), and there a good value
+        of one coordinate stays good next to the good values of the others,
+        so these candidates are often better than any of the rows they mix.
+
+        Args:
+            top: vectors of good points, shape (k, dim), k >= 1.
+            n: how many candidates.
+            rng: the random generator.
+            bandwidth: blur, as a multiple of the per-coordinate spread.
+            floor: the least blur, in [0, 1] units.
+
+        Returns:
+            Valid vectors, shape (m, dim), m <= n (forbidden ones dropped).
+        """
+        top = np.atleast_2d(np.asarray(top, dtype=float))
+        if n <= 0 or not len(top) or self.dim == 0:
+            return np.empty((0, self.dim))
+        pick = rng.integers(0, len(top), size=(n, self.dim))
+        out = top[pick, np.arange(self.dim)[None, :]]
+        cont = self.continuous | (self.kinds == _KIND_INTEGER)
+        if cont.any():
+            with np.errstate(all="ignore"):
+                spread = np.nan_to_num(np.nanstd(top[:, cont], axis=0), nan=0.0)
+            width = np.maximum(bandwidth * spread, floor)
+            step = rng.normal(0.0, 1.0, size=(n, int(cont.sum()))) * width[None, :]
+            vals = out[:, cont] + step
+            vals = np.where(vals < 0, -vals, vals)
+            vals = np.where(vals > 1, 2 - vals, vals)
+            out[:, cont] = np.clip(vals, 0.0, 1.0)
+        return self.repair(out, rng)
+
     # ------------------------------------------------------------ conversion
     def to_dicts(self, x: np.ndarray) -> list[dict[str, Any]]:
         """Vectors to configurations as plain dicts (inactive keys left out)."""
@@ -348,6 +390,20 @@ class Space:
         if not cols:
             return np.empty((len(x), 0))
         return np.hstack(cols)
+
+    def rotatable_features(self) -> np.ndarray:
+        """Feature indices (columns of :meth:`encode`) of the numerical
+        hyperparameters that are always active: the ones a surrogate may
+        combine linearly (rotate) without mixing in one-hot blocks or the -1
+        of an inactive value."""
+        out, j = [], 0
+        for i, hp in enumerate(self.hps):
+            width = int(self.sizes[i]) if self.kinds[i] == _KIND_CATEGORICAL else 1
+            numeric = self.kinds[i] in (_KIND_NUMERIC, _KIND_INTEGER)
+            if numeric and not self.cs.parent_conditions_of[hp.name]:
+                out.append(j)
+            j += width
+        return np.array(out, dtype=np.int64)
 
     def keys(self, x: np.ndarray) -> list[bytes]:
         """Hashable identity of each vector, for duplicate detection."""

@@ -23,6 +23,7 @@ cl_max, 10,000 sampled candidates).
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import json
 import os
@@ -37,7 +38,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-FUNCTIONS = ["ackley", "branin", "griewank", "hartmann6", "levy", "rosenbrock"]
+FUNCTIONS = ["ackley", "branin", "griewank", "hartmann6", "levy", "rosenbrock", "mixed"]
 OWN = ["ambs", "ambs-lag", "ambs-refit", "random"]
 PEERS = ["optuna-tpe", "optuna-gp", "dh-cbo"]
 CHECKPOINTS = (50, 100, 200)
@@ -64,16 +65,17 @@ def _trace(values: list[float]) -> list[float]:
 
 
 # ------------------------------------------------------------------ own methods
-def run_own(method: str, function: str, seed: int, evals: int, batch: int) -> dict:
+def run_own(method: str, function: str, seed: int, evals: int, batch: int, options: dict | None = None) -> dict:
     from ambs import AMBS, RandomSearch
 
     mod = importlib.import_module(f"problems.{function}")
+    options = dict(options or {})
     if method == "random":
         search = RandomSearch(mod.problem, random_state=seed)
     elif method == "ambs-refit":
-        search = AMBS(mod.problem, random_state=seed, lie_mode="refit")
+        search = AMBS(mod.problem, random_state=seed, lie_mode="refit", **options)
     else:
-        search = AMBS(mod.problem, random_state=seed)
+        search = AMBS(mod.problem, random_state=seed, **options)
     lag = method == "ambs-lag"
     values: list[float] = []
     spent = 0.0
@@ -100,11 +102,45 @@ def run_own(method: str, function: str, seed: int, evals: int, batch: int) -> di
 
 
 # ------------------------------------------------------------------------ peers
-def _bounds(problem) -> list[tuple[str, float, float, bool]]:
-    out = []
-    for hp in problem.space.values():
-        out.append((hp.name, float(hp.lower), float(hp.upper), bool(getattr(hp, "log", False))))
-    return out
+def _optuna_params(trial, space) -> dict:
+    """Suggest every active hyperparameter of a ConfigSpace space (conditions
+    in topological order, as ConfigSpace keeps them) through an Optuna trial."""
+    from ConfigSpace import (
+        CategoricalHyperparameter,
+        Constant,
+        EqualsCondition,
+        InCondition,
+        OrdinalHyperparameter,
+        UniformFloatHyperparameter,
+        UniformIntegerHyperparameter,
+    )
+
+    params: dict = {}
+    for hp in space.values():
+        conds = space.parent_conditions_of[hp.name]
+        active = True
+        for c in conds:
+            if isinstance(c, EqualsCondition):
+                active &= params.get(c.parent.name, object()) == c.value
+            elif isinstance(c, InCondition):
+                active &= params.get(c.parent.name, object()) in c.values
+            else:
+                raise NotImplementedError(f"condition {type(c).__name__}")
+        if not active:
+            continue
+        if isinstance(hp, UniformFloatHyperparameter):
+            params[hp.name] = trial.suggest_float(hp.name, hp.lower, hp.upper, log=hp.log)
+        elif isinstance(hp, UniformIntegerHyperparameter):
+            params[hp.name] = trial.suggest_int(hp.name, hp.lower, hp.upper, log=hp.log)
+        elif isinstance(hp, CategoricalHyperparameter):
+            params[hp.name] = trial.suggest_categorical(hp.name, list(hp.choices))
+        elif isinstance(hp, OrdinalHyperparameter):
+            params[hp.name] = trial.suggest_categorical(hp.name, list(hp.sequence))
+        elif isinstance(hp, Constant):
+            params[hp.name] = hp.value
+        else:
+            raise NotImplementedError(type(hp).__name__)
+    return params
 
 
 def run_peer(method: str, function: str, seed: int, evals: int, batch: int) -> dict:
@@ -113,7 +149,7 @@ def run_peer(method: str, function: str, seed: int, evals: int, batch: int) -> d
 
     warnings.filterwarnings("ignore")
     mod = importlib.import_module(f"problems.{function}")
-    bounds = _bounds(mod.problem)
+    space = mod.problem.space
     values: list[float] = []
     spent = 0.0
     if method.startswith("optuna"):
@@ -125,13 +161,13 @@ def run_peer(method: str, function: str, seed: int, evals: int, batch: int) -> d
         else:
             sampler = optuna.samplers.GPSampler(seed=seed)
         study = optuna.create_study(direction="maximize", sampler=sampler)
-        dists = {n: optuna.distributions.FloatDistribution(lo, hi, log=log) for n, lo, hi, log in bounds}
         while len(values) < evals:
             t = time.perf_counter()
-            trials = [study.ask(dists) for _ in range(min(batch, evals - len(values)))]
+            trials = [study.ask() for _ in range(min(batch, evals - len(values)))]
+            params = [_optuna_params(tr, space) for tr in trials]
             spent += time.perf_counter() - t
-            for tr in trials:
-                v = _objective(mod.run(dict(tr.params)))
+            for tr, p in zip(trials, params):
+                v = _objective(mod.run(p))
                 t = time.perf_counter()
                 study.tell(tr, v if v == v else None,
                            state=None if v == v else optuna.trial.TrialState.FAIL)
@@ -140,9 +176,7 @@ def run_peer(method: str, function: str, seed: int, evals: int, batch: int) -> d
     else:
         from deephyper.hpo import CBO, HpProblem
 
-        hp = HpProblem()
-        for n, lo, hi, log in bounds:
-            hp.add_hyperparameter((lo, hi, "log-uniform") if log else (lo, hi), n)
+        hp = HpProblem(config_space=space)
         with tempfile.TemporaryDirectory() as tmp:
             search = CBO(hp, random_state=seed, log_dir=tmp, surrogate_model="RF", acq_func="UCB",
                          acq_func_kwargs={"kappa": 1.96}, acq_optimizer="sampling",
@@ -152,7 +186,9 @@ def run_peer(method: str, function: str, seed: int, evals: int, batch: int) -> d
                 t = time.perf_counter()
                 configs = search.ask(min(batch, evals - len(values)))
                 spent += time.perf_counter() - t
-                results = [(c, _objective(mod.run(c))) for c in configs]
+                # Inactive conditional hyperparameters come back as NaN.
+                results = [(c, _objective(mod.run({k: v for k, v in c.items() if k in space and v == v})))
+                           for c in configs]
                 t = time.perf_counter()
                 search.tell([(c, v if v == v else "F") for c, v in results])
                 spent += time.perf_counter() - t
@@ -168,12 +204,27 @@ def _peer_subprocess(python: str, method: str, function: str, seed: int, evals: 
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _result_path(save: str | None, method: str, function: str, seed: int, evals: int, batch: int) -> str | None:
+    if not save:
+        return None
+    return os.path.join(save, f"{function}-{evals}x{batch}", f"{method}-seed{seed}.json")
+
+
 def _one(job: tuple) -> tuple:
-    method, function, seed, evals, batch, peer_python = job
+    method, function, seed, evals, batch, peer_python, save, reuse, options = job
+    path = _result_path(save, method, function, seed, evals, batch)
+    if reuse and path and os.path.exists(path):
+        with open(path) as fh:
+            return method, function, seed, json.load(fh)
     if method in PEERS:
         out = _peer_subprocess(peer_python, method, function, seed, evals, batch)
     else:
-        out = run_own(method, function, seed, evals, batch)
+        out = run_own(method, function, seed, evals, batch, options)
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as fh:
+            json.dump(out, fh)
+        os.replace(path + ".tmp", path)
     return method, function, seed, out
 
 
@@ -187,6 +238,13 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="runs at a time")
     ap.add_argument("--peer-python", default=None, help="interpreter with optuna and deephyper")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--save", default=None, metavar="DIR",
+                    help="write each run's trace to DIR/<function>-<evals>x<batch>/<method>-seed<k>.json")
+    ap.add_argument("--reuse", nargs="*", default=None, metavar="METHOD",
+                    help="take these methods' runs (all, without names) from --save instead of running them "
+                         "(deterministic per seed: the peers, to rerun only this package's methods)")
+    ap.add_argument("--ambs", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="options for the ambs methods, e.g. kappa=1.0 liar=cl_min (values parsed as Python literals)")
     ap.add_argument("--peer-worker", nargs=5, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer_worker:
@@ -195,7 +253,22 @@ def main() -> None:
         return
     if any(m in PEERS for m in args.methods) and not args.peer_python:
         ap.error("peers need --peer-python")
-    jobs = [(m, f, s, args.evals, args.batch, args.peer_python)
+    if args.reuse is not None and not args.save:
+        ap.error("--reuse needs --save")
+
+    def reused(m: str) -> bool:
+        return args.reuse is not None and (not args.reuse or m in args.reuse)
+
+    options = {}
+    for kv in args.ambs:
+        key, sep, value = kv.partition("=")
+        if not sep:
+            ap.error(f"--ambs takes KEY=VALUE, got {kv!r}")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    jobs = [(m, f, s, args.evals, args.batch, args.peer_python, args.save, reused(m), options)
             for f in args.functions for m in args.methods for s in range(args.seeds)]
     results: dict[tuple[str, str], list[dict]] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -203,7 +276,7 @@ def main() -> None:
             results.setdefault((function, method), []).append(out)
     checkpoints = [c for c in CHECKPOINTS if c <= args.evals]
     head = " ".join(f"{'@' + str(c):>10}" for c in checkpoints)
-    print(f"median simple regret over {args.seeds} seeds, {args.evals} evaluations in batches of {args.batch}")
+    print(f"median simple regret (best objective where no optimum is known) over {args.seeds} seeds, {args.evals} evaluations in batches of {args.batch}")
     print(f"{'function':<11} {'method':<11} {head} {'opt s/run':>9}")
     table = []
     for function in args.functions:

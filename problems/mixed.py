@@ -13,6 +13,8 @@ import math
 
 from ambs import Problem
 
+OPTIMUM = 0.0
+
 problem = Problem(name="mixed")
 problem.add_hyperparameter((1e-5, 1e-1, "log-uniform"), "lr", default_value=1e-3)
 problem.add_hyperparameter((8, 1024, "log-uniform"), "units", default_value=64)

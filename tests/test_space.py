@@ -276,3 +276,35 @@ def test_grid_steps_on_numerical_axes():
     assert len(configs) == 3 * 3 * 2
     with pytest.raises(ValueError, match="lower the number of steps"):
         s.grid(100_000)
+
+
+def test_recombine_stays_valid_and_mixes_coordinates(space):
+    rng = np.random.default_rng(3)
+    top = space.sample(6, rng)
+    C = space.recombine(top, 300, rng)
+    assert 0 < len(C) <= 300
+    assert_valid(space, C)
+    # Categorical coordinates come from the top rows; mixing makes new rows.
+    for name in ("act", "flag", "opt", "batch"):
+        assert set(col(space, C, name)) <= set(col(space, top, name))
+    assert len(set(space.keys(C)) - set(space.keys(top))) > 200
+
+
+def test_recombine_draws_near_the_values_of_good_points():
+    problem = Problem()
+    for i in range(4):
+        problem.add_hyperparameter((0.0, 1.0), f"x{i}")
+    space = Space(problem.space)
+    rng = np.random.default_rng(0)
+    # Good points agree on x0 (about 0.2) and differ on the rest.
+    top = rng.random((8, 4))
+    top[:, 0] = 0.2 + 0.01 * rng.normal(size=8)
+    C = space.recombine(top, 2000, rng, bandwidth=0.5, floor=0.01)
+    assert np.abs(C[:, 0] - 0.2).max() < 0.1
+    assert C[:, 1].std() > 0.15
+    # Coordinates are drawn independently: x1 and x2 of a candidate come from
+    # the same top row about 1/8 of the time, so they are nearly uncorrelated
+    # even where the top rows make them perfectly correlated.
+    top[:, 2] = top[:, 1]
+    C = space.recombine(top, 4000, rng, bandwidth=0.0, floor=1e-6)
+    assert abs(np.corrcoef(C[:, 1], C[:, 2])[0, 1]) < 0.3

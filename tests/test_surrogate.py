@@ -181,3 +181,50 @@ def test_add_many_equals_one_add_per_point():
     np.testing.assert_array_equal(many.count, one.count)
     many.add_many(leaves[:, :0], vals[:0])  # nothing to fold is a no-op
     np.testing.assert_allclose(many.mean_std(), one.mean_std(), atol=1e-12)
+
+
+def test_rotated_trees_predict_what_their_trees_predict_on_rotated_inputs():
+    X, y = data()
+    model = ForestSurrogate("rf", n_estimators=10, rotate=0.5, random_state=3).fit(X, y)
+    rotated = [R is not None for R in model._rotations]
+    assert sum(rotated) == 5
+    T = np.random.default_rng(1).random((30, 2))
+    per_tree = [est.predict(model._rotated(T.astype(np.float32), R))
+                for est, R in zip(model.estimators_, model._rotations)]
+    np.testing.assert_allclose(model.predict(T), np.mean(per_tree, axis=0), rtol=1e-6)
+    for R in model._rotations:
+        if R is not None:
+            np.testing.assert_allclose(R @ R.T, np.eye(2), atol=1e-5)
+
+
+def test_rotation_leaves_other_features_on_their_axes():
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 3))
+    model = ForestSurrogate("rf", n_estimators=4, rotate=1.0, rotate_features=np.array([0, 2]), random_state=0)
+    model.fit(X, X[:, 1])
+    for R in model._rotations:
+        Z = model._rotated(X.astype(np.float32), R)
+        np.testing.assert_array_equal(Z[:, 1], X[:, 1].astype(np.float32))
+        assert not np.allclose(Z[:, 0], X[:, 0])
+
+
+def test_rotated_trees_fit_a_diagonal_valley_better():
+    # y depends on x0 - x1 only: axis-aligned trees need a staircase of
+    # splits, rotated ones can cut across.
+    rng = np.random.default_rng(0)
+    X = rng.random((150, 2))
+    T = rng.random((500, 2))
+
+    def f(Z: np.ndarray) -> np.ndarray:
+        return (Z[:, 0] - Z[:, 1]) ** 2
+
+    errors = {}
+    for rotate in (0.0, 1.0):
+        model = ForestSurrogate("rf", n_estimators=32, min_samples_leaf=2, rotate=rotate, random_state=0)
+        errors[rotate] = float(np.mean((model.fit(X, f(X)).predict(T) - f(T)) ** 2))
+    assert errors[1.0] < 0.8 * errors[0.0], errors
+
+
+def test_bad_rotate_is_refused():
+    with pytest.raises(ValueError, match="rotate"):
+        ForestSurrogate("rf", rotate=1.5)

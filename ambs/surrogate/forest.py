@@ -16,8 +16,10 @@ is what lets the acquisition optimizer search locally on the lied model.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
+from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
 
 __all__ = ["ForestSurrogate", "LeafView"]
 
@@ -35,6 +37,14 @@ class ForestSurrogate:
             kind's usual choice (yes for ``rf``, no for ``et``). Without it,
             random-forest trees with ``max_features=1.0`` are all alike and the
             spread between trees vanishes.
+        rotate: share of the trees that split a random rotation of the
+            features in ``rotate_features`` instead of the features
+            themselves. Axis-aligned splits fit separable responses well and
+            diagonal valleys (Rosenbrock) badly; a forest that mixes both kinds
+            of trees covers both, and its averaged prediction is smoother.
+        rotate_features: indices of the features a rotation may mix (the
+            unconditional numerical ones; one-hot blocks and values that can
+            be inactive keep their axes). None: all of them.
         random_state: seed for the trees.
         n_jobs: threads for fitting.
     """
@@ -46,32 +56,79 @@ class ForestSurrogate:
         min_samples_leaf: int = 1,
         max_features: float = 1.0,
         bootstrap: bool | None = None,
+        rotate: float = 0.0,
+        rotate_features: np.ndarray | None = None,
         random_state: int | None = None,
         n_jobs: int = 1,
     ) -> None:
-        cls = {"rf": RandomForestRegressor, "et": ExtraTreesRegressor}[kind]
+        if kind not in ("rf", "et"):
+            raise ValueError(f"unknown forest kind {kind!r}")
+        if not 0.0 <= rotate <= 1.0:
+            raise ValueError(f"rotate must be in [0, 1], got {rotate}")
         if bootstrap is None:
             bootstrap = kind == "rf"
         self.kind = kind
-        self.model = cls(
-            n_estimators=n_estimators,
-            min_samples_leaf=min_samples_leaf,
-            max_features=max_features,
-            bootstrap=bootstrap,
-            random_state=random_state,
-            n_jobs=n_jobs,
-        )
+        self.n_estimators = int(n_estimators)
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.bootstrap = bool(bootstrap)
+        self.rotate = float(rotate)
+        self.rotate_features = None if rotate_features is None else np.asarray(rotate_features, dtype=np.int64)
+        self.random_state = random_state
+        self.n_jobs = max(int(n_jobs), 1)
         self._flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._trees: list = []
+        self._rotations: list[np.ndarray | None] = []
+        self.estimators_: list = []
+
+    def _rotated(self, X: np.ndarray, R: np.ndarray | None) -> np.ndarray:
+        if R is None:
+            return X
+        cols = self.rotate_features if self.rotate_features is not None else np.arange(X.shape[1])
+        out = X.copy()
+        out[:, cols] = (X[:, cols] - 0.5) @ R
+        return out
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> ForestSurrogate:
         """Fit on features ``X`` (n, d) and targets ``y`` (n,) to minimize."""
-        self.model.fit(X, y)
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y, dtype=float)
+        n, d = X.shape
+        rng = np.random.default_rng(self.random_state)
+        cls = DecisionTreeRegressor if self.kind == "rf" else ExtraTreeRegressor
+        n_rot = int(round(self.rotate * self.n_estimators))
+        k = len(self.rotate_features) if self.rotate_features is not None else d
+        plans = []
+        for i in range(self.n_estimators):
+            seed = int(rng.integers(2**31))
+            weight = np.bincount(rng.integers(0, n, n), minlength=n).astype(float) if self.bootstrap else None
+            R = None
+            if i < n_rot and k >= 2:
+                # A uniformly random rotation (QR of a Gaussian matrix, signs fixed).
+                q, r = np.linalg.qr(rng.standard_normal((k, k)))
+                R = (q * np.sign(np.diag(r))).astype(np.float32)
+            plans.append((seed, weight, R))
+
+        def fit_one(plan):
+            seed, weight, R = plan
+            tree = cls(min_samples_leaf=self.min_samples_leaf, max_features=self.max_features,
+                       random_state=seed)
+            if weight is not None:
+                keep = weight > 0  # what sklearn's forests do: out-of-bag rows carry no weight
+                return tree.fit(self._rotated(X[keep], R), y[keep], sample_weight=weight[keep])
+            return tree.fit(self._rotated(X, R), y)
+
+        if self.n_jobs > 1 and self.n_estimators > 1:
+            with ThreadPoolExecutor(min(self.n_jobs, self.n_estimators)) as pool:
+                self.estimators_ = list(pool.map(fit_one, plans))
+        else:
+            self.estimators_ = [fit_one(p) for p in plans]
+        self._rotations = [p[2] for p in plans]
         # Flatten all trees' node statistics into one array, addressed by
         # offset[t] + node, so the leaf view can update them vectorized.
         means, second, counts, offsets = [], [], [], [0]
         self._trees = []
-        for est in self.model.estimators_:
+        for est in self.estimators_:
             t = est.tree_
             self._trees.append(t)
             m = t.value[:, 0, 0].astype(float)
@@ -89,6 +146,12 @@ class ForestSurrogate:
         return self
 
     @property
+    def feature_importances_(self) -> np.ndarray:
+        """Mean impurity-based importance of the axis-aligned trees."""
+        imp = [e.feature_importances_ for e, R in zip(self.estimators_, self._rotations) if R is None]
+        return np.mean(imp, axis=0) if imp else np.full(self.estimators_[0].n_features_in_, np.nan)
+
+    @property
     def n_trees(self) -> int:
         return len(self._trees)
 
@@ -99,10 +162,10 @@ class ForestSurrogate:
         out = np.empty((len(self._trees), len(X)), dtype=np.int64)
         if not len(X):
             return out
-        # The trees' own apply(), without the ensemble's per-call thread pool:
-        # the acquisition optimizer looks up many small sets of points.
-        for i, t in enumerate(self._trees):
-            out[i] = t.apply(X)
+        # The trees' own apply(), without a per-call thread pool: the
+        # acquisition optimizer looks up many small sets of points.
+        for i, (t, R) in enumerate(zip(self._trees, self._rotations)):
+            out[i] = t.apply(self._rotated(X, R) if R is not None else X)
         out += self._flat[3][:, None]
         return out
 
@@ -166,20 +229,27 @@ class LeafView:
         self.s1 = np.concatenate([self.s1, self.mean[leaves].sum(axis=0)])
         self.s2 = np.concatenate([self.s2, self.second[leaves].sum(axis=0)])
 
-    def add(self, point_leaves: np.ndarray, y: float, weight: float = 1.0) -> None:
+    def add(self, point_leaves: np.ndarray, y: float, weight: float = 1.0, spread: bool = True) -> None:
         """Fold an observation ``y`` at a point into its leaves (one per tree).
 
         Args:
             point_leaves: the point's global leaf ids, shape (n_trees,).
             y: the value it is assumed (a lie) or known to have.
             weight: how many samples it counts for.
+            spread: count ``y``'s distance from the leaf mean as spread
+                (an observation). False moves the mean only and shrinks the
+                spread as one more sample would (a lie: a pending point makes
+                its leaves less uncertain, not more).
         """
         n = self.count[point_leaves]
         m = self.mean[point_leaves]
         s = self.second[point_leaves]
         n_new = n + weight
         m_new = (n * m + weight * y) / n_new
-        s_new = (n * s + weight * y * y) / n_new
+        if spread:
+            s_new = (n * s + weight * y * y) / n_new
+        else:
+            s_new = np.maximum(s - m * m, 0.0) * (n / n_new) + m_new * m_new
         self.mean[point_leaves] = m_new
         self.second[point_leaves] = s_new
         self.count[point_leaves] = n_new
@@ -188,13 +258,14 @@ class LeafView:
             self.s1 += (m_new - m) @ hit
             self.s2 += (s_new - s) @ hit
 
-    def add_many(self, leaves: np.ndarray, y: np.ndarray | float) -> None:
+    def add_many(self, leaves: np.ndarray, y: np.ndarray | float, spread: bool = True) -> None:
         """Fold many observations at once: the same statistics as calling
         :meth:`add` for each point in turn, in one vectorized pass.
 
         Args:
             leaves: the points' global leaf ids, shape (n_trees, m).
             y: their values, shape (m,), or one value for all.
+            spread: as for :meth:`add`.
         """
         if leaves.size == 0:
             return
@@ -208,8 +279,13 @@ class LeafView:
         s2 = np.bincount(inv, weights=yy * yy)
         n = self.count[nodes]
         n_new = n + k
-        self.mean[nodes] = (n * self.mean[nodes] + s1) / n_new
-        self.second[nodes] = (n * self.second[nodes] + s2) / n_new
+        m_old = self.mean[nodes]
+        m_new = (n * m_old + s1) / n_new
+        if spread:
+            self.second[nodes] = (n * self.second[nodes] + s2) / n_new
+        else:
+            self.second[nodes] = np.maximum(self.second[nodes] - m_old * m_old, 0.0) * (n / n_new) + m_new * m_new
+        self.mean[nodes] = m_new
         self.count[nodes] = n_new
         if len(self):
             self.s1 = self.mean[self.leaves].sum(axis=0)
