@@ -123,8 +123,8 @@ def _add_method_options(g: Any) -> None:
                    help="ambs: random forest or extra trees (default: rf)")
     g.add_argument("--acquisition", default="lcb", choices=["lcb", "ucb", "ei", "pi"],
                    help="ambs: acquisition function (default: lcb)")
-    g.add_argument("--kappa", type=_nonneg_float, default=1.96,
-                   help="ambs: LCB exploration weight (default: 1.96)")
+    g.add_argument("--kappa", type=_nonneg_float, default=3.0,
+                   help="ambs: LCB exploration weight (default: 3.0)")
     g.add_argument("--xi", type=_nonneg_float, default=0.01, help="ambs: EI/PI margin (default: 0.01)")
     g.add_argument("--liar", default="cl_max", choices=["cl_max", "cl_mean", "cl_min"],
                    help="ambs: constant-liar value for running evaluations (default: cl_max)")

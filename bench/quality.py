@@ -216,6 +216,8 @@ def _one(job: tuple) -> tuple:
     if reuse and path and os.path.exists(path):
         with open(path) as fh:
             return method, function, seed, json.load(fh)
+    if reuse == "only":
+        return method, function, seed, None
     if method in PEERS:
         out = _peer_subprocess(peer_python, method, function, seed, evals, batch)
     else:
@@ -243,6 +245,8 @@ def main() -> None:
     ap.add_argument("--reuse", nargs="*", default=None, metavar="METHOD",
                     help="take these methods' runs (all, without names) from --save instead of running them "
                          "(deterministic per seed: the peers, to rerun only this package's methods)")
+    ap.add_argument("--saved-only", action="store_true",
+                    help="never run the --reuse methods: their medians are over the seeds saved")
     ap.add_argument("--ambs", nargs="+", default=[], metavar="KEY=VALUE",
                     help="options for the ambs methods, e.g. kappa=1.0 liar=cl_min (values parsed as Python literals)")
     ap.add_argument("--peer-worker", nargs=5, default=None, help=argparse.SUPPRESS)
@@ -268,22 +272,28 @@ def main() -> None:
             options[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             options[key] = value
-    jobs = [(m, f, s, args.evals, args.batch, args.peer_python, args.save, reused(m), options)
+    jobs = [(m, f, s, args.evals, args.batch, args.peer_python, args.save,
+             ("only" if args.saved_only else True) if reused(m) else False, options)
             for f in args.functions for m in args.methods for s in range(args.seeds)]
     results: dict[tuple[str, str], list[dict]] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
         for method, function, _seed, out in pool.map(_one, jobs):
-            results.setdefault((function, method), []).append(out)
+            runs = results.setdefault((function, method), [])
+            if out is not None:
+                runs.append(out)
     checkpoints = [c for c in CHECKPOINTS if c <= args.evals]
     head = " ".join(f"{'@' + str(c):>10}" for c in checkpoints)
     print(f"median simple regret (best objective where no optimum is known) over {args.seeds} seeds, {args.evals} evaluations in batches of {args.batch}")
-    print(f"{'function':<11} {'method':<11} {head} {'opt s/run':>9}")
+    print(f"{'function':<11} {'method':<11} {'seeds':>5} {head} {'opt s/run':>9}")
     table = []
     for function in args.functions:
         optimum = getattr(importlib.import_module(f"problems.{function}"), "OPTIMUM", None)
         for method in args.methods:
             runs = results[(function, method)]
-            row = {"function": function, "method": method, "seconds": float(np.median([r["seconds"] for r in runs]))}
+            if not runs:
+                continue
+            row = {"function": function, "method": method, "seeds": len(runs),
+                   "seconds": float(np.median([r["seconds"] for r in runs]))}
             cells = []
             for c in checkpoints:
                 best = np.array([r["trace"][c - 1] for r in runs])
@@ -291,7 +301,7 @@ def main() -> None:
                 row[f"at{c}"] = val
                 cells.append(f"{val:>10.4g}")
             table.append(row)
-            print(f"{function:<11} {method:<11} {' '.join(cells)} {row['seconds']:>9.2f}", flush=True)
+            print(f"{function:<11} {method:<11} {len(runs):>5} {' '.join(cells)} {row['seconds']:>9.2f}", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(table, fh, indent=1)
