@@ -308,8 +308,11 @@ def test_ambs_surrogates_and_acquisitions(surrogate, acquisition, quadratic_prob
 
 
 def test_ambs_finds_the_optimum_region(quadratic_problem):
-    """Model-based search beats its own initial design on a smooth function."""
-    for seed in range(2):
+    """Model-based search beats its own initial design on a smooth function,
+    and gets close to the optimum on most seeds (one seed in several may still
+    be exploring after 24 model-based proposals)."""
+    finals = []
+    for seed in range(5):
         search = AMBS(quadratic_problem, random_state=seed, n_initial_points=10)
         initial = search.ask(10)
         search.tell([(c, quadratic(c)) for c in initial])
@@ -319,7 +322,9 @@ def test_ambs_finds_the_optimum_region(quadratic_problem):
             search.tell([(c, quadratic(c)) for c in configs])
         best_config, best_value = search.best()
         assert best_value > initial_best
-        assert best_value > -0.02, (seed, best_config, best_value)
+        finals.append(best_value)
+    assert np.median(finals) > -0.01, finals
+    assert sorted(finals)[1] > -0.02, finals
 
 
 def _spread(configs: list[dict]) -> float:
@@ -419,3 +424,15 @@ def test_random_search_follows_the_priors(mixed_problem):
     assert -4 <= lrs.min() and lrs.max() <= -1
     assert abs(np.median(lrs) + 2.5) < 0.3  # uniform on the log scale
     assert 0.35 < np.mean([c["opt"] == "sgd" for c in configs]) < 0.65
+
+
+@pytest.mark.parametrize("kw", [{"kappa_sampling": True}, {"lie_spread": False}, {"n_recombine": 200},
+                                {"rotate": 0.5}])
+def test_ambs_optional_proposal_variants(kw, quadratic_problem):
+    search = fitted_ambs(quadratic_problem, quadratic, **kw)
+    for _ in range(3):
+        configs = search.ask(4)
+        assert len(set(keys(configs))) == 4
+        assert_valid(quadratic_problem, configs)
+        search.tell([(c, quadratic(c)) for c in configs])
+    assert search.n_told == 22 and search.n_fits == 3

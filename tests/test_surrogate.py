@@ -228,3 +228,32 @@ def test_rotated_trees_fit_a_diagonal_valley_better():
 def test_bad_rotate_is_refused():
     with pytest.raises(ValueError, match="rotate"):
         ForestSurrogate("rf", rotate=1.5)
+
+
+def test_a_lie_without_spread_moves_the_mean_and_shrinks_the_spread():
+    X, y = data()
+    model = ForestSurrogate("rf", n_estimators=16, min_samples_leaf=3, random_state=0).fit(X, y)
+    point = np.array([[0.3, 0.7]])
+    mu0 = model.predict(point)
+    leaves = model.leaves(point)[:, 0]
+    for spread in (True, False):
+        view = model.view(point)
+        within0 = view.second[leaves] - view.mean[leaves] ** 2
+        view.add(leaves, float(y.max()), spread=spread)
+        within = view.second[leaves] - view.mean[leaves] ** 2
+        assert view.mean_std()[0][0] > mu0[0]
+        # The leaves' own spread: grows with an observation far above their
+        # mean, shrinks by n / (n + 1) with a lie that has no spread.
+        if spread:
+            assert np.all(within > within0)
+        else:
+            n_new = view.count[leaves]
+            np.testing.assert_allclose(within, within0 * (n_new - 1) / n_new, rtol=1e-9, atol=1e-12)
+    # add_many agrees with add for spread=False as well.
+    P = np.random.default_rng(2).random((5, 2))
+    a, b = model.view(P), model.view(P)
+    L = model.leaves(P)
+    for j in range(5):
+        a.add(L[:, j], 1.5, spread=False)
+    b.add_many(L, 1.5, spread=False)
+    np.testing.assert_allclose(a.mean_std(), b.mean_std(), rtol=1e-9, atol=1e-12)
