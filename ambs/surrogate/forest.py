@@ -146,12 +146,6 @@ class ForestSurrogate:
         return self
 
     @property
-    def feature_importances_(self) -> np.ndarray:
-        """Mean impurity-based importance of the axis-aligned trees."""
-        imp = [e.feature_importances_ for e, R in zip(self.estimators_, self._rotations) if R is None]
-        return np.mean(imp, axis=0) if imp else np.full(self.estimators_[0].n_features_in_, np.nan)
-
-    @property
     def n_trees(self) -> int:
         return len(self._trees)
 
