@@ -15,6 +15,18 @@ import pytest
 
 from ambs import Problem
 
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+MPI_MISSING = "the mpi extra is not installed here (pip install -e '.[mpi]' brings mpi4py and mpiexec)"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``mpi`` need the mpiexec of the mpi extra: without it they
+    skip and say why, except under CI (``$CI`` set), where they must run."""
+    if item.get_closest_marker("mpi") is not None and not MPIEXEC.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{MPI_MISSING} (CI must run the MPI tests)")
+        pytest.skip(MPI_MISSING)
+
 # Problem modules, formatted with str.format (so literal braces are doubled).
 TEMPLATES: dict[str, str] = {
     # Two reals and a categorical: a smooth objective, instant to evaluate.

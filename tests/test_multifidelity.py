@@ -409,7 +409,6 @@ def test_process_evaluator_stays_busy_under_asha(tmp_path, ambs_cli):
 
 @pytest.mark.slow
 @pytest.mark.mpi
-@pytest.mark.skipif(not MPIEXEC.exists(), reason="the mpi extra is not installed here")
 def test_mpi_evaluator_stays_busy_under_asha(tmp_path):
     path = write_budgeted(tmp_path, sleep=0.05)
     out = tmp_path / "run"

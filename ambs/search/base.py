@@ -80,12 +80,18 @@ class Search(ABC):
             x = self._pending.pop(config_key(config), None)
             if x is None:
                 x = self.space.to_vectors([config])[0]
-            self._seen.add(self.space.keys(x)[0])
-            loss = math.nan
-            if objective is not None and math.isfinite(float(objective)):
-                loss = -float(objective)
-            self._X.append(x)
-            self._y.append(loss)
+            self._record(x, objective)
+
+    def _record(self, x: np.ndarray, objective: float | None) -> float:
+        """Append a told result (its vector, the loss ``-objective``, NaN for a
+        failure) and mark it seen; returns the loss."""
+        self._seen.add(self.space.keys(x)[0])
+        loss = math.nan
+        if objective is not None and math.isfinite(float(objective)):
+            loss = -float(objective)
+        self._X.append(x)
+        self._y.append(loss)
+        return loss
 
     @abstractmethod
     def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -208,6 +208,8 @@ class MultiFidelitySearch(Search):
         self._vec: dict[str, np.ndarray] = {}  # config key -> vector
         self._pending_budget: dict[str, float] = {}  # config key -> budget asked (one at a time)
         self.told_budgets: list[float] = []  # the budget of each told result, in told order
+        self._configs: dict[str, dict[str, Any]] = {}  # config key -> configuration
+        self._where: dict[str, _Bracket] = {}  # config key -> its bracket
 
     def ladder(self, s: int | None = None) -> list[float]:
         """Rung budgets of a bracket ``s`` (default ``s_max``): ``max_budget * eta^(i - s)``."""
@@ -263,16 +265,27 @@ class MultiFidelitySearch(Search):
                 if x is None:
                     x = self.space.to_vectors([config])[0]
             self._vec[key] = x
-            self._seen.add(self.space.keys(x)[0])
-            loss = math.nan
-            if objective is not None and math.isfinite(float(objective)):
-                loss = -float(objective)
-            self._X.append(x)
-            self._y.append(loss)
+            loss = self._record(x, objective)
             self.told_budgets.append(budget)
             self._on_result(key, dict(config), budget, loss, objective, was_asked)
 
     # ------------------------------------------------------------ subclasses
+    def _take(self, b: _Bracket, job: tuple[int, str | None]) -> tuple[dict[str, Any], float] | None:
+        """The configuration and budget of bracket ``b``'s ``job``; an open slot
+        (key None) gets a new configuration. None, and ``b`` closed, when the
+        space has no new configuration left."""
+        rung, key = job
+        if key is None:
+            config = self._new_config()
+            if config is None:
+                b.closed = True
+                return None
+            key = config_key(config)
+            self._configs[key] = config
+            self._where[key] = b
+        b.asked[rung].add(key)
+        return self._configs[key], b.budgets[rung]
+
     def _next_job(self) -> tuple[dict[str, Any], float] | None:
         raise NotImplementedError
 
@@ -323,9 +336,7 @@ class Hyperband(MultiFidelitySearch):
             [(n, self.max_budget * r / R) for n, r in rungs] for rungs in hyperband_brackets(R, self.eta)
         ]
         self._active: list[_Bracket] = []
-        self._where: dict[str, _Bracket] = {}  # config key -> its bracket
         self._opened = 0
-        self._configs: dict[str, dict[str, Any]] = {}
 
     def _bracket_index(self, j: int) -> int:
         """Which row of ``brackets_table`` the ``j``-th bracket opened uses."""
@@ -348,19 +359,9 @@ class Hyperband(MultiFidelitySearch):
                     return None
                 b = self._open()
             job = b.next_job()
-            if job is None:
-                continue
-            rung, key = job
-            if key is None:
-                config = self._new_config()
-                if config is None:
-                    b.closed = True
-                    continue
-                key = config_key(config)
-                self._configs[key] = config
-                self._where[key] = b
-            b.asked[rung].add(key)
-            return self._configs[key], b.budgets[rung]
+            taken = self._take(b, job) if job is not None else None
+            if taken is not None:
+                return taken
         return None
 
     def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float,
@@ -439,7 +440,6 @@ class ASHA(MultiFidelitySearch):
         self.rule = rule
         self.sampler = sampler
         self.bracket = _Bracket(self.ladder(), None, self.eta, rule)
-        self._configs: dict[str, dict[str, Any]] = {}
 
     # A model-based sampler may fit in the background (ambs.fitter): delegate.
     @property
@@ -471,16 +471,9 @@ class ASHA(MultiFidelitySearch):
             job = b.next_job()
             if job is None:
                 return None
-            rung, key = job
-            if key is None:
-                config = self._new_config()
-                if config is None:
-                    b.closed = True
-                    continue
-                key = config_key(config)
-                self._configs[key] = config
-            b.asked[rung].add(key)
-            return self._configs[key], b.budgets[rung]
+            taken = self._take(b, job)
+            if taken is not None:
+                return taken
 
     def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float,
                    objective: float | None, was_asked: bool) -> None:
