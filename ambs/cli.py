@@ -119,8 +119,8 @@ def _add_method_options(g: Any) -> None:
     g.add_argument("--max-evals", type=_positive_int, default=100,
                    help="evaluations of the whole run, resumed ones included (default: 100)")
     g.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default: random)")
-    g.add_argument("--surrogate", default="rf", choices=["rf", "et"],
-                   help="ambs: random forest or extra trees (default: rf)")
+    g.add_argument("--surrogate", default="et", choices=["et", "rf"],
+                   help="ambs: extremely randomized trees or a bootstrap random forest (default: et)")
     g.add_argument("--acquisition", default="lcb", choices=["lcb", "ucb", "ei", "pi"],
                    help="ambs: acquisition function (default: lcb)")
     g.add_argument("--kappa", type=_nonneg_float, default=3.0,
