@@ -48,6 +48,20 @@ def test_uncertainty_grows_away_from_the_data():
     assert std_out.mean() >= std_in.mean()
 
 
+def test_extra_trees_are_certain_at_the_results_and_uncertain_between():
+    # Why AMBS defaults to extra trees: fitted on every result with leaves of
+    # one, all trees pass through the results, so the spread vanishes there
+    # and grows between them; bootstrap trees that missed a result disagree on it.
+    X, y = data(60)
+    et = ForestSurrogate("et", n_estimators=32, min_samples_leaf=1, random_state=0).fit(X, y)
+    rf = ForestSurrogate("rf", n_estimators=32, min_samples_leaf=1, random_state=0).fit(X, y)
+    mu_at, std_at = et.predict(X, return_std=True)
+    assert np.allclose(mu_at, y) and std_at.max() < 1e-6  # round-off of the variance
+    between = np.random.default_rng(5).random((200, 2))
+    assert et.predict(between, return_std=True)[1].mean() > 0.01
+    assert rf.predict(X, return_std=True)[1].mean() > 0.01
+
+
 def test_seeded_fit_is_reproducible():
     X, y = data()
     a = ForestSurrogate("rf", n_estimators=8, random_state=3).fit(X, y).predict(X[:10])
