@@ -38,6 +38,14 @@ def _native(value: Any) -> Any:
     return value
 
 
+def _reflect(u: np.ndarray) -> np.ndarray:
+    """Unit-scale values moved past a bound, reflected back into [0, 1]
+    (rather than piling mass on the bounds as clipping would)."""
+    u = np.where(u < 0, -u, u)
+    u = np.where(u > 1, 2 - u, u)
+    return np.clip(u, 0.0, 1.0)
+
+
 def _legacy(rng: np.random.Generator) -> np.random.RandomState:
     """ConfigSpace's samplers take the legacy RandomState; derive one from ``rng``."""
     return np.random.RandomState(int(rng.integers(2**32 - 1)))
@@ -230,10 +238,7 @@ class Space:
         step = rng.normal(0.0, scale, size=(m, self.dim))
         sel = move & cont[None, :]
         out[sel] = out[sel] + step[sel]
-        # Reflect at the bounds rather than pile mass on them.
-        out = np.where(out < 0, -out, out)
-        out = np.where(out > 1, 2 - out, out)
-        out = np.clip(out, 0.0, 1.0)
+        out = _reflect(out)
         # Integers: a step that rounds back to the same value moves one unit.
         for i in np.flatnonzero(self.kinds == _KIND_INTEGER):
             rows = np.flatnonzero(move[:, i] & np.isfinite(base[:, i]))
@@ -309,10 +314,7 @@ class Space:
                 spread = np.nan_to_num(np.nanstd(top[:, cont], axis=0), nan=0.0)
             width = np.maximum(bandwidth * spread, floor)
             step = rng.normal(0.0, 1.0, size=(n, int(cont.sum()))) * width[None, :]
-            vals = out[:, cont] + step
-            vals = np.where(vals < 0, -vals, vals)
-            vals = np.where(vals > 1, 2 - vals, vals)
-            out[:, cont] = np.clip(vals, 0.0, 1.0)
+            out[:, cont] = _reflect(out[:, cont] + step)
         return self.repair(out, rng)
 
     # ------------------------------------------------------------ conversion

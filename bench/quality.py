@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -263,11 +264,16 @@ def main() -> None:
     def reused(m: str) -> bool:
         return args.reuse is not None and (not args.reuse or m in args.reuse)
 
+    from ambs import AMBS
+
+    known = set(inspect.signature(AMBS).parameters) - {"problem", "random_state"}
     options = {}
     for kv in args.ambs:
         key, sep, value = kv.partition("=")
         if not sep:
             ap.error(f"--ambs takes KEY=VALUE, got {kv!r}")
+        if key not in known:
+            ap.error(f"--ambs: AMBS has no option {key!r} (options: {', '.join(sorted(known))})")
         try:
             options[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):

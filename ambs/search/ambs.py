@@ -83,9 +83,9 @@ class AMBS(Search):
             ``"rf"`` (a classic random forest: bootstrap samples, best
             splits). Without bootstrap, every tree of ``"et"`` passes
             through every result, so the spread is zero at the results and
-            grows between them, which steers LCB as a Gaussian process's
-            spread would; it gave lower regret than ``"rf"`` on all six
-            functions of ``bench/quality.py`` (20 seeds).
+            grows between them, much as a Gaussian process's does; it gave
+            lower regret than ``"rf"`` on all six functions of
+            ``bench/quality.py`` (20 seeds).
         acquisition: ``"lcb"`` (= ``"ucb"`` on the maximized objective), ``"ei"`` or ``"pi"``.
         kappa: LCB exploration weight. 3.0 (with leaves of one result,
             which make the forest's mean interpolate the results and so
@@ -357,12 +357,11 @@ class AMBS(Search):
         """Constant liar the textbook way: refit with the lies as data, once a point."""
         _, y = self._finite()
         yt, _ = transform_targets(y, self.y_transform, self.y_eps)
+        lie = self._lie(y)  # on the loss scale, chosen as the fold mode chooses it
         chosen = np.empty((0, self.space.dim))
         for _ in range(n):
             pend = np.vstack([self.pending, extra_pending, chosen])
-            # The lie on the loss scale, chosen as the fold mode chooses it.
-            lie = {"cl_min": y.min(), "cl_mean": y.mean()}.get(self.liar, y.max())
-            task = self.fit_task(extra=(pend, float(lie)))
+            task = self.fit_task(extra=(pend, lie))
             assert task is not None
             self.install(task.run())
             self._fitted_on = self.n_told

@@ -159,7 +159,7 @@ class ForestSurrogate:
         # The trees' own apply(), without a per-call thread pool: the
         # acquisition optimizer looks up many small sets of points.
         for i, (t, R) in enumerate(zip(self._trees, self._rotations)):
-            out[i] = t.apply(self._rotated(X, R) if R is not None else X)
+            out[i] = t.apply(self._rotated(X, R))
         out += self._flat[3][:, None]
         return out
 
@@ -178,6 +178,26 @@ class ForestSurrogate:
         else:
             leaves = self.leaves(X)
         return LeafView(leaves, mean.copy(), second.copy(), count.copy())
+
+
+def _merged(n, m, s, k, s1, s2, spread: bool):
+    """Leaf statistics after adding ``k`` samples with sum ``s1`` and sum of
+    squares ``s2`` to leaves of weight ``n``, mean ``m`` and second moment ``s``.
+
+    With ``spread`` the samples count as observations (their distance from the
+    mean adds to the variance); without, only the mean moves and the variance
+    shrinks as ``k`` more samples at the mean would make it.
+
+    Returns:
+        the new weight, mean and second moment.
+    """
+    n_new = n + k
+    m_new = (n * m + s1) / n_new
+    if spread:
+        s_new = (n * s + s2) / n_new
+    else:
+        s_new = np.maximum(s - m * m, 0.0) * (n / n_new) + m_new * m_new
+    return n_new, m_new, s_new
 
 
 class LeafView:
@@ -238,12 +258,7 @@ class LeafView:
         n = self.count[point_leaves]
         m = self.mean[point_leaves]
         s = self.second[point_leaves]
-        n_new = n + weight
-        m_new = (n * m + weight * y) / n_new
-        if spread:
-            s_new = (n * s + weight * y * y) / n_new
-        else:
-            s_new = np.maximum(s - m * m, 0.0) * (n / n_new) + m_new * m_new
+        n_new, m_new, s_new = _merged(n, m, s, weight, weight * y, weight * y * y, spread)
         self.mean[point_leaves] = m_new
         self.second[point_leaves] = s_new
         self.count[point_leaves] = n_new
@@ -271,15 +286,9 @@ class LeafView:
         k = np.bincount(inv).astype(float)
         s1 = np.bincount(inv, weights=yy)
         s2 = np.bincount(inv, weights=yy * yy)
-        n = self.count[nodes]
-        n_new = n + k
-        m_old = self.mean[nodes]
-        m_new = (n * m_old + s1) / n_new
-        if spread:
-            self.second[nodes] = (n * self.second[nodes] + s2) / n_new
-        else:
-            self.second[nodes] = np.maximum(self.second[nodes] - m_old * m_old, 0.0) * (n / n_new) + m_new * m_new
+        n_new, m_new, s_new = _merged(self.count[nodes], self.mean[nodes], self.second[nodes], k, s1, s2, spread)
         self.mean[nodes] = m_new
+        self.second[nodes] = s_new
         self.count[nodes] = n_new
         if len(self):
             self.s1 = self.mean[self.leaves].sum(axis=0)
