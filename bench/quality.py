@@ -1,8 +1,19 @@
 """Search quality: simple regret of AMBS, random search and peers on test functions.
 
-Each run proposes ``--evals`` configurations in batches of ``--batch`` through
-ask/tell (ask a batch, evaluate it, tell it), as a master with ``--batch``
-free workers would. Simple regret = the function's optimum minus the best
+Two paths, chosen with ``--paths``:
+
+* ``batch``: each run proposes ``--evals`` configurations in batches of
+  ``--batch`` through ask/tell (ask a batch, evaluate it, tell it), as a
+  master with ``--batch`` free workers would if they all finished at once.
+* ``async`` (what ``ambs search`` users get): this package's methods run
+  through the real driver (:func:`ambs.simulate.simulate`, as ``ambs
+  simulate`` does) with ``--batch`` simulated workers whose evaluations take
+  ``--duration`` (lognormal by default), the background fitter on the
+  virtual clock and the master's real compute on it; a freed worker is
+  answered at once, while the others are still pending. Peers run the same
+  protocol in their own interpreter: a heap of finishing times, ``tell`` the
+  earliest, ``ask`` one, their own compute on the clock. The best-so-far
+  trace is in the order results come back. Simple regret = the function's optimum minus the best
 objective found (objectives are maximized, so regret >= 0, lower is better).
 Reported: the median over seeds at 50, 100 and 200 evaluations, and the
 median optimizer seconds per run (time inside ask and tell).
@@ -17,7 +28,7 @@ dependencies): ``optuna-tpe`` (TPESampler, constant liar), ``optuna-gp``
 cl_max, 10,000 sampled candidates).
 
     .venv/bin/python bench/quality.py [--functions ...] [--methods ...] [--seeds 10]
-        [--peer-python bench/.venv-peers/bin/python] [--jobs 2] [--json FILE]
+        [--paths batch async] [--peer-python bench/.venv-peers/bin/python] [--jobs 2] [--json FILE]
 """
 
 from __future__ import annotations
@@ -41,8 +52,11 @@ sys.path.insert(0, ROOT)
 
 FUNCTIONS = ["ackley", "branin", "griewank", "hartmann6", "levy", "rosenbrock", "mixed"]
 OWN = ["ambs", "ambs-lag", "ambs-refit", "random"]
-PEERS = ["optuna-tpe", "optuna-gp", "dh-cbo"]
+PEERS = ["optuna-tpe", "optuna-gp", "dh-cbo", "hebo"]
+PATHS = ["batch", "async"]
+BATCH_ONLY = {"ambs-lag"}  # emulates the background fitter's lag; the async path has the real one
 CHECKPOINTS = (50, 100, 200)
+DURATION = "lognormal:60,0.5"
 
 
 def _objective(out) -> float:
@@ -67,16 +81,8 @@ def _trace(values: list[float]) -> list[float]:
 
 # ------------------------------------------------------------------ own methods
 def run_own(method: str, function: str, seed: int, evals: int, batch: int, options: dict | None = None) -> dict:
-    from ambs import AMBS, RandomSearch
-
     mod = importlib.import_module(f"problems.{function}")
-    options = dict(options or {})
-    if method == "random":
-        search = RandomSearch(mod.problem, random_state=seed)
-    elif method == "ambs-refit":
-        search = AMBS(mod.problem, random_state=seed, lie_mode="refit", **options)
-    else:
-        search = AMBS(mod.problem, random_state=seed, **options)
+    search = _make_own(method, mod.problem, seed, options)
     lag = method == "ambs-lag"
     values: list[float] = []
     spent = 0.0
@@ -100,6 +106,45 @@ def run_own(method: str, function: str, seed: int, evals: int, batch: int, optio
         spent += time.perf_counter() - t
         values += [v for _, v in results]
     return {"trace": _trace(values), "seconds": spent}
+
+
+class _Collect:
+    """A recorder that keeps the evaluations in memory, in the order they finish."""
+
+    def __init__(self) -> None:
+        self.rows: list = []
+
+    def append(self, ev) -> None:
+        self.rows.append(ev)
+
+    def close(self) -> None:
+        pass
+
+
+def _make_own(method: str, problem, seed: int, options: dict | None):
+    from ambs import AMBS, RandomSearch
+
+    options = dict(options or {})
+    if method == "random":
+        return RandomSearch(problem, random_state=seed)
+    if method == "ambs-refit":
+        return AMBS(problem, random_state=seed, lie_mode="refit", **options)
+    return AMBS(problem, random_state=seed, **options)
+
+
+def run_own_async(method: str, function: str, seed: int, evals: int, workers: int, duration: str,
+                  options: dict | None = None) -> dict:
+    """One run through the real driver against ``workers`` simulated workers (``ambs simulate``'s path)."""
+    from ambs.simulate import parse_duration, simulate
+
+    mod = importlib.import_module(f"problems.{function}")
+    search = _make_own(method, mod.problem, seed, options)
+    rec = _Collect()
+    report = simulate(search, mod.run, rec, workers, parse_duration(duration), evals, seed=seed,
+                      background_fit=True)
+    values = [e.objective if e.ok else float("nan") for e in rec.rows]
+    return {"trace": _trace(values), "seconds": report.master_seconds + report.fit_seconds,
+            "utilization": report.utilization}
 
 
 # ------------------------------------------------------------------------ peers
@@ -144,91 +189,215 @@ def _optuna_params(trial, space) -> dict:
     return params
 
 
-def run_peer(method: str, function: str, seed: int, evals: int, batch: int) -> dict:
-    """Runs inside the peer interpreter (optuna, deephyper installed)."""
+class _PeerAdapter:
+    """One peer optimizer behind ``ask(n) -> [(handle, params)]`` and ``tell(handle, params, value)``."""
+
+    def __init__(self, method: str, space, seed: int, tmp: str) -> None:
+        self.method, self.space = method, space
+        if method.startswith("optuna"):
+            import optuna
+
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
+            if method == "optuna-tpe":
+                sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+            else:
+                sampler = optuna.samplers.GPSampler(seed=seed)
+            self.optuna = optuna
+            self.study = optuna.create_study(direction="maximize", sampler=sampler)
+        elif method == "dh-cbo":
+            from deephyper.hpo import CBO, HpProblem
+
+            hp = HpProblem(config_space=space)
+            self.search = CBO(hp, random_state=seed, log_dir=tmp, surrogate_model="RF", acq_func="UCB",
+                              acq_func_kwargs={"kappa": 1.96}, acq_optimizer="sampling",
+                              acq_optimizer_kwargs={"n_points": 10000}, multi_point_strategy="cl_max",
+                              checkpoint_history_to_csv=False)
+        elif method == "hebo":
+            self.hebo = _Hebo(space, seed)
+        else:
+            raise ValueError(f"unknown peer {method!r}")
+
+    def ask(self, n: int) -> list[tuple]:
+        if self.method.startswith("optuna"):
+            trials = [self.study.ask() for _ in range(n)]
+            return [(tr, _optuna_params(tr, self.space)) for tr in trials]
+        if self.method == "dh-cbo":
+            # Inactive conditional hyperparameters come back as NaN.
+            return [(c, {k: v for k, v in c.items() if k in self.space and v == v})
+                    for c in self.search.ask(n)]
+        return self.hebo.ask(n)
+
+    def tell(self, handle, params: dict, v: float) -> None:
+        if self.method.startswith("optuna"):
+            self.study.tell(handle, v if v == v else None,
+                            state=None if v == v else self.optuna.trial.TrialState.FAIL)
+        elif self.method == "dh-cbo":
+            self.search.tell([(handle, v if v == v else "F")])
+        else:
+            self.hebo.tell(handle, v)
+
+
+class _Hebo:
+    """HEBO (the NeurIPS 2020 black-box optimization challenge's winner) on a
+    ConfigSpace space without conditions: reals, integers, categoricals."""
+
+    def __init__(self, space, seed: int) -> None:
+        import pandas as pd
+        from ConfigSpace import (
+            CategoricalHyperparameter,
+            OrdinalHyperparameter,
+            UniformFloatHyperparameter,
+            UniformIntegerHyperparameter,
+        )
+        from hebo.design_space.design_space import DesignSpace
+        from hebo.optimizers.hebo import HEBO
+
+        if space.conditions:
+            raise NotImplementedError("hebo: conditional spaces")
+        dims = []
+        for hp in space.values():
+            if isinstance(hp, UniformFloatHyperparameter):
+                dims.append({"name": hp.name, "type": "pow" if hp.log else "num", "lb": hp.lower, "ub": hp.upper})
+            elif isinstance(hp, UniformIntegerHyperparameter):
+                dims.append({"name": hp.name, "type": "pow_int" if hp.log else "int", "lb": hp.lower,
+                             "ub": hp.upper})
+            elif isinstance(hp, CategoricalHyperparameter):
+                dims.append({"name": hp.name, "type": "cat", "categories": list(hp.choices)})
+            elif isinstance(hp, OrdinalHyperparameter):
+                dims.append({"name": hp.name, "type": "cat", "categories": list(hp.sequence)})
+            else:
+                raise NotImplementedError(type(hp).__name__)
+        np.random.seed(seed)
+        import torch
+
+        torch.manual_seed(seed)
+        self.pd = pd
+        self.opt = HEBO(DesignSpace().parse(dims), scramble_seed=seed)
+
+    def ask(self, n: int) -> list[tuple]:
+        df = self.opt.suggest(n_suggestions=n)
+        out = []
+        for i in range(len(df)):
+            row = df.iloc[[i]]
+            params = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.iloc[0].to_dict().items()}
+            out.append((row, params))
+        return out
+
+    def tell(self, row, v: float) -> None:
+        # HEBO minimizes; a failure is told as nothing.
+        if v == v:
+            self.opt.observe(row, np.array([[-v]]))
+
+
+def run_peer(method: str, function: str, seed: int, evals: int, batch: int, path: str = "batch",
+             duration: str = DURATION) -> dict:
+    """Runs inside the peer interpreter (optuna, deephyper, HEBO installed)."""
+    import heapq
     import warnings
 
     warnings.filterwarnings("ignore")
     mod = importlib.import_module(f"problems.{function}")
-    space = mod.problem.space
     values: list[float] = []
     spent = 0.0
-    if method.startswith("optuna"):
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
-        if method == "optuna-tpe":
-            sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-        else:
-            sampler = optuna.samplers.GPSampler(seed=seed)
-        study = optuna.create_study(direction="maximize", sampler=sampler)
-        while len(values) < evals:
-            t = time.perf_counter()
-            trials = [study.ask() for _ in range(min(batch, evals - len(values)))]
-            params = [_optuna_params(tr, space) for tr in trials]
-            spent += time.perf_counter() - t
-            for tr, p in zip(trials, params):
-                v = _objective(mod.run(p))
-                t = time.perf_counter()
-                study.tell(tr, v if v == v else None,
-                           state=None if v == v else optuna.trial.TrialState.FAIL)
-                spent += time.perf_counter() - t
-                values.append(v)
-    else:
-        from deephyper.hpo import CBO, HpProblem
-
-        hp = HpProblem(config_space=space)
-        with tempfile.TemporaryDirectory() as tmp:
-            search = CBO(hp, random_state=seed, log_dir=tmp, surrogate_model="RF", acq_func="UCB",
-                         acq_func_kwargs={"kappa": 1.96}, acq_optimizer="sampling",
-                         acq_optimizer_kwargs={"n_points": 10000}, multi_point_strategy="cl_max",
-                         checkpoint_history_to_csv=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        peer = _PeerAdapter(method, mod.problem.space, seed, tmp)
+        spent += time.perf_counter() - t
+        if path == "batch":
             while len(values) < evals:
                 t = time.perf_counter()
-                configs = search.ask(min(batch, evals - len(values)))
+                asked = peer.ask(min(batch, evals - len(values)))
                 spent += time.perf_counter() - t
-                # Inactive conditional hyperparameters come back as NaN.
-                results = [(c, _objective(mod.run({k: v for k, v in c.items() if k in space and v == v})))
-                           for c in configs]
+                results = [(h, p, _objective(mod.run(p))) for h, p in asked]
                 t = time.perf_counter()
-                search.tell([(c, v if v == v else "F") for c, v in results])
+                for h, p, v in results:
+                    peer.tell(h, p, v)
                 spent += time.perf_counter() - t
-                values += [v for _, v in results]
+                values += [v for _, _, v in results]
+        else:
+            # Asynchronous: ``batch`` workers, the earliest finisher told and
+            # answered with one new configuration; compute on the clock.
+            from ambs.simulate import parse_duration
+
+            dist = parse_duration(duration)
+            rng = np.random.default_rng([seed, 0x51])
+            now, heap, k = 0.0, [], 0
+
+            def submit(n: int) -> None:
+                nonlocal now, spent, k
+                t = time.perf_counter()
+                asked = peer.ask(n)
+                dt = time.perf_counter() - t
+                spent += dt
+                now += dt
+                for h, p in asked:
+                    heapq.heappush(heap, (now + dist.sample(rng), k, h, p))
+                    k += 1
+
+            submit(min(batch, evals))
+            while heap:
+                finish, _, h, p = heapq.heappop(heap)
+                now = max(now, finish)
+                v = _objective(mod.run(p))
+                values.append(v)
+                t = time.perf_counter()
+                peer.tell(h, p, v)
+                dt = time.perf_counter() - t
+                spent += dt
+                now += dt
+                if k < evals:
+                    submit(1)
     return {"trace": _trace(values), "seconds": spent}
 
 
-def _peer_subprocess(python: str, method: str, function: str, seed: int, evals: int, batch: int) -> dict:
+def _peer_subprocess(python: str, method: str, function: str, seed: int, evals: int, batch: int,
+                     path: str, duration: str) -> dict:
     res = subprocess.run([python, os.path.abspath(__file__), "--peer-worker", method, function, str(seed),
-                          str(evals), str(batch)], capture_output=True, text=True, cwd=ROOT)
+                          str(evals), str(batch), path, duration], capture_output=True, text=True, cwd=ROOT)
     if res.returncode != 0:
         raise RuntimeError(f"{method} on {function}: {res.stderr.strip().splitlines()[-1:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def _result_path(save: str | None, method: str, function: str, seed: int, evals: int, batch: int) -> str | None:
+def _result_path(save: str | None, method: str, function: str, seed: int, evals: int, batch: int,
+                 path: str = "batch", duration: str = DURATION) -> str | None:
     if not save:
         return None
-    return os.path.join(save, f"{function}-{evals}x{batch}", f"{method}-seed{seed}.json")
+    if path == "batch":
+        folder = f"{function}-{evals}x{batch}"
+    else:
+        folder = f"{function}-{evals}w{batch}-async-{duration.replace(':', '_').replace(',', '_')}"
+    return os.path.join(save, folder, f"{method}-seed{seed}.json")
+
+
+def _base(method: str) -> str:
+    """The method a run name stands for (a name may carry ``--label`` after it)."""
+    if method in OWN or method in PEERS:
+        return method
+    return max((m for m in OWN if method.startswith(m)), key=len)
 
 
 def _one(job: tuple) -> tuple:
-    method, function, seed, evals, batch, peer_python, save, reuse, options = job
-    path = _result_path(save, method, function, seed, evals, batch)
+    method, function, seed, evals, batch, peer_python, save, reuse, options, kind, duration = job
+    path = _result_path(save, method, function, seed, evals, batch, kind, duration)
     if reuse and path and os.path.exists(path):
         with open(path) as fh:
-            return method, function, seed, json.load(fh)
+            return method, function, kind, seed, json.load(fh)
     if reuse == "only":
-        return method, function, seed, None
-    if method in PEERS:
-        out = _peer_subprocess(peer_python, method, function, seed, evals, batch)
+        return method, function, kind, seed, None
+    run_as = _base(method)
+    if run_as in PEERS:
+        out = _peer_subprocess(peer_python, run_as, function, seed, evals, batch, kind, duration)
+    elif kind == "async":
+        out = run_own_async(run_as, function, seed, evals, batch, duration, options)
     else:
-        out = run_own(method, function, seed, evals, batch, options)
+        out = run_own(run_as, function, seed, evals, batch, options)
     if path:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as fh:
             json.dump(out, fh)
         os.replace(path + ".tmp", path)
-    return method, function, seed, out
+    return method, function, kind, seed, out
 
 
 def main() -> None:
@@ -250,22 +419,38 @@ def main() -> None:
                     help="never run the --reuse methods: their medians are over the seeds saved")
     ap.add_argument("--ambs", nargs="+", default=[], metavar="KEY=VALUE",
                     help="options for the ambs methods, e.g. kappa=1.0 liar=cl_min (values parsed as Python literals)")
-    ap.add_argument("--peer-worker", nargs=5, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--label", default=None,
+                    help="name the ambs methods' runs METHOD+LABEL in the table and --save (runs with --ambs options)")
+    ap.add_argument("--paths", nargs="+", default=["batch", "async"], choices=PATHS,
+                    help="batch: ask/tell in batches; async: the real driver with --batch simulated "
+                         "workers (default: both)")
+    ap.add_argument("--duration", default=DURATION,
+                    help=f"the async path's evaluation times, as for ambs simulate (default: {DURATION})")
+    ap.add_argument("--peer-worker", nargs=7, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer_worker:
-        m, f, s, e, b = args.peer_worker
-        print(json.dumps(run_peer(m, f, int(s), int(e), int(b))))
+        m, f, s, e, b, kind, dur = args.peer_worker
+        print(json.dumps(run_peer(m, f, int(s), int(e), int(b), kind, dur)))
         return
     if any(m in PEERS for m in args.methods) and not args.peer_python:
         ap.error("peers need --peer-python")
     if args.reuse is not None and not args.save:
         ap.error("--reuse needs --save")
+    unknown = [m for m in args.methods if m not in OWN + PEERS]
+    if unknown:
+        ap.error(f"unknown method(s) {', '.join(unknown)} (choose from {', '.join(OWN + PEERS)})")
 
     def reused(m: str) -> bool:
         return args.reuse is not None and (not args.reuse or m in args.reuse)
 
     from ambs import AMBS
+    from ambs.errors import AmbsError
+    from ambs.simulate import parse_duration
 
+    try:
+        parse_duration(args.duration)
+    except AmbsError as exc:
+        ap.error(str(exc))
     known = set(inspect.signature(AMBS).parameters) - {"problem", "random_state"}
     options = {}
     for kv in args.ambs:
@@ -278,36 +463,44 @@ def main() -> None:
             options[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             options[key] = value
-    jobs = [(m, f, s, args.evals, args.batch, args.peer_python, args.save,
-             ("only" if args.saved_only else True) if reused(m) else False, options)
-            for f in args.functions for m in args.methods for s in range(args.seeds)]
-    results: dict[tuple[str, str], list[dict]] = {}
+
+    def name(m: str) -> str:
+        return m + args.label if args.label and m.startswith("ambs") else m
+
+    jobs = [(name(m), f, s, args.evals, args.batch, args.peer_python, args.save,
+             ("only" if args.saved_only else True) if reused(m) else False, options, kind, args.duration)
+            for f in args.functions for m in args.methods for kind in args.paths for s in range(args.seeds)
+            if not (kind == "async" and m in BATCH_ONLY)]
+    results: dict[tuple[str, str, str], list[dict]] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
-        for method, function, _seed, out in pool.map(_one, jobs):
-            runs = results.setdefault((function, method), [])
+        for method, function, kind, _seed, out in pool.map(_one, jobs):
+            runs = results.setdefault((function, method, kind), [])
             if out is not None:
                 runs.append(out)
     checkpoints = [c for c in CHECKPOINTS if c <= args.evals]
     head = " ".join(f"{'@' + str(c):>10}" for c in checkpoints)
-    print(f"median simple regret (best objective where no optimum is known) over {args.seeds} seeds, {args.evals} evaluations in batches of {args.batch}")
-    print(f"{'function':<11} {'method':<11} {'seeds':>5} {head} {'opt s/run':>9}")
+    print(f"median simple regret (best objective where no optimum is known) over {args.seeds} seeds, "
+          f"{args.evals} evaluations; batch: batches of {args.batch}; async: {args.batch} workers, {args.duration}")
+    print(f"{'function':<11} {'method':<16} {'path':<6} {'seeds':>5} {head} {'opt s/run':>9}")
     table = []
     for function in args.functions:
         optimum = getattr(importlib.import_module(f"problems.{function}"), "OPTIMUM", None)
         for method in args.methods:
-            runs = results[(function, method)]
-            if not runs:
-                continue
-            row = {"function": function, "method": method, "seeds": len(runs),
-                   "seconds": float(np.median([r["seconds"] for r in runs]))}
-            cells = []
-            for c in checkpoints:
-                best = np.array([r["trace"][c - 1] for r in runs])
-                val = float(np.median(optimum - best)) if optimum is not None else float(np.median(best))
-                row[f"at{c}"] = val
-                cells.append(f"{val:>10.4g}")
-            table.append(row)
-            print(f"{function:<11} {method:<11} {len(runs):>5} {' '.join(cells)} {row['seconds']:>9.2f}", flush=True)
+            for kind in args.paths:
+                runs = results.get((function, name(method), kind))
+                if not runs:
+                    continue
+                row = {"function": function, "method": name(method), "path": kind, "seeds": len(runs),
+                       "seconds": float(np.median([r["seconds"] for r in runs]))}
+                cells = []
+                for c in checkpoints:
+                    best = np.array([r["trace"][c - 1] for r in runs])
+                    val = float(np.median(optimum - best)) if optimum is not None else float(np.median(best))
+                    row[f"at{c}"] = val
+                    cells.append(f"{val:>10.4g}")
+                table.append(row)
+                print(f"{function:<11} {name(method):<16} {kind:<6} {len(runs):>5} {' '.join(cells)} "
+                      f"{row['seconds']:>9.2f}", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(table, fh, indent=1)
