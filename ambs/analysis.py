@@ -278,7 +278,10 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
         if len(row) != len(header):
             raise AnalysisError(f"{csv_path}, row {i}: {len(row)} fields, expected {len(header)} "
                                 "as in the header")
-    df = pd.DataFrame(body, columns=header, dtype=object).replace("", np.nan)
+    # Empty cells become NaN while building the frame: replace() on an object frame
+    # would downcast all-empty columns (deprecated in pandas 2.x).
+    cells = [[np.nan if c == "" else c for c in row] for row in body]
+    df = pd.DataFrame(cells, columns=header, dtype=object)
     df = df.loc[:, ~df.columns.duplicated()]
     notes: list[str] = []
     style = "ambs" if {"status", "started", "finished"} <= set(header) else "deephyper"
@@ -344,6 +347,15 @@ def _max_budget(settings: dict[str, Any], df: pd.DataFrame) -> float:
         return float(df["budget"].max())
 
 
+def _config_keys(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """One string per row that identifies its configuration, an inactive
+    (NaN) hyperparameter as an empty field. Built cell by cell: ``astype(str)``
+    keeps NaN as missing under pandas 3, which a string join cannot take."""
+    rows = frame[cols].to_numpy(dtype=object) if cols else np.empty((len(frame), 0), dtype=object)
+    keys = ["\x1f".join("" if pd.isna(v) else str(v) for v in row) for row in rows]
+    return pd.Series(keys, index=frame.index, dtype=object)
+
+
 def _stopped(df: pd.DataFrame, pcols: list[str], max_budget: float) -> pd.Series:
     """Which successful rows are where a configuration's training stopped early.
 
@@ -353,7 +365,7 @@ def _stopped(df: pd.DataFrame, pcols: list[str], max_budget: float) -> pd.Series
     computed from the whole CSV, not written with the row: when a row is
     appended, an asynchronous search (ASHA) may still promote it later.
     """
-    keys = df[pcols].astype(str).agg("\x1f".join, axis=1) if pcols else pd.Series("", index=df.index)
+    keys = _config_keys(df, pcols)
     budget = df["budget"].to_numpy(dtype=float)
     largest_after = np.full(len(df), -np.inf)
     seen: dict[str, float] = {}
@@ -1017,8 +1029,8 @@ def plot_budget(run: Run, path: str | Path) -> Path:
     fig = _figure(6.4, 4.4)
     ax = fig.subplots()
     if len(ok):
-        keys = ok[[f"p:{n}" for n in run.params]].astype(str).agg("\x1f".join, axis=1) if run.params else None
-        if keys is not None:
+        if run.params:
+            keys = _config_keys(ok, [f"p:{n}" for n in run.params])
             for _, g in ok.groupby(keys, sort=False):
                 if len(g) > 1:
                     g = g.sort_values("budget")

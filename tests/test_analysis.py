@@ -297,3 +297,32 @@ def test_nan_safe_numbers() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert analysis._fmt_seconds(0.004) == "4 ms"
+
+
+BUDGETED_CONDITIONAL = """\
+job_id,p:n_layers,p:l0_width,p:l1_width,p:l1_act,budget,objective,status,worker,submitted,started,finished,error
+0,1,64,,,2.0,0.5,ok,1,0.0,0.1,1.0,
+1,2,32,16,relu,2.0,0.6,ok,2,0.0,0.1,1.1,
+2,2,32,16,relu,6.0,0.7,ok,1,1.0,1.2,2.0,
+3,1,16,,,2.0,0.4,ok,2,1.1,1.2,2.1,
+4,1,64,,,6.0,0.55,ok,2,2.1,2.2,3.0,
+"""
+
+
+def test_budget_and_inactive_hyperparameters(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """A run with a budget and a conditional hyperparameter (every NAS problem):
+    empty cells of inactive hyperparameters, no warning from pandas."""
+    run_dir = tmp_path / "nas"
+    run_dir.mkdir()
+    (run_dir / "results.csv").write_text(BUDGETED_CONDITIONAL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run = analysis.load_run(run_dir)
+        stopped = run.data.set_index("job_id")["stopped"]
+        # 0 and 1 were promoted to 6 (rows 4 and 2); 3 was not
+        assert stopped.to_dict() == {0: False, 1: False, 2: False, 3: True, 4: False}
+        analysis.plot_run(run, tmp_path / "plots")
+    capfd.readouterr()
+    for what in ("summary", "plot"):
+        assert main(["analyze", what, str(run_dir)]) == 0
+    assert "Traceback" not in capfd.readouterr().err
