@@ -26,11 +26,13 @@ setup(
         "scikit-learn>=1.3",
         "ConfigSpace>=1.2,<2",
         "pandas>=2.0",
+        "matplotlib>=3.7",  # ambs analyze plot|report|compare|pareto
     ],
     extras_require={
         "mpi": ["mpi4py>=4.0", "mpich"],
         "torch": ["torch"],
-        "analysis": ["matplotlib>=3.7"],
+        # Kept so that `pip install 'ambs[analysis]'` still works: matplotlib is a core dependency.
+        "analysis": [],
         # Balsam 1 (a Django ORM over PostgreSQL): a release that installs beside
         # everything else; Balsam 2 is a pre-release whose client pins pydantic<2.
         "balsam": ["balsam-flow>=0.5,<0.6"],

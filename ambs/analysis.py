@@ -841,7 +841,7 @@ def _figure(width: float, height: float) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise AnalysisError("plots need matplotlib: pip install 'ambs[analysis]'") from None
+        raise AnalysisError("plots need matplotlib, a dependency of ambs: pip install 'matplotlib>=3.7'") from None
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
