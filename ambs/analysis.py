@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ambs.analysis_space import budget_name, is_textual, objective_names, plain_axis, read_space
 from ambs.errors import AmbsError
 
 __all__ = [
@@ -116,6 +117,7 @@ class Run:
     dropped_partial_line: bool = False
     workers_inferred: bool = False
     notes: list[str] = field(default_factory=list)
+    space: dict[str, dict[str, Any]] | None = None  # from space.json (see ambs.analysis_space)
 
     @property
     def directory(self) -> Path:
@@ -306,8 +308,9 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
             notes.append("no p: columns; took " + ", ".join(pcols) + " as hyperparameters")
         df = df.rename(columns={c: f"p:{c}" for c in pcols})
         pcols = [f"p:{c}" for c in pcols]
+    space = read_space(csv_path.parent)
     for c in pcols:
-        num = _numeric_param(df[c])
+        num = None if is_textual((space or {}).get(c[2:])) else _numeric_param(df[c])
         if num is not None:
             df[c] = num
 
@@ -335,7 +338,7 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
                                                   csv_path.name == RESULTS else csv_path.stem))
     return Run(data=df, params=[c[2:] for c in pcols], source=csv_path, label=label,
                settings=settings, style=style, dropped_partial_line=dropped,
-               workers_inferred=bool(inferred), notes=notes)
+               workers_inferred=bool(inferred), notes=notes, space=space)
 
 
 def _max_budget(settings: dict[str, Any], df: pd.DataFrame) -> float:
@@ -420,17 +423,22 @@ def _is_log_scaled(values: pd.Series) -> bool:
 
 
 def param_kinds(run: Run) -> dict[str, dict[str, Any]]:
-    """For each hyperparameter: kind (numeric/categorical), log scale, times active."""
+    """For each hyperparameter: kind (numeric/categorical), log scale, times
+    active, and the order of its levels. Scale and order come from the run's
+    space.json; without one (older runs, DeepHyper CSVs) the scale is guessed
+    from the values and levels are sorted."""
     out = {}
     for name in run.params:
         col = run.data[f"p:{name}"]
         numeric = pd.api.types.is_numeric_dtype(col)
-        log = numeric and _is_log_scaled(col)
-        space = run.settings.get("space")  # a future run.json may describe the space
-        if isinstance(space, dict) and isinstance(space.get(name), dict) and "log" in space[name]:
-            log = bool(space[name]["log"])
+        declared = (run.space or {}).get(name)
+        if declared is not None:
+            log, order = numeric and declared["log"], declared["order"]
+        else:
+            log, order = numeric and _is_log_scaled(col), None
         out[name] = {"kind": "numeric" if numeric else "categorical", "log": bool(log),
-                     "active": int(col.notna().sum())}
+                     "active": int(col.notna().sum()), "order": order,
+                     "scale_from": "space" if declared is not None else "values"}
     return out
 
 
@@ -1047,15 +1055,17 @@ def plot_budget(run: Run, path: str | Path) -> Path:
         lo, hi = float(ok["budget"].min()), float(ok["budget"].max())
         if lo > 0 and hi / lo >= 4:
             ax.set_xscale("log")
+        plain_axis(ax.xaxis, ok["budget"])
         lim = _robust_ylim(ok["objective"].to_numpy(dtype=float))
         if lim is not None:
             ax.set_ylim(*lim)
         ax.legend(fontsize=8, loc="lower right")
     else:
         ax.text(0.5, 0.5, "no successful evaluation", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("budget")
+    name = budget_name(run.settings)
+    ax.set_xlabel(name)
     ax.set_ylabel("objective")
-    ax.set_title(_title(run) + ": objective against budget")
+    ax.set_title(f"{_title(run)}: objective against {name}")
     return _save(fig, path)
 
 
@@ -1089,6 +1099,7 @@ def plot_params(run: Run, path: str | Path) -> Path:
                             vmax=max(1, len(run.data) - 1), edgecolor="none", alpha=0.85)
             if k["log"]:
                 ax.set_xscale("log")
+                plain_axis(ax.xaxis, xs, max_ticks=8)
             else:
                 integer = len(xs) > 0 and bool(np.all(np.mod(xs, 1) == 0))
                 ax.xaxis.set_major_locator(mticker.MaxNLocator(5, integer=integer))
@@ -1116,7 +1127,8 @@ def plot_params(run: Run, path: str | Path) -> Path:
             levels = _levels(col)
             all_levels = _levels(run.data[f"p:{name}"])  # levels of failed evaluations too
             not_ok = all_levels[run.data["status"] != "ok"].value_counts()
-            cats = sorted(all_levels.unique(), key=lambda c: (c == "(inactive)", c))
+            rank = {c: i for i, c in enumerate(k["order"] or [])}  # declared order, else sorted
+            cats = sorted(all_levels.unique(), key=lambda c: (c == "(inactive)", rank.get(c, len(rank)), c))
             data = [y[(levels == c).to_numpy()] for c in cats]
             ax.boxplot(data, widths=0.5, showfliers=False, medianprops={"color": "black", "lw": 1.5},
                        zorder=4)  # over the points, which would hide it when there are many
@@ -1195,9 +1207,11 @@ def plot_compare(runs: Sequence[Run], path: str | Path) -> Path:
     axes[1].xaxis.get_major_locator().set_params(integer=True)
     axes[0].set_ylabel("best objective so far")
     allv = pd.concat([by_time[["q25", "q75", "median"]], by_evals[["q25", "q75", "median"]]])
-    lim = _robust_ylim(allv.to_numpy(dtype=float).ravel())
-    if lim:
-        axes[0].set_ylim(*lim)
+    v = allv.to_numpy(dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if len(v):  # every curve and band whole, with a margin
+        pad = 0.05 * (v.max() - v.min()) or 0.05 * max(abs(v.max()), 1.0)
+        axes[0].set_ylim(v.min() - pad, v.max() + pad)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(handles)), fontsize=9,
                frameon=False)
@@ -1312,9 +1326,10 @@ def objectives_frame(run: Run, columns: Sequence[str] | None = None) -> pd.DataF
     """The objectives of the successful evaluations, one column each (all maximized).
 
     By default from ``m:objectives`` (the JSON list a run returns under
-    ``objective``/``objectives``), named ``objective_1``, ``objective_2``,
-    ...; or from ``columns`` of the CSV, a leading ``-`` negating one to
-    maximize it (``-m:n_parameters``). The index is the rows' index in
+    ``objective``/``objectives``), named as the problem names them
+    (run.json), else ``objective_1``, ``objective_2``, ...; or from
+    ``columns`` of the CSV, a leading ``-`` negating one to maximize it
+    (``-m:n_parameters``). The index is the rows' index in
     ``run.data``; ``job_id`` comes along.
     """
     ok = run.ok
@@ -1332,8 +1347,8 @@ def objectives_frame(run: Run, columns: Sequence[str] | None = None) -> pd.DataF
     width = int(lists.map(len).max()) if len(lists) else 0
     if width < 2:
         raise AnalysisError(f"{run.source} has fewer than two objectives per evaluation")
-    for k in range(width):
-        out[f"objective_{k + 1}"] = lists.map(lambda v, k=k: float(v[k]) if len(v) > k else math.nan)
+    for k, name in enumerate(objective_names(run.settings, width)):
+        out[name] = lists.map(lambda v, k=k: float(v[k]) if len(v) > k else math.nan)
     return out
 
 

@@ -328,6 +328,13 @@ def _resolved_budgets(settings: dict[str, Any], search: Any) -> dict[str, Any]:
     return settings
 
 
+def _described(problem: Any) -> dict[str, Any]:
+    """What a run directory records about its problem for the analysis: the
+    budget's name and range, the objectives' names, the space (space.json)."""
+    return {"budget": problem.budget.as_dict() if problem.budget is not None else None,
+            "objectives": list(problem.objective_names) or None, "space": problem.space}
+
+
 def cmd_search(args: argparse.Namespace) -> int:
 
     if args.evaluator == "serial" and args.workers not in (None, 1):
@@ -393,6 +400,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
     info = RunInfo(
         problem=args.problem, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
         method=args.method, columns=columns, settings=_resolved_budgets(_settings(args, search.random_state), search),
+        **_described(loaded.problem),
     )
     recorder = Recorder(out, info, resume=args.resume)
     try:
@@ -572,7 +580,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                           budget=loaded.problem.budget is not None or _is_multi_fidelity(args))
     settings = _resolved_budgets(_settings_simulate(args, search.random_state), search)
     info = RunInfo(problem=args.problem, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
-                   method=args.method, columns=columns, settings=settings)
+                   method=args.method, columns=columns, settings=settings, **_described(loaded.problem))
     with tempfile.TemporaryDirectory(prefix="ambs-simulate-") as tmp:
         recorder = Recorder(Path(args.output) if args.output else Path(tmp) / "run", info)
         progress = None if (args.quiet or args.json) else Progress(args.max_evals)
@@ -624,8 +632,9 @@ def _add_analyze_parser(sub: Any) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help=run_help + "s")
     p.add_argument("--labels", nargs="+", metavar="LABEL", default=None,
                    help="one label per run, after the runs (default: each run's method)")
-    p.add_argument("--out", metavar="DIR", default=".",
-                   help="where compare.png goes (default: the current directory)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="where compare.png goes (default: the directory that holds the runs, "
+                        "their common parent)")
     p = what.add_parser("pareto", help="the Pareto front of a run with several objectives",
                         description="Rows no other row dominates (all objectives maximized), "
                                     "computed from the CSV, and pareto.png.")
@@ -641,6 +650,11 @@ def _add_analyze_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE", default=None, help="HTML file (default: RUN_DIR/report.html)")
 
 
+def _common_parent(run_dirs: Any) -> Path:
+    """The deepest directory that holds every run directory (compare.png's default place)."""
+    return Path(os.path.commonpath([str(Path(d).resolve().parent) for d in run_dirs]))
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     """``ambs analyze summary|plot|compare|report``: calls ambs.analysis."""
     import json
@@ -649,7 +663,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     if args.analyze_command == "compare":
         runs = analysis.load_runs(args.runs, args.labels)
-        path = analysis.plot_compare(runs, Path(args.out) / "compare.png")
+        path = analysis.plot_compare(runs, Path(args.out or _common_parent(r.directory for r in runs))
+                                     / "compare.png")
         print(analysis.format_compare(analysis.compare_table(runs)))
         print(f"wrote {path}")
         return 0

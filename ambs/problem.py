@@ -43,13 +43,23 @@ class Budget:
     name: str
     low: float
     high: float
+    default: float | None = None  # what run(config) trains with, when not high
+
+    @property
+    def unbudgeted(self) -> float:
+        """The budget ``run(config)``, called without one, trains with."""
+        return float(self.high if self.default is None else self.default)
 
     def whole(self, budget: float | None) -> int:
-        """The whole-number budget (epochs, trees, ...) to train with: the full
-        one for None, else the nearest whole number within ``[low, high]``."""
+        """The whole-number budget (epochs, trees, ...) to train with: the one
+        of ``run(config)`` for None, else the nearest whole number within ``[low, high]``."""
         if budget is None:
-            return int(self.high)
+            return int(round(self.unbudgeted))
         return int(min(max(round(float(budget)), self.low), self.high))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The budget for run.json."""
+        return {"name": self.name, "low": self.low, "high": self.high, "default": self.unbudgeted}
 
 
 class Problem:
@@ -78,6 +88,7 @@ class Problem:
         self.starting_points: list[dict[str, Any]] = []
         self.metadata: list[str] = []
         self.budget: Budget | None = None
+        self.objective_names: list[str] = []
 
     # ------------------------------------------------------------ declaring
     def add_hyperparameter(
@@ -165,15 +176,25 @@ class Problem:
         """A configuration that model-based searches evaluate first."""
         self.starting_points.append(dict(config))
 
-    def set_budget(self, low: float, high: float, name: str = "epochs") -> None:
+    def set_budget(self, low: float, high: float, name: str = "epochs", default: float | None = None) -> None:
         """Declare a training budget: ``run(config, budget)`` accepts any value in
         [low, high] (epochs, a training fraction, ...), ``high`` being a full
         training. Multi-fidelity methods give smaller budgets; every other
-        method calls ``run(config)``, which must then train with ``high``.
+        method calls ``run(config)``, which trains with ``default`` (``high``
+        unless given): the budget recorded for those evaluations.
         """
         if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and 0 < low <= high):
             raise SpaceError(f"budget needs 0 < low <= high, got ({low!r}, {high!r})")
-        self.budget = Budget(name=name, low=low, high=high)
+        if default is not None and not (isinstance(default, (int, float)) and low <= default <= high):
+            raise SpaceError(f"budget default must lie in [{low!r}, {high!r}], got {default!r}")
+        self.budget = Budget(name=name, low=low, high=high, default=default)
+
+    def set_objective_names(self, *names: str) -> None:
+        """Name the objectives of a run that returns several (in that order), for
+        the run's records and the axes of ``ambs analyze pareto``."""
+        if len(names) < 2 or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+            raise SpaceError(f"objective names are two or more distinct non-empty strings, got {names!r}")
+        self.objective_names = list(names)
 
     def add_metadata(self, *names: str) -> None:
         """Declare extra result keys that ``run`` returns; each gets a ``m:<name>`` column."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ambs.analysis_space import SPACE, write_space
 from ambs.errors import RecorderError, RunDirError
 from ambs.result import Evaluation, Status
 
@@ -72,6 +73,9 @@ class RunInfo:
     method: str
     columns: list[str]
     settings: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, Any] | None = None  # the problem's declared budget (name, low, high, default)
+    objectives: list[str] | None = None  # names of several objectives, when the problem gives them
+    space: Any = None  # the ConfigurationSpace, written to space.json for the analysis
 
 
 class Recorder:
@@ -109,6 +113,8 @@ class Recorder:
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {self.dir}: {exc.strerror}") from None
         self._write_settings(settings_path, resume)
+        if self.info.space is not None and not (self.dir / SPACE).exists():
+            write_space(self.info.space, self.dir / SPACE)
         new_file = not self.path.exists() or self.path.stat().st_size == 0
         try:
             # Unbuffered: a row that cannot be written (disk full) is not kept
@@ -181,6 +187,10 @@ class Recorder:
             "columns": self.columns,
             "settings": self.info.settings,
         }
+        if self.info.budget is not None:
+            doc["budget"] = self.info.budget
+        if self.info.objectives:
+            doc["objectives"] = self.info.objectives
         if resume and path.exists():
             old = json.loads(path.read_text())
             doc["created"] = old.get("created")

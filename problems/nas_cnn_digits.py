@@ -41,6 +41,7 @@ EPOCHS = 4
 
 problem = arch_problem(SPEC, name="nas_cnn_digits")
 problem.set_budget(1, 8, "epochs")
+problem.set_objective_names("validation accuracy", "-weights")  # the two of m:objectives
 problem.add_metadata("objectives", "test_accuracy", "n_parameters", "epochs", "train_seconds",
                      "inherited", "device")
 problem.cheap_objective = lambda config: -float(count_parameters(config, SPEC))

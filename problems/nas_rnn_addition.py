@@ -68,6 +68,7 @@ for _i in range(MAX_LAYERS):
             problem.add_condition(f"l{_i}_{_hp}", "n_layers", deeper if len(deeper) > 1 else deeper[0])
 problem.add_hyperparameter(["lstm", "gru"], "decoder", default_value="lstm")
 problem.set_budget(1, 10, "epochs")
+problem.set_objective_names("validation character accuracy", "-weights")  # the two of m:objectives
 problem.add_metadata("objectives", "sequence_accuracy", "test_accuracy", "n_parameters", "epochs",
                      "train_seconds", "device")
 

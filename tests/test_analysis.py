@@ -326,3 +326,101 @@ def test_budget_and_inactive_hyperparameters(tmp_path: Path, capfd: pytest.Captu
     for what in ("summary", "plot"):
         assert main(["analyze", what, str(run_dir)]) == 0
     assert "Traceback" not in capfd.readouterr().err
+
+
+SCALES = """
+from ambs import Problem
+problem = Problem(name="scales")
+problem.add_hyperparameter((1.0, 2.0, "log-uniform"), "narrow_log")   # looks linear
+problem.add_hyperparameter((1e-4, 10.0), "wide_linear")               # spans decades
+problem.add_hyperparameter(["zeta", "alpha", "mid"], "kind")
+problem.add_hyperparameter(["none", "0", "1"], "skip")
+problem.set_budget(1, 8, "epochs")
+def run(config, budget=None):
+    return -config["narrow_log"] + {"zeta": 0.0, "alpha": 0.1, "mid": 0.2}[config["kind"]]
+"""
+
+
+def _figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Capture the figures the plot functions save, by file name."""
+    figs: dict[str, object] = {}
+    save = analysis._save
+
+    def keep(fig: object, path: str | Path) -> Path:
+        figs[Path(path).name] = fig
+        return save(fig, path)
+
+    monkeypatch.setattr(analysis, "_save", keep)
+    return figs
+
+
+def _ticks(axis: object) -> list[str]:
+    axis.figure.canvas.draw()
+    return [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+
+
+def test_scales_and_levels_from_the_recorded_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """space.json decides log or linear axes and the order of levels; the budget
+    axis is named after the budget and has plain ticks."""
+    (tmp_path / "scales.py").write_text(SCALES)
+    out = tmp_path / "run"
+    assert main(["search", str(tmp_path / "scales.py"), "--method", "asha", "--max-evals", "20",
+                 "--evaluator", "serial", "--seed", "3", "-q", "-o", str(out)]) == 0
+    assert (out / "space.json").is_file()
+    run = analysis.load_run(out)
+    kinds = analysis.param_kinds(run)
+    assert kinds["narrow_log"]["log"] and not kinds["wide_linear"]["log"]
+    assert kinds["kind"]["order"] == ["zeta", "alpha", "mid"]
+    assert kinds["skip"]["kind"] == "categorical"
+    # without space.json: guessed from the values, as before
+    (out / "space.json").unlink()
+    guessed = analysis.param_kinds(analysis.load_run(out))
+    assert not guessed["narrow_log"]["log"] and guessed["narrow_log"]["scale_from"] == "values"
+
+    figs = _figures(monkeypatch)
+    analysis.plot_params(run, tmp_path / "params.png")
+    axes = {ax.get_xlabel().split(" ")[0].split(";")[0]: ax for ax in figs["params.png"].axes}
+    assert axes["narrow_log"].get_xscale() == "log" and axes["wide_linear"].get_xscale() == "linear"
+    levels = [t.split("\n")[0] for t in _ticks(axes["kind"].xaxis)]
+    assert [x for x in levels if x != "(inactive)"] == [x for x in ("zeta", "alpha", "mid") if x in levels]
+    analysis.plot_budget(run, tmp_path / "budget.png")
+    ax = figs["budget.png"].axes[0]
+    assert ax.get_xlabel() == "epochs"
+    assert all("10^" not in t and "times" not in t and "×" not in t for t in _ticks(ax.xaxis))
+
+
+def test_compare_default_place_and_whole_curves(run_dirs: dict[str, Path], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capfd: pytest.CaptureFixture) -> None:
+    """compare.png goes next to the runs (not into the current directory) unless
+    --out says where; the y-axis holds every curve and band."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyze", "compare", str(run_dirs["clean"]), str(run_dirs["faulty"])]) == 0
+    where = run_dirs["clean"].parent / "compare.png"
+    assert f"wrote {where}" in capfd.readouterr().out and where.is_file()
+    assert not (tmp_path / "compare.png").exists()
+    figs = _figures(monkeypatch)
+    runs = analysis.load_runs([run_dirs["clean"], run_dirs["faulty"]])
+    analysis.plot_compare(runs, tmp_path / "c" / "compare.png")
+    lo, hi = figs["compare.png"].axes[0].get_ylim()
+    for by in ("time", "evaluations"):
+        v = analysis.compare_runs(runs, by=by)[["median", "q25", "q75"]].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        assert lo <= v.min() and v.max() <= hi
+
+
+def test_pareto_axes_named_after_the_objectives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = tmp_path / "mo"
+    run_dir.mkdir()
+    rows = ["job_id,p:x,objective,status,worker,submitted,started,finished,error,m:objectives"]
+    for i, (a, b) in enumerate([(0.9, -50), (0.8, -10), (0.7, -40), (0.95, -90)]):
+        rows.append(f'{i},{i},{a},ok,1,{i},{i},{i + 1},,"[{a}, {b}]"')
+    (run_dir / "results.csv").write_text("\n".join(rows) + "\n")
+    (run_dir / "run.json").write_text(json.dumps({"objectives": ["accuracy", "-weights"]}))
+    run = analysis.load_run(run_dir)
+    front = analysis.pareto_front(run)
+    assert list(front.columns[1:3]) == ["accuracy", "-weights"]
+    figs = _figures(monkeypatch)
+    analysis.plot_pareto(run, tmp_path / "pareto.png")
+    ax = figs["pareto.png"].axes[0]
+    assert ax.get_xlabel().startswith("-weights") and ax.get_ylabel().startswith("accuracy")

@@ -313,3 +313,22 @@ def test_read_results_errors(tmp_path, problem, configs):
     path.write_text("\n".join(bad) + "\n")
     with pytest.raises(RunDirError, match="line 4: cannot parse row"):
         read_results(path, space)
+
+
+def test_run_directory_records_space_budget_and_objective_names(tmp_path, problem):
+    """space.json (ConfigSpace's JSON) and the budget's and objectives' names in
+    run.json: what the analysis takes axis scales and labels from."""
+    from ConfigSpace import ConfigurationSpace
+
+    problem.set_budget(1, 8, "epochs", default=6)
+    problem.set_objective_names("accuracy", "-weights")
+    info = info_for(problem)
+    info.budget = problem.budget.as_dict()
+    info.objectives = problem.objective_names
+    info.space = problem.space
+    Recorder(tmp_path / "run", info).close()
+    doc = json.loads((tmp_path / "run" / SETTINGS).read_text())
+    assert doc["budget"] == {"name": "epochs", "low": 1, "high": 8, "default": 6.0}
+    assert doc["objectives"] == ["accuracy", "-weights"]
+    space = ConfigurationSpace.from_json(tmp_path / "run" / "space.json")
+    assert space == problem.space

@@ -1,0 +1,121 @@
+"""What a run directory records about its problem, for the analysis.
+
+``space.json`` is the search space in ConfigSpace's JSON format, written
+when a run is created: plots take axis scales (log-uniform or uniform) and
+the order of categorical levels from it instead of guessing them from the
+values. ``run.json`` names the budget (``"budget": {"name": "epochs", ...}``)
+and, for problems with several objectives, the objectives.
+
+Light on purpose (json only): the recorder imports it on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SPACE", "write_space", "read_space", "is_textual", "budget_name", "objective_names", "plain_axis"]
+
+SPACE = "space.json"
+_NUMERIC = ("uniform_float", "uniform_int", "normal_float", "normal_int", "beta_float", "beta_int")
+
+
+def write_space(space: Any, path: Path) -> bool:
+    """Write a ConfigurationSpace as JSON (atomically); False, with a warning,
+    when the space cannot be serialized (the analysis then guesses scales)."""
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        space.to_json(tmp, indent=1)
+        os.replace(tmp, path)
+    except Exception as exc:  # a custom hyperparameter without an encoder, a full disk
+        tmp.unlink(missing_ok=True)
+        warnings.warn(f"{path} not written ({type(exc).__name__}: {exc}); plots will guess "
+                      "which hyperparameters are log-scaled", stacklevel=2)
+        return False
+    return True
+
+
+def _geometric(seq: Sequence[float]) -> bool:
+    """Positive, increasing values with a constant ratio above 1.5 (16, 32, 64, ...)."""
+    if len(seq) < 3 or any(v <= 0 for v in seq):
+        return False
+    ratios = [b / a for a, b in zip(seq, seq[1:])]
+    return min(ratios) > 1.5 and max(ratios) / min(ratios) < 1.01
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def read_space(run_dir: Path) -> dict[str, dict[str, Any]] | None:
+    """Per hyperparameter of ``run_dir/space.json``: ``type`` (ConfigSpace's),
+    ``log`` (a log scale) and ``order`` (the levels as the CSV writes them, in
+    declaration order; None for ranges). None when there is no readable file."""
+    try:
+        doc = json.loads((Path(run_dir) / SPACE).read_text())
+        hps = doc["hyperparameters"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    out: dict[str, dict[str, Any]] = {}
+    for hp in hps if isinstance(hps, list) else []:
+        if not isinstance(hp, dict) or not isinstance(hp.get("name"), str):
+            continue
+        kind = str(hp.get("type", ""))
+        values = hp.get("choices") or hp.get("sequence")
+        if kind == "constant":
+            values = [hp.get("value")]
+        info: dict[str, Any] = {"type": kind, "log": False, "order": None}
+        if kind in _NUMERIC:
+            info["log"] = bool(hp.get("log", False))
+        elif isinstance(values, list):
+            info["order"] = [str(v) for v in values]
+            if kind == "ordinal" and all(_is_number(v) for v in values):
+                info["log"] = _geometric([float(v) for v in values])
+        out[hp["name"]] = info
+    return out
+
+
+def is_textual(info: dict[str, Any] | None) -> bool:
+    """A declared hyperparameter with a level that is not a number ("none", "relu"):
+    its CSV cells stay strings even where the active ones look like numbers."""
+    if info is None or not info.get("order"):
+        return False
+    for level in info["order"]:
+        try:
+            float(level)
+        except ValueError:
+            return True
+    return False
+
+
+def budget_name(settings: dict[str, Any]) -> str:
+    """The budget's name from run.json (``epochs``, ``n_estimators``), else ``budget``."""
+    b = settings.get("budget")
+    name = b.get("name") if isinstance(b, dict) else None
+    return name if isinstance(name, str) and name else "budget"
+
+
+def objective_names(settings: dict[str, Any], width: int) -> list[str]:
+    """Names for ``width`` objectives: the problem's (run.json), else objective_1, ..."""
+    names = settings.get("objectives")
+    if (isinstance(names, list) and len(names) == width and len(set(map(str, names))) == width
+            and all(isinstance(n, str) and n and n not in ("job_id", "pareto") for n in names)):
+        return list(names)
+    return [f"objective_{k + 1}" for k in range(width)]
+
+
+def plain_axis(axis: Any, values: Sequence[float], max_ticks: int = 10) -> None:
+    """Ticks of a (log) matplotlib axis as plain numbers (``2``, not ``2×10^0``);
+    at the values themselves when there are few of them."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    distinct = sorted({float(v) for v in values if _is_number(v)})
+    if 0 < len(distinct) <= max_ticks:
+        axis.set_ticks(distinct)
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
