@@ -476,15 +476,43 @@ def _config(run: Run, row: pd.Series) -> dict[str, Any]:
     return cfg
 
 
-def _ranked(run: Run) -> pd.DataFrame:
-    """The ok rows, best first (ties: the earlier one first)."""
-    return run.ok.sort_values(["objective", "finished"], ascending=[False, True], kind="stable")
+def _has_budgets(run: Run) -> bool:
+    return "budget" in run.data and bool(run.data["budget"].notna().any())
 
 
-def top_k(run: Run, k: int = 5) -> pd.DataFrame:
-    """The k best successful evaluations: job_id, objective, finished, hyperparameters."""
-    ok = _ranked(run).head(k)
-    cols = ["job_id", "objective", "finished"] + [f"p:{n}" for n in run.params]
+def ranking_budget(run: Run, budget: float | None = None) -> float | None:
+    """The budget whose results rank a run: ``budget`` (which some successful
+    evaluation must have trained with), else the highest budget a successful
+    evaluation reached when the CSV holds several (a multi-fidelity run: a
+    lower budget is a cheaper, noisier objective), else None (rank them all)."""
+    ok = run.ok
+    budgets = sorted(ok["budget"].dropna().unique()) if _has_budgets(run) else []
+    if budget is None:
+        return float(budgets[-1]) if len(budgets) > 1 else None
+    for b in budgets:
+        if math.isclose(b, budget, rel_tol=1e-5):  # as printed, to 6 digits
+            return float(b)
+    have = ", ".join(f"{b:g}" for b in budgets) or "none"
+    raise AnalysisError(f"no successful evaluation of {run.source} trained with budget {budget:g} "
+                        f"(budgets: {have})")
+
+
+def _ranked(run: Run, budget: float | None = None) -> pd.DataFrame:
+    """The ok rows at the ranking budget (see :func:`ranking_budget`), best
+    first (ties: the earlier one first)."""
+    ok = run.ok
+    b = ranking_budget(run, budget)
+    if b is not None:
+        ok = ok[np.isclose(ok["budget"].to_numpy(dtype=float), b, rtol=1e-9)]
+    return ok.sort_values(["objective", "finished"], ascending=[False, True], kind="stable")
+
+
+def top_k(run: Run, k: int = 5, budget: float | None = None) -> pd.DataFrame:
+    """The k best successful evaluations at the ranking budget: job_id,
+    objective, budget (when the run has budgets), finished, hyperparameters."""
+    ok = _ranked(run, budget).head(k)
+    cols = (["job_id", "objective"] + (["budget"] if _has_budgets(run) else []) + ["finished"]
+            + [f"p:{n}" for n in run.params])
     out = ok[cols].rename(columns={f"p:{n}": n for n in run.params}).reset_index(drop=True)
     out["job_id"] = out["job_id"].astype("Int64")
     return out
@@ -573,20 +601,35 @@ def _common_errors(run: Run, n: int = 5) -> list[dict[str, Any]]:
     return [{"error": str(m), "count": int(c)} for m, c in counts.items()]
 
 
-def summarize(run: Run, k: int = 5) -> dict[str, Any]:
-    """The numbers of a run as a JSON-friendly dict (see :func:`format_summary`)."""
+def _best_row(run: Run, i: Any) -> dict[str, Any]:
+    row = run.data.loc[i]
+    out = {"objective": float(row["objective"]), "job_id": _py(row["job_id"]),
+           "evaluation": int(i) + 1, "time": _py(float(row["finished"])), "config": _config(run, row)}
+    if _has_budgets(run):
+        out["budget"] = _py(float(row["budget"]))
+    return out
+
+
+def summarize(run: Run, k: int = 5, budget: float | None = None) -> dict[str, Any]:
+    """The numbers of a run as a JSON-friendly dict (see :func:`format_summary`).
+
+    ``best`` and ``top`` rank the evaluations at :func:`ranking_budget`
+    (``ranked_at``: the highest budget reached in a multi-fidelity run, or
+    ``budget``); ``best_any_budget`` is the best over all budgets when it is
+    another evaluation.
+    """
     d = run.data
     counts = d["status"].value_counts()
     by_status = {s: int(counts[s]) for s in STATUSES if s in counts}
     by_status.update({s: int(n) for s, n in counts.items() if s not in by_status})
     util = utilization(run)
-    best = None
-    if not run.ok.empty:
-        i = run.ok["objective"].idxmax()  # first of equal maxima in finish order
-        row = d.loc[i]
-        best = {"objective": float(row["objective"]), "job_id": _py(row["job_id"]),
-                "evaluation": int(i) + 1, "time": _py(float(row["finished"])),
-                "config": _config(run, row)}
+    ranked = _ranked(run, budget)
+    best = best_any = None
+    if not ranked.empty:
+        best = _best_row(run, ranked.index[0])  # first of equal maxima in finish order
+        j = run.ok["objective"].idxmax()
+        if j != ranked.index[0] and run.ok.at[j, "objective"] > best["objective"]:
+            best_any = _best_row(run, j)
     dur = (d["finished"] - d["started"]).dropna()
     wall = util["wall_time"]
     return _py({
@@ -598,8 +641,11 @@ def summarize(run: Run, k: int = 5) -> dict[str, Any]:
         "evaluations": int(len(d)),
         "by_status": by_status,
         "best": best,
+        "ranked_at": ranking_budget(run, budget),
+        "best_any_budget": best_any,
         "top": [{"job_id": _py(r["job_id"]), "objective": float(r["objective"]), "config": _config(run, r)}
-                for _, r in _ranked(run).head(k).iterrows()],
+                | ({"budget": float(r["budget"])} if _has_budgets(run) else {})
+                for _, r in ranked.head(k).iterrows()],
         "wall_time": wall,
         "evaluations_per_hour": len(d) / wall * 3600 if wall and wall > 0 else None,
         "median_duration": float(dur.median()) if len(dur) else None,
@@ -643,10 +689,18 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
     counts = ", ".join(f"{n} {k}" for k, n in s["by_status"].items())
     lines.append(f"evaluations: {s['evaluations']} ({counts})")
     b = s["best"]
+    unit = budget_name(run.settings) if run is not None else "budget"
+    at = "" if s.get("ranked_at") is None else (
+        f" at budget {_fmt(s['ranked_at'])}" if unit == "budget" else f" at {_fmt(s['ranked_at'])} {unit}")
     if b:
-        lines.append(f"best objective: {_fmt(b['objective'], 10)} (job {b['job_id']}, evaluation "
+        lines.append(f"best objective{at}: {_fmt(b['objective'], 10)} (job {b['job_id']}, evaluation "
                      f"{b['evaluation']}, after {_fmt_seconds(b['time'])})")
         lines.append("best configuration: " + ", ".join(f"{k}={v!r}" for k, v in b["config"].items()))
+        a = s.get("best_any_budget")
+        if a:
+            lines.append(f"best at any budget: {_fmt(a['objective'], 10)} (job {a['job_id']}, budget "
+                         f"{_fmt(a['budget'])}; a lower budget is a cheaper, noisier objective; "
+                         "--budget B ranks at another budget)")
     else:
         lines.append("best objective: none (no evaluation succeeded)")
     rate = s["evaluations_per_hour"]
@@ -665,8 +719,8 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
         lines.append(f"error ({e['count']}x): {e['error']}")
     lines.extend(f"note: {n}" for n in s["notes"])
     if run is not None and s["best"]:
-        table = top_k(run, len(s["top"]))
-        lines.append(f"top {len(table)}:")
+        table = top_k(run, len(s["top"]), s.get("ranked_at"))
+        lines.append(f"top {len(table)}{at}:")
         lines.append(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
     return "\n".join(lines)
 

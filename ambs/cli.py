@@ -622,6 +622,9 @@ def _add_analyze_parser(sub: Any) -> None:
     p.add_argument("run", metavar="RUN_DIR", help=run_help)
     p.add_argument("--json", action="store_true", help="print it as JSON")
     p.add_argument("--top", type=_positive_int, default=5, help="rows of the top table (default: 5)")
+    p.add_argument("--budget", type=_positive_float, default=None, metavar="B",
+                   help="rank the evaluations that trained with budget B (default: the highest "
+                        "budget reached, in a run with several)")
     p = what.add_parser("plot", help="PNG plots of one run",
                         description="Best so far, worker timeline, objective against each "
                                     "hyperparameter, importance.")
@@ -670,7 +673,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return 0
     run = analysis.load_run(args.run)
     if args.analyze_command == "summary":
-        summary = analysis.summarize(run, k=args.top)
+        summary = analysis.summarize(run, k=args.top, budget=args.budget)
         print(json.dumps(summary, indent=2) if args.json else analysis.format_summary(summary, run))
     elif args.analyze_command == "pareto":
         front = analysis.pareto_front(run, args.objectives)

@@ -424,3 +424,32 @@ def test_pareto_axes_named_after_the_objectives(tmp_path: Path, monkeypatch: pyt
     analysis.plot_pareto(run, tmp_path / "pareto.png")
     ax = figs["pareto.png"].axes[0]
     assert ax.get_xlabel().startswith("-weights") and ax.get_ylabel().startswith("accuracy")
+
+
+def test_multi_fidelity_best_is_at_the_highest_budget(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """In a run with several budgets the best and the top table rank the evaluations
+    at the highest budget reached (with a budget column); --budget ranks at another."""
+    run_dir = tmp_path / "mf"
+    run_dir.mkdir()
+    # job 3 scores highest, but at budget 2 only: a cheaper, noisier objective
+    (run_dir / "results.csv").write_text(BUDGETED_CONDITIONAL.replace("3,1,16,,,2.0,0.4", "3,1,16,,,2.0,0.9"))
+    (run_dir / "run.json").write_text(json.dumps({"budget": {"name": "epochs", "low": 1, "high": 6}}))
+    run = analysis.load_run(run_dir)
+    s = analysis.summarize(run)
+    assert s["ranked_at"] == 6 and s["best"]["job_id"] == 2 and s["best"]["budget"] == 6
+    assert s["best_any_budget"]["job_id"] == 3
+    assert [t["job_id"] for t in s["top"]] == [2, 4] and all(t["budget"] == 6 for t in s["top"])
+    top = analysis.top_k(run)
+    assert list(top.columns[:4]) == ["job_id", "objective", "budget", "finished"]
+    assert top["budget"].tolist() == [6.0, 6.0]
+    low = analysis.summarize(run, budget=2)
+    assert low["best"]["job_id"] == 3 and low["ranked_at"] == 2
+    capfd.readouterr()
+    assert main(["analyze", "summary", str(run_dir)]) == 0
+    out = capfd.readouterr().out
+    assert "best objective at 6 epochs: 0.7 (job 2" in out and "best at any budget: 0.9 (job 3" in out
+    assert "top 2 at 6 epochs:" in out
+    assert main(["analyze", "summary", str(run_dir), "--budget", "2"]) == 0
+    assert "best objective at 2 epochs: 0.9 (job 3" in capfd.readouterr().out
+    assert main(["analyze", "summary", str(run_dir), "--budget", "3"]) == 2
+    assert "budgets: 2, 6" in capfd.readouterr().err
