@@ -190,8 +190,9 @@ class Driver:
         self.next_id = max((e.job_id for e in previous), default=-1) + 1
         self.multi_fidelity = bool(getattr(search, "multi_fidelity", False))
         declared = getattr(getattr(search, "problem", None), "budget", None)
-        # What run(config) trains with: recorded as the budget of a job without one.
-        self.full_budget: float | None = float(declared.high) if declared is not None else None
+        # What run(config) trains with (the declared default, else high): recorded as
+        # the budget of a job without one.
+        self.full_budget: float | None = float(declared.unbudgeted) if declared is not None else None
         self._budgets: dict[int, float | None] = {}  # job id -> budget, while it runs
         self.assigner = assigner
         for e in previous:

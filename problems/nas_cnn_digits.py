@@ -40,7 +40,7 @@ SPEC = ArchSpec(kind="image", input_shape=(1, 8, 8), n_outputs=10, max_layers=4)
 EPOCHS = 4
 
 problem = arch_problem(SPEC, name="nas_cnn_digits")
-problem.set_budget(1, 8, "epochs")
+problem.set_budget(1, 8, "epochs", default=EPOCHS)
 problem.set_objective_names("validation accuracy", "-weights")  # the two of m:objectives
 problem.add_metadata("objectives", "test_accuracy", "n_parameters", "epochs", "train_seconds",
                      "inherited", "device")
@@ -49,7 +49,7 @@ problem.cheap_objective = lambda config: -float(count_parameters(config, SPEC))
 
 def run(config: dict, budget: float | None = None) -> dict:
     """Train for ``budget`` epochs (4 if None); [validation accuracy, -weights]."""
-    epochs = EPOCHS if budget is None else problem.budget.whole(budget)
+    epochs = problem.budget.whole(budget)  # EPOCHS if None
     dev = _torch.device()
     gen = _torch.seed_everything()
     d = _torch.digits()

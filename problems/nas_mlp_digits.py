@@ -39,7 +39,7 @@ SPEC = ArchSpec(kind="vector", input_shape=(64,), n_outputs=10, max_layers=4,
 EPOCHS = 6
 
 problem = arch_problem(SPEC, name="nas_mlp_digits")
-problem.set_budget(1, 8, "epochs")
+problem.set_budget(1, 8, "epochs", default=EPOCHS)
 problem.set_objective_names("validation accuracy", "-weights")  # the two of m:objectives
 problem.add_metadata("objectives", "test_accuracy", "n_parameters", "epochs", "train_seconds",
                      "inherited", "device")
@@ -48,7 +48,7 @@ problem.cheap_objective = lambda config: -float(count_parameters(config, SPEC))
 
 def run(config: dict, budget: float | None = None) -> dict:
     """Train for ``budget`` epochs (6 if None); [validation accuracy, -weights]."""
-    epochs = EPOCHS if budget is None else problem.budget.whole(budget)
+    epochs = problem.budget.whole(budget)  # EPOCHS if None
     dev = _torch.device()
     gen = _torch.seed_everything()
     d = _torch.digits()

@@ -67,7 +67,7 @@ for _i in range(MAX_LAYERS):
         for _hp in ("op", "units", "dropout", "skip"):
             problem.add_condition(f"l{_i}_{_hp}", "n_layers", deeper if len(deeper) > 1 else deeper[0])
 problem.add_hyperparameter(["lstm", "gru"], "decoder", default_value="lstm")
-problem.set_budget(1, 10, "epochs")
+problem.set_budget(1, 10, "epochs", default=EPOCHS)
 problem.set_objective_names("validation character accuracy", "-weights")  # the two of m:objectives
 problem.add_metadata("objectives", "sequence_accuracy", "test_accuracy", "n_parameters", "epochs",
                      "train_seconds", "device")
@@ -132,7 +132,7 @@ problem.cheap_objective = lambda config: -float(n_parameters(config))
 
 def run(config: dict, budget: float | None = None) -> dict:
     """Train for ``budget`` epochs (6 if None); [validation per-character accuracy, -weights]."""
-    epochs = EPOCHS if budget is None else problem.budget.whole(budget)
+    epochs = problem.budget.whole(budget)  # EPOCHS if None
     dev = _torch.device()
     gen = _torch.seed_everything()
     data = rnn_addition._data()

@@ -299,3 +299,31 @@ def test_stop_signals_are_ignored_once_the_command_is_done(monkeypatch, capfd):
         for s, h in before.items():
             signal.signal(s, h)
     assert "ambs: error" in capfd.readouterr().err
+
+
+DEFAULT_BUDGET = """
+from ambs import Problem
+problem = Problem(name="short")
+problem.add_hyperparameter((0.0, 1.0), "x")
+problem.set_budget(1, 8, "epochs", default=6)
+problem.add_metadata("epochs")
+def run(config, budget=None):
+    return {"objective": config["x"], "epochs": problem.budget.whole(budget)}
+"""
+
+
+def test_budget_of_a_job_without_one_is_what_run_trained(tmp_path):
+    """A method that is not multi-fidelity calls run(config): the budget column
+    says what that trained with (the declared default), not the budget's high."""
+    import csv
+
+    from ambs.cli import main
+
+    path = tmp_path / "short.py"
+    path.write_text(DEFAULT_BUDGET)
+    assert main(["search", str(path), "--method", "random", "--max-evals", "3", "--evaluator", "serial",
+                 "-q", "-o", str(tmp_path / "out")]) == 0
+    with open(tmp_path / "out" / RESULTS, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["budget"]) for r in rows] == [6.0] * 3
+    assert [r["m:epochs"] for r in rows] == ["6"] * 3

@@ -18,6 +18,7 @@ from ambs import Problem
 from ambs.nas.hardware import assign, complexity, domain_complexity, priority
 from ambs.nas.space import ArchSpec, arch_problem, count_parameters, layers_of
 from ambs.pareto import dominates, pareto_mask
+from ambs.problem import load_problem
 from ambs.result import Status, normalize_output
 from ambs.search import AgingEvolution, Lemonade, MorphismSearch, Reinforce
 from ambs.search.base import config_key
@@ -363,3 +364,13 @@ def test_shadho_assignment_gives_the_top_of_the_ranking_to_the_strong_class():
     where = assign(complexity(space, configs), [("gpu", 1), ("cpu", 3)])
     depth = {k: np.mean([c["n_layers"] for c, w in zip(configs, where) if w == k]) for k in ("gpu", "cpu")}
     assert depth["gpu"] > depth["cpu"]
+
+
+@pytest.mark.parametrize("name", ["nas_mlp_digits", "nas_cnn_digits", "nas_rnn_addition"])
+def test_nas_problems_declare_what_run_config_trains(name):
+    """run(config) trains EPOCHS, fewer than the budget's high: the declared default,
+    which the CSV's budget column records for methods that are not multi-fidelity."""
+    loaded = load_problem(str(Path(__file__).resolve().parent.parent / "problems" / f"{name}.py"))
+    budget = loaded.problem.budget
+    assert budget.unbudgeted == loaded.module.EPOCHS < budget.high
+    assert budget.whole(None) == loaded.module.EPOCHS
