@@ -105,6 +105,7 @@ def _seconds(text: str) -> float:
 
 # Options of the search itself, shared by `search` and `submit` (which passes
 # them on to the `ambs search` of the job script).
+DEFAULT_MAX_EVALS = 100
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
                   "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
                   "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper")
@@ -116,8 +117,9 @@ def _add_method_options(g: Any) -> None:
     g.add_argument("--method", default="ambs", choices=list(ALL_METHODS),
                    help="search method (default: ambs); sha, hyperband and asha are multi-fidelity "
                         "and need a problem that declares a budget")
-    g.add_argument("--max-evals", type=_positive_int, default=100,
-                   help="evaluations of the whole run, resumed ones included (default: 100)")
+    g.add_argument("--max-evals", type=_positive_int, default=None,
+                   help=f"evaluations of the whole run, resumed ones included (default: {DEFAULT_MAX_EVALS}; "
+                        "with --resume, the run's own)")
     g.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default: random)")
     g.add_argument("--surrogate", default="et", choices=["et", "rf"],
                    help="ambs: extremely randomized trees or a bootstrap random forest (default: et)")
@@ -335,6 +337,35 @@ def _described(problem: Any) -> dict[str, Any]:
             "objectives": list(problem.objective_names) or None, "space": problem.space}
 
 
+def _recorded_max_evals(run_dir: Path) -> int | None:
+    """``--max-evals`` of the run in ``run_dir``, from its run.json (None if unreadable)."""
+    import json
+
+    try:
+        value = json.loads((run_dir / "run.json").read_text())["settings"]["max_evals"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _resume_command(args: argparse.Namespace, out: Path) -> str:
+    """The ``ambs search`` line that continues this run: the problem, and the
+    method options that differ from the defaults (a resume must use the same
+    method; its --max-evals comes from run.json)."""
+    import shlex
+
+    defaults = build_parser().parse_args(["search", "x"])
+    words = ["ambs", "search", args.problem, "--method", args.method]
+    for name in METHOD_OPTIONS:
+        value = getattr(args, name)
+        if name not in ("method", "max_evals", "seed") and value is not None and value != getattr(defaults, name):
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    if args.evaluator != "process":
+        words += ["--evaluator", args.evaluator]
+    words += ["--resume", "--output", str(out)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
 
     if args.evaluator == "serial" and args.workers not in (None, 1):
@@ -356,6 +387,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise AmbsError(f"--{given[0].replace('_', '-')} applies to --evaluator balsam")
     if args.resume and not args.output:
         raise AmbsError("--resume needs --output DIR, the run directory to continue")
+    if args.max_evals is None:
+        recorded = _recorded_max_evals(Path(args.output)) if args.resume else None
+        args.max_evals = recorded or DEFAULT_MAX_EVALS
     if args.gpus_per_node and args.evaluator != "mpi":
         raise AmbsError("--gpus-per-node applies to --evaluator mpi")
     if args.evaluator != "mpi":
@@ -459,7 +493,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         if fitter is not None:
             fitter.close()
         recorder.close()
-    _report(summary, out, args.max_evals)
+    _report(summary, out, args.max_evals, _resume_command(args, out))
     return 0
 
 
@@ -481,6 +515,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from ambs.submit import JobSpec, render, submit
 
     loaded = load_problem(args.problem)  # fail here, not in the queue
+    if args.max_evals is None:
+        args.max_evals = DEFAULT_MAX_EVALS
     problem = args.problem
     if Path(problem).is_file():
         problem = str(Path(problem).resolve())
@@ -524,7 +560,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(summary: Any, out: Path, max_evals: int) -> None:
+def _report(summary: Any, out: Path, max_evals: int, resume: str) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.by_status.items())) or "none"
     print(f"evaluations: {summary.total} in {out / 'results.csv'} ({counts}); "
           f"{summary.evaluations} in this run, {summary.elapsed:.1f} s")
@@ -535,7 +571,7 @@ def _report(summary: Any, out: Path, max_evals: int) -> None:
         print("best objective: none (no evaluation succeeded)")
     if summary.stop_reason not in ("max-evals", "space exhausted") and summary.total < max_evals:
         extra = f"; {summary.cancelled} running evaluation(s) cancelled" if summary.cancelled else ""
-        print(f"stopped by {summary.stop_reason}{extra}; continue with --resume --output {out}")
+        print(f"stopped by {summary.stop_reason}{extra}; continue with: {resume}")
 
 
 def _add_simulate_parser(sub: Any) -> None:
@@ -571,6 +607,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from ambs.simulate import parse_duration, simulate
 
     duration = parse_duration(args.duration)
+    if args.max_evals is None:
+        args.max_evals = DEFAULT_MAX_EVALS
     loaded = load_problem(args.problem)
     try:
         search = _make_search(args, loaded.problem)

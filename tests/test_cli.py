@@ -228,3 +228,43 @@ def test_a_small_search_succeeds(ambs_main, make_problem, rows, capfd, tmp_path)
     assert all(r["m:layers_seen"] == r["p:layers"] for r in table)
     assert all((r["p:momentum"] == "") == (r["p:opt"] == "adam") for r in table)
     assert {r["p:flag"] for r in table} <= {"True", "False"}
+
+
+SLEEPY = """
+import time
+from ambs import Problem
+problem = Problem(name="sleepy")
+problem.add_hyperparameter((0.0, 1.0), "x")
+def run(config):
+    time.sleep(0.25)
+    return config["x"]
+"""
+
+
+def test_resume_keeps_the_runs_max_evals(ambs_main, tmp_path, rows):
+    """--resume without --max-evals continues to the run's own --max-evals (run.json), not 100."""
+    (tmp_path / "quick.py").write_text(SLEEPY.replace("time.sleep(0.25)", "pass"))
+    assert ambs_main("search", "quick.py", "--method", "random", "--max-evals", "5", "--evaluator", "serial",
+                     "-q", "-o", "out") == 0
+    path = tmp_path / "out" / RESULTS
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:3]))  # an interrupted run: 2 of 5 evaluations
+    assert ambs_main("search", "quick.py", "--method", "random", "--evaluator", "serial", "-q",
+                     "--resume", "-o", "out") == 0
+    assert len(rows(path)) == 5
+
+
+def test_stop_message_gives_a_command_that_resumes(ambs_main, tmp_path, rows, capfd):
+    """A run stopped by its walltime says how to continue it, and that command works."""
+    import shlex
+
+    (tmp_path / "sleepy.py").write_text(SLEEPY)
+    assert ambs_main("search", "sleepy.py", "--method", "random", "--max-evals", "8", "--evaluator", "serial",
+                     "--walltime", "0.6", "-q", "-o", "out") == 0
+    out = capfd.readouterr().out
+    assert "stopped by walltime" in out, out
+    command = shlex.split(out.split("continue with: ")[1].splitlines()[0])
+    assert command[:3] == ["ambs", "search", "sleepy.py"] and "--method" in command
+    assert len(rows(tmp_path / "out" / RESULTS)) < 8
+    assert ambs_main(*command[1:], "-q") == 0
+    assert len(rows(tmp_path / "out" / RESULTS)) == 8
