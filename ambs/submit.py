@@ -219,7 +219,7 @@ def _example(scheduler: str, gpu: bool) -> JobSpec:
 
 
 # The ready job scripts in slurm/ and pbs/, rendered from the same templates
-# (`python scripts/render_job_examples.py` writes them; a test keeps them in sync).
+# (`python scripts/render_job_examples.py .` writes them; a test keeps them in sync).
 EXAMPLES: dict[str, JobSpec] = {
     "slurm/cpu.sh": _example("slurm", gpu=False),
     "slurm/gpu.sh": _example("slurm", gpu=True),

@@ -11,6 +11,14 @@
 # Idempotent: running it again with the server up changes nothing.
 set -euo pipefail
 ACTION=${1:-up}
+case "$ACTION" in
+  -h|--help)
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"   # the comment above
+    exit 0 ;;
+  up|down|status) ;;
+  *) echo "postgres-local-up.sh: unknown action '$ACTION' (usage: postgres-local-up.sh [up|down|status]; --help)" >&2
+     exit 2 ;;
+esac
 BASE=${AMBS_PG_DIR:-/var/lib/ambs-postgres}
 PORT=${AMBS_PG_PORT:-5433}
 OSUSER=ambs-pg

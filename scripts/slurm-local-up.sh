@@ -8,6 +8,14 @@
 # Idempotent: running it again with everything up changes nothing.
 set -euo pipefail
 ACTION=${1:-up}
+case "$ACTION" in
+  -h|--help)
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"   # the comment above
+    exit 0 ;;
+  up|down|status) ;;
+  *) echo "slurm-local-up.sh: unknown action '$ACTION' (usage: slurm-local-up.sh [up|down|status]; --help)" >&2
+     exit 2 ;;
+esac
 CONF=/etc/slurm/slurm.conf
 
 running() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

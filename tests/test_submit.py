@@ -95,7 +95,7 @@ def run(config):
 def test_examples_are_rendered_from_the_templates() -> None:
     for rel, spec in EXAMPLES.items():
         assert (ROOT / rel).read_text() == render(spec), (
-            f"{rel} is out of date: run python scripts/render_job_examples.py")
+            f"{rel} is out of date: run python scripts/render_job_examples.py .")
         res = subprocess.run(["bash", "-n", str(ROOT / rel)], capture_output=True, text=True)
         assert res.returncode == 0, res.stderr
 
