@@ -33,3 +33,59 @@ def test_plain_install_brings_matplotlib() -> None:
     assert "analysis" in kw["extras_require"]  # old instructions still install
     quick_start = README.read_text().split("## Writing a problem")[0]
     assert "pip install -q -e ." in quick_start and "matplotlib" in quick_start.split("The first")[1]
+
+
+def _python_blocks() -> list[tuple[int, str]]:
+    """The README's ```python blocks, dedented, with their first line number."""
+    blocks, current, start, indent = [], None, 0, 0
+    for n, line in enumerate(README.read_text().splitlines(), start=1):
+        stripped = line.strip()
+        if current is None and stripped == "```python":
+            current, start, indent = [], n + 1, len(line) - len(line.lstrip())
+        elif current is not None and stripped == "```":
+            blocks.append((start, "\n".join(current) + "\n"))
+            current = None
+        elif current is not None:
+            current.append(line[indent:])
+    return blocks
+
+
+def _new_style_unions(tree: ast.Module) -> list[int]:
+    """Lines of annotations with ``X | Y``, which Python 3.9 evaluates and rejects
+    unless the module has ``from __future__ import annotations``."""
+    if any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and
+           any(a.name == "annotations" for a in n.names) for n in tree.body):
+        return []
+    lines = []
+    for node in ast.walk(tree):
+        annotations = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            annotations = [a.annotation for a in node.args.args + node.args.kwonlyargs] + [node.returns]
+        elif isinstance(node, ast.AnnAssign):
+            annotations = [node.annotation]
+        for ann in annotations:
+            if ann is not None and any(isinstance(x, ast.BinOp) and isinstance(x.op, ast.BitOr)
+                                       for x in ast.walk(ann)):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_readme_python_blocks_run_on_python_3_9(tmp_path: Path) -> None:
+    """Every python block compiles and runs on the oldest supported Python (3.9):
+    no ``X | Y`` annotation without the __future__ import. A block that defines a
+    problem is a problem module ambs loads."""
+    from ambs.problem import load_problem
+
+    blocks = _python_blocks()
+    problems = 0
+    for line, code in blocks:
+        tree = ast.parse(code, filename=f"README.md:{line}")
+        compile(tree, f"README.md:{line}", "exec")
+        assert not _new_style_unions(tree), f"README.md, block at line {line}: fails on Python 3.9"
+        if "Problem(" in code:
+            path = tmp_path / f"readme_{line}.py"
+            path.write_text(code)
+            loaded = load_problem(str(path))
+            assert callable(loaded.run) and loaded.problem.hyperparameter_names
+            problems += 1
+    assert problems >= 1
