@@ -89,3 +89,44 @@ def test_readme_python_blocks_run_on_python_3_9(tmp_path: Path) -> None:
             assert callable(loaded.run) and loaded.problem.hyperparameter_names
             problems += 1
     assert problems >= 1
+
+
+def _help(capsys: Any, *argv: str) -> str:
+    import pytest
+
+    from ambs.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--help"])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_readme_search_synopsis_matches_the_help(capsys: Any) -> None:
+    """Every long option of `ambs search --help` is in the README's synopsis, and the
+    synopsis names no other; its methods are the command's."""
+    import re
+
+    help_text = _help(capsys, "search")
+    options = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", help_text)) - {"--help"}
+    synopsis = README.read_text().split("## Searching", 1)[1].split("```", 2)[1]
+    in_readme = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", synopsis))
+    assert sorted(options - in_readme) == [], "options of `ambs search --help` missing from the README"
+    assert sorted(in_readme - options) == [], "README options that `ambs search` does not have"
+    methods = re.search(r"--method \{([^}]*)\}", help_text).group(1).split(",")
+    assert re.search(r"\[--method ([\w|]+)\]", synopsis).group(1).split("|") == methods
+
+
+def test_readme_names_every_analyze_command(capsys: Any) -> None:
+    """The README's post-processing section names each `ambs analyze` subcommand."""
+    import re
+
+    help_text = _help(capsys, "analyze")
+    listing = help_text.split("WHAT\n", 1)[1].split("\n\n", 1)[0]
+    names = re.findall(r"^    ([a-z]+) ", listing, flags=re.M)
+    assert {"summary", "plot", "compare", "pareto", "report"} <= set(names)
+    section = README.read_text().split("### Post-processing", 1)[1].split("\n## ", 1)[0]
+    missing = [n for n in names if f"ambs analyze {n}" not in section]
+    assert missing == [], f"the README's post-processing section does not name {missing}"
+    mentioned = set(re.findall(r"ambs analyze ([a-z]+)", README.read_text()))
+    assert mentioned <= set(names), f"the README names analyze commands that do not exist: {mentioned - set(names)}"
