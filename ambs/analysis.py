@@ -161,9 +161,23 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]], bool]:
     return header, body, dropped
 
 
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _numbers(col: pd.Series) -> pd.Series:
+    """The cells as floats (NaN where not a number), parsed by Python's float():
+    exactly what the recorder wrote, where pandas 2's to_numeric rounds some
+    17-digit values in the last place."""
+    return col.map(_float).astype(float)
+
+
 def _to_seconds(col: pd.Series) -> pd.Series:
     """Numbers as they are; date-time strings as seconds since the epoch."""
-    num = pd.to_numeric(col, errors="coerce").astype(float)
+    num = _numbers(col)
     if num.notna().any() or col.isna().all():
         return num
     with warnings.catch_warnings():
@@ -177,7 +191,7 @@ def _numeric_param(col: pd.Series) -> pd.Series | None:
     present = col.dropna()
     if present.empty or present.str.lower().isin(["true", "false"]).any():
         return None
-    num = pd.to_numeric(col, errors="coerce")
+    num = _numbers(col)
     if num[col.notna()].isna().any():
         return None
     return num.astype(float)
@@ -289,7 +303,7 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
     style = "ambs" if {"status", "started", "finished"} <= set(header) else "deephyper"
 
     raw_obj = df["objective"]
-    obj = pd.to_numeric(raw_obj, errors="coerce").astype(float)
+    obj = _numbers(raw_obj)
     obj[~np.isfinite(obj)] = np.nan
     if "status" in df:
         status = df["status"].fillna("").astype(str).str.strip().str.lower()
@@ -316,7 +330,7 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
 
     _normalize_times(df, notes)
     if "budget" in df:
-        df["budget"] = pd.to_numeric(df["budget"], errors="coerce").astype(float)
+        df["budget"] = _numbers(df["budget"])
     if "job_id" in df:
         df["job_id"] = pd.to_numeric(df["job_id"], errors="coerce")
     else:
@@ -1393,7 +1407,7 @@ def objectives_frame(run: Run, columns: Sequence[str] | None = None) -> pd.DataF
             name, sign = (col[1:], -1.0) if col.startswith("-") else (col, 1.0)
             if name not in ok.columns:
                 raise AnalysisError(f"{run.source} has no column {name!r}")
-            out[col] = sign * pd.to_numeric(ok[name], errors="coerce")
+            out[col] = sign * _numbers(ok[name])
         return out
     if "m:objectives" not in ok.columns:
         raise AnalysisError(f"{run.source} has no m:objectives column; name the objective columns")
