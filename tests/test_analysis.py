@@ -453,3 +453,16 @@ def test_multi_fidelity_best_is_at_the_highest_budget(tmp_path: Path, capfd: pyt
     assert "best objective at 2 epochs: 0.9 (job 3" in capfd.readouterr().out
     assert main(["analyze", "summary", str(run_dir), "--budget", "3"]) == 2
     assert "budgets: 2, 6" in capfd.readouterr().err
+
+
+def test_numbers_are_read_exactly(tmp_path: Path) -> None:
+    """Objectives, hyperparameters and budgets come back exactly as the recorder
+    wrote them (repr of a float), on pandas 2 as on 3."""
+    values = [-0.0006317188049153329, 0.1 + 0.2, 1e-300 * 3.3, 123456.78901234567]
+    rows = ["job_id,p:x,budget,objective,status,worker,submitted,started,finished,error"]
+    rows += [f"{i},{v!r},{v!r},{v!r},ok,1,{i},{i},{i + 1},"
+             for i, v in enumerate(values)]
+    (tmp_path / "results.csv").write_text("\n".join(rows) + "\n")
+    d = analysis.load_run(tmp_path / "results.csv").data
+    for col in ("objective", "p:x", "budget"):
+        assert d[col].tolist() == values
