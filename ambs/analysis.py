@@ -1,10 +1,10 @@
 """Post-processing of a run's ``results.csv``: summaries, plots and comparisons.
 
-Everything here is a function of the CSV (and ``run.json`` when it is next to
-it); nothing needs the problem module. The core needs pandas, numpy and
-scikit-learn only; the ``plot_*`` functions and :func:`write_report` import
-matplotlib when called and draw with its Agg backend, without touching
-pyplot's global state.
+Everything here is a function of the CSV (and ``run.json`` and ``space.json``
+when they are next to it, see :mod:`ambs.analysis_space`); nothing needs the
+problem module. Summaries need pandas, numpy and scikit-learn; the ``plot_*``
+functions and :func:`write_report` import matplotlib when called and draw
+with its Agg backend, without touching pyplot's global state.
 
 Reads ambs runs, runs still in progress (a half-written last line is
 skipped) and DeepHyper-style CSVs (``p:`` columns, ``objective`` with ``F``
