@@ -863,7 +863,8 @@ def compare_runs(runs: Sequence[Run], by: str = "time", points: int = 200) -> pd
         raise AnalysisError("no run has timed evaluations to compare")
     hi = max(ends)
     if by == "time":
-        grid = np.linspace(0.0, hi, points)
+        # each run's end too: an improvement in a run's last grid step still shows
+        grid = np.unique(np.concatenate([np.linspace(0.0, hi, points), ends]))
     else:
         grid = np.unique(np.append(np.arange(1, int(hi) + 1, max(1, int(hi) // points)), hi)).astype(float)
     frames = []

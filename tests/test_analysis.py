@@ -466,3 +466,18 @@ def test_numbers_are_read_exactly(tmp_path: Path) -> None:
     d = analysis.load_run(tmp_path / "results.csv").data
     for col in ("objective", "p:x", "budget"):
         assert d[col].tolist() == values
+
+
+def test_compare_by_time_reaches_each_runs_final_best(tmp_path: Path) -> None:
+    """The last improvement of a run shows in the time curve even when it comes
+    within the last grid step before the run's end."""
+    head = "job_id,p:x,objective,status,worker,submitted,started,finished,error\n"
+    short, long_ = tmp_path / "short", tmp_path / "long"
+    for d, rows in ((short, [(0.5, 10.0), (0.9, 10.001)]), (long_, [(0.1, 5.0), (0.2, 200.0)])):
+        d.mkdir()
+        (d / "results.csv").write_text(head + "".join(
+            f"{i},{i},{obj},ok,1,0,{t - 1},{t},\n" for i, (obj, t) in enumerate(rows)))
+    runs = analysis.load_runs([short, long_], ["short", "long"])
+    curves = analysis.compare_runs(runs, by="time")
+    for label, final in (("short", 0.9), ("long", 0.2)):
+        assert curves[curves["label"] == label]["median"].dropna().iloc[-1] == final
