@@ -34,8 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ambs.analysis_budget import (
+    budget_table,
+    config_keys,
+    full_budget,
+    has_budgets,
+    ranking_budget,
+    stopped_rows,
+)
 from ambs.analysis_space import budget_name, is_textual, objective_names, plain_axis, read_space
-from ambs.errors import AmbsError
+from ambs.errors import AnalysisError
 
 __all__ = [
     "AnalysisError",
@@ -46,6 +54,8 @@ __all__ = [
     "summarize",
     "format_summary",
     "top_k",
+    "budget_table",
+    "ranking_budget",
     "best_so_far",
     "worker_intervals",
     "utilization",
@@ -91,10 +101,6 @@ _TIME_SOURCES = {
                  ("m:timestamp_gather", "sg"), ("timestamp_gather", "sg"), ("elapsed_sec", "sg")],
 }
 _MIN_FOR_IMPORTANCE = 8
-
-
-class AnalysisError(AmbsError):
-    """A results file that cannot be analyzed (missing, empty, not a results CSV)."""
 
 
 @dataclass
@@ -346,70 +352,13 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
                          "fewest parallel slots that fit the intervals")
     df = df.sort_values(["finished", "job_id"], kind="stable", na_position="last").reset_index(drop=True)
     if "budget" in df:
-        df["stopped"] = _stopped(df, pcols, _max_budget(settings, df))
+        df["stopped"] = stopped_rows(df, pcols, full_budget(settings, df))
     if label is None:
         label = str(settings.get("method") or (csv_path.parent.name if p.is_dir() or
                                                   csv_path.name == RESULTS else csv_path.stem))
     return Run(data=df, params=[c[2:] for c in pcols], source=csv_path, label=label,
                settings=settings, style=style, dropped_partial_line=dropped,
                workers_inferred=bool(inferred), notes=notes, space=space)
-
-
-def _max_budget(settings: dict[str, Any], df: pd.DataFrame) -> float:
-    """The run's full budget: from run.json, else the largest budget in the CSV."""
-    inner = settings.get("settings") if isinstance(settings.get("settings"), dict) else {}
-    try:
-        return float(inner["max_budget"])
-    except (KeyError, TypeError, ValueError):
-        return float(df["budget"].max())
-
-
-def _config_keys(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
-    """One string per row that identifies its configuration, an inactive
-    (NaN) hyperparameter as an empty field. Built cell by cell: ``astype(str)``
-    keeps NaN as missing under pandas 3, which a string join cannot take."""
-    rows = frame[cols].to_numpy(dtype=object) if cols else np.empty((len(frame), 0), dtype=object)
-    keys = ["\x1f".join("" if pd.isna(v) else str(v) for v in row) for row in rows]
-    return pd.Series(keys, index=frame.index, dtype=object)
-
-
-def _stopped(df: pd.DataFrame, pcols: list[str], max_budget: float) -> pd.Series:
-    """Which successful rows are where a configuration's training stopped early.
-
-    A row is *stopped* when it trained with less than the full budget and no
-    later row trains the same configuration with a larger budget: the search
-    did not promote it (it lost its rung, or the run ended first). This is
-    computed from the whole CSV, not written with the row: when a row is
-    appended, an asynchronous search (ASHA) may still promote it later.
-    """
-    keys = _config_keys(df, pcols)
-    budget = df["budget"].to_numpy(dtype=float)
-    largest_after = np.full(len(df), -np.inf)
-    seen: dict[str, float] = {}
-    for i in range(len(df) - 1, -1, -1):  # rows in finish order: a promotion finishes later
-        k = keys.iat[i]
-        largest_after[i] = seen.get(k, -np.inf)
-        if np.isfinite(budget[i]):
-            seen[k] = max(seen.get(k, -np.inf), budget[i])
-    short = budget < max_budget * (1 - 1e-9)
-    ok = (df["status"] == "ok").to_numpy()
-    return pd.Series(ok & short & ~(largest_after > budget), index=df.index)
-
-
-def budget_table(run: Run) -> pd.DataFrame:
-    """Per budget: evaluations, successes, stopped there, best and median
-    objective. Empty when the CSV records no budgets."""
-    d = run.data
-    if "budget" not in d or d["budget"].isna().all():
-        return pd.DataFrame(columns=["budget", "evaluations", "ok", "stopped", "best", "median"])
-    rows = []
-    for b, g in d.groupby("budget", sort=True):
-        ok = g[(g["status"] == "ok") & g["objective"].notna()]
-        rows.append({"budget": float(b), "evaluations": len(g), "ok": len(ok),
-                     "stopped": int(g["stopped"].sum()),
-                     "best": float(ok["objective"].max()) if len(ok) else math.nan,
-                     "median": float(ok["objective"].median()) if len(ok) else math.nan})
-    return pd.DataFrame(rows)
 
 
 def load_runs(paths: Sequence[str | Path], labels: Sequence[str] | None = None) -> list[Run]:
@@ -490,27 +439,6 @@ def _config(run: Run, row: pd.Series) -> dict[str, Any]:
     return cfg
 
 
-def _has_budgets(run: Run) -> bool:
-    return "budget" in run.data and bool(run.data["budget"].notna().any())
-
-
-def ranking_budget(run: Run, budget: float | None = None) -> float | None:
-    """The budget whose results rank a run: ``budget`` (which some successful
-    evaluation must have trained with), else the highest budget a successful
-    evaluation reached when the CSV holds several (a multi-fidelity run: a
-    lower budget is a cheaper, noisier objective), else None (rank them all)."""
-    ok = run.ok
-    budgets = sorted(ok["budget"].dropna().unique()) if _has_budgets(run) else []
-    if budget is None:
-        return float(budgets[-1]) if len(budgets) > 1 else None
-    for b in budgets:
-        if math.isclose(b, budget, rel_tol=1e-5):  # as printed, to 6 digits
-            return float(b)
-    have = ", ".join(f"{b:g}" for b in budgets) or "none"
-    raise AnalysisError(f"no successful evaluation of {run.source} trained with budget {budget:g} "
-                        f"(budgets: {have})")
-
-
 def _ranked(run: Run, budget: float | None = None) -> pd.DataFrame:
     """The ok rows at the ranking budget (see :func:`ranking_budget`), best
     first (ties: the earlier one first)."""
@@ -525,7 +453,7 @@ def top_k(run: Run, k: int = 5, budget: float | None = None) -> pd.DataFrame:
     """The k best successful evaluations at the ranking budget: job_id,
     objective, budget (when the run has budgets), finished, hyperparameters."""
     ok = _ranked(run, budget).head(k)
-    cols = (["job_id", "objective"] + (["budget"] if _has_budgets(run) else []) + ["finished"]
+    cols = (["job_id", "objective"] + (["budget"] if has_budgets(run.data) else []) + ["finished"]
             + [f"p:{n}" for n in run.params])
     out = ok[cols].rename(columns={f"p:{n}": n for n in run.params}).reset_index(drop=True)
     out["job_id"] = out["job_id"].astype("Int64")
@@ -619,7 +547,7 @@ def _best_row(run: Run, i: Any) -> dict[str, Any]:
     row = run.data.loc[i]
     out = {"objective": float(row["objective"]), "job_id": _py(row["job_id"]),
            "evaluation": int(i) + 1, "time": _py(float(row["finished"])), "config": _config(run, row)}
-    if _has_budgets(run):
+    if has_budgets(run.data):
         out["budget"] = _py(float(row["budget"]))
     return out
 
@@ -658,7 +586,7 @@ def summarize(run: Run, k: int = 5, budget: float | None = None) -> dict[str, An
         "ranked_at": ranking_budget(run, budget),
         "best_any_budget": best_any,
         "top": [{"job_id": _py(r["job_id"]), "objective": float(r["objective"]), "config": _config(run, r)}
-                | ({"budget": float(r["budget"])} if _has_budgets(run) else {})
+                | ({"budget": float(r["budget"])} if has_budgets(run.data) else {})
                 for _, r in ranked.head(k).iterrows()],
         "wall_time": wall,
         "evaluations_per_hour": len(d) / wall * 3600 if wall and wall > 0 else None,
@@ -1107,7 +1035,7 @@ def plot_budget(run: Run, path: str | Path) -> Path:
     ax = fig.subplots()
     if len(ok):
         if run.params:
-            keys = _config_keys(ok, [f"p:{n}" for n in run.params])
+            keys = config_keys(ok, [f"p:{n}" for n in run.params])
             for _, g in ok.groupby(keys, sort=False):
                 if len(g) > 1:
                     g = g.sort_values("budget")
@@ -1336,7 +1264,8 @@ def write_report(run: Run, out: str | Path | None = None, k: int = 10) -> Path:
     rows = [("source", s["source"]), ("problem", s["problem"] or "-"), ("method", s["method"] or "-"),
             ("evaluations", f"{s['evaluations']} (" + ", ".join(f"{n} {st}" for st, n in
                                                                s["by_status"].items()) + ")"),
-            ("best objective", _fmt(s["best"]["objective"], 10) if s["best"] else "none"),
+            ("best objective" + ("" if s["ranked_at"] is None else f" at budget {_fmt(s['ranked_at'])}"),
+             _fmt(s["best"]["objective"], 10) if s["best"] else "none"),
             ("time to the best", _fmt_seconds(s["best"]["time"]) if s["best"] else "-"),
             ("evaluation of the best", s["best"]["evaluation"] if s["best"] else "-"),
             ("wall time", _fmt_seconds(s["wall_time"])),

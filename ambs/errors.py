@@ -21,3 +21,7 @@ class RunDirError(AmbsError):
 
 class RecorderError(AmbsError):
     """Results could not be written: the search stops rather than lose them."""
+
+
+class AnalysisError(AmbsError):
+    """A results file that cannot be analyzed (missing, empty, not a results CSV)."""
