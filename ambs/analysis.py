@@ -42,7 +42,7 @@ from ambs.analysis_budget import (
     ranking_budget,
     stopped_rows,
 )
-from ambs.analysis_space import budget_name, is_textual, objective_names, plain_axis, read_space
+from ambs.analysis_space import at_budget, budget_name, is_textual, objective_names, plain_axis, read_space
 from ambs.errors import AnalysisError
 
 __all__ = [
@@ -631,9 +631,7 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
     counts = ", ".join(f"{n} {k}" for k, n in s["by_status"].items())
     lines.append(f"evaluations: {s['evaluations']} ({counts})")
     b = s["best"]
-    unit = budget_name(run.settings) if run is not None else "budget"
-    at = "" if s.get("ranked_at") is None else (
-        f" at budget {_fmt(s['ranked_at'])}" if unit == "budget" else f" at {_fmt(s['ranked_at'])} {unit}")
+    at = at_budget(run.settings if run is not None else {}, s.get("ranked_at"))
     if b:
         lines.append(f"best objective{at}: {_fmt(b['objective'], 10)} (job {b['job_id']}, evaluation "
                      f"{b['evaluation']}, after {_fmt_seconds(b['time'])})")
@@ -955,7 +953,8 @@ def plot_best_so_far(run: Run, path: str | Path) -> Path:
     fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
     s = summarize(run, k=1)
     if s["best"]:
-        fig.suptitle(f"{_title(run)}: best {s['best']['objective']:.6g} after "
+        fig.suptitle(f"{_title(run)}: best{at_budget(run.settings, s['ranked_at'])}: "
+                     f"{s['best']['objective']:.6g} after "
                      f"{_fmt_seconds(s['best']['time'])} (evaluation {s['best']['evaluation']} of "
                      f"{s['evaluations']})")
     else:
@@ -1264,7 +1263,7 @@ def write_report(run: Run, out: str | Path | None = None, k: int = 10) -> Path:
     rows = [("source", s["source"]), ("problem", s["problem"] or "-"), ("method", s["method"] or "-"),
             ("evaluations", f"{s['evaluations']} (" + ", ".join(f"{n} {st}" for st, n in
                                                                s["by_status"].items()) + ")"),
-            ("best objective" + ("" if s["ranked_at"] is None else f" at budget {_fmt(s['ranked_at'])}"),
+            ("best objective" + at_budget(run.settings, s["ranked_at"]),
              _fmt(s["best"]["objective"], 10) if s["best"] else "none"),
             ("time to the best", _fmt_seconds(s["best"]["time"]) if s["best"] else "-"),
             ("evaluation of the best", s["best"]["evaluation"] if s["best"] else "-"),

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SPACE", "write_space", "read_space", "is_textual", "budget_name", "objective_names", "plain_axis"]
+__all__ = ["SPACE", "write_space", "read_space", "is_textual", "budget_name", "at_budget", "objective_names", "plain_axis"]
 
 SPACE = "space.json"
 _NUMERIC = ("uniform_float", "uniform_int", "normal_float", "normal_int", "beta_float", "beta_int")
@@ -98,6 +98,14 @@ def budget_name(settings: dict[str, Any]) -> str:
     b = settings.get("budget")
     name = b.get("name") if isinstance(b, dict) else None
     return name if isinstance(name, str) and name else "budget"
+
+
+def at_budget(settings: dict[str, Any], value: float | None) -> str:
+    """`` at 8 epochs`` (`` at budget 8`` for an unnamed budget); empty for None."""
+    if value is None:
+        return ""
+    name = budget_name(settings)
+    return f" at budget {value:g}" if name == "budget" else f" at {value:g} {name}"
 
 
 def objective_names(settings: dict[str, Any], width: int) -> list[str]:
