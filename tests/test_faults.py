@@ -9,8 +9,10 @@ import math
 import os
 import random
 import resource
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -538,3 +540,88 @@ def test_resume_from_a_malformed_csv_is_one_line(damage, words, ambs_main, make_
     assert ambs_main(*common, "--max-evals", "8", "--resume") == 2
     check_error_line(capfd.readouterr().err, ["cannot resume" if "columns" in words[0] else "held", *words])
     assert path.read_text() == damaged  # a refused resume leaves the CSV as it was
+
+
+# ------------------------------------------------------------------ job scripts
+
+# option -> a value that would end its #SBATCH/#PBS line and start a shell line.
+INJECTIONS: dict[str, list[str]] = {
+    "job-name": ["--job-name", "x\ntouch INJECTED"],
+    "account": ["--account", "proj\ntouch INJECTED"],
+    "queue": ["--queue", "q\rtouch INJECTED"],
+    "output": ["--output", "run\ntouch INJECTED"],
+    "walltime": ["--walltime", "01:00:00\n"],
+    "account-space": ["--account", "proj touch"],
+}
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+@pytest.mark.parametrize("case", sorted(INJECTIONS))
+def test_job_script_values_cannot_inject_lines(case, scheduler, ambs_main, make_problem, capfd, tmp_path):
+    make_problem("quadratic")
+    args = {"--walltime": "01:00:00"}
+    args.update(dict(zip(INJECTIONS[case][::2], INJECTIONS[case][1::2])))
+    code = ambs_main("submit", "quadratic.py", "--scheduler", scheduler, "--ranks-per-node", "2",
+                     "--dry-run", *[x for kv in args.items() for x in kv])
+    out, err = capfd.readouterr()
+    assert code == 2, out
+    check_error_line(err, [INJECTIONS[case][0] if case != "job-name" else "--job-name",
+                           "control character" if case != "account-space" else "one word"])
+    assert "INJECTED" not in out and not (tmp_path / "INJECTED").exists()
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+def test_job_name_from_the_problem_cannot_inject_lines(scheduler, ambs_main, write_module, capfd):
+    write_module("named", """
+        from ambs import Problem
+        problem = Problem(name="x\\ntouch INJECTED")
+        problem.add_hyperparameter((0.0, 1.0), "x")
+        def run(config):
+            return config["x"]
+    """)
+    code = ambs_main("submit", "named.py", "--scheduler", scheduler, "--ranks-per-node", "2",
+                     "--walltime", "01:00:00", "--dry-run")
+    out, err = capfd.readouterr()
+    assert code == 2, out
+    check_error_line(err, ["job name", "Problem name", "control character"])
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+def test_job_script_quotes_paths_and_values(scheduler, tmp_path, monkeypatch):
+    """An installation path with a space, a problem and working directory full
+    of shell syntax, a node file path with a space: the job script passes each
+    as one word, and runs none of it."""
+    from ambs import submit as sub
+
+    bindir = tmp_path / "an install" / "bin"
+    bindir.mkdir(parents=True)
+    log = tmp_path / "argv.txt"
+    stub = bindir / "ambs"
+    stub.write_text(f'#!/bin/bash\nprintf "%s\\n" "$@" > {shlex.quote(str(log))}\n')
+    mpi = bindir / "mpiexec"  # drops -n N and -f FILE, runs the rest
+    mpi.write_text('#!/bin/bash\nwhile [ "$1" = -n ] || [ "$1" = -f ]; do\n'
+                   '  if [ "$1" = -f ]; then [ -f "$2" ] || exit 9; fi; shift 2\ndone\nexec "$@"\n')
+    for p in (stub, mpi):
+        p.chmod(0o755)
+    # The job runs the ambs and mpiexec beside the interpreter that renders it.
+    monkeypatch.setattr(sys, "executable", str(bindir / "python"))
+    weird = tmp_path / "w $(touch INJECTED1); `touch INJECTED2` 'q\" $HOME"
+    weird.mkdir()
+    problem = weird / "p $(touch INJECTED3).py"
+    spec = sub.JobSpec(scheduler=scheduler, problem=str(problem), run_dir=tmp_path / "run", workdir=weird,
+                       nodes=1, ranks_per_node=2, walltime="01:00:00", method="random",
+                       search_args=["--seed", "1; touch INJECTED4"], job_name="ok-name")
+    script = tmp_path / "job.sh"
+    script.write_text(sub.render(spec))
+    nodefile = tmp_path / "node file"
+    nodefile.write_text("localhost\nlocalhost\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PBS_"))}
+    env.update(SLURM_NTASKS="2", PBS_NODEFILE=str(nodefile))
+    job = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert job.returncode == 0, job.stderr + job.stdout
+    assert log.read_text().splitlines() == [
+        "search", str(problem), "--method", "random", "--max-evals", "100", "--evaluator", "mpi",
+        "--output", str(tmp_path / "run"), "--walltime", "3480", "--grace", "60",
+        "--seed", "1; touch INJECTED4"]
+    assert not list(tmp_path.rglob("INJECTED*")), "the job script ran a value as a command"
