@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ambs.errors import AmbsError
+from ambs.recorder import allow_large_fields
 
 __all__ = [
     "AnalysisError",
@@ -145,6 +146,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]], bool]:
     if "\x00" in text:
         raise AnalysisError(f"{path} is not a results CSV (binary content)")
     complete = text.endswith("\n")
+    allow_large_fields()  # the long cells ambs writes, and those of CSVs written before its caps
     try:
         rows = [r for r in csv.reader(io.StringIO(text)) if r]
     except csv.Error as exc:

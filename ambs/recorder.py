@@ -4,6 +4,12 @@
 the moment it finishes; the header is fixed when the run starts, from the
 space and the problem's declared metadata. Nothing is ever rewritten,
 except that resuming cuts off a half-written last line (a crash mid-write).
+
+What ambs writes, ambs reads back: a cell holds at most ``MAX_ERROR_CHARS``
+characters of error text and ``MAX_CELL_CHARS`` of anything else (a longer
+value is cut, ending in a ``[cut: N characters in all]`` marker), well
+within the field limit that every reader of a results CSV sets with
+:func:`allow_large_fields` (which also reads CSVs written before the cap).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import io
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,7 +30,7 @@ from typing import Any
 from ambs.errors import RecorderError, RunDirError
 from ambs.result import Evaluation, Status
 
-__all__ = ["Recorder", "RunInfo", "columns_for", "read_results"]
+__all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for", "read_results"]
 
 RESULTS = "results.csv"
 SETTINGS = "run.json"
@@ -31,6 +38,25 @@ FIXED_BEFORE = ["job_id"]
 FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
+MAX_ERROR_CHARS = 10_000  # the error text of a row (a 200 KB exception message is cut)
+MAX_CELL_CHARS = 100_000  # any other cell (large metadata is cut)
+# What readers accept: far above the caps, so CSVs written before them read too
+# (csv's default, 131,072, refused a longer field).
+FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
+
+
+def allow_large_fields() -> None:
+    """Raise the csv module's field size limit to FIELD_LIMIT (a process-wide setting)."""
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+
+
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in a marker that says it was."""
+    if len(text) <= limit:
+        return text
+    marker = f" ... [cut: {len(text)} characters in all]"
+    return text[: max(limit - len(marker), 0)] + marker
 
 
 def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) -> list[str]:
@@ -144,6 +170,7 @@ class Recorder:
         if self.path.exists() and self.path.stat().st_size:
             with open(self.path, encoding="utf-8", newline="") as fh:
                 first = fh.readline()
+            allow_large_fields()
             header = next(csv.reader([first]), [])
             if first.endswith("\n") and header != self.columns:
                 raise RunDirError(
@@ -240,7 +267,8 @@ class Recorder:
         if extra:
             row[EXTRA] = json.dumps(extra, default=str, sort_keys=True)
         try:
-            self._write_line([_cell(row.get(c)) for c in self.columns])
+            self._write_line([cap_text(_cell(row.get(c)), MAX_ERROR_CHARS if c == "error" else MAX_CELL_CHARS)
+                              for c in self.columns])
         except OSError as exc:
             raise RecorderError(
                 f"cannot append to {self.path}: {exc.strerror}; the search stops so that "
@@ -293,6 +321,7 @@ def read_results(path: str | Path, space: Any) -> list[Evaluation]:
     with open(path, encoding="utf-8", newline="") as fh:
         text = fh.read()
     complete = text.endswith("\n")
+    allow_large_fields()
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None:

@@ -138,3 +138,30 @@ def write_ledger(directory: Path, sleep: float = 0.1) -> Path:
     path = Path(directory) / "ledger.py"
     path.write_text(textwrap.dedent(LEDGER.format(sleep=sleep)).lstrip())
     return path
+
+
+# Results with cells far beyond csv's default field limit (131,072 characters):
+# an exception message, declared metadata, undeclared metadata.
+BIG_FIELDS = """
+from ambs import Problem
+
+problem = Problem(name="bigfields")
+problem.add_hyperparameter(["raise", "meta", "extra"], "mode")
+problem.add_hyperparameter((1, 2), "rep")
+problem.add_metadata("blob")
+
+
+def run(config):
+    if config["mode"] == "raise":
+        raise RuntimeError("x" * 200_000)
+    if config["mode"] == "meta":
+        return {"objective": 1.0, "blob": "y" * 200_000}
+    return {"objective": 2.0, "other": "z" * 200_000}
+"""
+
+
+def write_module(directory: Path, name: str, source: str) -> Path:
+    """Write a problem module ``name``.py with ``source`` into ``directory``."""
+    path = Path(directory) / f"{name}.py"
+    path.write_text(textwrap.dedent(source).lstrip())
+    return path

@@ -21,7 +21,15 @@ import pytest
 
 from ambs.evaluator.process import ProcessEvaluator
 from ambs.result import Job, Status, normalize_output
-from tests.fault_problems import EXPECTED, FAULT_OPTIONS, check_fault_rows, write_faults, write_ledger
+from tests.fault_problems import (
+    BIG_FIELDS,
+    EXPECTED,
+    FAULT_OPTIONS,
+    check_fault_rows,
+    write_faults,
+    write_ledger,
+    write_module,
+)
 from tests.test_cli import check_error_line
 
 # ------------------------------------------------------------ misbehaving objectives
@@ -625,3 +633,49 @@ def test_job_script_quotes_paths_and_values(scheduler, tmp_path, monkeypatch):
         "--output", str(tmp_path / "run"), "--walltime", "3480", "--grace", "60",
         "--seed", "1; touch INJECTED4"]
     assert not list(tmp_path.rglob("INJECTED*")), "the job script ran a value as a command"
+
+
+# ------------------------------------------------- results the master must write and read back
+
+EVALUATORS = ["serial", "process"]
+
+
+def _search(ambs_cli, tmp_path: Path, module: str, evaluator: str, n: int, *extra: str):
+    """``ambs search`` of ``module`` (grid order) on ``evaluator``, into tmp_path/run."""
+    return ambs_cli.run("search", module, "--method", "grid", "--evaluator", evaluator, "--max-evals", str(n),
+                        *(["--workers", "2"] if evaluator == "process" else []), "-o", "run", "-q", *extra,
+                        cwd=tmp_path)
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_huge_fields_are_cut_and_read_back(evaluator, tmp_path, ambs_cli, rows):
+    write_module(tmp_path, "bigfields", BIG_FIELDS)
+    res = _search(ambs_cli, tmp_path, "bigfields.py", evaluator, 4)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    res = _search(ambs_cli, tmp_path, "bigfields.py", evaluator, 6, "--resume")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    from ambs.recorder import MAX_CELL_CHARS, MAX_ERROR_CHARS
+
+    table = rows(tmp_path / "run" / "results.csv")
+    assert len(table) == 6
+    for r in table:
+        assert all(len(v) <= MAX_CELL_CHARS for v in r.values())
+        if r["p:mode"] == "raise":
+            assert r["status"] == "failed" and r["error"].startswith("RuntimeError: xxx")
+            assert len(r["error"]) <= MAX_ERROR_CHARS and "[cut: " in r["error"]
+        else:
+            assert r["status"] == "ok"
+            assert "[cut: " in (r["m:blob"] if r["p:mode"] == "meta" else r["m:extra"])
+    res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    # A CSV written before the cap, with a 200 KB cell, reads too.
+    path = tmp_path / "run" / "results.csv"
+    header, *lines = path.read_text().splitlines(keepends=True)
+    row = next(i for i, r in enumerate(table) if r["p:mode"] == "raise")
+    lines[row] = lines[row].replace(table[row]["error"], "RuntimeError: " + "x" * 200_000)
+    path.write_text(header + "".join(lines))
+    for args in (["search", "bigfields.py", "--method", "grid", "--evaluator", evaluator, "--max-evals", "7",
+                  "-o", "run", "-q", "--resume"], ["analyze", "summary", "run"]):
+        res = ambs_cli.run(*args, cwd=tmp_path)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert len(path.read_text().splitlines()) == 1 + 6  # the grid of 6 is done
