@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ambs.cells import allow_large_fields
 from ambs.errors import AmbsError
-from ambs.recorder import allow_large_fields
 
 __all__ = [
     "AnalysisError",

@@ -5,11 +5,10 @@ the moment it finishes; the header is fixed when the run starts, from the
 space and the problem's declared metadata. Nothing is ever rewritten,
 except that resuming cuts off a half-written last line (a crash mid-write).
 
-What ambs writes, ambs reads back: a cell holds at most ``MAX_ERROR_CHARS``
-characters of error text and ``MAX_CELL_CHARS`` of anything else (a longer
-value is cut, ending in a ``[cut: N characters in all]`` marker), well
-within the field limit that every reader of a results CSV sets with
-:func:`allow_large_fields` (which also reads CSVs written before the cap).
+What ambs writes, ambs reads back: how a value becomes a cell, and how
+large a cell may be, is :mod:`ambs.cells`. A result the master cannot
+encode (metadata with tuple keys, a value whose ``str`` raises) is still a
+row: its objective kept, the value left out and named in ``error``.
 """
 
 from __future__ import annotations
@@ -20,13 +19,21 @@ import io
 import json
 import math
 import os
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ambs.cells import (  # noqa: F401 - MAX_*: part of this module's interface
+    MAX_CELL_CHARS,
+    MAX_ERROR_CHARS,
+    allow_large_fields,
+    cap_text,
+)
+from ambs.cells import cell as _cell
+from ambs.cells import first_line as _first_line
+from ambs.cells import to_json as _json
 from ambs.errors import RecorderError, RunDirError
 from ambs.result import Evaluation, Status
 
@@ -38,27 +45,6 @@ FIXED_BEFORE = ["job_id"]
 FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
-MAX_ERROR_CHARS = 10_000  # the error text of a row (a 200 KB exception message is cut)
-MAX_CELL_CHARS = 100_000  # any other cell (large metadata is cut)
-# What readers accept: far above the caps, so CSVs written before them read too
-# (csv's default, 131,072, refused a longer field).
-FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
-
-
-def allow_large_fields() -> None:
-    """Raise the csv module's field size limit to FIELD_LIMIT (a process-wide setting)."""
-    if csv.field_size_limit() < FIELD_LIMIT:
-        csv.field_size_limit(FIELD_LIMIT)
-
-
-def cap_text(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending in a marker that says it was."""
-    if len(text) <= limit:
-        return text
-    marker = f" ... [cut: {len(text)} characters in all]"
-    return text[: max(limit - len(marker), 0)] + marker
-
-
 def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) -> list[str]:
     """The CSV header of a run over these hyperparameters and metadata names;
     ``budget``: a ``budget`` column after the hyperparameters (the problem
@@ -71,21 +57,6 @@ def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) 
         + [f"m:{n}" for n in metadata]
         + [EXTRA]
     )
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if math.isnan(v) else repr(v)
-    if isinstance(v, (dict, list, tuple)):
-        return json.dumps(v, default=str)
-    if hasattr(v, "item") and callable(v.item):  # numpy scalar
-        try:
-            return _cell(v.item())
-        except (TypeError, ValueError):
-            pass
-    return str(v)
 
 
 @dataclass
@@ -264,16 +235,47 @@ class Recorder:
                         f"it goes to the {EXTRA} column (declare it with problem.add_metadata)",
                         stacklevel=2,
                     )
-        if extra:
-            row[EXTRA] = json.dumps(extra, default=str, sort_keys=True)
+        cells, problems = self._encode(row, extra)
+        if problems:
+            # The row is written all the same (its objective too): what could
+            # not be written is named in its error text, never a crash.
+            note = "; ".join(problems)
+            error = f"{ev.error}; {note}" if ev.error else note
+            cells[self.columns.index("error")] = _cell(error)
         try:
-            self._write_line([cap_text(_cell(row.get(c)), MAX_ERROR_CHARS if c == "error" else MAX_CELL_CHARS)
-                              for c in self.columns])
+            self._write_line([cap_text(cell, MAX_ERROR_CHARS if c == "error" else MAX_CELL_CHARS)
+                              for c, cell in zip(self.columns, cells)])
         except OSError as exc:
             raise RecorderError(
                 f"cannot append to {self.path}: {exc.strerror}; the search stops so that "
                 "no further result is lost"
             ) from None
+
+    def _encode(self, row: dict[str, Any], extra: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The row's cells, and what could not be encoded (a metadata dict with
+        tuple or mixed keys, a value whose ``str`` raises): left empty, and named."""
+        problems: list[str] = []
+
+        def encode(what: str, value: Any, to_text: Any = _cell) -> str | None:
+            try:
+                return to_text(value)
+            except Exception as exc:  # noqa: BLE001 - whatever run returned, the row is written
+                problems.append(f"{what} not written ({type(exc).__name__}: {_first_line(exc)})")
+                return None
+
+        if extra:
+            # Key by key (sorted), so one value that cannot be written loses only itself.
+            parts = [f"{json.dumps(k)}: {text}" for k in sorted(extra)
+                     if (text := encode(f"metadata {k!r}", extra[k], _json)) is not None]
+            row[EXTRA] = "{" + ", ".join(parts) + "}" if parts else None
+        cells = []
+        for c in self.columns:
+            if c == EXTRA:
+                cells.append(row.get(EXTRA) or "")
+            else:
+                what = f"metadata {c[2:]!r}" if c.startswith("m:") else c
+                cells.append(encode(what, row.get(c)) or "")
+        return cells, problems
 
     def close(self) -> None:
         """Sync and close the CSV; never raises (every row was written or reported already)."""

@@ -165,3 +165,48 @@ def write_module(directory: Path, name: str, source: str) -> Path:
     path = Path(directory) / f"{name}.py"
     path.write_text(textwrap.dedent(source).lstrip())
     return path
+
+
+# Results the master could not write (metadata with tuple or mixed keys, a
+# value whose str() raises) or not even read back from a worker (unpickling
+# raises). mode -> {evaluator: (status, words the error must contain)}; an ok
+# row keeps its objective.
+UNWRITABLE = """
+from ambs import Problem
+
+problem = Problem(name="unwritable")
+problem.add_hyperparameter(["tuplekey", "mixedkeys", "badstr", "unloadable"], "mode")
+problem.add_metadata("info")
+
+
+class BadStr:
+    def __str__(self):
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+class Unloadable:
+    def __reduce__(self):  # pickles; unpickling calls int("x"), which raises
+        return (int, ("x",))
+
+
+def run(config):
+    mode = config["mode"]
+    if mode == "tuplekey":
+        return {"objective": 1.0, "info": {(1, 2): "a"}}
+    if mode == "mixedkeys":
+        return {"objective": 2.0, "other": {1: "a", "b": 2}}
+    if mode == "badstr":
+        return {"objective": 3.0, "info": BadStr(), "more": BadStr()}
+    return {"objective": 4.0, "other": Unloadable()}
+"""
+
+UNWRITABLE_EXPECTED: dict[str, dict[str, tuple[str, list[str]]]] = {
+    "tuplekey": {e: ("ok", ["metadata 'info' not written (TypeError"]) for e in ("serial", "process")},
+    "mixedkeys": {e: ("ok", []) for e in ("serial", "process")},
+    "badstr": {e: ("ok", ["metadata 'info' not written (RuntimeError: no text)",
+                          "metadata 'more' not written"]) for e in ("serial", "process")},
+    "unloadable": {"serial": ("ok", []),
+                   "process": ("failed", ["cannot be sent back to the master (ValueError"])},
+}

@@ -5,6 +5,7 @@ run that ``--resume`` continues without losing or repeating an evaluation."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -25,6 +26,8 @@ from tests.fault_problems import (
     BIG_FIELDS,
     EXPECTED,
     FAULT_OPTIONS,
+    UNWRITABLE,
+    UNWRITABLE_EXPECTED,
     check_fault_rows,
     write_faults,
     write_ledger,
@@ -679,3 +682,25 @@ def test_huge_fields_are_cut_and_read_back(evaluator, tmp_path, ambs_cli, rows):
         res = ambs_cli.run(*args, cwd=tmp_path)
         assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert len(path.read_text().splitlines()) == 1 + 6  # the grid of 6 is done
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_results_the_master_cannot_write_are_rows(evaluator, tmp_path, ambs_cli, rows):
+    write_module(tmp_path, "unwritable", UNWRITABLE)
+    res = _search(ambs_cli, tmp_path, "unwritable.py", evaluator, 4)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    table = rows(tmp_path / "run" / "results.csv")
+    assert sorted(r["p:mode"] for r in table) == sorted(UNWRITABLE_EXPECTED)
+    for r in table:
+        status, words = UNWRITABLE_EXPECTED[r["p:mode"]][evaluator]
+        assert r["status"] == status, r
+        assert all(w in r["error"] for w in words), r
+        assert (r["objective"] != "") == (status == "ok"), r
+        if not words:
+            assert r["error"] == "", r
+    assert json.loads(next(r for r in table if r["p:mode"] == "mixedkeys")["m:extra"]) == {
+        "other": {"1": "a", "b": 2}}
+    # Everything was recorded: a resume runs none of it again.
+    res = _search(ambs_cli, tmp_path, "unwritable.py", evaluator, 8, "--resume")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert rows(tmp_path / "run" / "results.csv") == table

@@ -397,7 +397,7 @@ class ProcessEvaluator(Evaluator):
         try:
             while s.conn.poll():
                 msg = s.conn.recv()
-                if msg == _READY:
+                if isinstance(msg, str) and msg == _READY:
                     s.ready = True
                     self._arm(s)
                     continue
@@ -406,6 +406,11 @@ class ProcessEvaluator(Evaluator):
                 return msg
         except (EOFError, OSError, ConnectionResetError):
             pass
+        except Exception as exc:  # noqa: BLE001 - a result that unpickling fails on, here only
+            # The message was read whole: the worker goes on; the result is a row, not a crash.
+            s.deadline = float("inf")
+            return self._finish(s, Status.FAILED, "run returned a result that cannot be sent back to the "
+                                f"master ({type(exc).__name__}: {str(exc).strip()[:200]})")
         if s.proc.is_alive():
             return None
         s.proc.join()

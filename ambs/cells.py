@@ -1,0 +1,65 @@
+"""How one value becomes a cell of results.csv, and how large a cell may be.
+
+What ambs writes, ambs reads back: a cell holds at most ``MAX_ERROR_CHARS``
+characters of error text and ``MAX_CELL_CHARS`` of anything else (a longer
+value is cut, ending in a ``[cut: N characters in all]`` marker), well within
+the field limit that every reader of a results CSV sets with
+:func:`allow_large_fields` (which also reads CSVs written before the caps).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from typing import Any
+
+__all__ = ["MAX_CELL_CHARS", "MAX_ERROR_CHARS", "allow_large_fields", "cap_text", "cell", "first_line", "to_json"]
+
+MAX_ERROR_CHARS = 10_000  # the error text of a row (a 200 KB exception message is cut)
+MAX_CELL_CHARS = 100_000  # any other cell (large metadata is cut)
+# What readers accept: far above the caps, so CSVs written before them read too
+# (csv's default, 131,072, refused a longer field).
+FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
+
+
+def allow_large_fields() -> None:
+    """Raise the csv module's field size limit to FIELD_LIMIT (a process-wide setting)."""
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+
+
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in a marker that says it was."""
+    if len(text) <= limit:
+        return text
+    marker = f" ... [cut: {len(text)} characters in all]"
+    return text[: max(limit - len(marker), 0)] + marker
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def to_json(v: Any) -> str:
+    """JSON of ``v``; what JSON has no type for becomes its ``str``."""
+    return json.dumps(v, default=str)
+
+
+def cell(v: Any) -> str:
+    """The CSV text of one value (JSON for containers); raises for what JSON cannot hold."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, default=str)
+    if hasattr(v, "item") and callable(v.item):  # numpy scalar
+        try:
+            return cell(v.item())
+        except (TypeError, ValueError):
+            pass
+    return str(v)
