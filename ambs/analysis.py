@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ambs.cells import allow_large_fields
+from ambs.cells import allow_large_fields, hp_text
 from ambs.errors import AmbsError
 
 __all__ = [
@@ -306,6 +306,8 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
         df = df.rename(columns={c: f"p:{c}" for c in pcols})
         pcols = [f"p:{c}" for c in pcols]
     for c in pcols:
+        if style == "ambs":  # "" in a cell is the empty string; an empty cell, inactive
+            df[c] = df[c].map(lambda v: hp_text(v) if isinstance(v, str) else v)
         num = _numeric_param(df[c])
         if num is not None:
             df[c] = num

@@ -12,10 +12,12 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import sys
 from typing import Any
 
-__all__ = ["MAX_CELL_CHARS", "MAX_ERROR_CHARS", "allow_large_fields", "cap_text", "cell", "first_line", "to_json"]
+__all__ = ["MAX_CELL_CHARS", "MAX_ERROR_CHARS", "allow_large_fields", "cap_text", "cell", "first_line",
+           "hp_cell", "hp_text", "to_json"]
 
 MAX_ERROR_CHARS = 10_000  # the error text of a row (a 200 KB exception message is cut)
 MAX_CELL_CHARS = 100_000  # any other cell (large metadata is cut)
@@ -63,3 +65,24 @@ def cell(v: Any) -> str:
         except (TypeError, ValueError):
             pass
     return str(v)
+
+
+# A hyperparameter cell: empty means inactive (a conditional hyperparameter
+# whose condition does not hold). A value whose text is empty, or made only of
+# double quotes, is written with two more double quotes: "" is the cell of the
+# empty string, """" that of '""'. Every other value is its text, as in CSVs
+# written before this encoding, which read back the same.
+_QUOTES = re.compile('"*')
+
+
+def hp_cell(value: Any) -> str:
+    """The cell of a hyperparameter's value; None (inactive) is the empty cell."""
+    if value is None:
+        return ""
+    text = cell(value)
+    return text + '""' if _QUOTES.fullmatch(text) else text
+
+
+def hp_text(text: str) -> str:
+    """The value text of a non-empty hyperparameter cell (undoes :func:`hp_cell`)."""
+    return text[:-2] if len(text) >= 2 and _QUOTES.fullmatch(text) else text

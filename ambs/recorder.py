@@ -9,6 +9,12 @@ What ambs writes, ambs reads back: how a value becomes a cell, and how
 large a cell may be, is :mod:`ambs.cells`. A result the master cannot
 encode (metadata with tuple keys, a value whose ``str`` raises) is still a
 row: its objective kept, the value left out and named in ``error``.
+
+A ``p:`` cell that is empty means the hyperparameter was inactive (its
+condition did not hold). A value whose text is empty, or only double quotes,
+gets two more double quotes: the cell ``""`` is the empty string, four
+double quotes the string ``""`` (:func:`ambs.cells.hp_cell`). Every other value is its text,
+so CSVs written before this encoding read back as they were written.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from ambs.cells import (  # noqa: F401 - MAX_*: part of this module's interface
     MAX_ERROR_CHARS,
     allow_large_fields,
     cap_text,
+    hp_cell,
+    hp_text,
 )
 from ambs.cells import cell as _cell
 from ambs.cells import first_line as _first_line
@@ -274,7 +282,7 @@ class Recorder:
                 cells.append(row.get(EXTRA) or "")
             else:
                 what = f"metadata {c[2:]!r}" if c.startswith("m:") else c
-                cells.append(encode(what, row.get(c)) or "")
+                cells.append(encode(what, row.get(c), hp_cell if c.startswith("p:") else _cell) or "")
         return cells, problems
 
     def close(self) -> None:
@@ -299,9 +307,10 @@ def _parse_value(hp: Any, cell: str) -> Any:
 
     if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
         choices = hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence
-        for c in choices:
-            if str(c) == cell:
-                return c
+        for text in dict.fromkeys((hp_text(cell), cell)):  # the raw text: an older CSV's '""'
+            for c in choices:
+                if str(c) == text:
+                    return c
         raise ValueError(f"{cell!r} is not a choice of {hp.name}")
     if isinstance(hp, Constant):
         return hp.value

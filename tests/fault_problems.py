@@ -210,3 +210,21 @@ UNWRITABLE_EXPECTED: dict[str, dict[str, tuple[str, list[str]]]] = {
     "unloadable": {"serial": ("ok", []),
                    "process": ("failed", ["cannot be sent back to the master (ValueError"])},
 }
+
+
+# Empty strings (and strings of double quotes) among the choices, and a
+# conditional hyperparameter that may be inactive or the empty string:
+# 4 x (1 + 2) = 12 configurations.
+EMPTY_CHOICES = """
+from ambs import Problem
+
+problem = Problem(name="emptychoices")
+problem.add_hyperparameter(["", "a", '""', '"'], "s")
+problem.add_hyperparameter(["x", "y"], "opt")
+problem.add_hyperparameter(["", "b"], "sub")
+problem.add_condition("sub", "opt", "y")
+
+
+def run(config):
+    return float(len(config["s"])) + len(config.get("sub", "zz"))
+"""

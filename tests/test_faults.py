@@ -24,6 +24,7 @@ from ambs.evaluator.process import ProcessEvaluator
 from ambs.result import Job, Status, normalize_output
 from tests.fault_problems import (
     BIG_FIELDS,
+    EMPTY_CHOICES,
     EXPECTED,
     FAULT_OPTIONS,
     UNWRITABLE,
@@ -704,3 +705,22 @@ def test_results_the_master_cannot_write_are_rows(evaluator, tmp_path, ambs_cli,
     res = _search(ambs_cli, tmp_path, "unwritable.py", evaluator, 8, "--resume")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert rows(tmp_path / "run" / "results.csv") == table
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_empty_string_values_and_inactive_ones_read_back_apart(evaluator, tmp_path, ambs_cli, rows):
+    write_module(tmp_path, "emptychoices", EMPTY_CHOICES)
+    for n, extra in ((6, []), (12, ["--resume"])):
+        res = _search(ambs_cli, tmp_path, "emptychoices.py", evaluator, n, *extra)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    from ambs.cells import hp_text
+
+    table = rows(tmp_path / "run" / "results.csv")
+    seen = [(hp_text(r["p:s"]), r["p:opt"], None if r["p:sub"] == "" else hp_text(r["p:sub"])) for r in table]
+    assert sorted(seen, key=repr) == sorted(
+        [(s, "x", None) for s in ("", "a", '""', '"')]
+        + [(s, "y", sub) for s in ("", "a", '""', '"') for sub in ("", "b")], key=repr)
+    for r, (s, _, sub) in zip(table, seen):  # each value reached run as itself
+        assert float(r["objective"]) == len(s) + len("zz" if sub is None else sub), r
+    res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
