@@ -26,10 +26,30 @@ problem.add_hyperparameter({modes!r}, "mode")
 problem.add_hyperparameter((1, 2), "rep")
 
 
+class BadFloat:
+    def __float__(self):
+        raise RuntimeError("no float")
+
+
+class BadEverything(BadFloat):
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+    @property
+    def shape(self):
+        raise RuntimeError("no shape")
+
+
 def run(config):
     mode = config["mode"]
     if mode == "raise":
         raise RuntimeError("bad configuration")
+    if mode == "huge":
+        return 10**400
+    if mode == "badfloat":
+        return BadFloat()
+    if mode == "badeverything":
+        return {{"objective": BadEverything()}}
     if mode == "nan":
         return math.nan
     if mode == "inf":
@@ -66,6 +86,9 @@ def run(config):
 EXPECTED: dict[str, tuple[str, list[str]]] = {
     "ok": ("ok", []),
     "raise": ("failed", ["RuntimeError: bad configuration"]),
+    "huge": ("failed", ["not a finite number (OverflowError"]),
+    "badfloat": ("failed", ["not a finite number (RuntimeError: no float)"]),
+    "badeverything": ("failed", ["cannot be read (RuntimeError: no shape)"]),
     "nan": ("failed", ["non-finite objective (nan)"]),
     "inf": ("failed", ["non-finite objective (-inf)"]),
     "none": ("failed", ["run returned None, not a number"]),

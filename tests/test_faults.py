@@ -724,3 +724,15 @@ def test_empty_string_values_and_inactive_ones_read_back_apart(evaluator, tmp_pa
         assert float(r["objective"]) == len(s) + len("zz" if sub is None else sub), r
     res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+
+
+# Faults that a serial evaluator survives as well as a process one.
+IN_PROCESS_FAULTS = ["ok", "raise", "huge", "badfloat", "badeverything", "nan", "none", "string", "nokey"]
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_objectives_that_break_float_are_failures(evaluator, tmp_path, ambs_cli, rows):
+    path = write_faults(tmp_path, IN_PROCESS_FAULTS)
+    res = _search(ambs_cli, tmp_path, path.name, evaluator, 2 * len(IN_PROCESS_FAULTS), "--seed", "0")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    check_fault_rows(rows(tmp_path / "run" / "results.csv"), IN_PROCESS_FAULTS)
