@@ -29,7 +29,7 @@ setup(
     ],
     extras_require={
         "mpi": ["mpi4py>=4.0", "mpich"],
-        "torch": ["torch"],
+        "torch": ["torch>=1.13"],  # torch.load(weights_only=True)
         "analysis": ["matplotlib>=3.7"],
         # Balsam 1 (a Django ORM over PostgreSQL): a release that installs beside
         # everything else; Balsam 2 is a pre-release whose client pins pydantic<2.

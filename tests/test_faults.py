@@ -736,3 +736,34 @@ def test_objectives_that_break_float_are_failures(evaluator, tmp_path, ambs_cli,
     res = _search(ambs_cli, tmp_path, path.name, evaluator, 2 * len(IN_PROCESS_FAULTS), "--seed", "0")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     check_fault_rows(rows(tmp_path / "run" / "results.csv"), IN_PROCESS_FAULTS)
+
+
+# ------------------------------------------------------------ checkpoints
+
+
+class _Planted:
+    """Unpickling it would create a file: what a tampered checkpoint could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_with_more_than_weights_is_refused(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from ambs.nas.morph import checkpoint_key, load_checkpoint
+
+    # torch before 2.6 unpickled anything by default: ambs must ask for weights only itself.
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, weights_only=False, **k: real(*a, weights_only=weights_only, **k))
+
+    config = {"layers": 2}
+    marker = tmp_path / "code-ran"
+    torch.save({"w": torch.zeros(2), "payload": _Planted(marker)}, tmp_path / f"{checkpoint_key(config)}.pt")
+    with pytest.raises(ValueError, match="refusing checkpoint .* more than weights"):
+        load_checkpoint(tmp_path, config)
+    assert not marker.exists(), "loading the checkpoint ran code"
+    torch.save({"w": torch.ones(2)}, tmp_path / f"{checkpoint_key(config)}.pt")
+    assert load_checkpoint(tmp_path, config)["w"].tolist() == [1.0, 1.0]
