@@ -767,3 +767,24 @@ def test_a_checkpoint_with_more_than_weights_is_refused(tmp_path, monkeypatch):
     assert not marker.exists(), "loading the checkpoint ran code"
     torch.save({"w": torch.ones(2)}, tmp_path / f"{checkpoint_key(config)}.pt")
     assert load_checkpoint(tmp_path, config)["w"].tolist() == [1.0, 1.0]
+
+
+# ------------------------------------------------------------ balsam_site
+
+
+def test_balsam_site_exports_survive_eval(tmp_path, monkeypatch, capsys):
+    """What `python -m ambs.evaluator.balsam_site` prints is `eval`ed by the
+    README: a database path with a space, a `$` and backquotes stays itself."""
+    from ambs.evaluator import balsam_site
+
+    monkeypatch.setattr(balsam_site, "migrate", lambda env: None)  # no PostgreSQL here
+    db = tmp_path / "db $HOME `touch INJECTED` $(touch INJECTED2) it's"
+    conn = tmp_path / "conn.json"
+    conn.write_text(json.dumps({"host": "localhost", "port": 5432, "user": "ba lsam$USER", "password": "pw"}))
+    assert balsam_site.main([str(db), "--connection", str(conn)]) == 0
+    out = capsys.readouterr().out
+    shell = subprocess.run(["bash", "-c", 'eval "$1"; printf "%s\\n" "$BALSAM_DB_PATH" "$BALSAM_USER"', "_", out],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.splitlines() == [str(db), "ba lsam$USER"]
+    assert not list(tmp_path.glob("INJECTED*"))
