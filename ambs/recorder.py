@@ -109,6 +109,9 @@ class Recorder:
                 "or choose another --output"
             )
         # Created only now, so that a refused resume leaves no empty directory behind.
+        self._resume = resume
+        self._rows = 0
+        self._made_dir = not self.dir.exists()
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -253,6 +256,7 @@ class Recorder:
         try:
             self._write_line([cap_text(cell, MAX_ERROR_CHARS if c == "error" else MAX_CELL_CHARS)
                               for c, cell in zip(self.columns, cells)])
+            self._rows += 1
         except OSError as exc:
             raise RecorderError(
                 f"cannot append to {self.path}: {exc.strerror}; the search stops so that "
@@ -284,6 +288,23 @@ class Recorder:
                 what = f"metadata {c[2:]!r}" if c.startswith("m:") else c
                 cells.append(encode(what, row.get(c), hp_cell if c.startswith("p:") else _cell) or "")
         return cells, problems
+
+    def discard(self) -> None:
+        """Close, and undo a new run that never wrote a row (its start failed):
+        no run.json and header are left behind to be mistaken for a run."""
+        self.close()
+        if self._resume or self._rows:
+            return
+        for path in (self.path, self.dir / SETTINGS):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        if self._made_dir:
+            try:
+                self.dir.rmdir()
+            except OSError:  # something else was put there meanwhile: leave it
+                pass
 
     def close(self) -> None:
         """Sync and close the CSV; never raises (every row was written or reported already)."""

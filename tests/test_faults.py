@@ -5,6 +5,7 @@ run that ``--resume`` continues without losing or repeating an evaluation."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -788,3 +789,73 @@ def test_balsam_site_exports_survive_eval(tmp_path, monkeypatch, capsys):
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout.splitlines() == [str(db), "ba lsam$USER"]
     assert not list(tmp_path.glob("INJECTED*"))
+
+
+# ------------------------------------------------------------ starting the workers
+
+
+def test_no_more_workers_than_evaluations(tmp_path, ambs_cli, rows, make_problem):
+    make_problem("quadratic")
+    # (6, not 100000: were the cap missing, this test would start what it asks for.)
+    res = ambs_cli.run("search", "quadratic.py", "--workers", "6", "--max-evals", "2", "-o", "run",
+                       cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert "on 2 process worker(s)" in res.stderr
+    assert {r["worker"] for r in rows(tmp_path / "run" / "results.csv")} <= {"1", "2"}
+
+
+@pytest.mark.parametrize("nproc", [None, 40], ids=["cpu-multiple", "rlimit-nproc"])
+def test_absurd_worker_counts_are_refused(nproc, tmp_path, ambs_cli, make_problem):
+    from ambs.evaluator.process import WORKERS_PER_CPU
+
+    make_problem("quadratic")
+    workers = 50 if nproc else WORKERS_PER_CPU * (os.cpu_count() or 1) + 1
+
+    def limit() -> None:
+        if nproc:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, resource.getrlimit(resource.RLIMIT_NPROC)[1]))
+
+    res = subprocess.run(ambs_cli.command("search", "quadratic.py", "--workers", str(workers), "--max-evals",
+                                          "1000", "-o", "run", "-q"),
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60, env=ambs_cli.env,
+                         preexec_fn=limit)
+    assert res.returncode == 2
+    check_error_line(res.stderr, [f"--workers {workers}", "RLIMIT_NPROC" if nproc else "per CPU core"])
+    assert not (tmp_path / "run").exists()
+
+
+DIES_IN_WORKERS = """
+import multiprocessing
+import os
+
+from ambs import Problem
+
+if multiprocessing.current_process().name.startswith("ambs-worker"):
+    os._exit(7)  # loads in the master, not in a worker (a missing GPU, a module only the login node has)
+problem = Problem(name="diesinworkers")
+problem.add_hyperparameter((0.0, 1.0), "x")
+
+
+def run(config):
+    return config["x"]
+"""
+
+
+@pytest.mark.parametrize("how", ["worker-dies-loading", "fork-refused"])
+def test_a_failed_start_leaves_no_run_directory(how, tmp_path, ambs_main, make_problem, monkeypatch, capfd):
+    from ambs.evaluator import process
+
+    if how == "fork-refused":
+        module = make_problem("quadratic").name
+
+        def refuse(self, slot):
+            raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+
+        monkeypatch.setattr(process.ProcessEvaluator, "_start", refuse)
+        words = ["cannot start 2 process worker(s)", os.strerror(errno.EAGAIN)]
+    else:
+        module = write_module(tmp_path, "diesinworkers", DIES_IN_WORKERS).name
+        words = ["died while loading the problem", "code 7"]
+    assert ambs_main("search", module, "--workers", "2", "--max-evals", "4", "-o", "run", "-q") == 2
+    check_error_line(capfd.readouterr().err, words)
+    assert not (tmp_path / "run").exists(), "a failed start left a run directory behind"
