@@ -144,15 +144,19 @@ def execute(run: Callable[..., Any], job: Job, t0: float) -> Evaluation:
     """Run one job in this process and record what happened.
 
     ``t0`` is the run's start as ``time.time()``; times are seconds since then.
-    Exceptions from ``run`` become FAILED evaluations; KeyboardInterrupt and
-    SystemExit propagate so a worker can still be stopped.
+    Exceptions from ``run`` become FAILED evaluations, ``sys.exit`` (SystemExit)
+    too: under the serial evaluator it would end the whole search, under the
+    others a worker process. KeyboardInterrupt propagates, so a worker can
+    still be stopped.
     """
     started = time.time() - t0
     budget = getattr(job, "budget", None)  # a Job pickled by an older version has none
     try:
         out = run(dict(job.config)) if budget is None else run(dict(job.config), budget)
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
+    except SystemExit as exc:
+        objective, status, error, metadata = math.nan, Status.FAILED, f"{_error_text(exc)} (run called sys.exit)", {}
     except BaseException as exc:  # noqa: BLE001 - any user error is a failed evaluation
         objective, status, error, metadata = math.nan, Status.FAILED, _error_text(exc), {}
     else:

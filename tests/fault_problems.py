@@ -74,6 +74,8 @@ def run(config):
         ctypes.string_at(0)
     if mode == "exit":
         sys.exit(3)
+    if mode == "exitnone":
+        sys.exit()
     if mode == "killed":  # what the kernel's OOM killer does
         os.kill(os.getpid(), 9)
     if mode == "memory":
@@ -100,7 +102,8 @@ EXPECTED: dict[str, tuple[str, list[str]]] = {
     "hang": ("timeout", ["exceeded the timeout of 2 s"]),
     "abort": ("crashed", ["killed by SIGABRT"]),
     "segfault": ("crashed", ["killed by SIGSEGV"]),
-    "exit": ("crashed", ["exited with code 3"]),
+    "exit": ("failed", ["SystemExit: 3", "run called sys.exit"]),
+    "exitnone": ("failed", ["SystemExit", "run called sys.exit"]),
     "killed": ("crashed", ["killed by SIGKILL (out of memory?)"]),
     "memory": ("failed", ["MemoryError", "memory limit of 256 MB"]),
 }

@@ -728,11 +728,12 @@ def test_empty_string_values_and_inactive_ones_read_back_apart(evaluator, tmp_pa
 
 
 # Faults that a serial evaluator survives as well as a process one.
-IN_PROCESS_FAULTS = ["ok", "raise", "huge", "badfloat", "badeverything", "nan", "none", "string", "nokey"]
+IN_PROCESS_FAULTS = ["ok", "raise", "huge", "badfloat", "badeverything", "nan", "none", "string", "nokey",
+                     "exit", "exitnone"]
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-def test_objectives_that_break_float_are_failures(evaluator, tmp_path, ambs_cli, rows):
+def test_objectives_that_break_float_and_sys_exit_are_failures(evaluator, tmp_path, ambs_cli, rows):
     path = write_faults(tmp_path, IN_PROCESS_FAULTS)
     res = _search(ambs_cli, tmp_path, path.name, evaluator, 2 * len(IN_PROCESS_FAULTS), "--seed", "0")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
