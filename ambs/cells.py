@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 __all__ = ["MAX_CELL_CHARS", "MAX_ERROR_CHARS", "allow_large_fields", "cap_text", "cell", "first_line",
-           "hp_cell", "hp_text", "to_json"]
+           "hp_cell", "hp_text", "parse_hp_cell", "to_json"]
 
 MAX_ERROR_CHARS = 10_000  # the error text of a row (a 200 KB exception message is cut)
 MAX_CELL_CHARS = 100_000  # any other cell (large metadata is cut)
@@ -86,3 +86,26 @@ def hp_cell(value: Any) -> str:
 def hp_text(text: str) -> str:
     """The value text of a non-empty hyperparameter cell (undoes :func:`hp_cell`)."""
     return text[:-2] if len(text) >= 2 and _QUOTES.fullmatch(text) else text
+
+
+def parse_hp_cell(hp: Any, raw: str) -> Any:
+    """The value of ConfigSpace hyperparameter ``hp`` that a non-empty ``p:`` cell holds; ValueError if none."""
+    from ConfigSpace.hyperparameters import (
+        CategoricalHyperparameter,
+        Constant,
+        IntegerHyperparameter,
+        OrdinalHyperparameter,
+    )
+
+    if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
+        choices = hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence
+        for text in dict.fromkeys((hp_text(raw), raw)):  # the raw text: an older CSV's '""'
+            for c in choices:
+                if str(c) == text:
+                    return c
+        raise ValueError(f"{raw!r} is not a choice of {hp.name}")
+    if isinstance(hp, Constant):
+        return hp.value
+    if isinstance(hp, IntegerHyperparameter):
+        return int(float(raw))
+    return float(raw)

@@ -37,7 +37,7 @@ from ambs.cells import (  # noqa: F401 - MAX_*: part of this module's interface
     allow_large_fields,
     cap_text,
     hp_cell,
-    hp_text,
+    parse_hp_cell,
 )
 from ambs.cells import cell as _cell
 from ambs.cells import first_line as _first_line
@@ -112,20 +112,26 @@ class Recorder:
         self._resume = resume
         self._rows = 0
         self._made_dir = not self.dir.exists()
+        self._made_csv = not os.path.lexists(self.path)  # not a file (or link) the user put there
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {self.dir}: {exc.strerror}") from None
-        self._write_settings(settings_path, resume)
-        new_file = not self.path.exists() or self.path.stat().st_size == 0
+        self._fh: Any = None
         try:
-            # Unbuffered: a row that cannot be written (disk full) is not kept
-            # in a buffer that the next write or close would fail on again.
-            self._fh = open(self.path, "ab", buffering=0)
-            if new_file:
-                self._write_line(self.columns)
-        except OSError as exc:
-            raise RecorderError(f"cannot write {self.path}: {exc.strerror}") from None
+            self._write_settings(settings_path, resume)
+            new_file = not self.path.exists() or self.path.stat().st_size == 0
+            try:
+                # Unbuffered: a row that cannot be written (disk full) is not kept
+                # in a buffer that the next write or close would fail on again.
+                self._fh = open(self.path, "ab", buffering=0)
+                if new_file:
+                    self._write_line(self.columns)
+            except OSError as exc:
+                raise RecorderError(f"cannot write {self.path}: {exc.strerror}") from None
+        except RecorderError:
+            self.discard()
+            raise
 
     # ------------------------------------------------------------ checks
     def _check_same_run(self, settings_path: Path) -> None:
@@ -201,6 +207,10 @@ class Recorder:
             tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
             os.replace(tmp, path)
         except OSError as exc:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
             raise RecorderError(f"cannot write {path}: {exc.strerror}") from None
 
     # ------------------------------------------------------------ writing
@@ -295,7 +305,7 @@ class Recorder:
         self.close()
         if self._resume or self._rows:
             return
-        for path in (self.path, self.dir / SETTINGS):
+        for path in [self.dir / SETTINGS] + ([self.path] if self._made_csv else []):
             try:
                 path.unlink()
             except OSError:
@@ -308,6 +318,8 @@ class Recorder:
 
     def close(self) -> None:
         """Sync and close the CSV; never raises (every row was written or reported already)."""
+        if self._fh is None:
+            return
         try:
             os.fsync(self._fh.fileno())
         except OSError:
@@ -316,28 +328,7 @@ class Recorder:
             self._fh.close()
         except OSError:
             pass
-
-
-def _parse_value(hp: Any, cell: str) -> Any:
-    from ConfigSpace.hyperparameters import (
-        CategoricalHyperparameter,
-        Constant,
-        IntegerHyperparameter,
-        OrdinalHyperparameter,
-    )
-
-    if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
-        choices = hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence
-        for text in dict.fromkeys((hp_text(cell), cell)):  # the raw text: an older CSV's '""'
-            for c in choices:
-                if str(c) == text:
-                    return c
-        raise ValueError(f"{cell!r} is not a choice of {hp.name}")
-    if isinstance(hp, Constant):
-        return hp.value
-    if isinstance(hp, IntegerHyperparameter):
-        return int(float(cell))
-    return float(cell)
+        self._fh = None
 
 
 def read_results(path: str | Path, space: Any) -> list[Evaluation]:
@@ -373,7 +364,7 @@ def read_results(path: str | Path, space: Any) -> list[Evaluation]:
             raise RunDirError(f"{path}, line {lineno}: {len(row)} fields, expected {len(header)}")
         try:
             config = {
-                name: _parse_value(hp, row[index[f"p:{name}"]])
+                name: parse_hp_cell(hp, row[index[f"p:{name}"]])
                 for name, hp in hps.items()
                 if row[index[f"p:{name}"]] != ""
             }

@@ -860,3 +860,24 @@ def test_a_failed_start_leaves_no_run_directory(how, tmp_path, ambs_main, make_p
     assert ambs_main("search", module, "--workers", "2", "--max-evals", "4", "-o", "run", "-q") == 2
     check_error_line(capfd.readouterr().err, words)
     assert not (tmp_path / "run").exists(), "a failed start left a run directory behind"
+
+
+@pytest.mark.parametrize("room", [0, 4096], ids=["no-room", "room-for-run-json"])
+def test_a_new_run_that_cannot_be_written_is_undone(room, tmp_path, tmpfs, ambs_main, make_problem, capfd):
+    """A full disk (or one with room for run.json, not the header): the run stops
+    with one line, and leaves no half-made run directory behind."""
+    make_problem("quadratic")
+    disk = tmpfs("64k")
+    with open(disk / "filler", "wb") as fh:  # fill the disk, then give back `room` bytes
+        try:
+            fh.write(b"x" * (128 * 1024))
+        except OSError:
+            pass
+    with open(disk / "filler", "r+b") as fh:
+        fh.truncate(max((disk / "filler").stat().st_size - room, 0))
+    run = disk / "run"
+    code = ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "3", "-o", str(run), "-q")
+    check_error_line(capfd.readouterr().err, ["cannot write", "results.csv" if room else "run.json",
+                                              "No space left on device"])
+    assert code == 1
+    assert not run.exists(), sorted(p.name for p in run.iterdir())
