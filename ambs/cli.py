@@ -364,7 +364,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         ambs_mpi.Cluster(comm, list(range(1, comm.Get_size()))).stop()
         raise AmbsError(f"--workers {args.workers} does not match the {comm.Get_size() - 1} "
                         "worker ranks of mpiexec; drop --workers")
-    cluster = ambs_mpi.Cluster.connect(comm, spawn=args.workers)
+    spawn = None
+    if comm.Get_size() == 1 and args.workers:  # spawned ranks are processes of this machine
+        _check_worker_count(args)
+        spawn = min(args.workers, args.max_evals)
+    cluster = ambs_mpi.Cluster.connect(comm, spawn=spawn)
     try:
         return _search(args, cluster)
     finally:
