@@ -47,8 +47,12 @@ def first_line(exc: BaseException) -> str:
 
 
 def to_json(v: Any) -> str:
-    """JSON of ``v``; what JSON has no type for becomes its ``str``."""
-    return json.dumps(v, default=str)
+    """JSON of ``v``, keys sorted where they compare (not ``{1: .., "b": ..}``);
+    what JSON has no type for becomes its ``str``."""
+    try:
+        return json.dumps(v, default=str, sort_keys=True)
+    except TypeError:
+        return json.dumps(v, default=str)
 
 
 def cell(v: Any) -> str:

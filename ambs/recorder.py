@@ -53,6 +53,8 @@ FIXED_BEFORE = ["job_id"]
 FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
+
+
 def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) -> list[str]:
     """The CSV header of a run over these hyperparameters and metadata names;
     ``budget``: a ``budget`` column after the hyperparameters (the problem
