@@ -25,7 +25,7 @@ LAUNCHERS = ("srun", "mpiexec")
 _PLACEHOLDER = re.compile(r"@(\w+)@")
 # C0 and C1 control characters and Unicode line breaks: any of them would end
 # a #SBATCH/#PBS line (or a shell word) early and start a line of its own.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\x85]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass
@@ -103,12 +103,18 @@ def _check_values(spec: JobSpec, job_output: str) -> None:
     The values that reach command lines are shell-quoted by :func:`render`.
     """
     directives = {
-        "the job name (--job-name, or ambs-<Problem name>)": spec.job_name, "--account": spec.account, "--queue": spec.queue,
-        "--walltime": spec.walltime, "--output": job_output,
+        "the job name (--job-name, or ambs-<Problem name>)": spec.job_name,
+        "--account": spec.account,
+        "--queue": spec.queue,
+        "--walltime": spec.walltime,
+        "--output": job_output,
     }
     words = {
-        "PROBLEM": spec.problem, "the run directory (--output)": str(spec.run_dir), "the working directory": str(spec.workdir),
-        "--method": spec.method, **{f"search option {a!r}"[:60]: a for a in spec.search_args},
+        "PROBLEM": spec.problem,
+        "the run directory (--output)": str(spec.run_dir),
+        "the working directory": str(spec.workdir),
+        "--method": spec.method,
+        **{f"search option {a!r}"[:60]: a for a in spec.search_args},
     }
     for what, value in {**directives, **words}.items():
         if value is not None and _CONTROL.search(value):
