@@ -30,7 +30,7 @@ setup(
     ],
     extras_require={
         "mpi": ["mpi4py>=4.0", "mpich"],
-        "torch": ["torch"],
+        "torch": ["torch>=1.13"],  # torch.load(weights_only=True)
         # Kept so that `pip install 'ambs[analysis]'` still works: matplotlib is a core dependency.
         "analysis": [],
         # Balsam 1 (a Django ORM over PostgreSQL): a release that installs beside

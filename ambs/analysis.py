@@ -43,6 +43,7 @@ from ambs.analysis_budget import (
     stopped_rows,
 )
 from ambs.analysis_space import at_budget, budget_name, is_textual, objective_names, plain_axis, read_space
+from ambs.cells import allow_large_fields, hp_text
 from ambs.errors import AnalysisError
 
 __all__ = [
@@ -153,6 +154,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]], bool]:
     if "\x00" in text:
         raise AnalysisError(f"{path} is not a results CSV (binary content)")
     complete = text.endswith("\n")
+    allow_large_fields()  # the long cells ambs writes, and those of CSVs written before its caps
     try:
         rows = [r for r in csv.reader(io.StringIO(text)) if r]
     except csv.Error as exc:
@@ -330,6 +332,8 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
         pcols = [f"p:{c}" for c in pcols]
     space = read_space(csv_path.parent)
     for c in pcols:
+        if style == "ambs":  # "" in a cell is the empty string; an empty cell, inactive
+            df[c] = df[c].map(lambda v: hp_text(v) if isinstance(v, str) else v)
         num = None if is_textual((space or {}).get(c[2:])) else _numeric_param(df[c])
         if num is not None:
             df[c] = num

@@ -392,6 +392,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         args.max_evals = recorded or DEFAULT_MAX_EVALS
     if args.gpus_per_node and args.evaluator != "mpi":
         raise AmbsError("--gpus-per-node applies to --evaluator mpi")
+    if args.evaluator == "process":
+        _check_worker_count(args)
     if args.evaluator != "mpi":
         return _search(args, None)
     from ambs.evaluator import mpi as ambs_mpi
@@ -403,11 +405,26 @@ def cmd_search(args: argparse.Namespace) -> int:
         ambs_mpi.Cluster(comm, list(range(1, comm.Get_size()))).stop()
         raise AmbsError(f"--workers {args.workers} does not match the {comm.Get_size() - 1} "
                         "worker ranks of mpiexec; drop --workers")
-    cluster = ambs_mpi.Cluster.connect(comm, spawn=args.workers)
+    spawn = None
+    if comm.Get_size() == 1 and args.workers:  # spawned ranks are processes of this machine
+        _check_worker_count(args)
+        spawn = min(args.workers, args.max_evals)
+    cluster = ambs_mpi.Cluster.connect(comm, spawn=spawn)
     try:
         return _search(args, cluster)
     finally:
         cluster.stop()
+
+
+def _check_worker_count(args: argparse.Namespace) -> None:
+    """Refuse, before anything is written, more worker processes than the machine takes."""
+    from ambs.evaluator.process import worker_limit
+
+    wanted = min(args.workers or os.cpu_count() or 1, args.max_evals)
+    limit, why = worker_limit()
+    if wanted > limit:
+        raise AmbsError(f"--workers {wanted} is more worker processes than this machine takes: "
+                        f"at most {limit} ({why})")
 
 
 def _search(args: argparse.Namespace, cluster: Any) -> int:
@@ -456,6 +473,8 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
         workers = len(cluster.ranks)
     else:
         workers = 1 if args.evaluator == "serial" else (args.workers or os.cpu_count() or 1)
+        # No more workers than there are evaluations left to run.
+        workers = max(1, min(workers, args.max_evals - len(previous)))
     if args.method == "morphism" and not os.environ.get(CHECKPOINT_VAR):
         # Workers started from here inherit it: NAS problems store trained weights
         # there and start each child from its parent's (see ambs.nas.morph).
@@ -470,8 +489,11 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
             eval_memory=args.eval_memory, workers=workers, threads_per_worker=args.threads_per_worker,
             cluster=cluster, gpus_per_node=args.gpus_per_node, **_balsam_options(args, out),
         )
-    except BaseException:
-        recorder.close()
+    except BaseException as exc:
+        recorder.discard()  # a new run that could not start leaves no run directory behind
+        if isinstance(exc, OSError):  # fork or spawn refused: EAGAIN, ENOMEM, EMFILE
+            raise AmbsError(f"cannot start {workers} {args.evaluator} worker(s): "
+                            f"{exc.strerror or exc}") from None
         raise
     rules = StopRules(max_evals=args.max_evals, walltime=args.walltime, grace=args.grace)
     progress = None if args.quiet else Progress(args.max_evals)

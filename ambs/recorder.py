@@ -4,6 +4,17 @@
 the moment it finishes; the header is fixed when the run starts, from the
 space and the problem's declared metadata. Nothing is ever rewritten,
 except that resuming cuts off a half-written last line (a crash mid-write).
+
+What ambs writes, ambs reads back: how a value becomes a cell, and how
+large a cell may be, is :mod:`ambs.cells`. A result the master cannot
+encode (metadata with tuple keys, a value whose ``str`` raises) is still a
+row: its objective kept, the value left out and named in ``error``.
+
+A ``p:`` cell that is empty means the hyperparameter was inactive (its
+condition did not hold). A value whose text is empty, or only double quotes,
+gets two more double quotes: the cell ``""`` is the empty string, four
+double quotes the string ``""`` (:func:`ambs.cells.hp_cell`). Every other value is its text,
+so CSVs written before this encoding read back as they were written.
 """
 
 from __future__ import annotations
@@ -21,10 +32,21 @@ from pathlib import Path
 from typing import Any
 
 from ambs.analysis_space import SPACE, write_space
+from ambs.cells import (  # noqa: F401 - MAX_*: part of this module's interface
+    MAX_CELL_CHARS,
+    MAX_ERROR_CHARS,
+    allow_large_fields,
+    cap_text,
+    hp_cell,
+    parse_hp_cell,
+)
+from ambs.cells import cell as _cell
+from ambs.cells import first_line as _first_line
+from ambs.cells import to_json as _json
 from ambs.errors import RecorderError, RunDirError
 from ambs.result import Evaluation, Status
 
-__all__ = ["Recorder", "RunInfo", "columns_for", "read_results"]
+__all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for", "read_results"]
 
 RESULTS = "results.csv"
 SETTINGS = "run.json"
@@ -46,21 +68,6 @@ def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) 
         + [f"m:{n}" for n in metadata]
         + [EXTRA]
     )
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if math.isnan(v) else repr(v)
-    if isinstance(v, (dict, list, tuple)):
-        return json.dumps(v, default=str)
-    if hasattr(v, "item") and callable(v.item):  # numpy scalar
-        try:
-            return _cell(v.item())
-        except (TypeError, ValueError):
-            pass
-    return str(v)
 
 
 @dataclass
@@ -108,22 +115,32 @@ class Recorder:
                 "or choose another --output"
             )
         # Created only now, so that a refused resume leaves no empty directory behind.
+        self._resume = resume
+        self._rows = 0
+        self._made_dir = not self.dir.exists()
+        self._made_csv = not os.path.lexists(self.path)  # not a file (or link) the user put there
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {self.dir}: {exc.strerror}") from None
-        self._write_settings(settings_path, resume)
-        if self.info.space is not None and not (self.dir / SPACE).exists():
-            write_space(self.info.space, self.dir / SPACE)
-        new_file = not self.path.exists() or self.path.stat().st_size == 0
+        self._fh: Any = None
+        self._made_space = False
         try:
-            # Unbuffered: a row that cannot be written (disk full) is not kept
-            # in a buffer that the next write or close would fail on again.
-            self._fh = open(self.path, "ab", buffering=0)
-            if new_file:
-                self._write_line(self.columns)
-        except OSError as exc:
-            raise RecorderError(f"cannot write {self.path}: {exc.strerror}") from None
+            self._write_settings(settings_path, resume)
+            if self.info.space is not None and not (self.dir / SPACE).exists():
+                self._made_space = write_space(self.info.space, self.dir / SPACE)
+            new_file = not self.path.exists() or self.path.stat().st_size == 0
+            try:
+                # Unbuffered: a row that cannot be written (disk full) is not kept
+                # in a buffer that the next write or close would fail on again.
+                self._fh = open(self.path, "ab", buffering=0)
+                if new_file:
+                    self._write_line(self.columns)
+            except OSError as exc:
+                raise RecorderError(f"cannot write {self.path}: {exc.strerror}") from None
+        except RecorderError:
+            self.discard()
+            raise
 
     # ------------------------------------------------------------ checks
     def _check_same_run(self, settings_path: Path) -> None:
@@ -150,6 +167,7 @@ class Recorder:
         if self.path.exists() and self.path.stat().st_size:
             with open(self.path, encoding="utf-8", newline="") as fh:
                 first = fh.readline()
+            allow_large_fields()
             header = next(csv.reader([first]), [])
             if first.endswith("\n") and header != self.columns:
                 raise RunDirError(
@@ -202,6 +220,10 @@ class Recorder:
             tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
             os.replace(tmp, path)
         except OSError as exc:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
             raise RecorderError(f"cannot write {path}: {exc.strerror}") from None
 
     # ------------------------------------------------------------ writing
@@ -247,18 +269,72 @@ class Recorder:
                         f"it goes to the {EXTRA} column (declare it with problem.add_metadata)",
                         stacklevel=2,
                     )
-        if extra:
-            row[EXTRA] = json.dumps(extra, default=str, sort_keys=True)
+        cells, problems = self._encode(row, extra)
+        if problems:
+            # The row is written all the same (its objective too): what could
+            # not be written is named in its error text, never a crash.
+            note = "; ".join(problems)
+            error = f"{ev.error}; {note}" if ev.error else note
+            cells[self.columns.index("error")] = _cell(error)
         try:
-            self._write_line([_cell(row.get(c)) for c in self.columns])
+            self._write_line([cap_text(cell, MAX_ERROR_CHARS if c == "error" else MAX_CELL_CHARS)
+                              for c, cell in zip(self.columns, cells)])
+            self._rows += 1
         except OSError as exc:
             raise RecorderError(
                 f"cannot append to {self.path}: {exc.strerror}; the search stops so that "
                 "no further result is lost"
             ) from None
 
+    def _encode(self, row: dict[str, Any], extra: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The row's cells, and what could not be encoded (a metadata dict with
+        tuple or mixed keys, a value whose ``str`` raises): left empty, and named."""
+        problems: list[str] = []
+
+        def encode(what: str, value: Any, to_text: Any = _cell) -> str | None:
+            try:
+                return to_text(value)
+            except Exception as exc:  # noqa: BLE001 - whatever run returned, the row is written
+                problems.append(f"{what} not written ({type(exc).__name__}: {_first_line(exc)})")
+                return None
+
+        if extra:
+            # Key by key (sorted), so one value that cannot be written loses only itself.
+            parts = [f"{json.dumps(k)}: {text}" for k in sorted(extra)
+                     if (text := encode(f"metadata {k!r}", extra[k], _json)) is not None]
+            row[EXTRA] = "{" + ", ".join(parts) + "}" if parts else None
+        cells = []
+        for c in self.columns:
+            if c == EXTRA:
+                cells.append(row.get(EXTRA) or "")
+            else:
+                what = f"metadata {c[2:]!r}" if c.startswith("m:") else c
+                cells.append(encode(what, row.get(c), hp_cell if c.startswith("p:") else _cell) or "")
+        return cells, problems
+
+    def discard(self) -> None:
+        """Close, and undo a new run that never wrote a row (its start failed):
+        no run.json and header are left behind to be mistaken for a run."""
+        self.close()
+        if self._resume or self._rows:
+            return
+        made = [self.path] if self._made_csv else []
+        made += [self.dir / SPACE] if self._made_space else []
+        for path in [self.dir / SETTINGS] + made:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        if self._made_dir:
+            try:
+                self.dir.rmdir()
+            except OSError:  # something else was put there meanwhile: leave it
+                pass
+
     def close(self) -> None:
         """Sync and close the CSV; never raises (every row was written or reported already)."""
+        if self._fh is None:
+            return
         try:
             os.fsync(self._fh.fileno())
         except OSError:
@@ -267,27 +343,7 @@ class Recorder:
             self._fh.close()
         except OSError:
             pass
-
-
-def _parse_value(hp: Any, cell: str) -> Any:
-    from ConfigSpace.hyperparameters import (
-        CategoricalHyperparameter,
-        Constant,
-        IntegerHyperparameter,
-        OrdinalHyperparameter,
-    )
-
-    if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
-        choices = hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence
-        for c in choices:
-            if str(c) == cell:
-                return c
-        raise ValueError(f"{cell!r} is not a choice of {hp.name}")
-    if isinstance(hp, Constant):
-        return hp.value
-    if isinstance(hp, IntegerHyperparameter):
-        return int(float(cell))
-    return float(cell)
+        self._fh = None
 
 
 def read_results(path: str | Path, space: Any) -> list[Evaluation]:
@@ -303,6 +359,7 @@ def read_results(path: str | Path, space: Any) -> list[Evaluation]:
     with open(path, encoding="utf-8", newline="") as fh:
         text = fh.read()
     complete = text.endswith("\n")
+    allow_large_fields()
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None:
@@ -322,7 +379,7 @@ def read_results(path: str | Path, space: Any) -> list[Evaluation]:
             raise RunDirError(f"{path}, line {lineno}: {len(row)} fields, expected {len(header)}")
         try:
             config = {
-                name: _parse_value(hp, row[index[f"p:{name}"]])
+                name: parse_hp_cell(hp, row[index[f"p:{name}"]])
                 for name, hp in hps.items()
                 if row[index[f"p:{name}"]] != ""
             }

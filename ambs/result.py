@@ -64,7 +64,11 @@ class Evaluation:
 
 
 def _short_repr(value: Any) -> str:
-    text = repr(value)
+    """``repr(value)`` cut to 80 characters; a repr that raises gives the type's name."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - the value is reported, whatever its repr does
+        return f"a {type(value).__name__}"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -112,9 +116,21 @@ def normalize_output(out: Any) -> tuple[float, Status, str, dict[str, Any]]:
         objective = float(value)  # numpy scalars, 0-d arrays, ints
     except (TypeError, ValueError):
         return math.nan, Status.FAILED, f"run returned {_short_repr(value)}, not a number", metadata
+    except Exception as exc:  # noqa: BLE001 - 10**400 (OverflowError), a __float__ that raises
+        return (math.nan, Status.FAILED,
+                f"run returned {_short_repr(value)}, not a finite number ({_exc_text(exc)})", metadata)
     if not math.isfinite(objective):
         return math.nan, Status.FAILED, f"run returned a non-finite objective ({objective})", metadata
     return objective, Status.OK, "", metadata
+
+
+def _exc_text(exc: BaseException) -> str:
+    """``Type: first line of the message`` (just the type when the message cannot be had)."""
+    try:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    except Exception:  # noqa: BLE001 - an exception whose str raises
+        msg = ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
 def _error_text(exc: BaseException) -> str:
@@ -128,19 +144,27 @@ def execute(run: Callable[..., Any], job: Job, t0: float) -> Evaluation:
     """Run one job in this process and record what happened.
 
     ``t0`` is the run's start as ``time.time()``; times are seconds since then.
-    Exceptions from ``run`` become FAILED evaluations; KeyboardInterrupt and
-    SystemExit propagate so a worker can still be stopped.
+    Exceptions from ``run`` become FAILED evaluations, ``sys.exit`` (SystemExit)
+    too: under the serial evaluator it would end the whole search, under the
+    others a worker process. KeyboardInterrupt propagates, so a worker can
+    still be stopped.
     """
     started = time.time() - t0
     budget = getattr(job, "budget", None)  # a Job pickled by an older version has none
     try:
         out = run(dict(job.config)) if budget is None else run(dict(job.config), budget)
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
+    except SystemExit as exc:
+        objective, status, error, metadata = math.nan, Status.FAILED, f"{_error_text(exc)} (run called sys.exit)", {}
     except BaseException as exc:  # noqa: BLE001 - any user error is a failed evaluation
         objective, status, error, metadata = math.nan, Status.FAILED, _error_text(exc), {}
     else:
-        objective, status, error, metadata = normalize_output(out)
+        try:
+            objective, status, error, metadata = normalize_output(out)
+        except Exception as exc:  # noqa: BLE001 - a result that breaks what reads it is a failure too
+            objective, status, error, metadata = (
+                math.nan, Status.FAILED, f"run returned a result that cannot be read ({_exc_text(exc)})", {})
     return Evaluation(
         job_id=job.job_id,
         config=job.config,

@@ -23,6 +23,9 @@ __all__ = ["EXAMPLES", "JobSpec", "render", "submit", "LAUNCHERS", "SCHEDULERS"]
 SCHEDULERS = ("slurm", "pbs")
 LAUNCHERS = ("srun", "mpiexec")
 _PLACEHOLDER = re.compile(r"@(\w+)@")
+# C0 and C1 control characters and Unicode line breaks: any of them would end
+# a #SBATCH/#PBS line (or a shell word) early and start a line of its own.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass
@@ -83,12 +86,45 @@ def walltime_seconds(text: str) -> int:
     return days * 86400 + secs
 
 
-def _ambs_command() -> str:
-    """The ``ambs`` of this installation, so the job runs the same code."""
+def _ambs_command() -> list[str]:
+    """The ``ambs`` of this installation (its words), so the job runs the same code."""
     exe = Path(sys.executable).parent / "ambs"
     if exe.exists():
-        return str(exe)
-    return f"{sys.executable} -m ambs"
+        return [str(exe)]
+    return [sys.executable, "-m", "ambs"]
+
+
+def _check_values(spec: JobSpec, job_output: str) -> None:
+    """Refuse, in one line, a value that would break out of its line of the script.
+
+    Every value is checked for control characters (a newline would end a
+    ``#SBATCH`` line or a shell word and start a line of its own); values of
+    scheduler directives must also be one word, as sbatch and qsub read them.
+    The values that reach command lines are shell-quoted by :func:`render`.
+    """
+    directives = {
+        "the job name (--job-name, or ambs-<Problem name>)": spec.job_name,
+        "--account": spec.account,
+        "--queue": spec.queue,
+        "--walltime": spec.walltime,
+        "--output": job_output,
+    }
+    words = {
+        "PROBLEM": spec.problem,
+        "the run directory (--output)": str(spec.run_dir),
+        "the working directory": str(spec.workdir),
+        "--method": spec.method,
+        **{f"search option {a!r}"[:60]: a for a in spec.search_args},
+    }
+    for what, value in {**directives, **words}.items():
+        if value is not None and _CONTROL.search(value):
+            raise AmbsError(f"{what} {value!r} holds a control character (a newline, tab, ...), "
+                            "which cannot go into a job script")
+    tag = "#SBATCH" if spec.scheduler == "slurm" else "#PBS"
+    for what, value in directives.items():
+        if value is not None and (value == "" or re.search(r"[\s'\"\\]", value)):
+            raise AmbsError(f"{what} {value!r} cannot go into a {tag} line: it must be one word "
+                            "without spaces or quotes")
 
 
 def _mpiexec() -> str:
@@ -130,6 +166,7 @@ def render(spec: JobSpec) -> str:
     else:
         workdir = shlex.quote(str(spec.workdir))
         job_output = f"{spec.run_dir}/job-%j.out" if spec.scheduler == "slurm" else f"{spec.run_dir}/job.out"
+    _check_values(spec, job_output)
     threads = spec.threads_per_worker or 1
     search_args = list(spec.search_args)
     if spec.gpus_per_node:
@@ -159,7 +196,8 @@ def render(spec: JobSpec) -> str:
         "grace": str(max(spec.warning // 2, 5)),
         "launcher": launch,
         "mpiexec": mpiexec,
-        "ambs": "ambs" if spec.portable else shlex.quote(_ambs_command()),
+        # The words of a bash array, used as "${AMBS[@]}": a path with a space stays one word.
+        "ambs": "ambs" if spec.portable else " ".join(shlex.quote(w) for w in _ambs_command()),
         "problem": shlex.quote(spec.problem),
         "search_args": "".join(" " + shlex.quote(a) for a in search_args),
     }

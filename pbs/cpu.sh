@@ -17,18 +17,19 @@ PROBLEM=problems.mlp_digits
 METHOD=ambs
 MAX_EVALS=2000
 RUN_DIR=runs/mlp_digits-ambs
-AMBS=ambs
+# The ambs command, as the words of an array: a path with a space stays one word.
+AMBS=(ambs)
 cd "${PBS_O_WORKDIR:-$PWD}"
 export OMP_NUM_THREADS=4
 # Ranks and hosts as PBS hands them over: one line per rank in PBS_NODEFILE.
 # Under Slurm's PBS wrappers there is no PBS_NODEFILE; SLURM_NTASKS says it.
 if [ -n "${PBS_NODEFILE:-}" ] && [ -f "$PBS_NODEFILE" ]; then
   NRANKS=$(wc -l < "$PBS_NODEFILE")
-  HOSTS="-f $PBS_NODEFILE"
+  HOSTS=(-f "$PBS_NODEFILE")
   NODES=$(sort -u "$PBS_NODEFILE" | paste -sd, -)
 else
   NRANKS=${SLURM_NTASKS:-128}
-  HOSTS=""
+  HOSTS=()
   NODES=${SLURM_JOB_NODELIST:-$(hostname -s)}
 fi
 RESUME=""
@@ -41,7 +42,7 @@ echo "ambs job ${PBS_JOBID:-${SLURM_JOB_ID:-?}}: $NRANKS ranks on $NODES"
 STOP=""
 trap 'STOP=1; if [ -n "${PID:-}" ]; then kill -USR1 "$PID" 2>/dev/null; fi' USR1 TERM
 if [ -n "$STOP" ]; then echo "ambs: stop signal before the search started; a later job resumes"; exit 0; fi
-mpiexec -n "$NRANKS" $HOSTS $AMBS search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
+mpiexec -n "$NRANKS" ${HOSTS[@]+"${HOSTS[@]}"} "${AMBS[@]}" search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
     --evaluator mpi --output "$RUN_DIR" $RESUME \
     --walltime 7080 --grace 60 --threads-per-worker 4 &
 PID=$!

@@ -20,7 +20,8 @@ PROBLEM=problems.mlp_digits
 METHOD=ambs
 MAX_EVALS=2000
 RUN_DIR=runs/mlp_digits-ambs
-AMBS=ambs
+# The ambs command, as the words of an array: a path with a space stays one word.
+AMBS=(ambs)
 cd "${SLURM_SUBMIT_DIR:-$PWD}"
 export OMP_NUM_THREADS=1
 # The first job starts the run; a later one (a chain, a resubmission) resumes it.
@@ -32,7 +33,7 @@ echo "ambs job ${SLURM_JOB_ID:-?}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NODEL
 STOP=""
 trap 'STOP=1; if [ -n "${PID:-}" ]; then kill -USR1 "$PID" 2>/dev/null; fi' USR1 TERM
 if [ -n "$STOP" ]; then echo "ambs: stop signal before the search started; a later job resumes"; exit 0; fi
-mpiexec -n "$SLURM_NTASKS" $AMBS search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
+mpiexec -n "$SLURM_NTASKS" "${AMBS[@]}" search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
     --evaluator mpi --output "$RUN_DIR" $RESUME \
     --walltime 7080 --grace 60 --gpus-per-node 4 &
 PID=$!

@@ -26,10 +26,30 @@ problem.add_hyperparameter({modes!r}, "mode")
 problem.add_hyperparameter((1, 2), "rep")
 
 
+class BadFloat:
+    def __float__(self):
+        raise RuntimeError("no float")
+
+
+class BadEverything(BadFloat):
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+    @property
+    def shape(self):
+        raise RuntimeError("no shape")
+
+
 def run(config):
     mode = config["mode"]
     if mode == "raise":
         raise RuntimeError("bad configuration")
+    if mode == "huge":
+        return 10**400
+    if mode == "badfloat":
+        return BadFloat()
+    if mode == "badeverything":
+        return {{"objective": BadEverything()}}
     if mode == "nan":
         return math.nan
     if mode == "inf":
@@ -54,6 +74,8 @@ def run(config):
         ctypes.string_at(0)
     if mode == "exit":
         sys.exit(3)
+    if mode == "exitnone":
+        sys.exit()
     if mode == "killed":  # what the kernel's OOM killer does
         os.kill(os.getpid(), 9)
     if mode == "memory":
@@ -66,6 +88,9 @@ def run(config):
 EXPECTED: dict[str, tuple[str, list[str]]] = {
     "ok": ("ok", []),
     "raise": ("failed", ["RuntimeError: bad configuration"]),
+    "huge": ("failed", ["not a finite number (OverflowError"]),
+    "badfloat": ("failed", ["not a finite number (RuntimeError: no float)"]),
+    "badeverything": ("failed", ["cannot be read (RuntimeError: no shape)"]),
     "nan": ("failed", ["non-finite objective (nan)"]),
     "inf": ("failed", ["non-finite objective (-inf)"]),
     "none": ("failed", ["run returned None, not a number"]),
@@ -77,7 +102,8 @@ EXPECTED: dict[str, tuple[str, list[str]]] = {
     "hang": ("timeout", ["exceeded the timeout of 2 s"]),
     "abort": ("crashed", ["killed by SIGABRT"]),
     "segfault": ("crashed", ["killed by SIGSEGV"]),
-    "exit": ("crashed", ["exited with code 3"]),
+    "exit": ("failed", ["SystemExit: 3", "run called sys.exit"]),
+    "exitnone": ("failed", ["SystemExit", "run called sys.exit"]),
     "killed": ("crashed", ["killed by SIGKILL (out of memory?)"]),
     "memory": ("failed", ["MemoryError", "memory limit of 256 MB"]),
 }
@@ -138,3 +164,93 @@ def write_ledger(directory: Path, sleep: float = 0.1) -> Path:
     path = Path(directory) / "ledger.py"
     path.write_text(textwrap.dedent(LEDGER.format(sleep=sleep)).lstrip())
     return path
+
+
+# Results with cells far beyond csv's default field limit (131,072 characters):
+# an exception message, declared metadata, undeclared metadata.
+BIG_FIELDS = """
+from ambs import Problem
+
+problem = Problem(name="bigfields")
+problem.add_hyperparameter(["raise", "meta", "extra"], "mode")
+problem.add_hyperparameter((1, 2), "rep")
+problem.add_metadata("blob")
+
+
+def run(config):
+    if config["mode"] == "raise":
+        raise RuntimeError("x" * 200_000)
+    if config["mode"] == "meta":
+        return {"objective": 1.0, "blob": "y" * 200_000}
+    return {"objective": 2.0, "other": "z" * 200_000}
+"""
+
+
+def write_module(directory: Path, name: str, source: str) -> Path:
+    """Write a problem module ``name``.py with ``source`` into ``directory``."""
+    path = Path(directory) / f"{name}.py"
+    path.write_text(textwrap.dedent(source).lstrip())
+    return path
+
+
+# Results the master could not write (metadata with tuple or mixed keys, a
+# value whose str() raises) or not even read back from a worker (unpickling
+# raises). mode -> {evaluator: (status, words the error must contain)}; an ok
+# row keeps its objective.
+UNWRITABLE = """
+from ambs import Problem
+
+problem = Problem(name="unwritable")
+problem.add_hyperparameter(["tuplekey", "mixedkeys", "badstr", "unloadable"], "mode")
+problem.add_metadata("info")
+
+
+class BadStr:
+    def __str__(self):
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+class Unloadable:
+    def __reduce__(self):  # pickles; unpickling calls int("x"), which raises
+        return (int, ("x",))
+
+
+def run(config):
+    mode = config["mode"]
+    if mode == "tuplekey":
+        return {"objective": 1.0, "info": {(1, 2): "a"}}
+    if mode == "mixedkeys":
+        return {"objective": 2.0, "other": {1: "a", "b": 2}}
+    if mode == "badstr":
+        return {"objective": 3.0, "info": BadStr(), "more": BadStr()}
+    return {"objective": 4.0, "other": Unloadable()}
+"""
+
+UNWRITABLE_EXPECTED: dict[str, dict[str, tuple[str, list[str]]]] = {
+    "tuplekey": {e: ("ok", ["metadata 'info' not written (TypeError"]) for e in ("serial", "process")},
+    "mixedkeys": {e: ("ok", []) for e in ("serial", "process")},
+    "badstr": {e: ("ok", ["metadata 'info' not written (RuntimeError: no text)",
+                          "metadata 'more' not written"]) for e in ("serial", "process")},
+    "unloadable": {"serial": ("ok", []),
+                   "process": ("failed", ["cannot be sent back to the master (ValueError"])},
+}
+
+
+# Empty strings (and strings of double quotes) among the choices, and a
+# conditional hyperparameter that may be inactive or the empty string:
+# 4 x (1 + 2) = 12 configurations.
+EMPTY_CHOICES = """
+from ambs import Problem
+
+problem = Problem(name="emptychoices")
+problem.add_hyperparameter(["", "a", '""', '"'], "s")
+problem.add_hyperparameter(["x", "y"], "opt")
+problem.add_hyperparameter(["", "b"], "sub")
+problem.add_condition("sub", "opt", "y")
+
+
+def run(config):
+    return float(len(config["s"])) + len(config.get("sub", "zz"))
+"""

@@ -5,12 +5,16 @@ run that ``--resume`` continues without losing or repeating an evaluation."""
 
 from __future__ import annotations
 
+import errno
+import json
 import math
 import os
 import random
 import resource
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +23,18 @@ import pytest
 
 from ambs.evaluator.process import ProcessEvaluator
 from ambs.result import Job, Status, normalize_output
-from tests.fault_problems import EXPECTED, FAULT_OPTIONS, check_fault_rows, write_faults, write_ledger
+from tests.fault_problems import (
+    BIG_FIELDS,
+    EMPTY_CHOICES,
+    EXPECTED,
+    FAULT_OPTIONS,
+    UNWRITABLE,
+    UNWRITABLE_EXPECTED,
+    check_fault_rows,
+    write_faults,
+    write_ledger,
+    write_module,
+)
 from tests.test_cli import check_error_line
 
 # ------------------------------------------------------------ misbehaving objectives
@@ -538,3 +553,331 @@ def test_resume_from_a_malformed_csv_is_one_line(damage, words, ambs_main, make_
     assert ambs_main(*common, "--max-evals", "8", "--resume") == 2
     check_error_line(capfd.readouterr().err, ["cannot resume" if "columns" in words[0] else "held", *words])
     assert path.read_text() == damaged  # a refused resume leaves the CSV as it was
+
+
+# ------------------------------------------------------------------ job scripts
+
+# option -> a value that would end its #SBATCH/#PBS line and start a shell line.
+INJECTIONS: dict[str, list[str]] = {
+    "job-name": ["--job-name", "x\ntouch INJECTED"],
+    "account": ["--account", "proj\ntouch INJECTED"],
+    "queue": ["--queue", "q\rtouch INJECTED"],
+    "output": ["--output", "run\ntouch INJECTED"],
+    "walltime": ["--walltime", "01:00:00\n"],
+    "account-space": ["--account", "proj touch"],
+}
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+@pytest.mark.parametrize("case", sorted(INJECTIONS))
+def test_job_script_values_cannot_inject_lines(case, scheduler, ambs_main, make_problem, capfd, tmp_path):
+    make_problem("quadratic")
+    args = {"--walltime": "01:00:00"}
+    args.update(dict(zip(INJECTIONS[case][::2], INJECTIONS[case][1::2])))
+    code = ambs_main("submit", "quadratic.py", "--scheduler", scheduler, "--ranks-per-node", "2",
+                     "--dry-run", *[x for kv in args.items() for x in kv])
+    out, err = capfd.readouterr()
+    assert code == 2, out
+    check_error_line(err, [INJECTIONS[case][0] if case != "job-name" else "--job-name",
+                           "control character" if case != "account-space" else "one word"])
+    assert "INJECTED" not in out and not (tmp_path / "INJECTED").exists()
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+def test_job_name_from_the_problem_cannot_inject_lines(scheduler, ambs_main, write_module, capfd):
+    write_module("named", """
+        from ambs import Problem
+        problem = Problem(name="x\\ntouch INJECTED")
+        problem.add_hyperparameter((0.0, 1.0), "x")
+        def run(config):
+            return config["x"]
+    """)
+    code = ambs_main("submit", "named.py", "--scheduler", scheduler, "--ranks-per-node", "2",
+                     "--walltime", "01:00:00", "--dry-run")
+    out, err = capfd.readouterr()
+    assert code == 2, out
+    check_error_line(err, ["job name", "Problem name", "control character"])
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+def test_job_script_quotes_paths_and_values(scheduler, tmp_path, monkeypatch):
+    """An installation path with a space, a problem and working directory full
+    of shell syntax, a node file path with a space: the job script passes each
+    as one word, and runs none of it."""
+    from ambs import submit as sub
+
+    bindir = tmp_path / "an install" / "bin"
+    bindir.mkdir(parents=True)
+    log = tmp_path / "argv.txt"
+    stub = bindir / "ambs"
+    stub.write_text(f'#!/bin/bash\nprintf "%s\\n" "$@" > {shlex.quote(str(log))}\n')
+    mpi = bindir / "mpiexec"  # drops -n N and -f FILE, runs the rest
+    mpi.write_text('#!/bin/bash\nwhile [ "$1" = -n ] || [ "$1" = -f ]; do\n'
+                   '  if [ "$1" = -f ]; then [ -f "$2" ] || exit 9; fi; shift 2\ndone\nexec "$@"\n')
+    for p in (stub, mpi):
+        p.chmod(0o755)
+    # The job runs the ambs and mpiexec beside the interpreter that renders it.
+    monkeypatch.setattr(sys, "executable", str(bindir / "python"))
+    weird = tmp_path / "w $(touch INJECTED1); `touch INJECTED2` 'q\" $HOME"
+    weird.mkdir()
+    problem = weird / "p $(touch INJECTED3).py"
+    spec = sub.JobSpec(scheduler=scheduler, problem=str(problem), run_dir=tmp_path / "run", workdir=weird,
+                       nodes=1, ranks_per_node=2, walltime="01:00:00", method="random",
+                       search_args=["--seed", "1; touch INJECTED4"], job_name="ok-name")
+    script = tmp_path / "job.sh"
+    script.write_text(sub.render(spec))
+    nodefile = tmp_path / "node file"
+    nodefile.write_text("localhost\nlocalhost\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PBS_"))}
+    env.update(SLURM_NTASKS="2", PBS_NODEFILE=str(nodefile))
+    job = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert job.returncode == 0, job.stderr + job.stdout
+    assert log.read_text().splitlines() == [
+        "search", str(problem), "--method", "random", "--max-evals", "100", "--evaluator", "mpi",
+        "--output", str(tmp_path / "run"), "--walltime", "3480", "--grace", "60",
+        "--seed", "1; touch INJECTED4"]
+    assert not list(tmp_path.rglob("INJECTED*")), "the job script ran a value as a command"
+
+
+# ------------------------------------------------- results the master must write and read back
+
+EVALUATORS = ["serial", "process"]
+
+
+def _search(ambs_cli, tmp_path: Path, module: str, evaluator: str, n: int, *extra: str):
+    """``ambs search`` of ``module`` (grid order) on ``evaluator``, into tmp_path/run."""
+    return ambs_cli.run("search", module, "--method", "grid", "--evaluator", evaluator, "--max-evals", str(n),
+                        *(["--workers", "2"] if evaluator == "process" else []), "-o", "run", "-q", *extra,
+                        cwd=tmp_path)
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_huge_fields_are_cut_and_read_back(evaluator, tmp_path, ambs_cli, rows):
+    write_module(tmp_path, "bigfields", BIG_FIELDS)
+    res = _search(ambs_cli, tmp_path, "bigfields.py", evaluator, 4)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    res = _search(ambs_cli, tmp_path, "bigfields.py", evaluator, 6, "--resume")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    from ambs.recorder import MAX_CELL_CHARS, MAX_ERROR_CHARS
+
+    table = rows(tmp_path / "run" / "results.csv")
+    assert len(table) == 6
+    for r in table:
+        assert all(len(v) <= MAX_CELL_CHARS for v in r.values())
+        if r["p:mode"] == "raise":
+            assert r["status"] == "failed" and r["error"].startswith("RuntimeError: xxx")
+            assert len(r["error"]) <= MAX_ERROR_CHARS and "[cut: " in r["error"]
+        else:
+            assert r["status"] == "ok"
+            assert "[cut: " in (r["m:blob"] if r["p:mode"] == "meta" else r["m:extra"])
+    res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    # A CSV written before the cap, with a 200 KB cell, reads too.
+    path = tmp_path / "run" / "results.csv"
+    header, *lines = path.read_text().splitlines(keepends=True)
+    row = next(i for i, r in enumerate(table) if r["p:mode"] == "raise")
+    lines[row] = lines[row].replace(table[row]["error"], "RuntimeError: " + "x" * 200_000)
+    path.write_text(header + "".join(lines))
+    for args in (["search", "bigfields.py", "--method", "grid", "--evaluator", evaluator, "--max-evals", "7",
+                  "-o", "run", "-q", "--resume"], ["analyze", "summary", "run"]):
+        res = ambs_cli.run(*args, cwd=tmp_path)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert len(path.read_text().splitlines()) == 1 + 6  # the grid of 6 is done
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_results_the_master_cannot_write_are_rows(evaluator, tmp_path, ambs_cli, rows):
+    write_module(tmp_path, "unwritable", UNWRITABLE)
+    res = _search(ambs_cli, tmp_path, "unwritable.py", evaluator, 4)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    table = rows(tmp_path / "run" / "results.csv")
+    assert sorted(r["p:mode"] for r in table) == sorted(UNWRITABLE_EXPECTED)
+    for r in table:
+        status, words = UNWRITABLE_EXPECTED[r["p:mode"]][evaluator]
+        assert r["status"] == status, r
+        assert all(w in r["error"] for w in words), r
+        assert (r["objective"] != "") == (status == "ok"), r
+        if not words:
+            assert r["error"] == "", r
+    assert json.loads(next(r for r in table if r["p:mode"] == "mixedkeys")["m:extra"]) == {
+        "other": {"1": "a", "b": 2}}
+    # Everything was recorded: a resume runs none of it again.
+    res = _search(ambs_cli, tmp_path, "unwritable.py", evaluator, 8, "--resume")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert rows(tmp_path / "run" / "results.csv") == table
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_empty_string_values_and_inactive_ones_read_back_apart(evaluator, tmp_path, ambs_cli, rows):
+    write_module(tmp_path, "emptychoices", EMPTY_CHOICES)
+    for n, extra in ((6, []), (12, ["--resume"])):
+        res = _search(ambs_cli, tmp_path, "emptychoices.py", evaluator, n, *extra)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    from ambs.cells import hp_text
+
+    table = rows(tmp_path / "run" / "results.csv")
+    seen = [(hp_text(r["p:s"]), r["p:opt"], None if r["p:sub"] == "" else hp_text(r["p:sub"])) for r in table]
+    assert sorted(seen, key=repr) == sorted(
+        [(s, "x", None) for s in ("", "a", '""', '"')]
+        + [(s, "y", sub) for s in ("", "a", '""', '"') for sub in ("", "b")], key=repr)
+    for r, (s, _, sub) in zip(table, seen):  # each value reached run as itself
+        assert float(r["objective"]) == len(s) + len("zz" if sub is None else sub), r
+    res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+
+
+# Faults that a serial evaluator survives as well as a process one.
+IN_PROCESS_FAULTS = ["ok", "raise", "huge", "badfloat", "badeverything", "nan", "none", "string", "nokey",
+                     "exit", "exitnone"]
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_objectives_that_break_float_and_sys_exit_are_failures(evaluator, tmp_path, ambs_cli, rows):
+    path = write_faults(tmp_path, IN_PROCESS_FAULTS)
+    res = _search(ambs_cli, tmp_path, path.name, evaluator, 2 * len(IN_PROCESS_FAULTS), "--seed", "0")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    check_fault_rows(rows(tmp_path / "run" / "results.csv"), IN_PROCESS_FAULTS)
+
+
+# ------------------------------------------------------------ checkpoints
+
+
+class _Planted:
+    """Unpickling it would create a file: what a tampered checkpoint could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_with_more_than_weights_is_refused(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from ambs.nas.morph import checkpoint_key, load_checkpoint
+
+    # torch before 2.6 unpickled anything by default: ambs must ask for weights only itself.
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, weights_only=False, **k: real(*a, weights_only=weights_only, **k))
+
+    config = {"layers": 2}
+    marker = tmp_path / "code-ran"
+    torch.save({"w": torch.zeros(2), "payload": _Planted(marker)}, tmp_path / f"{checkpoint_key(config)}.pt")
+    with pytest.raises(ValueError, match="refusing checkpoint .* more than weights"):
+        load_checkpoint(tmp_path, config)
+    assert not marker.exists(), "loading the checkpoint ran code"
+    torch.save({"w": torch.ones(2)}, tmp_path / f"{checkpoint_key(config)}.pt")
+    assert load_checkpoint(tmp_path, config)["w"].tolist() == [1.0, 1.0]
+
+
+# ------------------------------------------------------------ balsam_site
+
+
+def test_balsam_site_exports_survive_eval(tmp_path, monkeypatch, capsys):
+    """What `python -m ambs.evaluator.balsam_site` prints is `eval`ed by the
+    README: a database path with a space, a `$` and backquotes stays itself."""
+    from ambs.evaluator import balsam_site
+
+    monkeypatch.setattr(balsam_site, "migrate", lambda env: None)  # no PostgreSQL here
+    db = tmp_path / "db $HOME `touch INJECTED` $(touch INJECTED2) it's"
+    conn = tmp_path / "conn.json"
+    conn.write_text(json.dumps({"host": "localhost", "port": 5432, "user": "ba lsam$USER", "password": "pw"}))
+    assert balsam_site.main([str(db), "--connection", str(conn)]) == 0
+    out = capsys.readouterr().out
+    shell = subprocess.run(["bash", "-c", 'eval "$1"; printf "%s\\n" "$BALSAM_DB_PATH" "$BALSAM_USER"', "_", out],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.splitlines() == [str(db), "ba lsam$USER"]
+    assert not list(tmp_path.glob("INJECTED*"))
+
+
+# ------------------------------------------------------------ starting the workers
+
+
+def test_no_more_workers_than_evaluations(tmp_path, ambs_cli, rows, make_problem):
+    make_problem("quadratic")
+    # (6, not 100000: were the cap missing, this test would start what it asks for.)
+    res = ambs_cli.run("search", "quadratic.py", "--workers", "6", "--max-evals", "2", "-o", "run",
+                       cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert "on 2 process worker(s)" in res.stderr
+    assert {r["worker"] for r in rows(tmp_path / "run" / "results.csv")} <= {"1", "2"}
+
+
+@pytest.mark.parametrize("nproc", [None, 40], ids=["cpu-multiple", "rlimit-nproc"])
+def test_absurd_worker_counts_are_refused(nproc, tmp_path, ambs_cli, make_problem):
+    from ambs.evaluator.process import WORKERS_PER_CPU
+
+    make_problem("quadratic")
+    workers = 50 if nproc else WORKERS_PER_CPU * (os.cpu_count() or 1) + 1
+
+    def limit() -> None:
+        if nproc:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, resource.getrlimit(resource.RLIMIT_NPROC)[1]))
+
+    res = subprocess.run(ambs_cli.command("search", "quadratic.py", "--workers", str(workers), "--max-evals",
+                                          "1000", "-o", "run", "-q"),
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60, env=ambs_cli.env,
+                         preexec_fn=limit)
+    assert res.returncode == 2
+    check_error_line(res.stderr, [f"--workers {workers}", "RLIMIT_NPROC" if nproc else "per CPU core"])
+    assert not (tmp_path / "run").exists()
+
+
+DIES_IN_WORKERS = """
+import multiprocessing
+import os
+
+from ambs import Problem
+
+if multiprocessing.current_process().name.startswith("ambs-worker"):
+    os._exit(7)  # loads in the master, not in a worker (a missing GPU, a module only the login node has)
+problem = Problem(name="diesinworkers")
+problem.add_hyperparameter((0.0, 1.0), "x")
+
+
+def run(config):
+    return config["x"]
+"""
+
+
+@pytest.mark.parametrize("how", ["worker-dies-loading", "fork-refused"])
+def test_a_failed_start_leaves_no_run_directory(how, tmp_path, ambs_main, make_problem, monkeypatch, capfd):
+    from ambs.evaluator import process
+
+    if how == "fork-refused":
+        module = make_problem("quadratic").name
+
+        def refuse(self, slot):
+            raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+
+        monkeypatch.setattr(process.ProcessEvaluator, "_start", refuse)
+        words = ["cannot start 2 process worker(s)", os.strerror(errno.EAGAIN)]
+    else:
+        module = write_module(tmp_path, "diesinworkers", DIES_IN_WORKERS).name
+        words = ["died while loading the problem", "code 7"]
+    assert ambs_main("search", module, "--workers", "2", "--max-evals", "4", "-o", "run", "-q") == 2
+    check_error_line(capfd.readouterr().err, words)
+    assert not (tmp_path / "run").exists(), "a failed start left a run directory behind"
+
+
+@pytest.mark.parametrize("room", [0, 4096], ids=["no-room", "room-for-run-json"])
+def test_a_new_run_that_cannot_be_written_is_undone(room, tmp_path, tmpfs, ambs_main, make_problem, capfd):
+    """A full disk (or one with room for run.json, not the header): the run stops
+    with one line, and leaves no half-made run directory behind."""
+    make_problem("quadratic")
+    disk = tmpfs("64k")
+    with open(disk / "filler", "wb") as fh:  # fill the disk, then give back `room` bytes
+        try:
+            fh.write(b"x" * (128 * 1024))
+        except OSError:
+            pass
+    with open(disk / "filler", "r+b") as fh:
+        fh.truncate(max((disk / "filler").stat().st_size - room, 0))
+    run = disk / "run"
+    code = ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "3", "-o", str(run), "-q")
+    check_error_line(capfd.readouterr().err, ["cannot write", "results.csv" if room else "run.json",
+                                              "No space left on device"])
+    assert code == 1
+    assert not run.exists(), sorted(p.name for p in run.iterdir())

@@ -9,6 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ambs import Problem
 from ambs.errors import RunDirError
@@ -332,3 +334,21 @@ def test_run_directory_records_space_budget_and_objective_names(tmp_path, proble
     assert doc["objectives"] == ["accuracy", "-weights"]
     space = ConfigurationSpace.from_json(tmp_path / "run" / "space.json")
     assert space == problem.space
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(choices=st.lists(st.text(st.sampled_from('"a ,\n'), max_size=4), min_size=1, max_size=6, unique=True))
+def test_any_string_choice_reads_back_as_itself(choices, tmp_path_factory):
+    """"" , '""', '"', a comma or newline: every choice, and an inactive one, reads back apart."""
+    p = Problem()
+    p.add_hyperparameter(choices, "s")
+    p.add_hyperparameter(["on", "off"], "sw")
+    p.add_hyperparameter(choices, "t")
+    p.add_condition("t", "sw", "on")
+    d = tmp_path_factory.mktemp("choices")
+    rec = Recorder(d, info_for(p))
+    configs = [{"s": c, "sw": "on", "t": c} for c in choices] + [{"s": c, "sw": "off"} for c in choices]
+    for i, c in enumerate(configs):
+        rec.append(evaluation(i, c))
+    rec.close()
+    assert [e.config for e in read_results(d / RESULTS, Space(p.space))] == configs

@@ -20,6 +20,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -136,9 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# site settings: {write_local_site()}", file=sys.stderr)
     env = balsam_env(db_dir, conn.get("user", "balsam"))
     migrate(env)
-    print(f"export BALSAM_DB_PATH={db_dir}")
-    print(f"export BALSAM_USER={env['BALSAM_USER']}")
+    print(export_lines(db_dir, env["BALSAM_USER"]), end="")
     return 0
+
+
+def export_lines(db_dir: str | Path, user: str) -> str:
+    """The shell lines that point Balsam at ``db_dir`` as ``user``, for ``eval``:
+    each value shell-quoted, so a path with a space or a ``$`` stays what it is."""
+    return (f"export BALSAM_DB_PATH={shlex.quote(str(db_dir))}\n"
+            f"export BALSAM_USER={shlex.quote(user)}\n")
 
 
 if __name__ == "__main__":

@@ -198,6 +198,27 @@ def _death_reason(exitcode: int | None, memory_mb: int | None = None) -> str:
     return f"worker process exited with code {exitcode}"
 
 
+# At most this many worker processes per CPU core: more is a typo, not a plan
+# (evaluations that wait on I/O rarely need more than a few per core).
+WORKERS_PER_CPU = 32
+
+
+def worker_limit() -> tuple[int, str]:
+    """The most worker processes this machine is asked to start, and why:
+    WORKERS_PER_CPU per core, or fewer under RLIMIT_NPROC (``ulimit -u``)."""
+    cpus = os.cpu_count() or 1
+    limit, why = WORKERS_PER_CPU * cpus, f"{WORKERS_PER_CPU} per CPU core, {cpus} core(s)"
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    except (ImportError, AttributeError, OSError, ValueError):
+        soft = -1
+    if soft != -1 and soft < limit and soft != getattr(resource, "RLIM_INFINITY", -1):
+        limit, why = max(int(soft), 1), f"RLIMIT_NPROC (ulimit -u) of {soft} processes"
+    return limit, why
+
+
 class ProcessEvaluator(Evaluator):
     """``workers`` local processes, each running one evaluation at a time.
 
@@ -238,10 +259,15 @@ class ProcessEvaluator(Evaluator):
         self._cwd = os.getcwd()
         self._host = socket.gethostname()
         self._slots = [_Slot(worker=i + 1) for i in range(self._n)]
-        for slot in self._slots:
-            self._start(slot)
-        if wait_ready:
-            self.wait_ready(ready_timeout)
+        try:
+            for slot in self._slots:
+                self._start(slot)
+            if wait_ready:
+                self.wait_ready(ready_timeout)
+        except BaseException:  # a failed start leaves no worker behind
+            for slot in self._slots:
+                self._stop(slot, kill=True)
+            raise
 
     def wait_ready(self, timeout: float = 600.0) -> None:
         """Block until every worker has loaded the problem, so that the first
@@ -397,7 +423,7 @@ class ProcessEvaluator(Evaluator):
         try:
             while s.conn.poll():
                 msg = s.conn.recv()
-                if msg == _READY:
+                if isinstance(msg, str) and msg == _READY:
                     s.ready = True
                     self._arm(s)
                     continue
@@ -406,6 +432,11 @@ class ProcessEvaluator(Evaluator):
                 return msg
         except (EOFError, OSError, ConnectionResetError):
             pass
+        except Exception as exc:  # noqa: BLE001 - a result that unpickling fails on, here only
+            # The message was read whole: the worker goes on; the result is a row, not a crash.
+            s.deadline = float("inf")
+            return self._finish(s, Status.FAILED, "run returned a result that cannot be sent back to the "
+                                f"master ({type(exc).__name__}: {str(exc).strip()[:200]})")
         if s.proc.is_alive():
             return None
         s.proc.join()

@@ -215,10 +215,22 @@ def save_checkpoint(directory: str | Path, config: dict[str, Any], objective: fl
 
 
 def load_checkpoint(directory: str | Path, config: dict[str, Any]) -> dict[str, Any]:
-    """The stored state dict of ``config``."""
+    """The stored state dict of ``config``.
+
+    Weights only (``weights_only=True``): a checkpoint directory is shared by
+    the workers of a search, and unpickling anything else from it could run
+    code. A file holding more than tensors and plain containers raises ValueError.
+    """
+    import pickle
+
     import torch
 
-    return torch.load(Path(directory) / f"{checkpoint_key(config)}.pt", map_location="cpu")
+    path = Path(directory) / f"{checkpoint_key(config)}.pt"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"refusing checkpoint {path}: it holds more than weights ({first})") from None
 
 
 def find_parent(directory: str | Path, child: dict[str, Any], spec: ArchSpec) -> tuple[dict[str, Any], Morph] | None:

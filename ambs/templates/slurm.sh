@@ -21,7 +21,8 @@ PROBLEM=@problem@
 METHOD=@method@
 MAX_EVALS=@max_evals@
 RUN_DIR=@run_dir@
-AMBS=@ambs@
+# The ambs command, as the words of an array: a path with a space stays one word.
+AMBS=(@ambs@)
 cd @workdir@
 export OMP_NUM_THREADS=@threads@
 # The first job starts the run; a later one (a chain, a resubmission) resumes it.
@@ -33,7 +34,7 @@ echo "ambs job ${SLURM_JOB_ID:-?}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NODEL
 STOP=""
 trap 'STOP=1; if [ -n "${PID:-}" ]; then kill -USR1 "$PID" 2>/dev/null; fi' USR1 TERM
 if [ -n "$STOP" ]; then echo "ambs: stop signal before the search started; a later job resumes"; exit 0; fi
-@launcher@ $AMBS search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
+@launcher@ "${AMBS[@]}" search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
     --evaluator mpi --output "$RUN_DIR" $RESUME \
     --walltime @search_walltime@ --grace @grace@@search_args@ &
 PID=$!
