@@ -125,11 +125,13 @@ def _add_method_options(g: Any) -> None:
                    help="ambs: extremely randomized trees or a bootstrap random forest (default: et)")
     g.add_argument("--acquisition", default="lcb", choices=["lcb", "ucb", "ei", "pi"],
                    help="ambs: acquisition function (default: lcb)")
-    g.add_argument("--kappa", type=_nonneg_float, default=3.0,
-                   help="ambs: LCB exploration weight (default: 3.0)")
+    g.add_argument("--kappa", type=_nonneg_float, default=1.0,
+                   help="ambs: LCB exploration weight (default: 1.0)")
     g.add_argument("--xi", type=_nonneg_float, default=0.01, help="ambs: EI/PI margin (default: 0.01)")
-    g.add_argument("--liar", default="cl_max", choices=["cl_max", "cl_mean", "cl_min"],
-                   help="ambs: constant-liar value for running evaluations (default: cl_max)")
+    g.add_argument("--liar", default="believer", choices=["believer", "cl_max", "cl_mean", "cl_min"],
+                   help="ambs: the value assumed for running evaluations: the surrogate's own prediction "
+                        "(believer, the default) or a constant, the worst, mean or best result (cl_max, "
+                        "cl_mean, cl_min)")
     g.add_argument("--n-initial-points", type=_positive_int, default=10,
                    help="ambs: size of the initial design (default: 10)")
     g.add_argument("--initial-design", default="lhs", choices=["lhs", "random"],

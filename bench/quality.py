@@ -133,7 +133,7 @@ def _make_own(method: str, problem, seed: int, options: dict | None):
 
 
 def run_own_async(method: str, function: str, seed: int, evals: int, workers: int, duration: str,
-                  options: dict | None = None) -> dict:
+                  options: dict | None = None, fit: str = "background") -> dict:
     """One run through the real driver against ``workers`` simulated workers (``ambs simulate``'s path)."""
     from ambs.simulate import parse_duration, simulate
 
@@ -141,7 +141,7 @@ def run_own_async(method: str, function: str, seed: int, evals: int, workers: in
     search = _make_own(method, mod.problem, seed, options)
     rec = _Collect()
     report = simulate(search, mod.run, rec, workers, parse_duration(duration), evals, seed=seed,
-                      background_fit=True)
+                      background_fit=fit == "background")
     values = [e.objective if e.ok else float("nan") for e in rec.rows]
     return {"trace": _trace(values), "seconds": report.master_seconds + report.fit_seconds,
             "utilization": report.utilization}
@@ -378,7 +378,7 @@ def _base(method: str) -> str:
 
 
 def _one(job: tuple) -> tuple:
-    method, function, seed, evals, batch, peer_python, save, reuse, options, kind, duration = job
+    method, function, seed, evals, batch, peer_python, save, reuse, options, kind, duration, fit = job
     path = _result_path(save, method, function, seed, evals, batch, kind, duration)
     if reuse and path and os.path.exists(path):
         with open(path) as fh:
@@ -389,7 +389,7 @@ def _one(job: tuple) -> tuple:
     if run_as in PEERS:
         out = _peer_subprocess(peer_python, run_as, function, seed, evals, batch, kind, duration)
     elif kind == "async":
-        out = run_own_async(run_as, function, seed, evals, batch, duration, options)
+        out = run_own_async(run_as, function, seed, evals, batch, duration, options, fit)
     else:
         out = run_own(run_as, function, seed, evals, batch, options)
     if path:
@@ -426,6 +426,9 @@ def main() -> None:
                          "workers (default: both)")
     ap.add_argument("--duration", default=DURATION,
                     help=f"the async path's evaluation times, as for ambs simulate (default: {DURATION})")
+    ap.add_argument("--fit", default="background", choices=["background", "sync"],
+                    help="the async path's fits: in the background as ambs search does (default), or before "
+                         "each proposal (ambs search --fit sync); label runs with sync fits")
     ap.add_argument("--peer-worker", nargs=7, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer_worker:
@@ -468,7 +471,7 @@ def main() -> None:
         return m + args.label if args.label and m.startswith("ambs") else m
 
     jobs = [(name(m), f, s, args.evals, args.batch, args.peer_python, args.save,
-             ("only" if args.saved_only else True) if reused(m) else False, options, kind, args.duration)
+             ("only" if args.saved_only else True) if reused(m) else False, options, kind, args.duration, args.fit)
             for f in args.functions for m in args.methods for kind in args.paths for s in range(args.seeds)
             if not (kind == "async" and m in BATCH_ONLY)]
     results: dict[tuple[str, str, str], list[dict]] = {}

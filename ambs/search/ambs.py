@@ -11,7 +11,8 @@ One ``ask(n)``:
    :mod:`ambs.surrogate.transform`), so that the tail of bad results neither
    dominates the spread nor flattens the good end the trees must resolve.
 3. Fold every pending point (asked, not told) into the surrogate's leaves
-   with the liar's value, so that proposals spread out.
+   with the liar's value (by default the forest's own prediction there), so
+   that the trees agree at running evaluations and proposals spread out.
 4. Optimize the acquisition on that lied model: score random samples of the
    space, then hill-climb from the best results told so far and from the
    best-scoring random samples, a few rounds of local moves with a
@@ -39,7 +40,7 @@ from ambs.surrogate import SURROGATES, TRANSFORMS, ForestSurrogate, make_surroga
 
 __all__ = ["AMBS", "FitTask", "LIARS", "LIE_MODES"]
 
-LIARS = ("cl_max", "cl_mean", "cl_min")
+LIARS = ("believer", "cl_max", "cl_mean", "cl_min")
 LIE_MODES = ("fold", "refit")
 
 
@@ -87,18 +88,25 @@ class AMBS(Search):
             lower regret than ``"rf"`` on all six functions of
             ``bench/quality.py`` (20 seeds).
         acquisition: ``"lcb"`` (= ``"ucb"`` on the maximized objective), ``"ei"`` or ``"pi"``.
-        kappa: LCB exploration weight. 3.0 (with leaves of one result,
-            which make the forest's mean interpolate the results and so
-            exploit more) gave the lowest regret over 20 seeds of
-            ``bench/quality.py`` among 1.0, 1.96, 3.0 and 5.0 (2.0 did as
-            well with the extra-trees default, 5.0 worse on Rosenbrock).
+        kappa: LCB exploration weight. 1.0: with the believer's lies, the
+            pending points already spread the proposals out, and a small
+            kappa gave the lowest regret on the asynchronous path of
+            ``bench/quality.py`` (the one ``ambs search`` takes; see
+            ``bench/README.md`` for 1.0, 1.5 and 3.0).
         xi: EI/PI improvement margin, on the surrogate's target scale (the
             transformed loss, see ``y_transform``).
-        liar: the value assumed for pending points, on the loss scale
-            (``-objective``): ``"cl_max"`` (the worst result seen, default),
-            ``"cl_mean"`` or ``"cl_min"`` (the best). The pessimistic
-            ``cl_max`` pushes proposals away from running evaluations most
-            strongly, which keeps many workers from crowding one basin.
+        liar: the value assumed for pending points (asked, not yet told):
+            ``"believer"`` (default: the surrogate's own predicted mean at the
+            point, the "kriging believer" of Ginsbourger et al., 2010), or a
+            constant on the loss scale (``-objective``): ``"cl_max"`` (the
+            worst result seen), ``"cl_mean"`` or ``"cl_min"`` (the best). A
+            believer's lie leaves the prediction where it is and removes the
+            disagreement of the trees at the point, so a pending point stops
+            attracting exploration without pushing proposals away from a good
+            region. Under asynchronous dispatch every proposal is made with all
+            other workers' points pending, and a constant ``cl_max`` lie then
+            pushes every proposal away from the best region: with 8 workers
+            it left Ackley-5 at random search's regret (see ``bench/README.md``).
         n_initial_points: size of the initial design (starting points included).
         initial_design: ``"lhs"`` (Latin hypercube) or ``"random"``.
         n_candidates: random candidates scored per ask.
@@ -116,12 +124,12 @@ class AMBS(Search):
             distribution with mean ``kappa`` (a spread of greedy and
             exploring points in one batch) instead of using ``kappa`` itself.
         lie_spread: whether a lie adds to the spread of the leaves it joins
-            as an observation would (True, the default), or only moves their
-            mean and shrinks their spread as one more sample would (False).
-            With True a pending point's leaves grow more uncertain, so LCB
-            keeps some of a batch near the best results; with False batches
-            spread out further. True gave lower regret on the functions of
-            ``bench/quality.py``.
+            as an observation would (True), or only moves their mean and
+            shrinks their spread as one more sample would (False, the
+            default). A lie is not an observation: in a leaf of one result,
+            counting its distance from the result as spread makes the pending
+            point *more* uncertain, so LCB is drawn to the running
+            evaluations instead of away from them.
         n_recombine: extra candidates per ask whose coordinates are drawn
             from the best results (``top_fraction`` of them, at least
             ``top_min``), each coordinate from a random one of them, blurred by
@@ -161,9 +169,9 @@ class AMBS(Search):
         random_state: int | None = None,
         surrogate: str = "et",
         acquisition: str = "lcb",
-        kappa: float = 3.0,
+        kappa: float = 1.0,
         xi: float = 0.01,
-        liar: str = "cl_max",
+        liar: str = "believer",
         n_initial_points: int = 10,
         initial_design: str = "lhs",
         n_candidates: int = 1000,
@@ -172,7 +180,7 @@ class AMBS(Search):
         local_scales: tuple[float, ...] = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001),
         random_fraction: float = 0.0,
         kappa_sampling: bool = False,
-        lie_spread: bool = True,
+        lie_spread: bool = False,
         n_recombine: int = 0,
         top_fraction: float = 0.15,
         top_min: int = 5,
@@ -280,20 +288,20 @@ class AMBS(Search):
             self._finite_cache = (n, X, y)
         return self._finite_cache[1], self._finite_cache[2]
 
-    def fit_task(self, extra: tuple[np.ndarray, float] | None = None) -> FitTask | None:
+    def fit_task(self, extra: tuple[np.ndarray, np.ndarray | float] | None = None) -> FitTask | None:
         """A fit on the results told so far, or None when there is nothing new
         to fit on (a task for this state was already handed out) or too little.
 
         Args:
-            extra: vectors and one value to add to the data (the "refit"
-                lie mode's lies, on the loss scale).
+            extra: vectors and their values (one for all, or one each) to
+                add to the data (the "refit" lie mode's lies, on the loss scale).
         """
         X, y = self._finite()
         if len(y) < 2 or (extra is None and self._launched_on == self.n_told):
             return None
         if extra is not None and len(extra[0]):
             X = np.vstack([X, extra[0]])
-            y = np.concatenate([y, np.full(len(extra[0]), extra[1])])
+            y = np.concatenate([y, np.broadcast_to(np.asarray(extra[1], dtype=float), (len(extra[0]),))])
         seed = int(np.random.default_rng([self.random_state, self.n_told, len(y), 0xF17]).integers(2**31))
         name, kw = self.surrogate_name, dict(self.surrogate_kw)
         self._launched_on = self.n_told
@@ -357,10 +365,21 @@ class AMBS(Search):
         """Constant liar the textbook way: refit with the lies as data, once a point."""
         _, y = self._finite()
         yt, _ = transform_targets(y, self.y_transform, self.y_eps)
-        lie = self._lie(y)  # on the loss scale, chosen as the fold mode chooses it
+        lie: np.ndarray | float = self._lie(y)  # on the loss scale, chosen as the fold mode chooses it
+        believe = None
+        if self.liar == "believer":
+            # The believer's lie: the prediction of the forest fitted on the
+            # results alone, taken back to the loss scale through the results.
+            self._launched_on = -1
+            task = self.fit_task()
+            assert task is not None and task.run().model is not None
+            believe, order = task.model, np.argsort(task.yt, kind="stable")
+            yt_sorted, y_sorted = task.yt[order], y[order]
         chosen = np.empty((0, self.space.dim))
         for _ in range(n):
             pend = np.vstack([self.pending, extra_pending, chosen])
+            if believe is not None and len(pend):
+                lie = np.interp(believe.predict(self.space.encode(pend)), yt_sorted, y_sorted)
             task = self.fit_task(extra=(pend, lie))
             assert task is not None
             self.install(task.run())
@@ -395,7 +414,8 @@ class AMBS(Search):
         lie = self._lie(yt)
         pend = np.vstack([self.pending, extra_pending])
         if lies and len(pend):
-            view.add_many(model.leaves(self.space.encode(pend)), lie, spread=self.lie_spread)
+            L = model.leaves(self.space.encode(pend))
+            view.add_many(L, view.peek(L)[0] if self.liar == "believer" else lie, spread=self.lie_spread)
         return view, lie, float(yt.min())
 
     def _acquire(
@@ -465,5 +485,7 @@ class AMBS(Search):
                 i = int(np.argmin(s))
             ok[i] = False
             chosen.append(i)
-            view.add(view.leaves[:, i], lie, spread=self.lie_spread)
+            # The believer's lie is the point's own predicted mean (as lied so far).
+            v = float(view.s1[i]) / view.n_trees if self.liar == "believer" else lie
+            view.add(view.leaves[:, i], v, spread=self.lie_spread)
         return C[chosen]
