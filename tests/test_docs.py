@@ -130,3 +130,16 @@ def test_readme_names_every_analyze_command(capsys: Any) -> None:
     assert missing == [], f"the README's post-processing section does not name {missing}"
     mentioned = set(re.findall(r"ambs analyze ([a-z]+)", README.read_text()))
     assert mentioned <= set(names), f"the README names analyze commands that do not exist: {mentioned - set(names)}"
+
+
+def test_ci_runs_the_readme_test_command_then_the_oldest_versions() -> None:
+    """.ci/run runs the README's test command (the second quick-start line) as it
+    stands, then scripts/test-oldest-deps.sh, which the README's testing paragraph names."""
+    readme = README.read_text()
+    quick_start = readme.split("## Quick start")[1].split("```bash")[1].split("```")[0]
+    test_command = [line for line in quick_start.splitlines() if line.strip()][1]
+    assert "pytest" in test_command
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert test_command.strip() in ci
+    assert ci.index("bash scripts/test-oldest-deps.sh") > ci.index(test_command.strip())
+    assert "scripts/test-oldest-deps.sh" in readme.split("## Writing a problem")[0]

@@ -1,0 +1,466 @@
+"""Every path a user takes: ``ambs search`` on a shipped problem, every
+``ambs analyze`` subcommand on the run, then ``ambs search --resume`` with a
+larger ``--max-evals``, each through the command line.
+
+The matrix is generated, never listed by hand, so that a new method, problem,
+evaluator or analyze subcommand is covered without editing this file:
+
+* problems: ``problems/*.py`` but the private modules (``_torch.py``, ``_nas.py``, ``__init__.py``);
+* methods: :data:`ambs.search.ALL_METHODS`, the registry behind ``--method``;
+* evaluators: :data:`ambs.evaluator.EVALUATORS`, the choices of ``--evaluator``.
+  ``balsam`` needs a Balsam database (tests/test_balsam.py runs it against
+  PostgreSQL); ``mpi`` needs ``mpiexec`` and has a handful of cells of its own
+  (``MPI_PROBLEM`` x ``MPI_METHODS``, marked ``mpi``); every other evaluator
+  (``serial``, ``process``) is local and runs in the covering design below;
+* analyze subcommands: the subparsers of ``ambs analyze`` in :func:`ambs.cli.build_parser`.
+
+Whether a method accepts a problem is the command line's own decision: the
+cells call :func:`ambs.cli._make_search`, the function ``ambs search`` builds
+its search with (multi-fidelity methods refuse a problem without a budget;
+grid refuses a grid of more than 5e6 points). For every method some problem
+refuses, a refusal cell checks that ``ambs search`` says so in one line, the
+same line, exit 2, and leaves no run directory (on the problems without a
+budget: on one with a budget, a method that takes no small budget is left
+out, not refused).
+
+Budgets. A cell runs ``FIRST`` evaluations, then resumes to ``TOTAL``. On a
+problem that declares a budget (epochs, trees), a cell trains at the cheap end
+of it: ``--max-budget`` twice the low end and ``--eta 2``, which the
+multi-fidelity methods take, and ambs with ``--stopper sha``; the methods
+that train every configuration at ``run(config)``'s full budget (random, grid,
+evolution, lemonade, reinforce, morphism: up to 20 s an evaluation for
+rnn_addition) run on the problems without a budget. The command line decides
+which methods take a small budget, as above.
+
+The full product (16 problems x 10 methods x 2 local evaluators, 320 cells)
+would take far beyond the 5 minutes this suite may add to CI on 2 cores, so
+the local cells are a covering design, built greedily: every problem runs
+under every local evaluator, with the method used least so far under that
+evaluator, then overall (then in registry order), so that every method runs
+under every local evaluator. A problem that needs torch runs under one local
+evaluator, the evaluators taking turns (each process of a search on one
+imports torch and takes its first optimizer step: about 4 s of CPU per
+process, twice per cell with the resume); every local evaluator still runs
+torch problems. Cells on the torch problems are marked ``slow``; ``.ci/run``
+runs them all the same.
+
+Checks of every cell: exit 0; stderr holds nothing but the progress lines and
+``ambs:`` notes (no traceback, no warning, no error); results.csv's header is
+run.json's columns, every row has as many fields, every status is valid and
+every evaluation of a shipped problem is ``ok``, job ids are unique, the
+resume appends to the rows it found and reaches ``TOTAL``; every analyze
+subcommand exits 0 without a warning and writes what it says it wrote
+(non-empty PNG files, the HTML report). ``pareto`` on a run with one
+objective refuses in one line, then runs on ``--objectives objective,-finished``.
+
+The analyze subcommands run in this process, through :func:`ambs.cli.main`
+(the ``ambs`` command's entry point), which saves an interpreter start and
+the import of matplotlib per command; Python warnings are recorded there, and
+pyproject.toml's filters turn pandas', numpy's and scikit-learn's deprecations
+into errors. ``test_analyze_subcommands_as_commands`` runs them all once as
+``python -m ambs analyze`` processes as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ambs import cli
+from ambs.errors import AmbsError
+from ambs.evaluator import EVALUATORS
+from ambs.problem import LoadedProblem, load_problem
+from ambs.result import Status
+from ambs.search import ALL_METHODS
+
+pytest.importorskip("matplotlib")
+
+ROOT = Path(__file__).resolve().parents[1]
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+PNG = b"\x89PNG\r\n\x1a\n"
+FIRST, TOTAL = 3, 5  # evaluations of the first search, then of the resumed run
+SEED = 7
+TIMEOUT = 600  # seconds for one command; a cell takes seconds, a torch cell under a minute
+
+# Evaluators that do not run in the local design, and why.
+NOT_LOCAL = {
+    "mpi": "launched by mpiexec: see MPI_PROBLEM and MPI_METHODS",
+    "balsam": "needs a Balsam database (PostgreSQL): tests/test_balsam.py runs it",
+}
+LOCAL_EVALUATORS = [e for e in EVALUATORS if e not in NOT_LOCAL]
+EVALUATOR_OPTIONS = {"process": ["--workers", "2"]}
+# A few evaluations exercise a method's own machinery: the model of ambs after
+# two initial points, the mutations of evolution once its population is full.
+METHOD_OPTIONS = {
+    "ambs": ["--n-initial-points", "2"],
+    "evolution": ["--population-size", "2", "--sample-size", "2"],
+}
+# MPI cells: one problem with a budget that scikit-learn trains in a fraction of
+# a second at its cheap end; the default method (with its stopper) and the
+# asynchronous multi-fidelity one.
+MPI_PROBLEM = "rf_digits"
+MPI_METHODS = ("ambs", "asha")
+MPI_RANKS = 3  # the master and two workers
+
+# What stderr may hold: the progress lines and the command's notes.
+PROGRESS = re.compile(r"\[\d+/\d+\] best \S+ \| running \d+ \| .* \| \d+:\d\d:\d\d")
+NOTE = re.compile(r"ambs: (?!error|warning)\S.*")
+FORBIDDEN = re.compile(r"traceback|warning|error|exception", re.IGNORECASE)
+# Categories Python does not show a user by default (outside __main__).
+HIDDEN = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
+# ---------------------------------------------------------------- the matrix
+@dataclass
+class Shipped:
+    """A shipped problem, loaded here as ``ambs search`` loads it."""
+
+    path: Path
+    loaded: LoadedProblem | None = None
+    missing: str | None = None  # why it cannot load here (a package not installed)
+    options: dict[str, list[str] | None] = field(default_factory=dict)  # per method; None: not cheap
+    refused: dict[str, str] = field(default_factory=dict)  # method -> the command line's refusal
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def torch(self) -> bool:
+        return "torch" in self.path.read_text()
+
+
+def refusal(path: Path, loaded: LoadedProblem, options: list[str]) -> str | None:
+    """The one line ``ambs search`` refuses these options with, or None if it takes them.
+
+    Calls what ``ambs search`` calls: its parser, then ``_make_search`` (whose
+    ValueError becomes the same AmbsError in ``cli._search``)."""
+    args = cli.build_parser().parse_args(["search", str(path), *options])
+    try:
+        cli._make_search(args, loaded.problem)
+    except (AmbsError, ValueError) as exc:
+        return cli._one_line(exc)
+    return None
+
+
+def small_budget(loaded: LoadedProblem) -> list[str]:
+    return ["--max-budget", f"{2 * loaded.problem.budget.low:g}", "--eta", "2"]
+
+
+def discover() -> list[Shipped]:
+    problems = [Shipped(p) for p in sorted((ROOT / "problems").glob("*.py")) if not p.name.startswith("_")]
+    for shipped in problems:
+        try:
+            shipped.loaded = load_problem(str(shipped.path))
+        except ImportError as exc:  # ProblemError too: torch is not installed here
+            shipped.missing = str(exc)
+            continue
+        for method in ALL_METHODS:
+            plain = ["--method", method, *METHOD_OPTIONS.get(method, [])]
+            if shipped.loaded.problem.budget is None:
+                why = refusal(shipped.path, shipped.loaded, plain)
+                if why is None:
+                    shipped.options[method] = plain
+                else:
+                    shipped.refused[method] = why
+                continue
+            # None: it would train run(config)'s full budget, which the local design leaves out.
+            shipped.options[method] = None
+            for extra in (small_budget(shipped.loaded), [*small_budget(shipped.loaded), "--stopper", "sha"]):
+                if refusal(shipped.path, shipped.loaded, plain + extra) is None:
+                    shipped.options[method] = plain + extra
+                    break
+    return problems
+
+
+@dataclass(frozen=True)
+class Cell:
+    problem: Shipped
+    method: str
+    evaluator: str
+    options: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.problem.name}-{self.method}-{self.evaluator}"
+
+
+def covering_design(problems: list[Shipped]) -> list[Cell]:
+    """Every problem under every local evaluator (a torch problem under one, in
+    turns); the methods spread evenly over them."""
+    order = {m: i for i, m in enumerate(ALL_METHODS)}
+    uses: Counter = Counter()
+    cells = []
+    for shipped in problems:
+        runnable = [m for m, opts in shipped.options.items() if opts is not None]
+        evaluators = LOCAL_EVALUATORS
+        if shipped.torch:
+            evaluators = [min(LOCAL_EVALUATORS, key=lambda e: (uses["torch", e], LOCAL_EVALUATORS.index(e)))]
+            uses["torch", evaluators[0]] += 1
+        for evaluator in evaluators:
+            if not runnable:
+                continue
+            method = min(runnable, key=lambda m: (uses[m, evaluator], uses[m], order[m]))
+            uses[method, evaluator] += 1
+            uses[method] += 1
+            cells.append(Cell(shipped, method, evaluator, tuple(shipped.options[method])))
+    return cells
+
+
+def mpi_cells(problems: list[Shipped]) -> list[Cell]:
+    shipped = next(p for p in problems if p.name == MPI_PROBLEM)
+    if shipped.loaded is None:
+        return []
+    cells = []
+    for method in MPI_METHODS:
+        options = shipped.options[method] or ["--method", method, *METHOD_OPTIONS.get(method, [])]
+        cells.append(Cell(shipped, method, "mpi", tuple(options)))
+    return cells
+
+
+def refusal_cells(problems: list[Shipped]) -> list[tuple[Shipped, str]]:
+    """For every method some problem refuses, the first such problem."""
+    cells = []
+    for method in ALL_METHODS:
+        shipped = next((p for p in problems if method in p.refused), None)
+        if shipped is not None:
+            cells.append((shipped, method))
+    return cells
+
+
+PROBLEMS = discover()
+LOCAL_CELLS = covering_design(PROBLEMS)
+MPI_CELLS = mpi_cells(PROBLEMS)
+REFUSAL_CELLS = refusal_cells(PROBLEMS)
+
+
+def _param(cell: Cell, *marks: Any) -> Any:
+    if cell.problem.torch:
+        marks = (*marks, pytest.mark.slow)
+    return pytest.param(cell, id=cell.id, marks=marks)
+
+
+def analyze_subcommands() -> dict[str, argparse.ArgumentParser]:
+    """``ambs analyze``'s subcommands, by name, from the command line's parser."""
+
+    def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return dict(action.choices)
+
+    return subparsers(subparsers(cli.build_parser())["analyze"])
+
+
+# ------------------------------------------------------------------- checks
+def check_stderr(stderr: str) -> None:
+    """Only progress lines and ``ambs:`` notes: no traceback, warning or error."""
+    for line in stderr.splitlines():
+        if not line.strip():
+            continue
+        assert PROGRESS.fullmatch(line) or NOTE.fullmatch(line), f"unexpected stderr line {line!r}:\n{stderr}"
+        assert not FORBIDDEN.search(line), f"stderr line {line!r}:\n{stderr}"
+
+
+def check_results(run_dir: Path, expected: int) -> list[list[str]]:
+    """results.csv is well formed, with ``expected`` successful evaluations; its rows."""
+    columns = json.loads((run_dir / "run.json").read_text())["columns"]
+    with open(run_dir / "results.csv", newline="", encoding="utf-8") as fh:
+        header, *body = list(csv.reader(fh))
+    assert header == columns
+    assert all(len(row) == len(header) for row in body), body
+    assert len(body) == expected
+    rows = [dict(zip(header, row)) for row in body]
+    assert {r["status"] for r in rows} <= {s.value for s in Status}
+    assert all(r["status"] == "ok" for r in rows), [(r["status"], r["error"]) for r in rows]
+    assert all(r["objective"] not in ("", "nan") for r in rows)
+    job_ids = [r["job_id"] for r in rows]
+    assert len(set(job_ids)) == len(job_ids), job_ids
+    return body
+
+
+def check_written(stdout: str) -> list[Path]:
+    """Every file a ``wrote PATH`` line names exists and is not empty (PNGs are PNGs)."""
+    paths = [Path(line[len("wrote "):]) for line in stdout.splitlines() if line.startswith("wrote ")]
+    for path in paths:
+        assert path.is_file() and path.stat().st_size > 0, path
+        if path.suffix == ".png":
+            assert path.read_bytes().startswith(PNG), path
+        if path.suffix == ".html":
+            assert "<img" in path.read_text(), path
+    return paths
+
+
+def search_command(cell: Cell, run_dir: Path, max_evals: int, *extra: str) -> list[str]:
+    args = [sys.executable, "-m", "ambs", "search", str(cell.problem.path), *cell.options,
+            "--evaluator", cell.evaluator, *EVALUATOR_OPTIONS.get(cell.evaluator, []),
+            "--seed", str(SEED), "--max-evals", str(max_evals), "--output", str(run_dir), *extra]
+    if cell.evaluator == "mpi":
+        args = [str(MPIEXEC), "-n", str(MPI_RANKS), *args]
+    return args
+
+
+def search(cell: Cell, run_dir: Path, max_evals: int, ambs_cli: Any, *extra: str) -> subprocess.CompletedProcess:
+    res = subprocess.run(search_command(cell, run_dir, max_evals, *extra), cwd=run_dir.parent,
+                         capture_output=True, text=True, timeout=TIMEOUT, env=ambs_cli.env)
+    assert res.returncode == 0, res.stderr
+    check_stderr(res.stderr)
+    assert f"evaluations: {max_evals} in " in res.stdout, res.stdout
+    return res
+
+
+def analyze_argv(name: str, sub: argparse.ArgumentParser, run_dir: Path, other: Path) -> list[str]:
+    """The subcommand on the run: a RUN_DIR argument, or two for a command that takes several."""
+    argv = [name]
+    for action in sub._actions:
+        if not action.option_strings and action.dest != "help":
+            argv += [str(run_dir), str(other)] if action.nargs in ("+", "*") else [str(run_dir)]
+    return argv
+
+
+def several_objectives(run_dir: Path) -> bool:
+    return len(json.loads((run_dir / "run.json").read_text()).get("objectives") or []) >= 2
+
+
+def check_refusal(code: int, stderr: str, words: str = "") -> None:
+    assert code == 2, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("ambs: error: "), stderr
+    assert "Traceback" not in stderr and words in stderr, stderr
+
+
+def analyze_in_process(argv: list[str], ambs_main: Any, capsys: Any) -> tuple[int, str, str]:
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("default", append=True)  # and reset every module's once-registry
+        code = ambs_main("analyze", *argv)
+    out, err = capsys.readouterr()
+    shown = [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
+             for w in caught if not issubclass(w.category, HIDDEN)]
+    assert not shown, shown
+    return code, out, err
+
+
+def analyze_everything(run_dir: Path, other: Path, run: Any) -> None:
+    """Every analyze subcommand on ``run_dir``; ``run(argv) -> (code, stdout, stderr)``."""
+    written: dict[str, list[Path]] = {}
+    for name, sub in analyze_subcommands().items():
+        argv = analyze_argv(name, sub, run_dir, other)
+        code, out, err = run(argv)
+        if name == "pareto" and not several_objectives(run_dir):
+            check_refusal(code, err, "objective")
+            code, out, err = run([*argv, "--objectives", "objective,-finished"])
+        assert code == 0, (argv, err)
+        check_stderr(err)
+        written[name] = check_written(out)
+    assert any(p.suffix == ".png" for p in written.get("plot", [])), written
+    assert all(written[name] for name in ("plot", "compare", "pareto", "report") if name in written), written
+
+
+# -------------------------------------------------------------------- tests
+def test_the_design_covers_every_method_problem_and_local_evaluator() -> None:
+    """Every problem that loads runs under every local evaluator (a torch problem
+    under one); every method runs under every local evaluator (where torch is
+    missing, at least once), or is refused by every problem."""
+    assert LOCAL_EVALUATORS and "serial" in LOCAL_EVALUATORS and "process" in LOCAL_EVALUATORS
+    assert {p.name for p in PROBLEMS} >= {"ackley", "mixed", "rf_digits"}
+    ran = {(c.problem.name, c.evaluator) for c in LOCAL_CELLS}
+    for shipped in PROBLEMS:
+        if shipped.loaded is not None and not shipped.torch:
+            assert {(shipped.name, e) for e in LOCAL_EVALUATORS} <= ran, shipped.name
+        elif shipped.loaded is not None:
+            assert sum(c.problem is shipped for c in LOCAL_CELLS) == 1, shipped.name
+    if any(p.torch and p.loaded is not None for p in PROBLEMS):
+        assert {c.evaluator for c in LOCAL_CELLS if c.problem.torch} == set(LOCAL_EVALUATORS)
+    used = {(c.method, c.evaluator) for c in LOCAL_CELLS}
+    refused = {m for _, m in REFUSAL_CELLS}
+    everything_loads = all(p.loaded is not None for p in PROBLEMS)
+    for method in ALL_METHODS:
+        if not any(p.options.get(method) for p in PROBLEMS):  # reinforce where torch is missing
+            assert method in refused, method
+        elif everything_loads:
+            assert {(method, e) for e in LOCAL_EVALUATORS} <= used, method
+        else:  # fewer problems with a budget than pairs of a multi-fidelity method and an evaluator
+            assert any(m == method for m, _ in used), method
+
+
+def test_evaluator_choices_are_the_registry() -> None:
+    """``--evaluator`` offers what the registry holds, so the matrix sees every evaluator."""
+    action = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    evaluator = next(a for a in action.choices["search"]._actions if a.dest == "evaluator")
+    assert list(evaluator.choices) == list(EVALUATORS)
+
+
+def test_every_shipped_problem_loads_or_needs_a_package() -> None:
+    for shipped in PROBLEMS:
+        if shipped.missing is not None:
+            assert shipped.torch and "torch" in shipped.missing, (shipped.name, shipped.missing)
+
+
+def _run_cell(cell: Cell, tmp_path: Path, ambs_cli: Any, ambs_main: Any, capsys: Any) -> None:
+    run_dir, copy = tmp_path / "run", tmp_path / "copy"
+    search(cell, run_dir, FIRST, ambs_cli)
+    first = check_results(run_dir, FIRST)
+    shutil.copytree(run_dir, copy)
+    analyze_everything(run_dir, copy, lambda argv: analyze_in_process(argv, ambs_main, capsys))
+    search(cell, run_dir, TOTAL, ambs_cli, "--resume")
+    rows = check_results(run_dir, TOTAL)
+    assert rows[:FIRST] == first  # appended to, never rewritten
+    code, out, err = analyze_in_process(["summary", str(run_dir), "--json"], ambs_main, capsys)
+    assert code == 0 and json.loads(out)["evaluations"] == TOTAL, err
+
+
+@pytest.mark.parametrize("cell", [_param(c) for c in LOCAL_CELLS])
+def test_search_analyze_resume(cell: Cell, tmp_path: Path, ambs_cli: Any, ambs_main: Any, capsys: Any) -> None:
+    _run_cell(cell, tmp_path, ambs_cli, ambs_main, capsys)
+
+
+@pytest.mark.parametrize("cell", [_param(c, pytest.mark.mpi) for c in MPI_CELLS])
+def test_search_analyze_resume_under_mpiexec(cell: Cell, tmp_path: Path, ambs_cli: Any, ambs_main: Any,
+                                             capsys: Any) -> None:
+    _run_cell(cell, tmp_path, ambs_cli, ambs_main, capsys)
+
+
+@pytest.mark.parametrize("shipped, method", [pytest.param(p, m, id=f"{p.name}-{m}") for p, m in REFUSAL_CELLS])
+def test_a_method_a_problem_refuses_is_one_line(shipped: Shipped, method: str, tmp_path: Path,
+                                                 ambs_cli: Any) -> None:
+    run_dir = tmp_path / "run"
+    res = ambs_cli.run("search", shipped.path, "--method", method, *METHOD_OPTIONS.get(method, []),
+                       "--evaluator", "serial", "--max-evals", FIRST, "--output", run_dir, cwd=tmp_path)
+    check_refusal(res.returncode, res.stderr)
+    assert res.stderr == f"ambs: error: {shipped.refused[method]}\n"
+    assert not run_dir.exists()
+
+
+def test_a_problem_whose_package_is_missing_is_one_line(tmp_path: Path, ambs_cli: Any) -> None:
+    missing = [p for p in PROBLEMS if p.missing is not None]
+    if not missing:
+        pytest.skip("every shipped problem loads here")
+    for problem in missing:
+        run_dir = tmp_path / problem.name
+        res = ambs_cli.run("search", problem.path, "--max-evals", FIRST, "--output", run_dir, cwd=tmp_path)
+        check_refusal(res.returncode, res.stderr, "torch")
+        assert not run_dir.exists()
+
+
+def test_analyze_subcommands_as_commands(tmp_path: Path, ambs_cli: Any) -> None:
+    """Every analyze subcommand as its own ``python -m ambs analyze`` process, on the first cell's run."""
+    cell = next(c for c in LOCAL_CELLS if not c.problem.torch)
+    run_dir, copy = tmp_path / "run", tmp_path / "copy"
+    search(cell, run_dir, FIRST, ambs_cli)
+    shutil.copytree(run_dir, copy)
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        res = ambs_cli.run("analyze", *argv, cwd=tmp_path, timeout=TIMEOUT)
+        return res.returncode, res.stdout, res.stderr
+
+    analyze_everything(run_dir, copy, run)
