@@ -28,12 +28,15 @@ from tests.fault_problems import (
     EMPTY_CHOICES,
     EXPECTED,
     FAULT_OPTIONS,
+    FORKER,
     UNWRITABLE,
     UNWRITABLE_EXPECTED,
     check_fault_rows,
+    marked_processes,
     write_faults,
     write_ledger,
     write_module,
+    write_spawns,
 )
 from tests.test_cli import check_error_line
 
@@ -881,3 +884,71 @@ def test_a_new_run_that_cannot_be_written_is_undone(room, tmp_path, tmpfs, ambs_
                                               "No space left on device"])
     assert code == 1
     assert not run.exists(), sorted(p.name for p in run.iterdir())
+
+
+# ------------------------------------------------- what run() starts ends with it
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_a_fork_in_run_is_not_a_second_search(evaluator, tmp_path, ambs_cli, rows):
+    """run() forks and both processes return: the child ends at once, so each
+    job is one row and the search is not duplicated."""
+    write_module(tmp_path, "forker", FORKER)
+    res = ambs_cli.run("search", "forker.py", "--method", "random", "--evaluator", evaluator, "--max-evals", "6",
+                       *(["--workers", "2"] if evaluator == "process" else []), "--seed", "3", "-o", "run", "-q",
+                       cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    table = rows(tmp_path / "run" / "results.csv")
+    assert sorted(int(r["job_id"]) for r in table) == list(range(6)), [r["job_id"] for r in table]
+    assert res.stdout.count("evaluations:") == 1, res.stdout
+
+
+def _wait_gone(mark: str, limit: float = 5.0) -> list[int]:
+    """The marked processes still alive after ``limit`` seconds (killed, so none leaks)."""
+    deadline = time.monotonic() + limit
+    while (left := marked_processes(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return left
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_processes_run_started_end_with_the_search(evaluator, tmp_path, ambs_cli, rows):
+    """A sleep started with Popen and a forked child that ignores SIGTERM end
+    when their evaluation ends: none is left once the search has finished."""
+    path, mark = write_spawns(tmp_path)
+    try:
+        res = ambs_cli.run("search", path.name, "--method", "random", "--evaluator", evaluator, "--max-evals", "3",
+                           *(["--workers", "2"] if evaluator == "process" else []), "-o", "run", "-q",
+                           cwd=tmp_path)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+        assert len(rows(tmp_path / "run" / "results.csv")) == 3
+    finally:
+        left = _wait_gone(mark)
+    assert not left, f"{len(left)} process(es) started by run() outlived the search"
+
+
+@pytest.mark.slow
+def test_processes_run_started_end_when_the_master_is_killed(tmp_path, ambs_cli):
+    """kill -9 of the master: the workers end, and so does what their evaluations started."""
+    path, mark = write_spawns(tmp_path, sleep=30)
+    proc = ambs_cli.popen("search", path.name, "--method", "random", "--workers", "2", "--max-evals", "4",
+                          "-o", "run", "-q", cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while len(marked_processes(mark)) < 4 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        assert len(marked_processes(mark)) >= 4
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        left = _wait_gone(mark)
+    assert not left, f"{len(left)} process(es) started by run() outlived the killed master"
