@@ -4,6 +4,8 @@
 the moment it finishes; the header is fixed when the run starts, from the
 space and the problem's declared metadata. Nothing is ever rewritten,
 except that resuming cuts off a half-written last line (a crash mid-write).
+A Recorder holds the run directory's lock (``run.lock``, :mod:`ambs.runlock`)
+from its start to :meth:`Recorder.close`: one search at a time per directory.
 
 What ambs writes, ambs reads back: how a value becomes a cell, and how
 large a cell may be, is :mod:`ambs.cells`. A result the master cannot
@@ -45,6 +47,7 @@ from ambs.cells import first_line as _first_line
 from ambs.cells import to_json as _json
 from ambs.errors import RecorderError, RunDirError
 from ambs.result import Evaluation, Status
+from ambs.runlock import RunLock
 
 __all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for", "read_results"]
 
@@ -102,6 +105,19 @@ class Recorder:
         self.columns = info.columns
         self._extra_warned: set[str] = set()
         settings_path = self.dir / SETTINGS
+        # One search at a time per run directory (ambs.runlock), before anything
+        # is read or cut; a directory still to be made is locked once made.
+        self._lock: RunLock | None = None
+        if self.dir.is_dir():
+            self._lock = RunLock(self.dir)
+            self._lock.acquire()
+        try:
+            self._open(settings_path, resume)
+        except BaseException:
+            self._release()
+            raise
+
+    def _open(self, settings_path: Path, resume: bool) -> None:
         has_results = self.path.exists() and self.path.stat().st_size > 0
         if resume:
             if not settings_path.exists() and not has_results:
@@ -124,6 +140,18 @@ class Recorder:
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {self.dir}: {exc.strerror}") from None
         self._fh: Any = None
+        if self._lock is None:
+            self._lock = RunLock(self.dir)
+            try:
+                self._lock.acquire()
+            except (RunDirError, RecorderError):
+                self._lock = None
+                if self._made_dir:
+                    try:
+                        self.dir.rmdir()
+                    except OSError:
+                        pass
+                raise
         self._made_space = False
         try:
             self._write_settings(settings_path, resume)
@@ -317,6 +345,7 @@ class Recorder:
         no run.json and header are left behind to be mistaken for a run."""
         self.close()
         if self._resume or self._rows:
+            self._release()
             return
         made = [self.path] if self._made_csv else []
         made += [self.dir / SPACE] if self._made_space else []
@@ -325,15 +354,23 @@ class Recorder:
                 path.unlink()
             except OSError:
                 pass
+        self._release()
         if self._made_dir:
             try:
                 self.dir.rmdir()
             except OSError:  # something else was put there meanwhile: leave it
                 pass
 
+    def _release(self) -> None:
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
+            self._lock = None
+
     def close(self) -> None:
-        """Sync and close the CSV; never raises (every row was written or reported already)."""
+        """Sync and close the CSV, and give the run directory's lock back; never
+        raises (every row was written or reported already)."""
         if self._fh is None:
+            self._release()
             return
         try:
             os.fsync(self._fh.fileno())
@@ -344,6 +381,7 @@ class Recorder:
         except OSError:
             pass
         self._fh = None
+        self._release()
 
 
 def read_results(path: str | Path, space: Any) -> list[Evaluation]:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -865,7 +866,7 @@ def test_a_failed_start_leaves_no_run_directory(how, tmp_path, ambs_main, make_p
     assert not (tmp_path / "run").exists(), "a failed start left a run directory behind"
 
 
-@pytest.mark.parametrize("room", [0, 4096], ids=["no-room", "room-for-run-json"])
+@pytest.mark.parametrize("room", [0, 8192], ids=["no-room", "room-for-run-json"])
 def test_a_new_run_that_cannot_be_written_is_undone(room, tmp_path, tmpfs, ambs_main, make_problem, capfd):
     """A full disk (or one with room for run.json, not the header): the run stops
     with one line, and leaves no half-made run directory behind."""
@@ -880,7 +881,7 @@ def test_a_new_run_that_cannot_be_written_is_undone(room, tmp_path, tmpfs, ambs_
         fh.truncate(max((disk / "filler").stat().st_size - room, 0))
     run = disk / "run"
     code = ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "3", "-o", str(run), "-q")
-    check_error_line(capfd.readouterr().err, ["cannot write", "results.csv" if room else "run.json",
+    check_error_line(capfd.readouterr().err, ["cannot write", "results.csv" if room else "run.lock",
                                               "No space left on device"])
     assert code == 1
     assert not run.exists(), sorted(p.name for p in run.iterdir())
@@ -952,3 +953,108 @@ def test_processes_run_started_end_when_the_master_is_killed(tmp_path, ambs_cli)
             proc.communicate()
         left = _wait_gone(mark)
     assert not left, f"{len(left)} process(es) started by run() outlived the killed master"
+
+
+# ------------------------------------------------- one search at a time per run directory
+
+
+def _sleepy_search(ambs_cli, tmp_path: Path, evaluator: str, n: int, *extra: str) -> subprocess.Popen:
+    return ambs_cli.popen("search", "sleepy.py", "--method", "random", "--evaluator", evaluator,
+                          *(["--workers", "2"] if evaluator == "process" else []), "--max-evals", str(n),
+                          "--seed", "5", "-o", "run", "-q", *extra, cwd=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_a_second_search_on_a_run_in_use_is_refused(evaluator, tmp_path, ambs_cli, make_problem, rows):
+    """A --resume started while the run goes on is refused in one line naming
+    the holder; the run ends with its own rows only, and gives the lock back."""
+    make_problem("sleepy", sleep=0.3)
+    csv_path = tmp_path / "run" / "results.csv"
+    first = _sleepy_search(ambs_cli, tmp_path, evaluator, 40)
+    try:
+        _wait_rows(csv_path, 1, first)
+        res = ambs_cli.run("search", "sleepy.py", "--method", "random", "--evaluator", evaluator,
+                           "--max-evals", "40", "-o", "run", "-q", "--resume", cwd=tmp_path)
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert res.returncode == 2
+    check_error_line(res.stderr, ["is in use by another search", f"PID {first.pid}", "since"])
+    assert first.returncode == 0, err
+    table = rows(csv_path)
+    assert sorted(int(r["job_id"]) for r in table) == list(range(40))
+    assert not (tmp_path / "run" / "run.lock").exists(), "the lock outlived a normal exit"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_the_lock_goes_away_with_its_holder(how, evaluator, tmp_path, ambs_cli, make_problem, rows):
+    """SIGTERM: the search stops and gives the lock back. kill -9: the lock
+    stays, and --resume takes it over (its PID no longer runs) with one line."""
+    make_problem("sleepy", sleep=0.2)
+    csv_path = tmp_path / "run" / "results.csv"
+    first = _sleepy_search(ambs_cli, tmp_path, evaluator, 100)
+    try:
+        _wait_rows(csv_path, 1, first)
+        first.send_signal(getattr(signal, how))
+        first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert (tmp_path / "run" / "run.lock").exists() == (how == "SIGKILL")
+    done = len(_complete_rows(csv_path)[1])
+    res = ambs_cli.run("search", "sleepy.py", "--method", "random", "--evaluator", evaluator,
+                       "--max-evals", str(done + 2), "-o", "run", "-q", "--resume", cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    notes = [line for line in res.stderr.splitlines() if "took over the lock" in line]
+    if how == "SIGKILL":
+        assert len(notes) == 1 and f"PID {first.pid} no longer runs" in notes[0], res.stderr
+    else:
+        assert not notes, res.stderr
+    assert len(rows(csv_path)) == done + 2
+    assert not (tmp_path / "run" / "run.lock").exists()
+
+
+@pytest.mark.parametrize("age", [0, 10_000], ids=["fresh-heartbeat", "old-heartbeat"])
+def test_a_lock_from_another_host(age, tmp_path, ambs_main, make_problem, capfd, rows):
+    """Another node's lock is held while its heartbeat is fresh, taken over once
+    it is older than the timeout (that node died)."""
+    make_problem("quadratic")
+    assert ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "2", "-o", "run", "-q") == 0
+    lock = tmp_path / "run" / "run.lock"
+    holder = {"host": "node-elsewhere-0042", "pid": 4242, "job": "123456.sched", "since": "2026-01-01T00:00:00"}
+    lock.write_text(json.dumps(holder))
+    os.utime(lock, (time.time() - age, time.time() - age))
+    before = (tmp_path / "run" / "results.csv").read_bytes()
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "3", "-o", "run", "-q",
+                         "--resume")
+    err = capfd.readouterr().err
+    notes = [str(w.message) for w in caught if "took over the lock" in str(w.message)]
+    if age:
+        assert code == 0, err
+        assert len(notes) == 1 and "\n" not in notes[0], notes
+        assert "no heartbeat for" in notes[0] and "node-elsewhere-0042" in notes[0]
+        assert len(rows(tmp_path / "run" / "results.csv")) == 3
+        assert not lock.exists()
+    else:
+        assert code == 2
+        check_error_line(err, ["is in use by another search", "host node-elsewhere-0042", "PID 4242",
+                               "job 123456.sched", "since 2026-01-01T00:00:00"])
+        assert (tmp_path / "run" / "results.csv").read_bytes() == before
+        assert json.loads(lock.read_text()) == holder
+
+
+def test_analyze_needs_no_lock(tmp_path, ambs_main, make_problem, capfd):
+    make_problem("quadratic")
+    assert ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "3", "-o", "run", "-q") == 0
+    (tmp_path / "run" / "run.lock").write_text(json.dumps({"host": "elsewhere", "pid": 1, "since": "now"}))
+    assert ambs_main("analyze", "summary", "run") == 0
+    assert (tmp_path / "run" / "run.lock").exists()
