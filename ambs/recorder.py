@@ -49,7 +49,8 @@ from ambs.errors import RecorderError, RunDirError
 from ambs.result import Evaluation, Status
 from ambs.runlock import RunLock
 
-__all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for", "read_results"]
+__all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for", "effective_settings",
+           "read_results"]
 
 RESULTS = "results.csv"
 SETTINGS = "run.json"
@@ -57,6 +58,31 @@ FIXED_BEFORE = ["job_id"]
 FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
+
+
+# Settings that alter what the rows of a run mean: a resume may not change them.
+MEANING = ("min_budget", "max_budget", "eta")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as run.json holds it (tuples as lists, numbers as JSON has them)."""
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+def _budget_text(budget: dict[str, Any] | None) -> str:
+    if not budget:
+        return "none"
+    return f"{budget.get('name')} {budget.get('low')}..{budget.get('high')}"
+
+
+def effective_settings(doc: dict[str, Any]) -> dict[str, Any]:
+    """The settings a run now has: the original ones of run.json, with the
+    changes of every resume (``resumes``) applied in order."""
+    out = dict(doc.get("settings") or {})
+    for r in doc.get("resumes") or []:
+        if isinstance(r, dict) and isinstance(r.get("changed"), dict):
+            out.update(r["changed"])
+    return out
 
 
 def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) -> list[str]:
@@ -188,6 +214,38 @@ class Recorder:
                 f"cannot resume {self.dir}: it was run with --method {old.get('method')}, "
                 f"not {self.info.method}"
             )
+        self._check_meaning(old)
+        self._old = old
+
+    def _check_meaning(self, old: dict[str, Any]) -> None:
+        """Refuse a resume after a change that alters what the run's rows mean:
+        the budget range (the problem's, or the multi-fidelity settings), the
+        objectives' names, the space (space.json against the problem's)."""
+        stop = f"cannot resume {self.dir}: the"
+        tail = "; its rows would mean something else (start a new run in another --output)"
+        if _plain(old.get("budget")) != _plain(self.info.budget):
+            raise RunDirError(f"{stop} budget is now {_budget_text(self.info.budget)}, the run's was "
+                              f"{_budget_text(old.get('budget'))}{tail}")
+        if (old.get("objectives") or None) != (list(self.info.objectives or []) or None):
+            raise RunDirError(f"{stop} objectives are now {self.info.objectives or ['objective']}, the run's were "
+                              f"{old.get('objectives') or ['objective']}{tail}")
+        was = effective_settings(old)
+        for key in MEANING:
+            if key in was and key in self.info.settings and _plain(was[key]) != _plain(self.info.settings[key]):
+                raise RunDirError(f"{stop} {key} is now {self.info.settings[key]}, the run's was {was[key]}{tail}")
+        space_path = self.dir / SPACE
+        if self.info.space is not None and space_path.exists():
+            try:
+                from ConfigSpace import ConfigurationSpace
+
+                recorded = ConfigurationSpace.from_json(space_path)
+            except Exception:  # noqa: BLE001 - written by another version: the fingerprint decides
+                return
+            if recorded != self.info.space:
+                names = sorted(set(recorded.keys()) ^ set(self.info.space.keys())) or sorted(
+                    n for n in recorded.keys() if recorded[n] != self.info.space[n])
+                changed = f" ({', '.join(names)})" if names else ""
+                raise RunDirError(f"{stop} search space differs from the run's {SPACE}{changed}{tail}")
 
     def _check_header(self) -> None:
         """The CSV of the run being resumed has this problem's columns (a header cut
@@ -237,10 +295,19 @@ class Recorder:
             doc["budget"] = self.info.budget
         if self.info.objectives:
             doc["objectives"] = self.info.objectives
-        if resume and path.exists():
-            old = json.loads(path.read_text())
+        old = getattr(self, "_old", None)
+        if resume and old is not None:
+            # The original settings stay; each resume adds what it changed (a
+            # larger --max-evals, another --seed or --kappa) to the history.
+            doc["settings"] = old.get("settings", {})
+            was = effective_settings(old)
+            changed = {k: v for k, v in _plain(self.info.settings).items() if was.get(k, None) != v}
             doc["created"] = old.get("created")
-            doc["resumed"] = old.get("resumed", []) + [time.strftime("%Y-%m-%dT%H:%M:%S")]
+            for key in ("resumed",):  # run directories of older versions
+                if key in old:
+                    doc[key] = old[key]
+            doc["resumes"] = old.get("resumes", []) + [{"at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                                        "changed": changed}]
         else:
             doc["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         tmp = path.with_suffix(".json.tmp")

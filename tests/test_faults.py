@@ -1058,3 +1058,60 @@ def test_analyze_needs_no_lock(tmp_path, ambs_main, make_problem, capfd):
     (tmp_path / "run" / "run.lock").write_text(json.dumps({"host": "elsewhere", "pid": 1, "since": "now"}))
     assert ambs_main("analyze", "summary", "run") == 0
     assert (tmp_path / "run" / "run.lock").exists()
+
+
+# ------------------------------------------------- a resume that would change what the rows mean
+
+MEANINGFUL = """
+from ambs import Problem
+
+problem = Problem(name="meaningful")
+problem.add_hyperparameter((0.0, {high}), "x")
+problem.add_hyperparameter(["a", "b"], "c")
+problem.set_budget(1, {budget})
+problem.set_objective_names({names})
+
+
+def run(config, budget=None):
+    return config["x"] * (budget or 1)
+"""
+
+MEANING_CASES = {
+    # what changes -> (module parameters, extra options, words of the refusal)
+    "budget": ({"budget": 27}, [], ["budget is now epochs 1..27, the run's was epochs 1..9"]),
+    "max-budget": ({}, ["--max-budget", "3"], ["max_budget is now 3", "the run's was 9"]),
+    "objectives": ({"names": '"loss", "size"'}, [], ["objectives are now ['loss', 'size']"]),
+    "space": ({"high": 2.0}, [], ["another search space"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MEANING_CASES))
+def test_a_resume_that_changes_what_rows_mean_is_refused(case, tmp_path, ambs_cli):
+    params, options, words = MEANING_CASES[case]
+    base = {"high": 1.0, "budget": 9, "names": '"loss", "time"'}
+    write_module(tmp_path, "meaningful", MEANINGFUL.format(**base))
+    common = ["search", "meaningful.py", "--method", "asha", "--evaluator", "serial", "-o", "run", "-q"]
+    res = ambs_cli.run(*common, "--max-evals", "4", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    write_module(tmp_path, "meaningful", MEANINGFUL.format(**{**base, **params}))
+    res = ambs_cli.run(*common, "--max-evals", "8", "--resume", *options, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    check_error_line(res.stderr, ["cannot resume", *words])
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+
+
+def test_a_resume_keeps_the_settings_history(tmp_path, ambs_main, make_problem):
+    """Another --seed or --kappa on resume is allowed, and recorded: the original
+    settings stay, each resume appends what it changed."""
+    make_problem("quadratic")
+    common = ["search", "quadratic.py", "--method", "ambs", "--evaluator", "serial", "-o", "run", "-q"]
+    assert ambs_main(*common, "--max-evals", "3", "--seed", "1") == 0
+    assert ambs_main(*common, "--max-evals", "5", "--seed", "2", "--kappa", "5", "--resume") == 0
+    assert ambs_main(*common, "--max-evals", "6", "--seed", "2", "--kappa", "5", "--surrogate", "rf",
+                     "--resume") == 0
+    doc = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert doc["settings"]["seed"] == 1 and doc["settings"]["max_evals"] == 3
+    assert [r["changed"] for r in doc["resumes"]] == [
+        {"max_evals": 5, "seed": 2, "kappa": 5.0}, {"max_evals": 6, "surrogate": "rf"}]
+    assert all(r["at"] for r in doc["resumes"])
