@@ -1115,3 +1115,36 @@ def test_a_resume_keeps_the_settings_history(tmp_path, ambs_main, make_problem):
     assert [r["changed"] for r in doc["resumes"]] == [
         {"max_evals": 5, "seed": 2, "kappa": 5.0}, {"max_evals": 6, "surrogate": "rf"}]
     assert all(r["at"] for r in doc["resumes"])
+
+
+def test_simulate_and_the_python_recorder_take_the_lock(tmp_path, ambs_main, make_problem, capfd):
+    """Whatever writes a results.csv holds the lock: ambs simulate --output, a Recorder."""
+    import socket
+
+    from ambs.errors import RunDirError
+    from ambs.recorder import Recorder, RunInfo, columns_for
+    from ambs.runlock import _start_ticks
+
+    make_problem("quadratic")
+    (tmp_path / "sim").mkdir()
+    holder = os.getppid()  # a live process of this host
+    (tmp_path / "sim" / "run.lock").write_text(json.dumps(
+        {"host": socket.gethostname(), "pid": holder, "start": _start_ticks(holder), "since": "then"}))
+    code = ambs_main("simulate", "quadratic.py", "--workers", "2", "--duration", "1", "--max-evals", "4",
+                     "--output", "sim", "--quiet")
+    assert code == 2
+    check_error_line(capfd.readouterr().err, ["sim is in use by another search", f"PID {holder}"])
+    assert sorted(p.name for p in (tmp_path / "sim").iterdir()) == ["run.lock"]
+
+    from ambs import Problem
+
+    problem = Problem(name="p")
+    problem.add_hyperparameter((0.0, 1.0), "x")
+    info = RunInfo(problem="p.py", problem_name="p", fingerprint=problem.fingerprint(), method="random",
+                   columns=columns_for(problem.hyperparameter_names, []), settings={"seed": 1})
+    first = Recorder(tmp_path / "py", info)
+    with pytest.raises(RunDirError, match=f"in use by another search .*PID {os.getpid()}"):
+        Recorder(tmp_path / "py", info, resume=True)
+    first.close()
+    assert not (tmp_path / "py" / "run.lock").exists()
+    Recorder(tmp_path / "py", info, resume=True).close()
