@@ -13,7 +13,8 @@ process) and gets one random fault:
 * ``sigterm``: SIGTERM of the master, then ``--resume``;
 * ``kill9-worker``: kill -9 of one worker process (process evaluator), the
   search goes on;
-* ``disk-full``: the run directory on a 32 KB tmpfs (``mount -t tmpfs``,
+* ``disk-full``: the run directory on a 16 KB tmpfs (a page each for run.lock,
+  run.json, space.json and results.csv, which a 10 KB error row overflows) (``mount -t tmpfs``,
   root only; skipped with a note where it cannot be mounted), made larger
   after the search stops on the full disk, then ``--resume``.
 
@@ -78,7 +79,7 @@ def run(config):
         return "not a number"
     if kind < 0.24:
         raise RuntimeError("bad configuration")
-    if kind < 0.32:
+    if kind < 0.40:
         raise ValueError("x" * 300_000)
     return config["n"] / 400 + "abcde".index(config["cat"]) / 10
 '''
@@ -167,7 +168,7 @@ def trial(i: int, rng: random.Random, base: Path, max_evals: int, notes: list[st
     run_dir = work / "run"
     mounted = None
     if fault == "disk-full":
-        why = _mount(work / "disk", "32k")
+        why = _mount(work / "disk", "16k")
         if why is None:
             mounted = work / "disk"
             run_dir = mounted / "run"
@@ -177,6 +178,7 @@ def trial(i: int, rng: random.Random, base: Path, max_evals: int, notes: list[st
     workers = 2 if evaluator == "process" else 1
     stderr: list[str] = []
     in_flight_allowed: dict[int, int] = {}
+    filled = 0
     rows_before: dict[int, set[str]] = {}
     invocation = 0
     try:
@@ -212,6 +214,7 @@ def trial(i: int, rng: random.Random, base: Path, max_evals: int, notes: list[st
             stderr.append(err)
             if mounted is not None and proc.returncode == 1 and "No space left on device" in err:
                 in_flight_allowed[invocation] = workers
+                filled = 1
                 subprocess.run(["mount", "-o", "remount,size=8m", str(mounted)], check=True)
                 continue
             if proc.returncode == 0 and len(_rows(run_dir / "results.csv")) >= max_evals:
@@ -233,7 +236,7 @@ def trial(i: int, rng: random.Random, base: Path, max_evals: int, notes: list[st
         incomplete = int(len(final) != max_evals or len({r["job_id"] for r in final}) != len(final))
         tracebacks = sum("Traceback" in e for e in stderr)
         return {"fault": fault, "evaluator": evaluator, "lost": lost, "repeated": repeated,
-                "tracebacks": tracebacks, "incomplete": incomplete, "invocations": invocation,
+                "tracebacks": tracebacks, "incomplete": incomplete, "invocations": invocation, "filled": filled,
                 "stderr": [e for e in stderr if "Traceback" in e][:1]}
     finally:
         if mounted is not None:
@@ -264,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             res = trial(i, rng, base, args.max_evals, notes)
             c = per_fault[f"{res['fault']}/{res['evaluator']}"]
             c["trials"] += 1
+            c["disk filled"] += res["filled"]
             for k in ("lost", "repeated", "tracebacks", "incomplete"):
                 c[k] += res[k]
                 total[k] += res[k]
@@ -286,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{c['incomplete']:10d}")
     print(f"{'total':22s} {total['trials']:6d} {total['lost']:5d} {total['repeated']:8d} "
           f"{total['tracebacks']:10d} {total['incomplete']:10d}")
+    filled = sum(c["disk filled"] for c in per_fault.values())
+    tried = sum(c["trials"] for k, c in per_fault.items() if k.startswith("disk-full"))
+    print(f"disk-full trials whose search met the full disk: {filled} of {tried}")
     for note in notes:
         print(f"note: {note}")
     print(f"{time.monotonic() - t:.0f} s; trial directories {'kept in ' + str(base) if args.keep else 'removed'}")

@@ -245,7 +245,7 @@ def test_walltime_stop_end_to_end(tmp_path, make_problem, ambs_cli):
                        "--walltime", "2", "--seed", "0", "-o", "run", "--quiet", cwd=tmp_path)
     took = time.monotonic() - t
     assert res.returncode == 0, res.stderr
-    assert "stopped by walltime" in res.stdout and "continue with --resume --output run" in res.stdout
+    assert "stopped by walltime" in res.stdout and "continue with: ambs search" in res.stdout and "--resume --output run" in res.stdout
     assert took < 60
     csv_path = tmp_path / "run" / RESULTS
     text = csv_path.read_text()
@@ -281,7 +281,7 @@ def test_stop_signal_while_loading_is_a_clean_stop(tmp_path, write_module, ambs_
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "stopped by signal SIGUSR1" in out
-    assert "continue with --resume" in out
+    assert "continue with: ambs search" in out and "--resume --output run" in out
 
 
 def test_stop_signals_are_ignored_once_the_command_is_done(monkeypatch, capfd):

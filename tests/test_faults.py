@@ -958,24 +958,49 @@ def test_processes_run_started_end_when_the_master_is_killed(tmp_path, ambs_cli)
 # ------------------------------------------------- one search at a time per run directory
 
 
-def _sleepy_search(ambs_cli, tmp_path: Path, evaluator: str, n: int, *extra: str) -> subprocess.Popen:
-    return ambs_cli.popen("search", "sleepy.py", "--method", "random", "--evaluator", evaluator,
+HELD = """
+import time
+from pathlib import Path
+
+from ambs import Problem
+
+problem = Problem(name="held")
+problem.add_hyperparameter((0.0, 1.0), "x")
+
+
+def run(config):
+    time.sleep(0.05)
+    while Path("hold").exists():  # the test holds the search here while it tries a second one
+        time.sleep(0.05)
+    return config["x"]
+"""
+
+
+def _sleepy_search(ambs_cli, tmp_path: Path, evaluator: str, n: int, *extra: str,
+                   module: str = "sleepy.py") -> subprocess.Popen:
+    return ambs_cli.popen("search", module, "--method", "random", "--evaluator", evaluator,
                           *(["--workers", "2"] if evaluator == "process" else []), "--max-evals", str(n),
                           "--seed", "5", "-o", "run", "-q", *extra, cwd=tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-def test_a_second_search_on_a_run_in_use_is_refused(evaluator, tmp_path, ambs_cli, make_problem, rows):
+def test_a_second_search_on_a_run_in_use_is_refused(evaluator, tmp_path, ambs_cli, rows):
     """A --resume started while the run goes on is refused in one line naming
     the holder; the run ends with its own rows only, and gives the lock back."""
-    make_problem("sleepy", sleep=0.3)
+    write_module(tmp_path, "held", HELD)
     csv_path = tmp_path / "run" / "results.csv"
-    first = _sleepy_search(ambs_cli, tmp_path, evaluator, 40)
+    first = _sleepy_search(ambs_cli, tmp_path, evaluator, 40, module="held.py")
     try:
         _wait_rows(csv_path, 1, first)
-        res = ambs_cli.run("search", "sleepy.py", "--method", "random", "--evaluator", evaluator,
+        (tmp_path / "hold").touch()
+        _wait_settled(csv_path)
+        before = csv_path.read_bytes()
+        res = ambs_cli.run("search", "held.py", "--method", "random", "--evaluator", evaluator,
                            "--max-evals", "40", "-o", "run", "-q", "--resume", cwd=tmp_path)
+        assert first.poll() is None, "the first search ended before the second one tried"
+        assert csv_path.read_bytes() == before, "the refused search touched the CSV"
+        (tmp_path / "hold").unlink()
         out, err = first.communicate(timeout=120)
     finally:
         if first.poll() is None:

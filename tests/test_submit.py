@@ -219,7 +219,7 @@ def test_slurm_time_limit_stops_cleanly_and_chain_resumes(slurm: None, tmp_path:
     assert len({r["p:x"] for r in rows}) == n, "an evaluation was repeated"
     # The job that reached max-evals is the last to search; later ones stop at once.
     done = next(k for k, c in enumerate(counts) if c == n)
-    assert "continue with --resume" not in logs[done], logs[done]
+    assert "continue with:" not in logs[done], logs[done]
     for log in logs[done + 1:]:
         assert "nothing to do" in log, log
 
