@@ -33,6 +33,7 @@ import ctypes
 import os
 import signal
 import time
+from pathlib import Path
 
 __all__ = ["GRACE", "MASTER_GONE", "descendants", "end", "end_new", "die_with_parent", "subreaper"]
 
@@ -80,9 +81,20 @@ def _parents() -> dict[int, int]:
     return out
 
 
+def _childless(pid: int) -> bool:
+    """``pid`` has no child at all (then, as a subreaper, no descendant); False when unknown."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        return not any(Path(f"/proc/{pid}/task/{t}/children").read_text().strip() for t in tasks)
+    except OSError:
+        return False
+
+
 def descendants(pid: int | None = None) -> set[int]:
     """The live descendants of ``pid`` (this process by default)."""
     root = os.getpid() if pid is None else pid
+    if _childless(root):  # the common case, without reading every process of the node
+        return set()
     children: dict[int, list[int]] = {}
     for p, pp in _parents().items():
         children.setdefault(pp, []).append(p)
