@@ -35,7 +35,7 @@ import signal
 import time
 from pathlib import Path
 
-__all__ = ["GRACE", "MASTER_GONE", "descendants", "end", "end_new", "die_with_parent", "subreaper"]
+__all__ = ["GRACE", "MASTER_GONE", "descendants", "die_with_parent", "end", "end_new", "is_subreaper", "subreaper"]
 
 GRACE = 1.0  # seconds between SIGTERM and SIGKILL
 MASTER_GONE = signal.SIGUSR2  # what a worker gets when the master dies
@@ -54,6 +54,16 @@ def _prctl(option: int, value: int) -> bool:
 def subreaper(on: bool = True) -> bool:
     """Make this process the reaper of its orphaned descendants (Linux)."""
     return _prctl(_PR_SET_CHILD_SUBREAPER, int(on))
+
+
+def is_subreaper() -> bool:
+    """Whether this process is a child subreaper already (Linux; False elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        flag = ctypes.c_int(0)
+        return libc.prctl(37, ctypes.byref(flag), 0, 0, 0) == 0 and bool(flag.value)  # PR_GET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> bool:

@@ -50,12 +50,14 @@ class SerialEvaluator(Evaluator):
         # What the evaluation starts ends with it (see ambs.reaper); orphans it
         # leaves are re-parented here meanwhile, so they are found too.
         before = reaper.descendants()
+        was = reaper.is_subreaper()
         reaper.subreaper(True)
         try:
             ev = execute(self.run, self.queue.popleft(), self.t0)
         finally:
             reaper.end_new(before)
-            reaper.subreaper(False)
+            if not was:
+                reaper.subreaper(False)
         ev.worker, ev.host = 0, self.host
         return [ev]
 
