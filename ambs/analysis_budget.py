@@ -23,7 +23,9 @@ __all__ = ["config_keys", "full_budget", "stopped_rows", "budget_table", "has_bu
 
 def full_budget(settings: dict[str, Any], df: pd.DataFrame) -> float:
     """The run's full budget: from run.json, else the largest budget in the CSV."""
-    inner = settings.get("settings") if isinstance(settings.get("settings"), dict) else {}
+    from ambs.recorder import effective_settings
+
+    inner = effective_settings(settings) if isinstance(settings.get("settings"), dict) else {}
     try:
         return float(inner["max_budget"])
     except (KeyError, TypeError, ValueError):

@@ -344,7 +344,9 @@ def _recorded_max_evals(run_dir: Path) -> int | None:
     import json
 
     try:
-        value = json.loads((run_dir / "run.json").read_text())["settings"]["max_evals"]
+        from ambs.recorder import effective_settings
+
+        value = effective_settings(json.loads((run_dir / "run.json").read_text()))["max_evals"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

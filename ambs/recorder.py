@@ -4,6 +4,8 @@
 the moment it finishes; the header is fixed when the run starts, from the
 space and the problem's declared metadata. Nothing is ever rewritten,
 except that resuming cuts off a half-written last line (a crash mid-write).
+A Recorder holds the run directory's lock (``run.lock``, :mod:`ambs.runlock`)
+from its start to :meth:`Recorder.close`: one search at a time per directory.
 
 What ambs writes, ambs reads back: how a value becomes a cell, and how
 large a cell may be, is :mod:`ambs.cells`. A result the master cannot
@@ -45,8 +47,10 @@ from ambs.cells import first_line as _first_line
 from ambs.cells import to_json as _json
 from ambs.errors import RecorderError, RunDirError
 from ambs.result import Evaluation, Status
+from ambs.runlock import RunLock
 
-__all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for", "read_results"]
+__all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for", "effective_settings",
+           "read_results"]
 
 RESULTS = "results.csv"
 SETTINGS = "run.json"
@@ -54,6 +58,31 @@ FIXED_BEFORE = ["job_id"]
 FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
+
+
+# Settings that alter what the rows of a run mean: a resume may not change them.
+MEANING = ("min_budget", "max_budget", "eta")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as run.json holds it (tuples as lists, numbers as JSON has them)."""
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+def _budget_text(budget: dict[str, Any] | None) -> str:
+    if not budget:
+        return "none"
+    return f"{budget.get('name')} {budget.get('low')}..{budget.get('high')}"
+
+
+def effective_settings(doc: dict[str, Any]) -> dict[str, Any]:
+    """The settings a run now has: the original ones of run.json, with the
+    changes of every resume (``resumes``) applied in order."""
+    out = dict(doc.get("settings") or {})
+    for r in doc.get("resumes") or []:
+        if isinstance(r, dict) and isinstance(r.get("changed"), dict):
+            out.update(r["changed"])
+    return out
 
 
 def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) -> list[str]:
@@ -102,6 +131,19 @@ class Recorder:
         self.columns = info.columns
         self._extra_warned: set[str] = set()
         settings_path = self.dir / SETTINGS
+        # One search at a time per run directory (ambs.runlock), before anything
+        # is read or cut; a directory still to be made is locked once made.
+        self._lock: RunLock | None = None
+        if self.dir.is_dir():
+            self._lock = RunLock(self.dir)
+            self._lock.acquire()
+        try:
+            self._open(settings_path, resume)
+        except BaseException:
+            self._release()
+            raise
+
+    def _open(self, settings_path: Path, resume: bool) -> None:
         has_results = self.path.exists() and self.path.stat().st_size > 0
         if resume:
             if not settings_path.exists() and not has_results:
@@ -124,6 +166,18 @@ class Recorder:
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {self.dir}: {exc.strerror}") from None
         self._fh: Any = None
+        if self._lock is None:
+            self._lock = RunLock(self.dir)
+            try:
+                self._lock.acquire()
+            except (RunDirError, RecorderError):
+                self._lock = None
+                if self._made_dir:
+                    try:
+                        self.dir.rmdir()
+                    except OSError:
+                        pass
+                raise
         self._made_space = False
         try:
             self._write_settings(settings_path, resume)
@@ -160,6 +214,38 @@ class Recorder:
                 f"cannot resume {self.dir}: it was run with --method {old.get('method')}, "
                 f"not {self.info.method}"
             )
+        self._check_meaning(old)
+        self._old = old
+
+    def _check_meaning(self, old: dict[str, Any]) -> None:
+        """Refuse a resume after a change that alters what the run's rows mean:
+        the budget range (the problem's, or the multi-fidelity settings), the
+        objectives' names, the space (space.json against the problem's)."""
+        stop = f"cannot resume {self.dir}: the"
+        tail = "; its rows would mean something else (start a new run in another --output)"
+        if _plain(old.get("budget")) != _plain(self.info.budget):
+            raise RunDirError(f"{stop} budget is now {_budget_text(self.info.budget)}, the run's was "
+                              f"{_budget_text(old.get('budget'))}{tail}")
+        if (old.get("objectives") or None) != (list(self.info.objectives or []) or None):
+            raise RunDirError(f"{stop} objectives are now {self.info.objectives or ['objective']}, the run's were "
+                              f"{old.get('objectives') or ['objective']}{tail}")
+        was = effective_settings(old)
+        for key in MEANING:
+            if key in was and key in self.info.settings and _plain(was[key]) != _plain(self.info.settings[key]):
+                raise RunDirError(f"{stop} {key} is now {self.info.settings[key]}, the run's was {was[key]}{tail}")
+        space_path = self.dir / SPACE
+        if self.info.space is not None and space_path.exists():
+            try:
+                from ConfigSpace import ConfigurationSpace
+
+                recorded = ConfigurationSpace.from_json(space_path)
+            except Exception:  # noqa: BLE001 - written by another version: the fingerprint decides
+                return
+            if recorded != self.info.space:
+                names = sorted(set(recorded.keys()) ^ set(self.info.space.keys())) or sorted(
+                    n for n in recorded.keys() if recorded[n] != self.info.space[n])
+                changed = f" ({', '.join(names)})" if names else ""
+                raise RunDirError(f"{stop} search space differs from the run's {SPACE}{changed}{tail}")
 
     def _check_header(self) -> None:
         """The CSV of the run being resumed has this problem's columns (a header cut
@@ -209,10 +295,19 @@ class Recorder:
             doc["budget"] = self.info.budget
         if self.info.objectives:
             doc["objectives"] = self.info.objectives
-        if resume and path.exists():
-            old = json.loads(path.read_text())
+        old = getattr(self, "_old", None)
+        if resume and old is not None:
+            # The original settings stay; each resume adds what it changed (a
+            # larger --max-evals, another --seed or --kappa) to the history.
+            doc["settings"] = old.get("settings", {})
+            was = effective_settings(old)
+            changed = {k: v for k, v in _plain(self.info.settings).items() if was.get(k, None) != v}
             doc["created"] = old.get("created")
-            doc["resumed"] = old.get("resumed", []) + [time.strftime("%Y-%m-%dT%H:%M:%S")]
+            for key in ("resumed",):  # run directories of older versions
+                if key in old:
+                    doc[key] = old[key]
+            doc["resumes"] = old.get("resumes", []) + [{"at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                                        "changed": changed}]
         else:
             doc["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         tmp = path.with_suffix(".json.tmp")
@@ -317,6 +412,7 @@ class Recorder:
         no run.json and header are left behind to be mistaken for a run."""
         self.close()
         if self._resume or self._rows:
+            self._release()
             return
         made = [self.path] if self._made_csv else []
         made += [self.dir / SPACE] if self._made_space else []
@@ -325,15 +421,23 @@ class Recorder:
                 path.unlink()
             except OSError:
                 pass
+        self._release()
         if self._made_dir:
             try:
                 self.dir.rmdir()
             except OSError:  # something else was put there meanwhile: leave it
                 pass
 
+    def _release(self) -> None:
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
+            self._lock = None
+
     def close(self) -> None:
-        """Sync and close the CSV; never raises (every row was written or reported already)."""
+        """Sync and close the CSV, and give the run directory's lock back; never
+        raises (every row was written or reported already)."""
         if self._fh is None:
+            self._release()
             return
         try:
             os.fsync(self._fh.fileno())
@@ -344,6 +448,7 @@ class Recorder:
         except OSError:
             pass
         self._fh = None
+        self._release()
 
 
 def read_results(path: str | Path, space: Any) -> list[Evaluation]:

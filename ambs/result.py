@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -140,6 +141,13 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}{where}" if msg else f"{type(exc).__name__}{where}"
 
 
+def _end_fork(pid: int) -> None:
+    """A child that ``run`` forked returned into ambs code: it ends here, at once,
+    and touches nothing (no row, no result sent, no second search)."""
+    if os.getpid() != pid:
+        os._exit(0)
+
+
 def execute(run: Callable[..., Any], job: Job, t0: float) -> Evaluation:
     """Run one job in this process and record what happened.
 
@@ -151,15 +159,20 @@ def execute(run: Callable[..., Any], job: Job, t0: float) -> Evaluation:
     """
     started = time.time() - t0
     budget = getattr(job, "budget", None)  # a Job pickled by an older version has none
+    pid = os.getpid()
     try:
         out = run(dict(job.config)) if budget is None else run(dict(job.config), budget)
     except KeyboardInterrupt:
+        _end_fork(pid)
         raise
     except SystemExit as exc:
+        _end_fork(pid)
         objective, status, error, metadata = math.nan, Status.FAILED, f"{_error_text(exc)} (run called sys.exit)", {}
     except BaseException as exc:  # noqa: BLE001 - any user error is a failed evaluation
+        _end_fork(pid)
         objective, status, error, metadata = math.nan, Status.FAILED, _error_text(exc), {}
     else:
+        _end_fork(pid)
         try:
             objective, status, error, metadata = normalize_output(out)
         except Exception as exc:  # noqa: BLE001 - a result that breaks what reads it is a failure too

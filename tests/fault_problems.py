@@ -254,3 +254,77 @@ problem.add_condition("sub", "opt", "y")
 def run(config):
     return float(len(config["s"])) + len(config.get("sub", "zz"))
 """
+
+
+# `run` forks, and the child returns into ambs code as the parent does
+# (ambs must end it at once: no second row, no second search).
+FORKER = """
+import os
+
+from ambs import Problem
+
+problem = Problem(name="forker")
+problem.add_hyperparameter((1, 100), "n")
+
+
+def run(config):
+    os.fork()  # parent and child both return: only the parent's result counts
+    return float(config["n"])
+"""
+
+# `run` starts processes that outlive it unless ambs ends them: a `sleep`
+# through Popen, and a forked child that ignores SIGTERM (it execs a
+# sleeping Python, which keeps SIG_IGN). Both carry MARK on their command
+# line, so a test finds them in /proc/*/cmdline.
+SPAWNS = """
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from ambs import Problem
+
+problem = Problem(name="spawns")
+problem.add_hyperparameter((1, 100), "n")
+MARK = "{mark}"
+
+
+def run(config):
+    subprocess.Popen(["sleep", "1000", MARK])
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(1000)", MARK])
+    time.sleep({sleep})
+    return float(config["n"])
+"""
+
+
+def write_spawns(directory: Path, sleep: float = 0.1) -> tuple[Path, str]:
+    """Write the spawns problem module; returns it and its marker (a number
+    `sleep` takes as a further duration: 0.<digits>)."""
+    import random
+
+    mark = "0.000" + "".join(random.choice("123456789") for _ in range(12))
+    path = Path(directory) / "spawns.py"
+    path.write_text(textwrap.dedent(SPAWNS.format(mark=mark, sleep=sleep)).lstrip())
+    return path, mark
+
+
+def marked_processes(mark: str) -> list[int]:
+    """PIDs of the live processes (not zombies) with ``mark`` among their arguments."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if mark.encode() in args and state not in ("Z", "X"):
+            found.append(int(entry))
+    return found

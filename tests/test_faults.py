@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +29,15 @@ from tests.fault_problems import (
     EMPTY_CHOICES,
     EXPECTED,
     FAULT_OPTIONS,
+    FORKER,
     UNWRITABLE,
     UNWRITABLE_EXPECTED,
     check_fault_rows,
+    marked_processes,
     write_faults,
     write_ledger,
     write_module,
+    write_spawns,
 )
 from tests.test_cli import check_error_line
 
@@ -862,7 +866,7 @@ def test_a_failed_start_leaves_no_run_directory(how, tmp_path, ambs_main, make_p
     assert not (tmp_path / "run").exists(), "a failed start left a run directory behind"
 
 
-@pytest.mark.parametrize("room", [0, 4096], ids=["no-room", "room-for-run-json"])
+@pytest.mark.parametrize("room", [0, 8192], ids=["no-room", "room-for-run-json"])
 def test_a_new_run_that_cannot_be_written_is_undone(room, tmp_path, tmpfs, ambs_main, make_problem, capfd):
     """A full disk (or one with room for run.json, not the header): the run stops
     with one line, and leaves no half-made run directory behind."""
@@ -877,7 +881,295 @@ def test_a_new_run_that_cannot_be_written_is_undone(room, tmp_path, tmpfs, ambs_
         fh.truncate(max((disk / "filler").stat().st_size - room, 0))
     run = disk / "run"
     code = ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "3", "-o", str(run), "-q")
-    check_error_line(capfd.readouterr().err, ["cannot write", "results.csv" if room else "run.json",
+    check_error_line(capfd.readouterr().err, ["cannot write", "results.csv" if room else "run.lock",
                                               "No space left on device"])
     assert code == 1
     assert not run.exists(), sorted(p.name for p in run.iterdir())
+
+
+# ------------------------------------------------- what run() starts ends with it
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_a_fork_in_run_is_not_a_second_search(evaluator, tmp_path, ambs_cli, rows):
+    """run() forks and both processes return: the child ends at once, so each
+    job is one row and the search is not duplicated."""
+    write_module(tmp_path, "forker", FORKER)
+    res = ambs_cli.run("search", "forker.py", "--method", "random", "--evaluator", evaluator, "--max-evals", "6",
+                       *(["--workers", "2"] if evaluator == "process" else []), "--seed", "3", "-o", "run", "-q",
+                       cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    table = rows(tmp_path / "run" / "results.csv")
+    assert sorted(int(r["job_id"]) for r in table) == list(range(6)), [r["job_id"] for r in table]
+    assert res.stdout.count("evaluations:") == 1, res.stdout
+
+
+def _wait_gone(mark: str, limit: float = 5.0) -> list[int]:
+    """The marked processes still alive after ``limit`` seconds (killed, so none leaks)."""
+    deadline = time.monotonic() + limit
+    while (left := marked_processes(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return left
+
+
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_processes_run_started_end_with_the_search(evaluator, tmp_path, ambs_cli, rows):
+    """A sleep started with Popen and a forked child that ignores SIGTERM end
+    when their evaluation ends: none is left once the search has finished."""
+    path, mark = write_spawns(tmp_path)
+    try:
+        res = ambs_cli.run("search", path.name, "--method", "random", "--evaluator", evaluator, "--max-evals", "3",
+                           *(["--workers", "2"] if evaluator == "process" else []), "-o", "run", "-q",
+                           cwd=tmp_path)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+        assert len(rows(tmp_path / "run" / "results.csv")) == 3
+    finally:
+        left = _wait_gone(mark)
+    assert not left, f"{len(left)} process(es) started by run() outlived the search"
+
+
+@pytest.mark.slow
+def test_processes_run_started_end_when_the_master_is_killed(tmp_path, ambs_cli):
+    """kill -9 of the master: the workers end, and so does what their evaluations started."""
+    path, mark = write_spawns(tmp_path, sleep=30)
+    proc = ambs_cli.popen("search", path.name, "--method", "random", "--workers", "2", "--max-evals", "4",
+                          "-o", "run", "-q", cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while len(marked_processes(mark)) < 4 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        assert len(marked_processes(mark)) >= 4
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        left = _wait_gone(mark)
+    assert not left, f"{len(left)} process(es) started by run() outlived the killed master"
+
+
+# ------------------------------------------------- one search at a time per run directory
+
+
+HELD = """
+import time
+from pathlib import Path
+
+from ambs import Problem
+
+problem = Problem(name="held")
+problem.add_hyperparameter((0.0, 1.0), "x")
+
+
+def run(config):
+    time.sleep(0.05)
+    while Path("hold").exists():  # the test holds the search here while it tries a second one
+        time.sleep(0.05)
+    return config["x"]
+"""
+
+
+def _sleepy_search(ambs_cli, tmp_path: Path, evaluator: str, n: int, *extra: str,
+                   module: str = "sleepy.py") -> subprocess.Popen:
+    return ambs_cli.popen("search", module, "--method", "random", "--evaluator", evaluator,
+                          *(["--workers", "2"] if evaluator == "process" else []), "--max-evals", str(n),
+                          "--seed", "5", "-o", "run", "-q", *extra, cwd=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+def test_a_second_search_on_a_run_in_use_is_refused(evaluator, tmp_path, ambs_cli, rows):
+    """A --resume started while the run goes on is refused in one line naming
+    the holder; the run ends with its own rows only, and gives the lock back."""
+    write_module(tmp_path, "held", HELD)
+    csv_path = tmp_path / "run" / "results.csv"
+    first = _sleepy_search(ambs_cli, tmp_path, evaluator, 40, module="held.py")
+    try:
+        _wait_rows(csv_path, 1, first)
+        (tmp_path / "hold").touch()
+        _wait_settled(csv_path)
+        before = csv_path.read_bytes()
+        res = ambs_cli.run("search", "held.py", "--method", "random", "--evaluator", evaluator,
+                           "--max-evals", "40", "-o", "run", "-q", "--resume", cwd=tmp_path)
+        assert first.poll() is None, "the first search ended before the second one tried"
+        assert csv_path.read_bytes() == before, "the refused search touched the CSV"
+        (tmp_path / "hold").unlink()
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert res.returncode == 2
+    check_error_line(res.stderr, ["is in use by another search", f"PID {first.pid}", "since"])
+    assert first.returncode == 0, err
+    table = rows(csv_path)
+    assert sorted(int(r["job_id"]) for r in table) == list(range(40))
+    assert not (tmp_path / "run" / "run.lock").exists(), "the lock outlived a normal exit"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("evaluator", EVALUATORS)
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_the_lock_goes_away_with_its_holder(how, evaluator, tmp_path, ambs_cli, make_problem, rows):
+    """SIGTERM: the search stops and gives the lock back. kill -9: the lock
+    stays, and --resume takes it over (its PID no longer runs) with one line."""
+    make_problem("sleepy", sleep=0.2)
+    csv_path = tmp_path / "run" / "results.csv"
+    first = _sleepy_search(ambs_cli, tmp_path, evaluator, 100)
+    try:
+        _wait_rows(csv_path, 1, first)
+        first.send_signal(getattr(signal, how))
+        first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert (tmp_path / "run" / "run.lock").exists() == (how == "SIGKILL")
+    done = len(_complete_rows(csv_path)[1])
+    res = ambs_cli.run("search", "sleepy.py", "--method", "random", "--evaluator", evaluator,
+                       "--max-evals", str(done + 2), "-o", "run", "-q", "--resume", cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    notes = [line for line in res.stderr.splitlines() if "took over the lock" in line]
+    if how == "SIGKILL":
+        assert len(notes) == 1 and f"PID {first.pid} no longer runs" in notes[0], res.stderr
+    else:
+        assert not notes, res.stderr
+    assert len(rows(csv_path)) == done + 2
+    assert not (tmp_path / "run" / "run.lock").exists()
+
+
+@pytest.mark.parametrize("age", [0, 10_000], ids=["fresh-heartbeat", "old-heartbeat"])
+def test_a_lock_from_another_host(age, tmp_path, ambs_main, make_problem, capfd, rows):
+    """Another node's lock is held while its heartbeat is fresh, taken over once
+    it is older than the timeout (that node died)."""
+    make_problem("quadratic")
+    assert ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "2", "-o", "run", "-q") == 0
+    lock = tmp_path / "run" / "run.lock"
+    holder = {"host": "node-elsewhere-0042", "pid": 4242, "job": "123456.sched", "since": "2026-01-01T00:00:00"}
+    lock.write_text(json.dumps(holder))
+    os.utime(lock, (time.time() - age, time.time() - age))
+    before = (tmp_path / "run" / "results.csv").read_bytes()
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "3", "-o", "run", "-q",
+                         "--resume")
+    err = capfd.readouterr().err
+    notes = [str(w.message) for w in caught if "took over the lock" in str(w.message)]
+    if age:
+        assert code == 0, err
+        assert len(notes) == 1 and "\n" not in notes[0], notes
+        assert "no heartbeat for" in notes[0] and "node-elsewhere-0042" in notes[0]
+        assert len(rows(tmp_path / "run" / "results.csv")) == 3
+        assert not lock.exists()
+    else:
+        assert code == 2
+        check_error_line(err, ["is in use by another search", "host node-elsewhere-0042", "PID 4242",
+                               "job 123456.sched", "since 2026-01-01T00:00:00"])
+        assert (tmp_path / "run" / "results.csv").read_bytes() == before
+        assert json.loads(lock.read_text()) == holder
+
+
+def test_analyze_needs_no_lock(tmp_path, ambs_main, make_problem, capfd):
+    make_problem("quadratic")
+    assert ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "3", "-o", "run", "-q") == 0
+    (tmp_path / "run" / "run.lock").write_text(json.dumps({"host": "elsewhere", "pid": 1, "since": "now"}))
+    assert ambs_main("analyze", "summary", "run") == 0
+    assert (tmp_path / "run" / "run.lock").exists()
+
+
+# ------------------------------------------------- a resume that would change what the rows mean
+
+MEANINGFUL = """
+from ambs import Problem
+
+problem = Problem(name="meaningful")
+problem.add_hyperparameter((0.0, {high}), "x")
+problem.add_hyperparameter(["a", "b"], "c")
+problem.set_budget(1, {budget})
+problem.set_objective_names({names})
+
+
+def run(config, budget=None):
+    return config["x"] * (budget or 1)
+"""
+
+MEANING_CASES = {
+    # what changes -> (module parameters, extra options, words of the refusal)
+    "budget": ({"budget": 27}, [], ["budget is now epochs 1..27, the run's was epochs 1..9"]),
+    "max-budget": ({}, ["--max-budget", "3"], ["max_budget is now 3", "the run's was 9"]),
+    "objectives": ({"names": '"loss", "size"'}, [], ["objectives are now ['loss', 'size']"]),
+    "space": ({"high": 2.0}, [], ["another search space"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MEANING_CASES))
+def test_a_resume_that_changes_what_rows_mean_is_refused(case, tmp_path, ambs_cli):
+    params, options, words = MEANING_CASES[case]
+    base = {"high": 1.0, "budget": 9, "names": '"loss", "time"'}
+    write_module(tmp_path, "meaningful", MEANINGFUL.format(**base))
+    common = ["search", "meaningful.py", "--method", "asha", "--evaluator", "serial", "-o", "run", "-q"]
+    res = ambs_cli.run(*common, "--max-evals", "4", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    write_module(tmp_path, "meaningful", MEANINGFUL.format(**{**base, **params}))
+    res = ambs_cli.run(*common, "--max-evals", "8", "--resume", *options, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    check_error_line(res.stderr, ["cannot resume", *words])
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+
+
+def test_a_resume_keeps_the_settings_history(tmp_path, ambs_main, make_problem):
+    """Another --seed or --kappa on resume is allowed, and recorded: the original
+    settings stay, each resume appends what it changed."""
+    make_problem("quadratic")
+    common = ["search", "quadratic.py", "--method", "ambs", "--evaluator", "serial", "-o", "run", "-q"]
+    assert ambs_main(*common, "--max-evals", "3", "--seed", "1") == 0
+    assert ambs_main(*common, "--max-evals", "5", "--seed", "2", "--kappa", "5", "--resume") == 0
+    assert ambs_main(*common, "--max-evals", "6", "--seed", "2", "--kappa", "5", "--surrogate", "rf",
+                     "--resume") == 0
+    doc = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert doc["settings"]["seed"] == 1 and doc["settings"]["max_evals"] == 3
+    assert [r["changed"] for r in doc["resumes"]] == [
+        {"max_evals": 5, "seed": 2, "kappa": 5.0}, {"max_evals": 6, "surrogate": "rf"}]
+    assert all(r["at"] for r in doc["resumes"])
+
+
+def test_simulate_and_the_python_recorder_take_the_lock(tmp_path, ambs_main, make_problem, capfd):
+    """Whatever writes a results.csv holds the lock: ambs simulate --output, a Recorder."""
+    import socket
+
+    from ambs.errors import RunDirError
+    from ambs.recorder import Recorder, RunInfo, columns_for
+    from ambs.runlock import _start_ticks
+
+    make_problem("quadratic")
+    (tmp_path / "sim").mkdir()
+    holder = os.getppid()  # a live process of this host
+    (tmp_path / "sim" / "run.lock").write_text(json.dumps(
+        {"host": socket.gethostname(), "pid": holder, "start": _start_ticks(holder), "since": "then"}))
+    code = ambs_main("simulate", "quadratic.py", "--workers", "2", "--duration", "1", "--max-evals", "4",
+                     "--output", "sim", "--quiet")
+    assert code == 2
+    check_error_line(capfd.readouterr().err, ["sim is in use by another search", f"PID {holder}"])
+    assert sorted(p.name for p in (tmp_path / "sim").iterdir()) == ["run.lock"]
+
+    from ambs import Problem
+
+    problem = Problem(name="p")
+    problem.add_hyperparameter((0.0, 1.0), "x")
+    info = RunInfo(problem="p.py", problem_name="p", fingerprint=problem.fingerprint(), method="random",
+                   columns=columns_for(problem.hyperparameter_names, []), settings={"seed": 1})
+    first = Recorder(tmp_path / "py", info)
+    with pytest.raises(RunDirError, match=f"in use by another search .*PID {os.getpid()}"):
+        Recorder(tmp_path / "py", info, resume=True)
+    first.close()
+    assert not (tmp_path / "py" / "run.lock").exists()
+    Recorder(tmp_path / "py", info, resume=True).close()

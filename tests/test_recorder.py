@@ -218,7 +218,7 @@ def test_resume_appends(tmp_path, problem, configs):
     assert [e.job_id for e in got] == [0, 1]
     assert len(lines(tmp_path / RESULTS)) == 3  # one header
     settings = json.loads((tmp_path / SETTINGS).read_text())
-    assert len(settings["resumed"]) == 1 and settings["created"]
+    assert len(settings["resumes"]) == 1 and settings["created"]
 
 
 def test_resume_with_nothing_to_resume(tmp_path, problem):

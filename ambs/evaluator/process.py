@@ -11,7 +11,6 @@ never the machine.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing as mp
 import os
 import signal
@@ -23,6 +22,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
+from ambs import reaper
 from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status
@@ -38,12 +38,19 @@ def thread_env(threads: int | None) -> dict[str, str]:
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to kill this process when the master dies (no orphaned trainings)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: workers still exit on a closed pipe
-        pass
+    """Die when the master dies, with what the evaluations started (Linux; elsewhere
+    workers still exit on a closed pipe). See :mod:`ambs.reaper`."""
+    signal.signal(reaper.MASTER_GONE, _master_gone)
+    if not reaper.die_with_parent(reaper.MASTER_GONE):
+        return
+    if os.getppid() == 1:  # the master died before the request took effect
+        _master_gone(reaper.MASTER_GONE, None)
+
+
+def _master_gone(_signum: int, _frame: Any) -> None:
+    """The master died: end everything this worker started, then the worker."""
+    reaper.end(reaper.descendants(), grace=0)
+    os._exit(1)
 
 
 def _limit_torch_threads(threads: int | None) -> None:
@@ -106,6 +113,9 @@ def _worker_main(
 ) -> None:
     """Worker loop: load the problem once, then run jobs until told to stop."""
     _die_with_parent()
+    # What an evaluation started and left behind is re-parented here, not to
+    # PID 1, so that it is ended with the evaluation (see ambs.reaper).
+    reaper.subreaper()
     # A process group of its own, so that a timeout or a crash also ends what
     # the evaluation started (a training subprocess, data-loader workers).
     try:
@@ -122,8 +132,8 @@ def _worker_main(
         signal.siginterrupt(sig, False)  # system calls in C code resume, as if ignored
     os.chdir(cwd)
     from ambs.problem import load_problem
-    from ambs.result import execute
 
+    load_error = ""
     try:
         run = load_problem(problem_ref).run
     except Exception as exc:  # reported for every job this worker gets
@@ -136,6 +146,17 @@ def _worker_main(
         conn.send(_READY)  # the timeout of a job counts from here, not from the spawn
     except (BrokenPipeError, OSError):
         return
+    try:
+        _serve(conn, run, load_error, t0, worker, host, memory_mb)
+    finally:
+        reaper.end(reaper.descendants())  # what the problem module started too
+
+
+def _serve(conn: Connection, run: Any, load_error: str, t0: float, worker: int, host: str,
+           memory_mb: int | None) -> None:
+    """Run the jobs the master sends until it sends None or goes away."""
+    from ambs.result import execute
+
     while True:
         try:
             job = conn.recv()
@@ -148,7 +169,11 @@ def _worker_main(
             ev = Evaluation(job.job_id, job.config, status=Status.FAILED, error=load_error,
                             submitted=job.submitted, started=now, finished=now)
         else:
-            ev = execute(run, job, t0)
+            before = reaper.descendants()
+            try:
+                ev = execute(run, job, t0)
+            finally:
+                reaper.end_new(before)  # what the evaluation started ends with it
             _memory_note(ev, memory_mb)
         ev.worker, ev.host, ev.local_rank = worker, host, worker - 1
         try:
@@ -327,9 +352,11 @@ class ProcessEvaluator(Evaluator):
         if slot.proc is None:
             return
         if kill:
+            left = reaper.descendants(slot.proc.pid)  # also those that left its group (setsid)
             slot.proc.kill()
             if slot.ready:  # it made its own process group before it said so
                 _kill_group(slot.proc.pid)
+            reaper.end(left, grace=0)
         else:
             try:
                 slot.conn.send(None)

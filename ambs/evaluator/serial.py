@@ -7,6 +7,7 @@ import socket
 import time
 from collections import deque
 
+from ambs import reaper
 from ambs.evaluator.base import Evaluator
 from ambs.problem import load_problem
 from ambs.result import Evaluation, Job, Status, execute
@@ -18,7 +19,8 @@ class SerialEvaluator(Evaluator):
     """One worker, in process: ``wait`` runs the next queued job to completion.
 
     An evaluation timeout cannot be enforced in process; use the process
-    evaluator for that.
+    evaluator for that. The processes an evaluation starts are ended when it
+    returns (:mod:`ambs.reaper`); if the master is killed (SIGKILL), they are not.
     """
 
     name = "serial"
@@ -45,7 +47,17 @@ class SerialEvaluator(Evaluator):
             if timeout:
                 time.sleep(timeout)
             return []
-        ev = execute(self.run, self.queue.popleft(), self.t0)
+        # What the evaluation starts ends with it (see ambs.reaper); orphans it
+        # leaves are re-parented here meanwhile, so they are found too.
+        before = reaper.descendants()
+        was = reaper.is_subreaper()
+        reaper.subreaper(True)
+        try:
+            ev = execute(self.run, self.queue.popleft(), self.t0)
+        finally:
+            reaper.end_new(before)
+            if not was:
+                reaper.subreaper(False)
         ev.worker, ev.host = 0, self.host
         return [ev]
 
