@@ -31,7 +31,7 @@ from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status, execute
 
-__all__ = ["Duration", "SimulatedEvaluator", "SimulatedFitter", "VirtualClock", "parse_duration"]
+__all__ = ["Duration", "MemoryRecorder", "SimulatedEvaluator", "SimulatedFitter", "VirtualClock", "parse_duration"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,21 @@ def parse_duration(text: str) -> Duration:
     if kind in ("const", "lognormal", "exponential") and params[0] <= 0:
         raise AmbsError(f"duration {text!r}: the time must be > 0")
     return Duration(kind, params)
+
+
+class MemoryRecorder:
+    """A recorder that keeps the evaluations in memory, in the order they
+    finish: a simulation whose rows are only counted or scored (benchmarks,
+    tests) needs no CSV."""
+
+    def __init__(self) -> None:
+        self.rows: list[Evaluation] = []
+
+    def append(self, ev: Evaluation) -> None:
+        self.rows.append(ev)
+
+    def close(self) -> None:
+        pass
 
 
 class VirtualClock:

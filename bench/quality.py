@@ -108,19 +108,6 @@ def run_own(method: str, function: str, seed: int, evals: int, batch: int, optio
     return {"trace": _trace(values), "seconds": spent}
 
 
-class _Collect:
-    """A recorder that keeps the evaluations in memory, in the order they finish."""
-
-    def __init__(self) -> None:
-        self.rows: list = []
-
-    def append(self, ev) -> None:
-        self.rows.append(ev)
-
-    def close(self) -> None:
-        pass
-
-
 def _make_own(method: str, problem, seed: int, options: dict | None):
     from ambs import AMBS, RandomSearch
 
@@ -135,11 +122,11 @@ def _make_own(method: str, problem, seed: int, options: dict | None):
 def run_own_async(method: str, function: str, seed: int, evals: int, workers: int, duration: str,
                   options: dict | None = None, fit: str = "background") -> dict:
     """One run through the real driver against ``workers`` simulated workers (``ambs simulate``'s path)."""
-    from ambs.simulate import parse_duration, simulate
+    from ambs.simulate import MemoryRecorder, parse_duration, simulate
 
     mod = importlib.import_module(f"problems.{function}")
     search = _make_own(method, mod.problem, seed, options)
-    rec = _Collect()
+    rec = MemoryRecorder()
     report = simulate(search, mod.run, rec, workers, parse_duration(duration), evals, seed=seed,
                       background_fit=fit == "background")
     values = [e.objective if e.ok else float("nan") for e in rec.rows]
