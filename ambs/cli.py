@@ -436,7 +436,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
     from ambs.driver import Driver, Progress, StopRules
     from ambs.errors import RunDirError
     from ambs.evaluator import make_evaluator
-    from ambs.fitter import BackgroundFitter, can_fit_in_background
+    from ambs.fitter import BackgroundFitter
     from ambs.problem import load_problem
     from ambs.recorder import Recorder, RunInfo, columns_for, read_results
 
@@ -502,7 +502,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
     rules = StopRules(max_evals=args.max_evals, walltime=args.walltime, grace=args.grace)
     progress = None if args.quiet else Progress(args.max_evals)
     fitter = None
-    if args.fit == "background" and can_fit_in_background(search):
+    if args.fit == "background" and search.fits_in_background:
         fitter = BackgroundFitter(search)
     assigner = None
     if args.assign == "shadho":

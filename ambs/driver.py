@@ -4,9 +4,9 @@ The driver owns the loop and nothing else: the search proposes, the
 evaluator runs, the recorder writes. A worker that frees up gets a new
 configuration as soon as its result is recorded; nothing waits for a batch.
 
-A multi-fidelity search (``search.multi_fidelity``, see
-:mod:`ambs.search.multifidelity`) is asked for (configuration, budget) jobs;
-the budget travels in the :class:`Job` to the worker, which calls
+Every search is asked for (configuration, budget) jobs (``ask_jobs``) and
+told the finished evaluations (``tell``); the budget of a multi-fidelity
+search (see :mod:`ambs.search.multifidelity`) travels in the :class:`Job` to the worker, which calls
 ``run(config, budget)``, and comes back on the :class:`Evaluation`. Every
 evaluation, a promotion at a larger budget included, counts toward
 ``max_evals``.
@@ -28,15 +28,45 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from ambs import stopsignals
 from ambs.evaluator.base import Evaluator
-from ambs.recorder import Recorder
+from ambs.fitter import Fitter
 from ambs.result import Evaluation, Job
 from ambs.search.base import Search
 
-__all__ = ["Driver", "Progress", "RunSummary", "StopRules"]
+__all__ = ["Assigner", "Driver", "Progress", "RowSink", "RunSummary", "StopRules"]
+
+Jobs = list[tuple[dict[str, Any], "float | None"]]
+
+
+class RowSink(Protocol):
+    """Where finished evaluations go (:class:`ambs.recorder.Recorder`, or
+    :class:`ambs.simulate.MemoryRecorder`)."""
+
+    def append(self, ev: Evaluation) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Assigner(Protocol):
+    """Hands held jobs to workers of different kinds (see
+    :class:`ambs.nas.hardware.ShadhoAssigner`)."""
+
+    n_held: int
+
+    def tell(self, results: list[tuple[dict[str, Any], float | None]]) -> None: ...
+
+    def active(self, fleet: list[str]) -> bool: ...
+
+    def pool_size(self, fleet: list[str]) -> int: ...
+
+    def hold(self, jobs: Jobs) -> None: ...
+
+    def take(self, free: list[str], fleet: list[str], limit: int) -> list[tuple[dict[str, Any], float | None, str]]: ...
+
+    def release(self, k: int) -> Jobs: ...
 
 
 @dataclass
@@ -164,15 +194,15 @@ class Driver:
         self,
         search: Search,
         evaluator: Evaluator,
-        recorder: Recorder,
+        recorder: RowSink,
         rules: StopRules,
         t0: float,
         previous: list[Evaluation] | None = None,
         progress: Progress | None = None,
         on_result: Callable[[Evaluation], None] | None = None,
-        fitter: Any | None = None,
+        fitter: Fitter | None = None,
         clock: Callable[[], float] = time.time,
-        assigner: Any | None = None,
+        assigner: Assigner | None = None,
     ) -> None:
         self.search = search
         self.evaluator = evaluator
@@ -188,8 +218,7 @@ class Driver:
         previous = previous or []
         self.n_done = len(previous)
         self.next_id = max((e.job_id for e in previous), default=-1) + 1
-        self.multi_fidelity = bool(getattr(search, "multi_fidelity", False))
-        declared = getattr(getattr(search, "problem", None), "budget", None)
+        declared = search.problem.budget
         # What run(config) trains with (the declared default, else high): recorded as
         # the budget of a job without one.
         self.full_budget: float | None = float(declared.unbudgeted) if declared is not None else None
@@ -233,13 +262,9 @@ class Driver:
             s.best_objective, s.best_config = ev.objective, dict(ev.config)
 
     def _tell(self, evs: list[Evaluation]) -> None:
-        results = [(ev.config, ev.objective if ev.ok else None) for ev in evs]
         if self.assigner is not None:
-            self.assigner.tell(results)
-        if self.multi_fidelity:
-            self.search.tell(results, budgets=[ev.budget for ev in evs])  # type: ignore[call-arg]
-        else:
-            self.search.tell(results)
+            self.assigner.tell([(ev.config, ev.objective if ev.ok else None) for ev in evs])
+        self.search.tell(evs)
 
     def _record(self, evs: list[Evaluation]) -> None:
         for ev in evs:
@@ -311,13 +336,9 @@ class Driver:
         self.summary.elapsed = self.elapsed()
         return self.summary
 
-    def _ask(self, k: int) -> list[tuple[dict[str, Any], float | None]]:
+    def _ask(self, k: int) -> Jobs:
         """``k`` (configuration, budget) jobs from the search (budget None: the full one)."""
-        if k <= 0:
-            return []
-        if self.multi_fidelity:
-            return list(self.search.ask_jobs(k))  # type: ignore[attr-defined]
-        return [(config, None) for config in self.search.ask(k)]
+        return list(self.search.ask_jobs(k)) if k > 0 else []
 
     def _dispatch(self) -> None:
         """Give every free worker a configuration, within the evaluation budget."""

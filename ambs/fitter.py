@@ -1,7 +1,7 @@
 """Surrogate fitting off the dispatch path.
 
-A search that can fit in the background (it has ``fit_task`` and ``install``,
-as :class:`ambs.search.AMBS` does) hands out fit tasks; :class:`BackgroundFitter`
+A search that can fit in the background (``search.fits_in_background``, as
+:class:`ambs.search.AMBS`) hands out fit tasks (``fit_task``, ``install``); :class:`BackgroundFitter`
 runs them in a thread while the driver keeps recording results and handing
 out configurations, and installs each fitted model between two dispatches.
 A freed worker therefore never waits for a fit: at worst it gets a proposal
@@ -11,14 +11,25 @@ from a model a few results old, with those results folded into its leaves.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["BackgroundFitter", "can_fit_in_background"]
+if TYPE_CHECKING:
+    from ambs.search.base import Search
+
+__all__ = ["BackgroundFitter", "Fitter"]
 
 
-def can_fit_in_background(search: Any) -> bool:
-    """True when ``search`` hands out fit tasks (and so can propose while one runs)."""
-    return hasattr(search, "fit_task") and hasattr(search, "install") and hasattr(search, "background_fit")
+class Fitter(Protocol):
+    """What the driver asks of a fitter: poll between dispatches, close at the end."""
+
+    fits: int
+    fit_seconds: float
+
+    def poll(self) -> None:
+        """Install a finished fit, start the next if results came in."""
+
+    def close(self) -> None:
+        """Stop fitting; a running fit is waited for."""
 
 
 class BackgroundFitter:
@@ -29,10 +40,10 @@ class BackgroundFitter:
     One fit runs at a time; while it runs, newer results wait for the next.
 
     Args:
-        search: a search for which :func:`can_fit_in_background` is true.
+        search: a search whose ``fits_in_background`` is true.
     """
 
-    def __init__(self, search: Any) -> None:
+    def __init__(self, search: Search) -> None:
         self.search = search
         search.background_fit = True
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ambs-fit")

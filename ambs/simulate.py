@@ -324,12 +324,11 @@ def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Durat
         walltime: stop after this many virtual seconds.
     """
     from ambs.driver import Driver, StopRules
-    from ambs.fitter import can_fit_in_background
 
     t0 = 0.0
     clock = VirtualClock(t0)
     evaluator = SimulatedEvaluator(run, clock, t0, workers, duration, seed)
-    fitter = SimulatedFitter(search, clock) if background_fit and can_fit_in_background(search) else None
+    fitter = SimulatedFitter(search, clock) if background_fit and search.fits_in_background else None
     rss: dict[int, float] = {0: rss_mb()}
     step = max(max_evals // 10, 1)
 

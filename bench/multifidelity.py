@@ -77,7 +77,7 @@ def run_one(method: str, seed: int, epochs: int, workers: int, lo: float, hi: fl
     the best at the full budget, evaluations, and seconds."""
     loaded = load_problem("problems.mlp_digits")
     search = make(method, loaded.problem, seed, lo, hi)
-    multi = getattr(search, "multi_fidelity", False)
+    multi = search.multi_fidelity
     running: list[tuple[float, int, dict, float, float, int]] = []  # (finish, id, config, budget, objective, epochs)
     now, spent, n, best, best_full = 0.0, 0, 0, -np.inf, -np.inf
     at_mark: dict[int, float] = {}

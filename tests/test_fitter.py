@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ambs import AMBS, Problem
-from ambs.fitter import BackgroundFitter, can_fit_in_background
+from ambs.fitter import BackgroundFitter
 from ambs.search import RandomSearch
 
 
@@ -24,8 +24,16 @@ def _f(c: dict) -> float:
 
 
 def test_only_model_based_searches_fit_in_background():
-    assert can_fit_in_background(AMBS(_problem(), random_state=0))
-    assert not can_fit_in_background(RandomSearch(_problem(), random_state=0))
+    from ambs.search import ASHA
+
+    assert AMBS(_problem(), random_state=0).fits_in_background
+    assert not RandomSearch(_problem(), random_state=0).fits_in_background
+    assert RandomSearch(_problem(), random_state=0).fit_task() is None
+    budgeted = _problem()
+    budgeted.set_budget(1, 9)
+    # ASHA fits in the background exactly when its sampler does.
+    assert ASHA(budgeted, random_state=0, sampler=AMBS(budgeted, random_state=0)).fits_in_background
+    assert not ASHA(budgeted, random_state=0).fits_in_background
 
 
 def test_ask_does_not_fit_when_a_driver_fits():

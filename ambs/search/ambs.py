@@ -255,6 +255,10 @@ class AMBS(Search):
         self.n_fits = 0
         self._finite_cache: tuple[int, np.ndarray, np.ndarray] = (0, np.empty((0, self.space.dim)), np.empty(0))
 
+    @property
+    def fits_in_background(self) -> bool:
+        return True
+
     # ------------------------------------------------------------ initial
     def _initial_design(self, kind: str) -> np.ndarray:
         """Starting points first, then a space-filling sample, shape (k, dim)."""

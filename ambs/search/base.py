@@ -1,5 +1,11 @@
 """The search contract: ``ask(n) -> list[dict]`` and ``tell([(config, objective)])``.
 
+The driver uses one form of it for every search: ``ask_jobs(n)`` gives
+(configuration, budget) pairs (budget None: the full training) and
+``tell(evaluations)`` takes :class:`ambs.result.Evaluation` objects as they
+finish; the base class gives every search both, a multi-fidelity search
+overrides them. Users may equally ``tell`` plain ``(config, objective)`` pairs.
+
 A search is pure: no I/O, no MPI, no evaluator. It holds what it was told
 and what it has asked for but not yet been told (the *pending* points).
 Objectives are maximized by the user's convention; inside, every search
@@ -16,15 +22,27 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar, Union
 
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
 from ambs.problem import Problem
+from ambs.result import Evaluation
 from ambs.space import Space
 
-__all__ = ["Search", "config_key"]
+__all__ = ["Result", "Search", "config_key", "unpack"]
+
+# What tell() takes: a finished Evaluation, or a (configuration, objective) pair.
+Result = Union[Evaluation, "tuple[dict[str, Any], float | None]"]
+
+
+def unpack(result: Result) -> tuple[dict[str, Any], float | None, float | None]:
+    """(configuration, objective or None for a failure, budget or None) of a result."""
+    if isinstance(result, Evaluation):
+        return result.config, (result.objective if result.ok else None), result.budget
+    config, objective = result
+    return config, objective, None
 
 # Finite spaces up to this size are enumerated, so random proposals never
 # repeat a configuration while an unseen one remains.
@@ -43,6 +61,10 @@ class Search(ABC):
         problem: an :class:`ambs.Problem` or a ConfigSpace ``ConfigurationSpace``.
         random_state: seed; ``None`` draws one from the operating system.
     """
+
+    # Proposes (configuration, budget) jobs and repeats configurations at
+    # larger budgets (see ambs.search.multifidelity).
+    multi_fidelity: ClassVar[bool] = False
 
     def __init__(self, problem: Problem | ConfigurationSpace, random_state: int | None = None) -> None:
         if isinstance(problem, ConfigurationSpace):
@@ -74,9 +96,15 @@ class Search(ABC):
             self._seen.add(self.space.keys(x)[0])
         return configs
 
-    def tell(self, results: Iterable[tuple[dict[str, Any], float | None]]) -> None:
-        """Record finished evaluations; a None or non-finite objective is a failure."""
-        for config, objective in results:
+    def ask_jobs(self, n: int = 1) -> list[tuple[dict[str, Any], float | None]]:
+        """Up to ``n`` (configuration, budget) jobs; budget None is the full training."""
+        return [(config, None) for config in self.ask(n)]
+
+    def tell(self, results: Iterable[Result]) -> None:
+        """Record finished evaluations (:class:`Evaluation` objects or
+        ``(config, objective)`` pairs); a None or non-finite objective, or an
+        evaluation that did not end ``ok``, is a failure."""
+        for config, objective, _ in map(unpack, results):
             x = self._pending.pop(config_key(config), None)
             if x is None:
                 x = self.space.to_vectors([config])[0]
@@ -96,6 +124,24 @@ class Search(ABC):
     @abstractmethod
     def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Return up to ``n`` unseen vectors, shape (k, dim)."""
+
+    # ------------------------------------------------------- background fit
+    @property
+    def fits_in_background(self) -> bool:
+        """True when the search hands out fit tasks (:meth:`fit_task`), so that
+        :class:`ambs.fitter.BackgroundFitter` can fit its model off the
+        dispatch path; searches without a model say False."""
+        return False
+
+    background_fit: bool = False  # set by a fitter: proposals use the installed model
+
+    def fit_task(self) -> Any | None:
+        """A fit to run off the dispatch path, or None when there is nothing to fit."""
+        return None
+
+    def install(self, task: Any) -> None:
+        """Use the model a finished :meth:`fit_task` produced."""
+        raise TypeError(f"{type(self).__name__} fits no model")
 
     # ----------------------------------------------------------------- state
     @property

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ambs.pareto import pareto_mask
-from ambs.search.base import Search
+from ambs.search.base import Result, Search
 from ambs.space import _KIND_INTEGER, _KIND_NUMERIC
 
 __all__ = ["AgingEvolution", "Lemonade", "mutate_one", "pareto_mask"]
@@ -100,7 +100,7 @@ class AgingEvolution(Search):
         # (vector, loss) of the latest results, oldest on the left.
         self.population: deque[tuple[np.ndarray, float]] = deque(maxlen=self.population_size)
 
-    def tell(self, results: Iterable[tuple[dict[str, Any], float | None]]) -> None:
+    def tell(self, results: Iterable[Result]) -> None:
         results = list(results)
         start = self.n_told
         super().tell(results)

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
 from ambs.problem import Problem
-from ambs.search.base import Search, config_key
+from ambs.search.base import Result, Search, config_key, unpack
 
 __all__ = ["ASHA", "Hyperband", "MultiFidelitySearch", "RULES", "SuccessiveHalving", "hyperband_brackets",
            "s_max_for"]
@@ -180,7 +180,7 @@ class MultiFidelitySearch(Search):
             them with ``eta`` times the budget.
     """
 
-    multi_fidelity = True
+    multi_fidelity: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -242,15 +242,18 @@ class MultiFidelitySearch(Search):
 
     def tell(
         self,
-        results: Iterable[tuple[dict[str, Any], float | None]],
+        results: Iterable[Result],
         budgets: Iterable[float | None] | None = None,
     ) -> None:
-        """Record finished jobs; ``budgets`` in the order of ``results`` (see the module)."""
-        results = list(results)
-        blist = list(budgets) if budgets is not None else [None] * len(results)
-        if len(blist) != len(results):
-            raise ValueError(f"{len(results)} results but {len(blist)} budgets")
-        for (config, objective), budget in zip(results, blist):
+        """Record finished jobs. An :class:`ambs.result.Evaluation` carries its
+        budget; for ``(config, objective)`` pairs, ``budgets`` gives them in the
+        same order. A job told without a budget was at the one it was asked at
+        (or ``max_budget``, for one never asked)."""
+        unpacked = [unpack(r) for r in results]
+        blist = list(budgets) if budgets is not None else [b for _, _, b in unpacked]
+        if len(blist) != len(unpacked):
+            raise ValueError(f"{len(unpacked)} results but {len(blist)} budgets")
+        for (config, objective, _), budget in zip(unpacked, blist):
             key = config_key(config)
             asked = self._pending_budget.get(key)
             if budget is None:
@@ -443,20 +446,24 @@ class ASHA(MultiFidelitySearch):
 
     # A model-based sampler may fit in the background (ambs.fitter): delegate.
     @property
+    def fits_in_background(self) -> bool:
+        return self.sampler is not None and self.sampler.fits_in_background
+
+    @property  # type: ignore[override]
     def background_fit(self) -> bool:
-        if self.sampler is None or not hasattr(self.sampler, "background_fit"):
-            raise AttributeError("background_fit")
-        return bool(self.sampler.background_fit)
+        return self.sampler is not None and self.sampler.background_fit
 
     @background_fit.setter
     def background_fit(self, value: bool) -> None:
         if self.sampler is not None:
             self.sampler.background_fit = value
 
-    def fit_task(self) -> Any:
-        return self.sampler.fit_task()  # type: ignore[union-attr]
+    def fit_task(self) -> Any | None:
+        return self.sampler.fit_task() if self.sampler is not None else None
 
     def install(self, task: Any) -> None:
+        if self.sampler is None:
+            super().install(task)
         self.sampler.install(task)  # type: ignore[union-attr]
 
     def _new_config(self) -> dict[str, Any] | None:

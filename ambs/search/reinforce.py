@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ambs.search.base import Search
+from ambs.search.base import Result, Search
 from ambs.space import _KIND_INTEGER, _KIND_NUMERIC
 
 __all__ = ["Reinforce"]
@@ -188,7 +188,7 @@ class Reinforce(Search):
             out = X[self._is_new_within(X, len(out))][:n]
         return out
 
-    def tell(self, results: Iterable[tuple[dict[str, Any], float | None]]) -> None:
+    def tell(self, results: Iterable[Result]) -> None:
         results = list(results)
         start = self.n_told
         super().tell(results)
