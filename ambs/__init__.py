@@ -19,9 +19,11 @@ _EXPORTS = {
     "GridSearch": "ambs.search",
     "Problem": "ambs.problem",
     "RandomSearch": "ambs.search",
+    "RunResult": "ambs.runner",
     "Search": "ambs.search",
     "Status": "ambs.result",
     "load_problem": "ambs.problem",
+    "run_search": "ambs.runner",
 }
 
 __all__ = [
@@ -31,9 +33,11 @@ __all__ = [
     "GridSearch",
     "Problem",
     "RandomSearch",
+    "RunResult",
     "Search",
     "Status",
     "load_problem",
+    "run_search",
     "__version__",
 ]
 
@@ -41,6 +45,7 @@ if TYPE_CHECKING:  # for type checkers and editors
     from ambs.errors import AmbsError
     from ambs.problem import Problem, load_problem
     from ambs.result import Evaluation, Status
+    from ambs.runner import RunResult, run_search
     from ambs.search import AMBS, GridSearch, RandomSearch, Search
 
 

@@ -22,7 +22,6 @@ from ambs.errors import AmbsError, RecorderError
 
 __all__ = ["main"]
 
-CHECKPOINT_VAR = "AMBS_CHECKPOINT_DIR"  # as ambs.nas.morph.CHECKPOINT_VAR, without importing it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -252,67 +251,34 @@ def _is_multi_fidelity(args: argparse.Namespace) -> bool:
     return args.method in MULTI_FIDELITY or getattr(args, "stopper", None) is not None
 
 
-def _check_budget_options(args: argparse.Namespace, problem: Any) -> None:
-    """Budget flags go with multi-fidelity methods, which need a problem with a budget."""
+def _check_budget_options(args: argparse.Namespace) -> None:
+    """Budget flags go with multi-fidelity methods (whether the problem has a
+    budget is checked when the search is made, see ambs.search.factory)."""
     stopper = getattr(args, "stopper", None)
     if stopper is not None and args.method not in ("ambs", "asha"):
         raise AmbsError(f"--stopper applies to --method ambs (or asha), not {args.method}")
     given = [f"--{n.replace('_', '-')}" for n in ("min_budget", "max_budget")
              if getattr(args, n, None) is not None]
-    if not _is_multi_fidelity(args):
-        if given:
-            raise AmbsError(f"{' and '.join(given)} apply to multi-fidelity methods (sha, hyperband, asha) "
-                            f"and --stopper; --method {args.method} trains every configuration fully")
-        return
-    what = f"--stopper {stopper}" if args.method not in ("sha", "hyperband", "asha") else f"--method {args.method}"
-    if problem.budget is None:
-        raise AmbsError(f"{what} needs a problem that declares a budget (problem.set_budget(low, high)); "
-                        f"{problem.name or 'this problem'} declares none")
-    lo = args.min_budget if args.min_budget is not None else problem.budget.low
-    hi = args.max_budget if args.max_budget is not None else problem.budget.high
-    if not lo <= hi:
-        raise AmbsError(f"--min-budget {lo:g} is above --max-budget {hi:g}")
+    if given and not _is_multi_fidelity(args):
+        raise AmbsError(f"{' and '.join(given)} apply to multi-fidelity methods (sha, hyperband, asha) "
+                        f"and --stopper; --method {args.method} trains every configuration fully")
+
+
+def _method_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``--method`` that the command line gives (every flag has a value)."""
+    from ambs.search.factory import options_of
+
+    return {k: getattr(args, k) for k in options_of(args.method) if hasattr(args, k)}
 
 
 def _make_search(args: argparse.Namespace, problem: Any) -> Any:
-    from ambs.search import AMBS, METHODS, MULTI_FIDELITY, GridSearch
+    from ambs.search.factory import make_search
 
-    _check_budget_options(args, problem)
-    mf = {"min_budget": getattr(args, "min_budget", None), "max_budget": getattr(args, "max_budget", None),
-          "eta": getattr(args, "eta", 3)}
-    stopper = getattr(args, "stopper", None)
-    if args.method == "ambs":
-        ambs = AMBS(
-            problem, random_state=args.seed, surrogate=args.surrogate,
-            acquisition=args.acquisition, kappa=args.kappa, xi=args.xi, liar=args.liar,
-            n_initial_points=args.n_initial_points, initial_design=args.initial_design,
-            n_jobs=args.fit_jobs or _fit_cores(),
-        )
-        if stopper is None:
-            return ambs
-        return MULTI_FIDELITY["asha"](problem, random_state=ambs.random_state, rule=stopper, sampler=ambs, **mf)
-    if args.method == "asha":
-        return MULTI_FIDELITY["asha"](problem, random_state=args.seed, rule=stopper or "sha", **mf)
-    if args.method in MULTI_FIDELITY:
-        return MULTI_FIDELITY[args.method](problem, random_state=args.seed, **mf)
-    if args.method == "grid":
-        return GridSearch(problem, random_state=args.seed, steps=max(args.grid_steps, 2))
-    if args.method == "evolution":
-        return METHODS["evolution"](problem, random_state=args.seed, population_size=args.population_size,
-                                    sample_size=min(args.sample_size, args.population_size))
-    return METHODS[args.method](problem, random_state=args.seed)
+    _check_budget_options(args)
+    return make_search(args.method, problem, args.seed, **_method_options(args))
 
 
-def _fit_cores() -> int:
-    """Cores for fitting: those this process may run on (the launcher's binding), at most 4."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    return max(1, min(n, 4))
-
-
-def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
             "sample_size", "min_budget", "max_budget", "eta", "stopper", "evaluator", "workers",
@@ -320,23 +286,7 @@ def _settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
                  "balsam_node_packing", "balsam_workflow")
-    d = {k: getattr(args, k) for k in keep}
-    d["seed"] = seed
-    return d
-
-
-def _resolved_budgets(settings: dict[str, Any], search: Any) -> dict[str, Any]:
-    """The budgets a multi-fidelity search uses (the problem's when no flag gave them), for run.json."""
-    if getattr(search, "multi_fidelity", False):
-        settings.update(min_budget=search.min_budget, max_budget=search.max_budget, eta=search.eta)
-    return settings
-
-
-def _described(problem: Any) -> dict[str, Any]:
-    """What a run directory records about its problem for the analysis: the
-    budget's name and range, the objectives' names, the space (space.json)."""
-    return {"budget": problem.budget.as_dict() if problem.budget is not None else None,
-            "objectives": list(problem.objective_names) or None, "space": problem.space}
+    return {k: getattr(args, k) for k in keep}
 
 
 def _recorded_max_evals(run_dir: Path) -> int | None:
@@ -396,142 +346,45 @@ def cmd_search(args: argparse.Namespace) -> int:
         args.max_evals = recorded or DEFAULT_MAX_EVALS
     if args.gpus_per_node and args.evaluator != "mpi":
         raise AmbsError("--gpus-per-node applies to --evaluator mpi")
-    if args.evaluator == "process":
-        _check_worker_count(args)
-    if args.evaluator != "mpi":
-        return _search(args, None)
-    from ambs.evaluator import mpi as ambs_mpi
-
-    comm, placement = ambs_mpi.world()
-    if comm.Get_rank() != 0:
-        return ambs_mpi.serve(comm, 0, placement)
-    if comm.Get_size() > 1 and args.workers not in (None, comm.Get_size() - 1):
-        ambs_mpi.Cluster(comm, list(range(1, comm.Get_size()))).stop()
-        raise AmbsError(f"--workers {args.workers} does not match the {comm.Get_size() - 1} "
-                        "worker ranks of mpiexec; drop --workers")
-    spawn = None
-    if comm.Get_size() == 1 and args.workers:  # spawned ranks are processes of this machine
-        _check_worker_count(args)
-        spawn = min(args.workers, args.max_evals)
-    cluster = ambs_mpi.Cluster.connect(comm, spawn=spawn)
-    try:
-        return _search(args, cluster)
-    finally:
-        cluster.stop()
+    return _search(args)
 
 
-def _check_worker_count(args: argparse.Namespace) -> None:
-    """Refuse, before anything is written, more worker processes than the machine takes."""
-    from ambs.evaluator.process import worker_limit
+def _evaluator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``--evaluator`` that the command line gives and it takes."""
+    from ambs.evaluator import evaluator_options
 
-    wanted = min(args.workers or os.cpu_count() or 1, args.max_evals)
-    limit, why = worker_limit()
-    if wanted > limit:
-        raise AmbsError(f"--workers {wanted} is more worker processes than this machine takes: "
-                        f"at most {limit} ({why})")
+    given = {"eval_timeout": args.eval_timeout, "eval_memory": args.eval_memory,
+             "threads_per_worker": args.threads_per_worker, "gpus_per_node": args.gpus_per_node}
+    if args.evaluator == "balsam":
+        given.update(_balsam_options(args))
+    takes = set(evaluator_options(args.evaluator))
+    return {k: v for k, v in given.items() if k in takes and v is not None}
 
 
-def _search(args: argparse.Namespace, cluster: Any) -> int:
-    """The master's side of a search, whatever the evaluator."""
-    from ambs.driver import Driver, Progress, StopRules
-    from ambs.errors import RunDirError
-    from ambs.evaluator import make_evaluator
-    from ambs.fitter import BackgroundFitter
-    from ambs.problem import load_problem
-    from ambs.recorder import Recorder, RunInfo, columns_for, read_results
+def _search(args: argparse.Namespace) -> int:
+    """``ambs search`` through :func:`ambs.runner.run_search`."""
+    from ambs.runner import run_search
 
-    loaded = load_problem(args.problem)
-    try:
-        search = _make_search(args, loaded.problem)
-    except ValueError as exc:
-        raise AmbsError(str(exc)) from None
-    out = Path(args.output) if args.output else Path("runs") / (
-        f"{loaded.name}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}")
-    metadata = list(loaded.problem.metadata)
-    if args.evaluator == "balsam" and "balsam_job_id" not in metadata:
-        metadata.append("balsam_job_id")  # the Balsam job of each evaluation
-    columns = columns_for(loaded.problem.hyperparameter_names, metadata,
-                          budget=loaded.problem.budget is not None or _is_multi_fidelity(args))
-    info = RunInfo(
-        problem=args.problem, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
-        method=args.method, columns=columns, settings=_resolved_budgets(_settings(args, search.random_state), search),
-        **_described(loaded.problem),
-    )
-    recorder = Recorder(out, info, resume=args.resume)
-    try:
-        previous = read_results(recorder.path, search.space) if args.resume else []
-    except RunDirError:
-        recorder.close()
-        raise
-    except Exception as exc:  # a CSV from another version or edited by hand
-        recorder.close()
-        raise RunDirError(f"cannot resume {out}: {exc}") from None
-    last = max((e.finished for e in previous if math.isfinite(e.finished)), default=0.0)
-    t0 = time.time() - last
-    if len(previous) >= args.max_evals:
-        recorder.close()
-        print(f"ambs: {out} already holds {len(previous)} evaluations (--max-evals {args.max_evals}); "
-              "nothing to do", file=sys.stderr)
+    _check_budget_options(args)
+    out = Path(args.output) if args.output else None
+    result = run_search(
+        args.problem, method=args.method, evaluator=args.evaluator, max_evals=args.max_evals, output=out,
+        resume=args.resume, walltime=args.walltime, grace=args.grace, workers=args.workers, seed=args.seed,
+        fit=args.fit, assign=args.assign, quiet=args.quiet,
+        evaluator_options=_evaluator_options(args), settings=_settings(args), **_method_options(args))
+    if result is None or result.evaluator is None:  # an MPI worker rank, or nothing left to do
         return 0
-    if cluster is not None:
-        workers = len(cluster.ranks)
-    else:
-        workers = 1 if args.evaluator == "serial" else (args.workers or os.cpu_count() or 1)
-        # No more workers than there are evaluations left to run.
-        workers = max(1, min(workers, args.max_evals - len(previous)))
-    if args.method == "morphism" and not os.environ.get(CHECKPOINT_VAR):
-        # Workers started from here inherit it: NAS problems store trained weights
-        # there and start each child from its parent's (see ambs.nas.morph).
-        os.environ[CHECKPOINT_VAR] = str((out / "checkpoints").resolve())
-    if not args.quiet:
-        what = f"resuming {out} ({len(previous)} done)" if previous else f"results in {out}/results.csv"
-        print(f"ambs: {args.method} search of {loaded.name} on {workers} {args.evaluator} "
-              f"worker(s), {args.max_evals} evaluations; {what}", file=sys.stderr)
-    try:
-        evaluator = make_evaluator(
-            args.evaluator, args.problem, t0, eval_timeout=args.eval_timeout,
-            eval_memory=args.eval_memory, workers=workers, threads_per_worker=args.threads_per_worker,
-            cluster=cluster, gpus_per_node=args.gpus_per_node, **_balsam_options(args, out),
-        )
-    except BaseException as exc:
-        recorder.discard()  # a new run that could not start leaves no run directory behind
-        if isinstance(exc, OSError):  # fork or spawn refused: EAGAIN, ENOMEM, EMFILE
-            raise AmbsError(f"cannot start {workers} {args.evaluator} worker(s): "
-                            f"{exc.strerror or exc}") from None
-        raise
-    rules = StopRules(max_evals=args.max_evals, walltime=args.walltime, grace=args.grace)
-    progress = None if args.quiet else Progress(args.max_evals)
-    fitter = None
-    if args.fit == "background" and search.fits_in_background:
-        fitter = BackgroundFitter(search)
-    assigner = None
-    if args.assign == "shadho":
-        from ambs.nas.hardware import ShadhoAssigner
-
-        full = getattr(search, "max_budget", None) or (
-            loaded.problem.budget.high if loaded.problem.budget is not None else None)
-        assigner = ShadhoAssigner(search.space, full_budget=full)
-    try:
-        with evaluator:
-            summary = Driver(search, evaluator, recorder, rules, t0, previous=previous,
-                             progress=progress, fitter=fitter, assigner=assigner).run()
-    finally:
-        if fitter is not None:
-            fitter.close()
-        recorder.close()
-    _report(summary, out, args.max_evals, _resume_command(args, out))
+    out = result.directory
+    _report(result.summary, out, args.max_evals, _resume_command(args, out))
     return 0
 
 
-def _balsam_options(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """The balsam evaluator's settings (none for the other evaluators)."""
-    if args.evaluator != "balsam":
-        return {}
+def _balsam_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The balsam evaluator's settings (its workflow defaults to ambs-<run directory name>)."""
     return {
         "balsam_nodes": args.balsam_nodes, "balsam_ranks_per_node": args.balsam_ranks_per_node,
         "balsam_gpus_per_rank": args.balsam_gpus_per_rank,
-        "balsam_node_packing": args.balsam_node_packing,
-        "balsam_workflow": args.balsam_workflow or f"ambs-{out.resolve().name}",
+        "balsam_node_packing": args.balsam_node_packing, "balsam_workflow": args.balsam_workflow,
     }
 
 
@@ -623,53 +476,44 @@ def _add_simulate_parser(sub: Any) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """``ambs simulate``: utilization and master cost of a search at a given scale."""
+    """``ambs simulate``: utilization and master cost of a search at a given scale,
+    through :func:`ambs.runner.run_search` with the simulated evaluator."""
     import json
     import tempfile
 
-    from ambs.driver import Progress
-    from ambs.problem import load_problem
-    from ambs.recorder import Recorder, RunInfo, columns_for
-    from ambs.simulate import parse_duration, simulate
+    from ambs.runner import run_search
+    from ambs.simulate import RssSampler, parse_duration, report
 
     duration = parse_duration(args.duration)
     if args.max_evals is None:
         args.max_evals = DEFAULT_MAX_EVALS
-    loaded = load_problem(args.problem)
-    try:
-        search = _make_search(args, loaded.problem)
-    except ValueError as exc:
-        raise AmbsError(str(exc)) from None
-    columns = columns_for(loaded.problem.hyperparameter_names, loaded.problem.metadata,
-                          budget=loaded.problem.budget is not None or _is_multi_fidelity(args))
-    settings = _resolved_budgets(_settings_simulate(args, search.random_state), search)
-    info = RunInfo(problem=args.problem, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
-                   method=args.method, columns=columns, settings=settings, **_described(loaded.problem))
+    _check_budget_options(args)
+    rss = RssSampler(args.max_evals)
     with tempfile.TemporaryDirectory(prefix="ambs-simulate-") as tmp:
-        recorder = Recorder(Path(args.output) if args.output else Path(tmp) / "run", info)
-        progress = None if (args.quiet or args.json) else Progress(args.max_evals)
-        try:
-            report = simulate(search, loaded.run, recorder, args.workers, duration, args.max_evals,
-                              seed=search.random_state, background_fit=args.fit == "background",
-                              progress=progress, walltime=args.walltime)
-        finally:
-            recorder.close()
+        result = run_search(
+            args.problem, method=args.method, evaluator="simulated", max_evals=args.max_evals,
+            output=Path(args.output) if args.output else Path(tmp) / "run", walltime=args.walltime,
+            workers=args.workers, seed=args.seed, fit=args.fit, quiet=True, progress=not (args.quiet or args.json),
+            evaluator_options={"duration": duration},
+            settings=_settings_simulate(args), on_result=rss.on_result, **_method_options(args))
+    assert result is not None and result.evaluator is not None
+    out = report(result.evaluator, result.fitter, result.search, result.summary, rss)  # type: ignore[arg-type]
     if args.json:
-        print(json.dumps(report.as_dict()))
+        print(json.dumps(out.as_dict()))
         return 0
-    print(f"simulated {report.evaluations} evaluations on {report.workers} workers ({report.duration} s each)")
-    print(f"virtual time: {report.makespan:.1f} s; worker utilization: {report.utilization:.1%} "
-          f"({report.utilization_total:.1%} including the final drain)")
-    print(f"master: {report.master_seconds:.2f} s of compute, "
-          f"{report.master_seconds_per_result * 1e3:.2f} ms per result; "
-          f"{report.fits} fits, {report.fit_seconds:.2f} s fitting")
-    print(f"best objective: {report.best_objective:.10g}")
+    print(f"simulated {out.evaluations} evaluations on {out.workers} workers ({out.duration} s each)")
+    print(f"virtual time: {out.makespan:.1f} s; worker utilization: {out.utilization:.1%} "
+          f"({out.utilization_total:.1%} including the final drain)")
+    print(f"master: {out.master_seconds:.2f} s of compute, "
+          f"{out.master_seconds_per_result * 1e3:.2f} ms per result; "
+          f"{out.fits} fits, {out.fit_seconds:.2f} s fitting")
+    print(f"best objective: {out.best_objective:.10g}")
     return 0
 
 
-def _settings_simulate(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+def _settings_simulate(args: argparse.Namespace) -> dict[str, Any]:
     d = {k: getattr(args, k) for k in METHOD_OPTIONS if hasattr(args, k)}
-    d.update(seed=seed, workers=args.workers, duration=args.duration, simulated=True)
+    d.update(workers=args.workers, duration=args.duration, simulated=True)
     return d
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ import numpy as np
 from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status, execute
+from ambs.target import RunTarget
 
 __all__ = ["Duration", "MemoryRecorder", "SimulatedEvaluator", "SimulatedFitter", "VirtualClock", "parse_duration"]
 
@@ -152,22 +154,26 @@ class SimulatedEvaluator(Evaluator):
     """``workers`` simulated workers on a :class:`VirtualClock`.
 
     Args:
-        run: the problem's run function (its result is the objective; its
-            real duration is not counted anywhere).
-        clock: the virtual clock shared with the driver.
+        target: the problem's run function or module (its result is the
+            objective; its real duration is not counted anywhere).
         t0: the run's origin on the virtual clock.
         workers: how many workers.
-        duration: the distribution of evaluation times.
+        duration: the distribution of evaluation times (or its text, see
+            :func:`parse_duration`).
         seed: for the durations.
+        virtual: the virtual clock (default: a new one starting at ``t0``);
+            the driver reads it through :meth:`clock`.
     """
 
     name = "simulated"
 
-    def __init__(self, run: Any, clock: VirtualClock, t0: float, workers: int, duration: Duration,
-                 seed: int = 0) -> None:
-        super().__init__("<simulated>", t0)
-        self.run = run
-        self.clock = clock
+    def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float, workers: int,
+                 duration: Duration | str, seed: int = 0, virtual: VirtualClock | None = None) -> None:
+        super().__init__(target, t0)
+        self.run = self.target.load()
+        self.virtual = virtual if virtual is not None else VirtualClock(t0)
+        if isinstance(duration, str):
+            duration = parse_duration(duration)
         self.workers = workers
         self.duration = duration
         self.rng = np.random.default_rng([seed, 0x51])
@@ -185,22 +191,28 @@ class SimulatedEvaluator(Evaluator):
     def n_running(self) -> int:
         return len(self._heap)
 
+    def clock(self) -> float:
+        return self.virtual.time()
+
+    def fitter_for(self, search: Any) -> SimulatedFitter:
+        return SimulatedFitter(search, self.virtual)
+
     def submit(self, job: Job) -> None:
-        start = self.clock.time()
+        start = self.virtual.time()
         worker = self._free.pop()
         d = self.duration.sample(self.rng)
         self.last_submit = start
         heapq.heappush(self._heap, _Running(start + d, worker, job, start))
 
     def wait(self, timeout: float | None = None) -> list[Evaluation]:
-        self.clock.pause()
+        self.virtual.pause()
         try:
             if not self._heap:
                 return []
             # Jump to the next completion, and take every one due by then.
-            self.clock.now = max(self.clock.now, self._heap[0].finish)
+            self.virtual.now = max(self.virtual.now, self._heap[0].finish)
             done = []
-            while self._heap and self._heap[0].finish <= self.clock.now:
+            while self._heap and self._heap[0].finish <= self.virtual.now:
                 r = heapq.heappop(self._heap)
                 done.append(self._evaluate(r))
                 self._free.append(r.worker)
@@ -208,7 +220,7 @@ class SimulatedEvaluator(Evaluator):
                 self.intervals.append((r.start, r.finish))
             return done
         finally:
-            self.clock.resume()
+            self.virtual.resume()
 
     def _evaluate(self, r: _Running) -> Evaluation:
         ev = execute(self.run, r.job, 0.0)
@@ -217,9 +229,16 @@ class SimulatedEvaluator(Evaluator):
         ev.worker, ev.host, ev.local_rank = r.worker, "simulated", r.worker - 1
         return ev
 
+    def __enter__(self) -> SimulatedEvaluator:
+        self.virtual.resume()  # the master's compute counts from here
+        return self
+
+    def close(self) -> None:
+        self.virtual.pause()
+
     def cancel(self) -> list[Evaluation]:
         out = []
-        now = self.clock.time()
+        now = self.virtual.time()
         while self._heap:
             r = heapq.heappop(self._heap)
             self._free.append(r.worker)
@@ -242,7 +261,7 @@ class SimulatedFitter:
 
     def __init__(self, search: Any, clock: VirtualClock) -> None:
         self.search = search
-        self.clock = clock
+        self.virtual = clock
         search.background_fit = True
         self._task: Any = None
         self._ready_at = math.inf
@@ -250,7 +269,7 @@ class SimulatedFitter:
         self.fit_seconds = 0.0
 
     def poll(self) -> None:
-        now = self.clock.time()
+        now = self.virtual.time()
         if self._task is not None:
             if now < self._ready_at:
                 return
@@ -263,7 +282,7 @@ class SimulatedFitter:
         t = time.perf_counter()
         task.run()
         spent = time.perf_counter() - t
-        self.clock.exclude(spent)
+        self.virtual.exclude(spent)
         self.fit_seconds += spent
         self._task, self._ready_at = task, now + spent
 
@@ -323,26 +342,34 @@ def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Durat
         progress: a :class:`ambs.driver.Progress`, or None.
         walltime: stop after this many virtual seconds.
     """
-    from ambs.driver import Driver, StopRules
+    from ambs.runner import drive
 
-    t0 = 0.0
-    clock = VirtualClock(t0)
-    evaluator = SimulatedEvaluator(run, clock, t0, workers, duration, seed)
-    fitter = SimulatedFitter(search, clock) if background_fit and search.fits_in_background else None
-    rss: dict[int, float] = {0: rss_mb()}
-    step = max(max_evals // 10, 1)
+    rss = RssSampler(max_evals)
+    evaluator = SimulatedEvaluator(run, 0.0, workers, duration, seed)
+    with evaluator:
+        summary, fitter = drive(search, evaluator, recorder, max_evals=max_evals, t0=0.0, walltime=walltime,
+                                grace=0.0, fit="background" if background_fit else "sync", progress=progress,
+                                on_result=rss.on_result)
+    return report(evaluator, fitter, search, summary, rss)
 
-    def on_result(ev: Evaluation) -> None:
-        n = driver.n_done
-        if n % step == 0:
-            rss[n] = rss_mb()
 
-    rules = StopRules(max_evals=max_evals, walltime=walltime, grace=0.0)
-    driver = Driver(search, evaluator, recorder, rules, t0, progress=progress, on_result=on_result,
-                    fitter=fitter, clock=clock.time)
-    clock.resume()
-    summary = driver.run()
-    clock.pause()
+class RssSampler:
+    """The master's resident memory at every tenth of the evaluations."""
+
+    def __init__(self, max_evals: int) -> None:
+        self.step = max(max_evals // 10, 1)
+        self.n = 0
+        self.rss: dict[int, float] = {0: rss_mb()}
+
+    def on_result(self, _ev: Evaluation) -> None:
+        self.n += 1
+        if self.n % self.step == 0:
+            self.rss[self.n] = rss_mb()
+
+
+def report(evaluator: SimulatedEvaluator, fitter: Any, search: Any, summary: Any, rss: RssSampler) -> SimulationReport:
+    """Utilization, master time and memory of a finished simulated run."""
+    clock, workers, t0 = evaluator.virtual, evaluator.workers, evaluator.t0
     makespan = clock.now - t0
     n = summary.evaluations
     util_total = evaluator.busy / (workers * makespan) if makespan > 0 else 0.0
@@ -356,11 +383,11 @@ def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Durat
         util = float(busy / (workers * horizon))
     else:
         util = util_total
-    rss[n] = rss_mb()
+    rss.rss[n] = rss_mb()
     return SimulationReport(
-        workers=workers, duration=str(duration), evaluations=n, utilization=util,
+        workers=workers, duration=str(evaluator.duration), evaluations=n, utilization=util,
         utilization_total=util_total, makespan=makespan,
         master_seconds=clock.master_seconds, master_seconds_per_result=clock.master_seconds / max(n, 1),
         best_objective=summary.best_objective, fits=(fitter.fits if fitter else getattr(search, "n_fits", 0)),
-        fit_seconds=(fitter.fit_seconds if fitter else 0.0), stop_reason=summary.stop_reason, rss_mb=rss,
+        fit_seconds=(fitter.fit_seconds if fitter else 0.0), stop_reason=summary.stop_reason, rss_mb=rss.rss,
     )

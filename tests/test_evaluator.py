@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from ambs.evaluator import EVALUATORS, make_evaluator
+from ambs.errors import AmbsError
+from ambs.evaluator import EVALUATORS, SIMULATED, make_evaluator
 from ambs.evaluator.process import ProcessEvaluator, thread_env
 from ambs.evaluator.serial import SerialEvaluator
 from ambs.result import Evaluation, Job, Status
@@ -74,9 +75,17 @@ def test_make_evaluator(make_problem):
     path = make_problem("quadratic")
     ev = make_evaluator("serial", str(path), time.time())
     assert isinstance(ev, SerialEvaluator)
-    with pytest.raises(ValueError, match="unknown evaluator 'gpu'"):
+    with pytest.raises(AmbsError, match="unknown evaluator 'gpu'"):
         make_evaluator("gpu", str(path), time.time())
     assert set(EVALUATORS) >= {"serial", "process", "mpi"}
+
+
+@pytest.mark.parametrize("name", [*EVALUATORS, *SIMULATED])
+def test_an_option_an_evaluator_does_not_take_is_an_error(name, make_problem):
+    """A mistyped option is refused in one line, before any worker starts."""
+    path = make_problem("quadratic")
+    with pytest.raises(AmbsError, match=f"the {name} evaluator takes no option eval_timout"):
+        make_evaluator(name, str(path), time.time(), eval_timout=3)
 
 
 def test_thread_env():

@@ -17,7 +17,6 @@ Balsam is imported only when this evaluator is chosen.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import os
 import re
@@ -25,56 +24,25 @@ import shlex
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ambs.errors import AmbsError
-from ambs.evaluator.balsam_app import RESULT_KEY, SPEC_KEY, plain
+from ambs.evaluator.balsam_app import RESULT_KEY, SPEC_KEY, load_balsam, plain
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status
+from ambs.target import RunTarget
 
 __all__ = ["JOB_ID_METADATA", "BalsamEvaluator", "load_balsam"]
 
 JOB_ID_METADATA = "balsam_job_id"  # the CSV column m:balsam_job_id
 
-INSTALL_HINT = "pip install -e '.[balsam]' (Balsam 1, the balsam-flow package)"
 DONE_STATES = ("RUN_DONE", "POSTPROCESSED", "JOB_FINISHED")
 ERROR_STATES = ("RUN_ERROR", "FAILED")
 KILLED = "USER_KILLED"
-
-
-def load_balsam() -> ModuleType:
-    """Import Balsam 1, connect it to ``$BALSAM_DB_PATH``; returns ``balsam.core.models``.
-
-    Raises AmbsError (one line) when Balsam is not installed or no database is set.
-    """
-    path = os.environ.get("BALSAM_DB_PATH", "")
-    if not path or not os.path.isdir(os.path.expanduser(path)):
-        raise AmbsError(
-            "the balsam evaluator needs a Balsam database: set BALSAM_DB_PATH to its directory "
-            "(`source balsamactivate DB`, or see `python -m ambs.evaluator.balsam_site --help`)"
-            + (f"; {path} is not a directory" if path else ""))
-    # Importing balsam replaces sys.excepthook and sets the root logger to DEBUG;
-    # neither is Balsam's business in this process.
-    hook, root = sys.excepthook, logging.getLogger()
-    level = root.level
-    try:
-        import balsam
-        from django.conf import settings  # noqa: F401 - balsam needs Django
-    except ImportError as exc:
-        raise AmbsError(f"the balsam evaluator needs Balsam: {INSTALL_HINT} ({exc})") from None
-    finally:
-        sys.excepthook = hook
-        root.setLevel(level)
-    try:
-        balsam.setup()
-        from balsam.core import models
-    finally:
-        sys.excepthook = hook
-        root.setLevel(level)
-    return models
 
 
 def _db_errors() -> tuple[type[BaseException], ...]:
@@ -133,7 +101,7 @@ class BalsamEvaluator(Evaluator):
 
     def __init__(
         self,
-        problem_ref: str,
+        target: RunTarget | str | Callable[..., Any],
         t0: float,
         eval_timeout: float | None = None,
         workers: int | None = None,
@@ -144,9 +112,9 @@ class BalsamEvaluator(Evaluator):
         balsam_node_packing: int = 1,
         balsam_workflow: str | None = None,
         poll_interval: float = 0.5,
-        **_: object,
     ) -> None:
-        super().__init__(problem_ref, t0, eval_timeout)
+        super().__init__(target, t0, eval_timeout)
+        problem_ref = self.target.portable_ref()  # Balsam's jobs load it by command line
         self._n = int(workers or os.cpu_count() or 1)
         for what, value in (("workers", self._n), ("nodes", balsam_nodes),
                             ("ranks per node", balsam_ranks_per_node),
@@ -164,13 +132,18 @@ class BalsamEvaluator(Evaluator):
         self._flights: dict[str, _Flight] = {}  # str(pk) -> flight
         self.models = load_balsam()
         _check_database(self.models)
-        problem = Path(problem_ref)
-        if problem_ref.endswith(".py") or problem.is_file():
-            target, stem = str(problem.resolve()), problem.stem
+        module, _, function = problem_ref.rpartition(":")
+        if not (module and function.isidentifier()):
+            module, function = problem_ref, ""
+        problem = Path(module)
+        if module.endswith(".py") or problem.is_file():
+            app, stem = str(problem.resolve()), problem.stem
         else:
-            target, stem = problem_ref, problem_ref.rsplit(".", 1)[-1]
+            app, stem = module, module.rsplit(".", 1)[-1]
+        if function:
+            app, stem = f"{app}:{function}", f"{stem}-{function}"
         self.workflow = balsam_workflow or f"ambs-{stem}"
-        self.app = self._register_app(target, stem)
+        self.app = self._register_app(app, stem)
 
     # ------------------------------------------------------------ Balsam
     def _register_app(self, target: str, stem: str) -> str:

@@ -12,14 +12,20 @@ mode retries only exit codes 1, 255 and signals, so it is not retried.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
 import sys
-import time
+from types import ModuleType
 from typing import Any
 
-__all__ = ["FAILED_EXIT", "RESULT_KEY", "SPEC_KEY", "local_rank", "main", "plain", "rank"]
+from ambs.errors import AmbsError
+
+__all__ = ["FAILED_EXIT", "INSTALL_HINT", "RESULT_KEY", "SPEC_KEY", "load_balsam", "local_rank", "main", "plain",
+           "rank"]
+
+INSTALL_HINT = "pip install -e '.[balsam]' (Balsam 1, the balsam-flow package)"
 
 SPEC_KEY = "ambs"  # job.data[SPEC_KEY]: job_id, config, cwd, t0, submitted, gpus_per_rank, threads, budget
 RESULT_KEY = "ambs_result"  # job.data[RESULT_KEY]: what rank 0 reports
@@ -65,6 +71,38 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def load_balsam() -> ModuleType:
+    """Import Balsam 1, connect it to ``$BALSAM_DB_PATH``; returns ``balsam.core.models``.
+
+    Raises AmbsError (one line) when Balsam is not installed or no database is set.
+    """
+    path = os.environ.get("BALSAM_DB_PATH", "")
+    if not path or not os.path.isdir(os.path.expanduser(path)):
+        raise AmbsError(
+            "the balsam evaluator needs a Balsam database: set BALSAM_DB_PATH to its directory "
+            "(`source balsamactivate DB`, or see `python -m ambs.evaluator.balsam_site --help`)"
+            + (f"; {path} is not a directory" if path else ""))
+    # Importing balsam replaces sys.excepthook and sets the root logger to DEBUG;
+    # neither is Balsam's business in this process.
+    hook, root = sys.excepthook, logging.getLogger()
+    level = root.level
+    try:
+        import balsam
+        from django.conf import settings  # noqa: F401 - balsam needs Django
+    except ImportError as exc:
+        raise AmbsError(f"the balsam evaluator needs Balsam: {INSTALL_HINT} ({exc})") from None
+    finally:
+        sys.excepthook = hook
+        root.setLevel(level)
+    try:
+        balsam.setup()
+        from balsam.core import models
+    finally:
+        sys.excepthook = hook
+        root.setLevel(level)
+    return models
+
+
 def _set_gpus(gpus_per_rank: int) -> None:
     """Give each rank of the node its own ``gpus_per_rank`` GPUs."""
     if gpus_per_rank > 0 and "CUDA_VISIBLE_DEVICES" not in os.environ:
@@ -78,31 +116,24 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: BALSAM_JOB_ID=... python -m ambs.evaluator.balsam_app PROBLEM "
               "(started by Balsam's launcher)", file=sys.stderr)
         return 2
-    from ambs.evaluator.balsam import load_balsam
-
     models = load_balsam()
     job_pk = os.environ["BALSAM_JOB_ID"]
     spec = models.BalsamJob.objects.get(pk=job_pk).data[SPEC_KEY]
     _set_gpus(int(spec.get("gpus_per_rank") or 0))
-    from ambs.evaluator.process import _limit_torch_threads, thread_env
-    from ambs.problem import load_problem
-    from ambs.result import Evaluation, Job, Status, execute
+    from ambs.evaluator import worker
+    from ambs.result import Job
+    from ambs.target import RunTarget
 
-    os.environ.update(thread_env(spec.get("threads")))
+    # Balsam's launcher owns this process and its signals; ambs adds the rest
+    # of a worker's start-up (threads, the reaper), then loads and evaluates.
+    worker.start(spec.get("threads"), own_group=False, die_with_parent=False, ignore_stop_signals=False)
     os.chdir(spec["cwd"])
     t0 = float(spec["t0"])
     budget = spec.get("budget")
     job = Job(int(spec["job_id"]), dict(spec["config"]), submitted=float(spec.get("submitted", 0.0)),
               budget=None if budget is None else float(budget))
-    try:
-        run = load_problem(argv[0]).run
-    except Exception as exc:  # noqa: BLE001 - reported as the evaluation's error
-        now = time.time() - t0
-        ev = Evaluation(job.job_id, job.config, status=Status.FAILED, submitted=job.submitted,
-                        error=f"could not load the problem: {exc}", started=now, finished=now)
-    else:
-        _limit_torch_threads(spec.get("threads"))
-        ev = execute(run, job, t0)
+    run, load_error = worker.load(RunTarget(ref=argv[0]), spec.get("threads"))
+    ev = worker.evaluate(run, load_error, job, t0)
     if rank() == 0:
         result = {
             "status": ev.status.value, "objective": plain(ev.objective), "error": ev.error,

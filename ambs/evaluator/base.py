@@ -6,9 +6,17 @@ submits one job per free worker and waits for whatever finishes first.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ambs.result import Evaluation, Job
+from ambs.target import RunTarget, as_target
+
+if TYPE_CHECKING:
+    from ambs.fitter import Fitter
+    from ambs.search.base import Search
 
 __all__ = ["Evaluator"]
 
@@ -17,18 +25,29 @@ class Evaluator(ABC):
     """Runs jobs asynchronously on ``n_workers`` workers.
 
     Args:
-        problem_ref: the problem module (dotted name or path); workers load it.
+        target: what workers run: a problem module (dotted name or path),
+            which each worker loads, or a callable ``run(config[, budget])``
+            (see :mod:`ambs.target`).
         t0: the run's start as ``time.time()``; evaluations report times since then.
         eval_timeout: seconds after which a running evaluation is killed and
             recorded as a timeout (None: no limit).
+
+    Backends take their own options as keyword arguments and refuse any they
+    do not know (a mistyped option is an error, not a silent default).
     """
 
     name = "base"
 
-    def __init__(self, problem_ref: str, t0: float, eval_timeout: float | None = None) -> None:
-        self.problem_ref = problem_ref
+    def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float,
+                 eval_timeout: float | None = None) -> None:
+        self.target = as_target(target)
         self.t0 = t0
         self.eval_timeout = eval_timeout
+
+    @property
+    def problem_ref(self) -> str | None:
+        """The problem module's reference, or None for a callable target."""
+        return self.target.ref
 
     @property
     @abstractmethod
@@ -50,6 +69,18 @@ class Evaluator(ABC):
         send the most complex configurations to the most capable ones
         (``--assign shadho``, see :mod:`ambs.nas.hardware`)."""
         return ["cpu"] * self.n_workers
+
+    def clock(self) -> float:
+        """Now, in the seconds the driver counts walltime and records times in
+        (``time.time``; the simulated evaluator's virtual clock)."""
+        return time.time()
+
+    def fitter_for(self, search: Search) -> Fitter:
+        """What fits ``search``'s model off the dispatch path while this
+        evaluator runs (a background thread; on a virtual clock when simulated)."""
+        from ambs.fitter import BackgroundFitter
+
+        return BackgroundFitter(search)
 
     def free_kinds(self) -> list[str]:
         """The kind of every free worker (one entry each)."""

@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from ambs.comm import Tag
 from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status
+from ambs.target import RunTarget
 
 __all__ = ["KIND_VAR", "Cluster", "MPIEvaluator", "Placement", "serve", "world"]
 
@@ -231,7 +233,7 @@ class MPIEvaluator(Evaluator):
 
     def __init__(
         self,
-        problem_ref: str,
+        target: RunTarget | str | Callable[..., Any],
         t0: float,
         eval_timeout: float | None = None,
         cluster: Cluster | None = None,
@@ -239,9 +241,9 @@ class MPIEvaluator(Evaluator):
         gpus_per_node: int | None = None,
         ready_timeout: float = 600.0,
         eval_memory: int | None = None,
-        **_: object,
     ) -> None:
-        super().__init__(problem_ref, t0, eval_timeout)
+        super().__init__(target, t0, eval_timeout)
+        self.target.check_portable(self.name)
         self.MPI = _mpi()
         if cluster is None:
             raise AmbsError("the mpi evaluator needs a Cluster of worker ranks")
@@ -251,7 +253,7 @@ class MPIEvaluator(Evaluator):
         self.placement: dict[int, dict[str, Any]] = {}
         self._sends: list[Any] = []
         settings = {
-            "problem": problem_ref, "cwd": os.getcwd(), "t0": t0, "eval_timeout": eval_timeout,
+            "problem": self.target, "cwd": os.getcwd(), "t0": t0, "eval_timeout": eval_timeout,
             "threads_per_worker": threads_per_worker, "gpus_per_node": gpus_per_node,
             "eval_memory": eval_memory,
             "env": {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ},

@@ -15,8 +15,8 @@ import multiprocessing as mp
 import os
 import signal
 import socket
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
@@ -24,72 +24,15 @@ from typing import Any
 
 from ambs import reaper
 from ambs.errors import AmbsError
+from ambs.evaluator import worker as worker_side
 from ambs.evaluator.base import Evaluator
+from ambs.evaluator.worker import limit_memory, thread_env
 from ambs.result import Evaluation, Job, Status
+from ambs.target import RunTarget
 
 __all__ = ["ProcessEvaluator", "limit_memory", "thread_env"]
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-def thread_env(threads: int | None) -> dict[str, str]:
-    """Environment variables that cap a worker's math-library threads."""
-    return {} if not threads else {v: str(threads) for v in _THREAD_VARS}
-
-
-def _die_with_parent() -> None:
-    """Die when the master dies, with what the evaluations started (Linux; elsewhere
-    workers still exit on a closed pipe). See :mod:`ambs.reaper`."""
-    signal.signal(reaper.MASTER_GONE, _master_gone)
-    if not reaper.die_with_parent(reaper.MASTER_GONE):
-        return
-    if os.getppid() == 1:  # the master died before the request took effect
-        _master_gone(reaper.MASTER_GONE, None)
-
-
-def _master_gone(_signum: int, _frame: Any) -> None:
-    """The master died: end everything this worker started, then the worker."""
-    reaper.end(reaper.descendants(), grace=0)
-    os._exit(1)
-
-
-def _limit_torch_threads(threads: int | None) -> None:
-    """torch sizes its pools at first use; cap them if the problem imported torch."""
-    torch = sys.modules.get("torch")
-    if threads and torch is not None:
-        torch.set_num_threads(threads)
-
-
-def _address_space() -> int:
-    """This process's virtual memory size in bytes (0 where /proc is not available)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def limit_memory(megabytes: int) -> int:
-    """Cap this process's address space (RLIMIT_AS) at its current size plus ``megabytes`` MiB.
-
-    Called by a worker after it has loaded the problem, so the limit is what
-    one evaluation may add, not what numpy or torch take to import. Returns
-    the limit set, in bytes.
-    """
-    import resource
-
-    limit = _address_space() + int(megabytes) * 2**20
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    return limit
-
-
-def _memory_note(ev: Evaluation, megabytes: int | None) -> None:
-    """Say in a MemoryError's text that the evaluation hit the configured limit."""
-    if megabytes and ev.status is Status.FAILED and ev.error.split(" ", 1)[0].rstrip(":").endswith("MemoryError"):
-        ev.error = f"{ev.error} (over the evaluation memory limit of {megabytes} MB)"
+_THREAD_VARS = tuple(thread_env(1))
 
 
 def _unsendable(ev: Evaluation, exc: Exception) -> Evaluation:
@@ -103,44 +46,16 @@ def _unsendable(ev: Evaluation, exc: Exception) -> Evaluation:
     )
 
 
-def _ignore(_signum: int, _frame: Any) -> None:
-    """A stop signal reached a worker: the master decides, so nothing happens here."""
-
-
 def _worker_main(
-    conn: Connection, problem_ref: str, cwd: str, t0: float, worker: int, threads: int | None = None,
+    conn: Connection, target: RunTarget, cwd: str, t0: float, worker: int, threads: int | None = None,
     memory_mb: int | None = None,
 ) -> None:
-    """Worker loop: load the problem once, then run jobs until told to stop."""
-    _die_with_parent()
-    # What an evaluation started and left behind is re-parented here, not to
-    # PID 1, so that it is ended with the evaluation (see ambs.reaper).
-    reaper.subreaper()
-    # A process group of its own, so that a timeout or a crash also ends what
-    # the evaluation started (a training subprocess, data-loader workers).
-    try:
-        os.setpgid(0, 0)
-    except OSError:
-        pass
-    # The master decides when workers stop; a terminal's Ctrl-C or a
-    # scheduler's SIGTERM to the process group must not kill a training.
-    # A handler that does nothing, not SIG_IGN: an ignored signal stays
-    # ignored in the programs an evaluation starts, which then could not be
-    # terminated by the evaluation itself.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
-        signal.signal(sig, _ignore)
-        signal.siginterrupt(sig, False)  # system calls in C code resume, as if ignored
+    """Worker loop: start up and load the problem once (:mod:`ambs.evaluator.worker`),
+    then run jobs until told to stop."""
+    worker_side.start(threads)
     os.chdir(cwd)
-    from ambs.problem import load_problem
-
-    load_error = ""
-    try:
-        run = load_problem(problem_ref).run
-    except Exception as exc:  # reported for every job this worker gets
-        run, load_error = None, f"worker could not load the problem: {exc}"
-    _limit_torch_threads(threads)
-    if memory_mb:
-        limit_memory(memory_mb)
+    run, load_error = worker_side.load(target, threads)
+    worker_side.cap_memory(memory_mb)
     host = socket.gethostname()
     try:
         conn.send(_READY)  # the timeout of a job counts from here, not from the spawn
@@ -155,8 +70,6 @@ def _worker_main(
 def _serve(conn: Connection, run: Any, load_error: str, t0: float, worker: int, host: str,
            memory_mb: int | None) -> None:
     """Run the jobs the master sends until it sends None or goes away."""
-    from ambs.result import execute
-
     while True:
         try:
             job = conn.recv()
@@ -164,17 +77,7 @@ def _serve(conn: Connection, run: Any, load_error: str, t0: float, worker: int, 
             return
         if job is None:
             return
-        if run is None:
-            now = time.time() - t0
-            ev = Evaluation(job.job_id, job.config, status=Status.FAILED, error=load_error,
-                            submitted=job.submitted, started=now, finished=now)
-        else:
-            before = reaper.descendants()
-            try:
-                ev = execute(run, job, t0)
-            finally:
-                reaper.end_new(before)  # what the evaluation started ends with it
-            _memory_note(ev, memory_mb)
+        ev = worker_side.evaluate(run, load_error, job, t0, memory_mb)
         ev.worker, ev.host, ev.local_rank = worker, host, worker - 1
         try:
             try:
@@ -262,7 +165,7 @@ class ProcessEvaluator(Evaluator):
 
     def __init__(
         self,
-        problem_ref: str,
+        target: RunTarget | str | Callable[..., Any],
         t0: float,
         eval_timeout: float | None = None,
         workers: int | None = None,
@@ -270,9 +173,9 @@ class ProcessEvaluator(Evaluator):
         wait_ready: bool = True,
         ready_timeout: float = 600.0,
         eval_memory: int | None = None,
-        **_: object,
     ) -> None:
-        super().__init__(problem_ref, t0, eval_timeout)
+        super().__init__(target, t0, eval_timeout)
+        self.target.check_portable(self.name)
         self._n = int(workers or os.cpu_count() or 1)
         if self._n < 1:
             raise ValueError("the process evaluator needs at least one worker")
@@ -332,7 +235,7 @@ class ProcessEvaluator(Evaluator):
         try:
             proc = self._ctx.Process(
                 target=_worker_main,
-                args=(child, self.problem_ref, self._cwd, self.t0, slot.worker, self.threads_per_worker,
+                args=(child, self.target, self._cwd, self.t0, slot.worker, self.threads_per_worker,
                       self.eval_memory),
                 name=f"ambs-worker-{slot.worker}",
                 daemon=True,

@@ -6,11 +6,13 @@ import math
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from ambs import reaper
 from ambs.evaluator.base import Evaluator
-from ambs.problem import load_problem
 from ambs.result import Evaluation, Job, Status, execute
+from ambs.target import RunTarget
 
 __all__ = ["SerialEvaluator"]
 
@@ -25,9 +27,12 @@ class SerialEvaluator(Evaluator):
 
     name = "serial"
 
-    def __init__(self, problem_ref: str, t0: float, eval_timeout: float | None = None, **_: object) -> None:
-        super().__init__(problem_ref, t0, eval_timeout)
-        self.run = load_problem(problem_ref).run
+    def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float,
+                 eval_timeout: float | None = None) -> None:
+        super().__init__(target, t0, eval_timeout)
+        if eval_timeout is not None:
+            raise ValueError("the serial evaluator cannot stop a running evaluation: no eval_timeout")
+        self.run = self.target.load()
         self.queue: deque[Job] = deque()
         self.host = socket.gethostname()
 

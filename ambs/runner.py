@@ -1,0 +1,314 @@
+"""One path for every run: :func:`run_search` assembles a run, :func:`drive` runs it.
+
+``ambs search`` parses its arguments and calls :func:`run_search`; ``ambs
+simulate`` calls it with the simulated evaluator; from Python::
+
+    import ambs
+    result = ambs.run_search("problems.ackley", max_evals=60, output="runs/ackley")
+    result.best_objective, result.results()      # a pandas DataFrame
+
+What is assembled here and nowhere else: the problem, the search (by name,
+:mod:`ambs.search.factory`), the run directory and its lock (the recorder),
+resume, the evaluator (under MPI, rank 0 is the master and the other ranks
+serve), the background fitter, the assigner, and the stop rules.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ambs.driver import Assigner, Driver, Progress, RowSink, RunSummary, StopRules
+from ambs.errors import AmbsError, RunDirError
+from ambs.evaluator.base import Evaluator
+from ambs.problem import LoadedProblem, Problem, load_problem
+from ambs.result import Evaluation
+from ambs.search.base import Search
+
+__all__ = ["CHECKPOINT_VAR", "RunResult", "drive", "run_search"]
+
+CHECKPOINT_VAR = "AMBS_CHECKPOINT_DIR"  # as ambs.nas.morph.CHECKPOINT_VAR, without importing torch
+
+
+@dataclass
+class RunResult:
+    """What a run did: the summary, where its results are, and the objects it ran."""
+
+    summary: RunSummary
+    directory: Path | None
+    problem: LoadedProblem
+    search: Search
+    evaluator: Evaluator
+    fitter: Any = None
+    max_evals: int = 0
+    previous: int = 0  # evaluations that were already in the CSV (resume)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_objective(self) -> float:
+        return self.summary.best_objective
+
+    @property
+    def best_config(self) -> dict[str, Any] | None:
+        return self.summary.best_config
+
+    def results(self) -> Any:
+        """The run's results.csv as a pandas DataFrame (one row per evaluation)."""
+        if self.directory is None:
+            raise AmbsError("this run kept no results.csv")
+        from ambs import analysis
+
+        return analysis.load_run(self.directory).data
+
+
+def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int, t0: float,
+          walltime: float | None = None, grace: float = 30.0, previous: list[Evaluation] | None = None,
+          fit: str = "background", progress: Progress | None = None,
+          on_result: Callable[[Evaluation], None] | None = None,
+          assigner: Assigner | None = None) -> tuple[RunSummary, Any]:
+    """Run ``search`` on ``evaluator`` until a stop rule fires; every finished
+    evaluation goes to ``sink`` at once. Returns the summary and the fitter
+    (None when the search fits in ``ask``)."""
+    if fit not in ("background", "sync"):
+        raise AmbsError(f"fit must be background or sync, not {fit!r}")
+    fitter = evaluator.fitter_for(search) if fit == "background" and search.fits_in_background else None
+    rules = StopRules(max_evals=max_evals, walltime=walltime, grace=grace)
+    try:
+        driver = Driver(search, evaluator, sink, rules, t0, previous=previous, progress=progress,
+                        on_result=on_result, fitter=fitter, clock=evaluator.clock, assigner=assigner)
+        return driver.run(), fitter
+    finally:
+        if fitter is not None:
+            fitter.close()
+
+
+def _load(problem: str | Problem | LoadedProblem, run: Callable[..., Any] | None) -> LoadedProblem:
+    if isinstance(problem, LoadedProblem):
+        return problem
+    if isinstance(problem, str):
+        if run is not None:
+            raise AmbsError("give run= with a Problem object, not with a problem module (it has its own run)")
+        return load_problem(problem)
+    if not isinstance(problem, Problem):
+        raise AmbsError(f"problem must be an ambs.Problem or a module reference, not a {type(problem).__name__}")
+    if run is None or not callable(run):
+        raise AmbsError("a Problem object needs run=, the function that evaluates a configuration")
+    problem.validate()
+    from ambs.target import RunTarget
+
+    return LoadedProblem(ref=RunTarget(func=run).describe(), name=problem.name or getattr(run, "__name__", "run"),
+                         problem=problem, run=run, module=None)
+
+
+def _worker_count(evaluator: str, workers: int | None, max_evals: int) -> int:
+    """Refuse, before anything is written, more worker processes than the machine takes."""
+    from ambs.evaluator.process import worker_limit
+
+    wanted = min(workers or os.cpu_count() or 1, max_evals)
+    limit, why = worker_limit()
+    if wanted > limit:
+        raise AmbsError(f"--workers {wanted} is more worker processes than this machine takes: "
+                        f"at most {limit} ({why})")
+    return wanted
+
+
+def run_search(
+    problem: str | Problem | LoadedProblem,
+    method: str | Search = "ambs",
+    evaluator: str = "process",
+    max_evals: int = 100,
+    output: str | Path | None = None,
+    resume: bool = False,
+    walltime: float | None = None,
+    grace: float = 30.0,
+    workers: int | None = None,
+    seed: int | None = None,
+    run: Callable[..., Any] | None = None,
+    fit: str = "background",
+    assign: str = "none",
+    quiet: bool = False,
+    progress: bool | None = None,
+    evaluator_options: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    on_result: Callable[[Evaluation], None] | None = None,
+    **method_options: Any,
+) -> RunResult | None:
+    """Run a search and stream every result to ``output/results.csv``.
+
+    Args:
+        problem: a problem module (dotted name or ``.py`` path) with ``problem``
+            and ``run``, or an :class:`ambs.Problem` with ``run=`` a callable.
+        method: a method's name (``ambs.search.ALL_METHODS``) or a search object.
+        evaluator: ``serial``, ``process``, ``mpi``, ``balsam`` or ``simulated``.
+        max_evals: evaluations of the whole run, resumed ones included.
+        output: the run directory (default ``runs/<problem>-<method>-<time>``).
+        resume: continue the run in ``output``.
+        walltime: seconds after which no new evaluation starts.
+        grace: seconds running evaluations may finish after a stop.
+        workers: parallel evaluations (process, balsam, simulated; mpi: spawn
+            that many when started without ``mpiexec``).
+        seed: the search's seed (None: random, recorded in run.json).
+        run: the run function, with a Problem object.
+        fit: ``background`` (fit off the dispatch path) or ``sync``.
+        assign: ``shadho`` sends complex configurations to capable workers.
+        quiet: no header and (unless ``progress`` says otherwise) no progress line on stderr.
+        progress: show the progress line (default: unless ``quiet``).
+        evaluator_options: the evaluator's own options (``eval_timeout``,
+            ``eval_memory``, ``threads_per_worker``, ``gpus_per_node``,
+            ``duration`` for the simulated one, ...); unknown ones are errors.
+        settings: what run.json records as the run's settings (default: the
+            arguments given).
+        on_result: called with each evaluation after it is written.
+        **method_options: the method's options (``kappa=``, ``eta=``, ...).
+
+    Returns:
+        a :class:`RunResult`; None on an MPI worker rank, after it has served.
+    """
+    options = dict(evaluator_options or {})
+    if evaluator == "mpi":
+        return _run_mpi(problem, method, max_evals, output, resume, walltime, grace, workers, seed, run, fit,
+                        assign, (quiet, progress), options, settings, on_result, method_options)
+    if evaluator == "process":
+        _worker_count(evaluator, workers, max_evals)
+    return _run(problem, method, evaluator, max_evals, output, resume, walltime, grace, workers, seed, run, fit,
+                assign, (quiet, progress), options, settings, on_result, method_options, cluster=None)
+
+
+def _run_mpi(problem: Any, method: Any, max_evals: int, output: Any, resume: bool, walltime: Any, grace: float,
+             workers: int | None, seed: Any, run: Any, fit: str, assign: str, quiet: tuple, options: dict,
+             settings: Any, on_result: Any, method_options: dict) -> RunResult | None:
+    """Rank 0 runs the search; the other ranks serve until it stops them."""
+    from ambs.evaluator import mpi as ambs_mpi
+
+    comm, placement = ambs_mpi.world()
+    if comm.Get_rank() != 0:
+        code = ambs_mpi.serve(comm, 0, placement)
+        if code:
+            raise SystemExit(code)
+        return None
+    if comm.Get_size() > 1 and workers not in (None, comm.Get_size() - 1):
+        ambs_mpi.Cluster(comm, list(range(1, comm.Get_size()))).stop()
+        raise AmbsError(f"--workers {workers} does not match the {comm.Get_size() - 1} "
+                        "worker ranks of mpiexec; drop --workers")
+    spawn = None
+    if comm.Get_size() == 1 and workers:  # spawned ranks are processes of this machine
+        spawn = _worker_count("mpi", workers, max_evals)
+    cluster = ambs_mpi.Cluster.connect(comm, spawn=spawn)
+    try:
+        return _run(problem, method, "mpi", max_evals, output, resume, walltime, grace, workers, seed, run, fit,
+                    assign, quiet, options, settings, on_result, method_options, cluster=cluster)
+    finally:
+        cluster.stop()
+
+
+def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, output: Any, resume: bool,
+         walltime: float | None, grace: float, workers: int | None, seed: int | None, run: Any, fit: str,
+         assign: str, display: tuple[bool, bool | None], options: dict[str, Any], settings: dict[str, Any] | None,
+         on_result: Any, method_options: dict[str, Any], cluster: Any) -> RunResult:
+    """The master's side of a run, whatever the evaluator."""
+    quiet, show = display
+    from ambs.evaluator import make_evaluator
+    from ambs.recorder import Recorder, RunInfo, columns_for, read_results
+    from ambs.search.factory import make_search
+
+    loaded = _load(problem, run)
+    if isinstance(method, Search):
+        search, name = method, type(method).__name__.lower()
+    else:
+        search, name = make_search(method, loaded.problem, seed, **method_options), method
+    if resume and output is None:
+        raise AmbsError("--resume needs --output DIR, the run directory to continue")
+    out = Path(output) if output is not None else Path("runs") / (
+        f"{loaded.name}-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    metadata = list(loaded.problem.metadata)
+    if evaluator == "balsam" and "balsam_job_id" not in metadata:
+        metadata.append("balsam_job_id")  # the Balsam job of each evaluation
+    columns = columns_for(loaded.problem.hyperparameter_names, metadata,
+                          budget=loaded.problem.budget is not None or search.multi_fidelity)
+    recorded = dict(settings) if settings is not None else {
+        "method": name, "max_evals": max_evals, "evaluator": evaluator, "workers": workers, "walltime": walltime,
+        "grace": grace, "fit": fit, "assign": assign, **method_options, **options}
+    recorded["seed"] = search.random_state
+    if search.multi_fidelity:  # the budgets it uses, the problem's when no option gave them
+        recorded.update(min_budget=search.min_budget, max_budget=search.max_budget, eta=search.eta)  # type: ignore[attr-defined]
+    budget = loaded.problem.budget
+    info = RunInfo(problem=loaded.ref, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
+                   method=name, columns=columns, settings=recorded,
+                   budget=budget.as_dict() if budget is not None else None,
+                   objectives=list(loaded.problem.objective_names) or None, space=loaded.problem.space)
+    recorder = Recorder(out, info, resume=resume)
+    try:
+        previous = read_results(recorder.path, search.space) if resume else []
+    except RunDirError:
+        recorder.close()
+        raise
+    except Exception as exc:  # a CSV from another version or edited by hand
+        recorder.close()
+        raise RunDirError(f"cannot resume {out}: {exc}") from None
+    last = max((e.finished for e in previous if math.isfinite(e.finished)), default=0.0)
+    t0 = time.time() - last
+    if len(previous) >= max_evals:
+        recorder.close()
+        print(f"ambs: {out} already holds {len(previous)} evaluations (--max-evals {max_evals}); "
+              "nothing to do", file=sys.stderr)
+        return RunResult(RunSummary(total=len(previous), stop_reason="max-evals"), out, loaded, search,
+                         None, max_evals=max_evals, previous=len(previous))  # type: ignore[arg-type]
+    if cluster is not None:
+        n_workers = len(cluster.ranks)
+        options["cluster"] = cluster
+    elif evaluator == "simulated":
+        if not workers:
+            raise AmbsError("the simulated evaluator needs workers=, how many workers to simulate")
+        n_workers = options["workers"] = workers
+    else:
+        n_workers = 1 if evaluator == "serial" else (workers or os.cpu_count() or 1)
+        # No more workers than there are evaluations left to run.
+        n_workers = max(1, min(n_workers, max_evals - len(previous)))
+        if evaluator != "serial":
+            options["workers"] = n_workers
+    if evaluator == "simulated":  # virtual seconds from 0; durations drawn from the search's seed
+        t0 = 0.0
+        options.setdefault("seed", search.random_state)
+    if name == "morphism" and not os.environ.get(CHECKPOINT_VAR):
+        # Workers started from here inherit it: NAS problems store trained weights
+        # there and start each child from its parent's (see ambs.nas.morph).
+        os.environ[CHECKPOINT_VAR] = str((out / "checkpoints").resolve())
+    if evaluator == "balsam":
+        options.setdefault("balsam_workflow", f"ambs-{out.resolve().name}")
+    if not quiet:
+        what = f"resuming {out} ({len(previous)} done)" if previous else f"results in {out}/results.csv"
+        print(f"ambs: {name} search of {loaded.name} on {n_workers} {evaluator} "
+              f"worker(s), {max_evals} evaluations; {what}", file=sys.stderr)
+    target = loaded.ref if loaded.module is not None else loaded.run
+    try:
+        ev = make_evaluator(evaluator, target, t0, **options)
+    except BaseException as exc:
+        recorder.discard()  # a new run that could not start leaves no run directory behind
+        if isinstance(exc, OSError):  # fork or spawn refused: EAGAIN, ENOMEM, EMFILE
+            raise AmbsError(f"cannot start {n_workers} {evaluator} worker(s): "
+                            f"{exc.strerror or exc}") from None
+        raise
+    assigner = None
+    if assign == "shadho":
+        from ambs.nas.hardware import ShadhoAssigner
+
+        full = getattr(search, "max_budget", None) or (budget.high if budget is not None else None)
+        assigner = ShadhoAssigner(search.space, full_budget=full)
+    elif assign != "none":
+        recorder.discard() if not previous else recorder.close()
+        raise AmbsError(f"assign must be none or shadho, not {assign!r}")
+    progress = Progress(max_evals) if (not quiet if show is None else show) else None
+    try:
+        with ev:
+            summary, fitter = drive(search, ev, recorder, max_evals=max_evals, t0=t0, walltime=walltime,
+                                    grace=grace if evaluator != "simulated" else 0.0, previous=previous, fit=fit,
+                                    progress=progress, on_result=on_result, assigner=assigner)
+    finally:
+        recorder.close()
+    return RunResult(summary, out, loaded, search, ev, fitter=fitter, max_evals=max_evals, previous=len(previous))

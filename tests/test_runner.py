@@ -1,0 +1,151 @@
+"""run_search: one path for a run, from a module or a Python callable, on every evaluator."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ambs import Problem, run_search
+from ambs.errors import AmbsError
+from ambs.evaluator import EVALUATORS
+from tests.conftest import MPIEXEC
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def paraboloid(config: dict) -> float:
+    """A run function at the top level of an importable module (tests.test_runner)."""
+    return -(config["x"] - 0.3) ** 2 - (config["y"] - 0.7) ** 2
+
+
+def _problem() -> Problem:
+    p = Problem(name="paraboloid")
+    p.add_hyperparameter((0.0, 1.0), "x")
+    p.add_hyperparameter((0.0, 1.0), "y")
+    return p
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "results.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
+# Evaluators that run in this process's test without a service: the others
+# (mpi under mpiexec, balsam with its database) have tests of their own below
+# and in tests/test_balsam.py.
+LOCAL = [name for name in EVALUATORS if name not in ("mpi", "balsam")] + ["simulated"]
+
+
+@pytest.mark.parametrize("evaluator", LOCAL)
+def test_a_callable_on_every_local_evaluator(evaluator, tmp_path):
+    options = {"duration": "const:1"} if evaluator == "simulated" else {}
+    workers = None if evaluator == "serial" else 2
+    result = run_search(_problem(), run=paraboloid, method="random", evaluator=evaluator, max_evals=6,
+                        workers=workers, seed=1, output=tmp_path / "run", quiet=True, evaluator_options=options)
+    rows = _rows(tmp_path / "run")
+    assert [r["status"] for r in rows] == ["ok"] * 6
+    best = max(float(r["objective"]) for r in rows)
+    assert result.best_objective == pytest.approx(best)
+    assert len(result.results()) == 6
+    # the run directory names the callable it ran
+    assert "tests.test_runner:paraboloid" in (tmp_path / "run" / "run.json").read_text()
+
+
+def test_resume_through_run_search(tmp_path):
+    out = tmp_path / "run"
+    run_search(_problem(), run=paraboloid, method="random", evaluator="serial", max_evals=4, seed=3,
+               output=out, quiet=True)
+    result = run_search(_problem(), run=paraboloid, method="random", evaluator="serial", max_evals=9, seed=3,
+                        output=out, resume=True, quiet=True)
+    ids = [int(r["job_id"]) for r in _rows(out)]
+    assert ids == list(range(9)) and result.previous == 4 and result.summary.evaluations == 5
+
+
+def test_the_command_line_and_run_search_write_the_same_rows(tmp_path, ambs_cli, make_problem):
+    """One path: a seeded search with the fit in ask gives the same configurations either way."""
+    path = make_problem("quadratic")
+    cli_dir, py_dir = tmp_path / "cli", tmp_path / "py"
+    proc = ambs_cli.run("search", str(path), "--evaluator", "serial", "--max-evals", "14", "--seed", "5",
+                        "--fit", "sync", "-o", str(cli_dir), "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_search(str(path), evaluator="serial", max_evals=14, seed=5, fit="sync", output=py_dir, quiet=True)
+    names = ["p:x", "p:y", "p:c", "objective"]
+    assert [[r[n] for n in names] for r in _rows(cli_dir)] == [[r[n] for n in names] for r in _rows(py_dir)]
+
+
+def test_a_lambda_for_other_processes_is_one_line(tmp_path):
+    with pytest.raises(AmbsError, match="top level of an importable module") as info:
+        run_search(_problem(), run=lambda c: c["x"], evaluator="process", max_evals=2,
+                   output=tmp_path / "run", quiet=True)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()  # nothing half-made
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"kapa": 2.0}, "method ambs takes no option kapa"),
+    ({"method": "random", "kappa": 2.0}, "method random takes no option kappa"),
+    ({"method": "asha"}, "--method asha needs a problem that declares a budget"),
+    ({"method": "nope"}, "unknown method 'nope'"),
+    ({"evaluator": "process", "evaluator_options": {"eval_timout": 3}},
+     "the process evaluator takes no option eval_timout"),
+    ({"evaluator": "gpu"}, "unknown evaluator 'gpu'"),
+])
+def test_options_a_method_or_evaluator_does_not_take_are_errors(kwargs, words, tmp_path):
+    kwargs = {"evaluator": "serial", **kwargs}
+    with pytest.raises(AmbsError, match=words.replace("(", r"\(")):
+        run_search(_problem(), run=paraboloid, max_evals=2, output=tmp_path / "run", quiet=True, **kwargs)
+    assert not (tmp_path / "run" / "results.csv").exists()
+
+
+def _readme_block(marker: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    for block in text.split("```python\n")[1:]:
+        code = block.split("```", 1)[0]
+        if marker in code:
+            return textwrap.dedent(code)
+    raise AssertionError(f"no python block with {marker!r} in the README")
+
+
+def test_the_readmes_from_python_example_runs_as_printed(tmp_path):
+    script = tmp_path / "paraboloid.py"
+    script.write_text(_readme_block("run_search("))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    rows = _rows(tmp_path / "runs" / "paraboloid")
+    assert len(rows) == 30 and all(r["status"] == "ok" for r in rows)
+    best = max(float(r["objective"]) for r in rows)
+    assert proc.stdout.split()[0] == repr(best) or float(proc.stdout.split()[0]) == pytest.approx(best)
+
+
+@pytest.mark.mpi
+def test_a_script_under_mpiexec_searches_on_rank_0(tmp_path):
+    """Every rank calls run_search; rank 0 gets the result, the others serve and get None."""
+    script = tmp_path / "search.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        from ambs import run_search
+        from tests.test_runner import _problem, paraboloid
+
+        if __name__ == "__main__":
+            result = run_search(_problem(), run=paraboloid, method="random", evaluator="mpi", max_evals=8,
+                                seed=2, output={str(tmp_path / "run")!r}, quiet=True)
+            print("result" if result is not None else "served", flush=True)
+    """))
+    proc = subprocess.run([str(MPIEXEC), "-n", "3", sys.executable, str(script)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split()) == ["result", "served", "served"]
+    rows = _rows(tmp_path / "run")
+    assert len(rows) == 8 and {r["worker"] for r in rows} <= {"1", "2"}
