@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ambs import Problem
@@ -376,23 +375,48 @@ def test_cli_multi_fidelity_needs_a_budget(tmp_path, make_problem, ambs_cli):
     assert res.returncode == 2 and "apply to multi-fidelity" in res.stderr
 
 
-def _busy_checks(table: list[dict[str, str]], workers: int, max_gap: float) -> None:
-    """Every worker ran jobs back to back, and the workers ran at the same time."""
-    by_worker: dict[str, list[tuple[float, float]]] = {}
+def _busy_checks(table: list[dict[str, str]], workers: int) -> None:
+    """Every worker ran several jobs (how busy they stayed is measured on the
+    virtual clock, where machine load cannot change it: see below)."""
+    by_worker: dict[str, int] = {}
     for r in table:
-        by_worker.setdefault(r["worker"], []).append((float(r["started"]), float(r["finished"])))
+        by_worker[r["worker"]] = by_worker.get(r["worker"], 0) + 1
     assert len(by_worker) == workers
-    for w, spans in by_worker.items():
-        spans.sort()
-        gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:])]
-        assert max(gaps) < max_gap, (w, max(gaps))
-    # Overlap: at the middle of the run, every worker is busy.
-    starts = [s for spans in by_worker.values() for s, _ in spans]
-    ends = [e for spans in by_worker.values() for _, e in spans]
-    lo, hi = min(starts), max(ends)
-    for t in np.linspace(lo + 0.2 * (hi - lo), lo + 0.8 * (hi - lo), 7):
-        busy = sum(any(s <= t <= e + max_gap for s, e in spans) for spans in by_worker.values())
-        assert busy == workers, t
+    assert min(by_worker.values()) >= 2, by_worker
+
+
+@pytest.mark.parametrize("stopper", [None, "sha", "median"])
+def test_multi_fidelity_keeps_every_worker_busy_on_the_virtual_clock(stopper, tmp_path):
+    """No barrier between rungs: with 8 simulated workers and the master's real
+    compute on the clock, workers idle for less than 1% of the time while there
+    is work to hand out (a rung barrier would idle them for whole evaluations)."""
+    from ambs.simulate import MemoryRecorder, parse_duration, simulate
+
+    loaded = load_problem(str(write_budgeted(tmp_path)))
+    if stopper is None:
+        search = ASHA(loaded.problem, random_state=0)
+    else:
+        search = ASHA(loaded.problem, random_state=0, rule=stopper, sampler=AMBS(loaded.problem, random_state=0))
+    rec = MemoryRecorder()
+    report = simulate(search, loaded.run, rec, workers=8, duration=parse_duration("lognormal:60,0.5"),
+                      max_evals=80, seed=0)
+    assert len(rec.rows) == 80 and {r.budget for r in rec.rows} >= {1.0, 3.0}
+    assert report.utilization > 0.99, report
+
+
+def test_the_virtual_clock_sees_a_barrier(tmp_path):
+    """The measure above can fail: the same ASHA, made to wait until every
+    running job is back before it proposes (a batch barrier), idles workers."""
+    from ambs.simulate import MemoryRecorder, parse_duration, simulate
+
+    class Batched(ASHA):
+        def ask_jobs(self, n: int = 1) -> list:
+            return super().ask_jobs(n) if self.n_pending == 0 else []
+
+    loaded = load_problem(str(write_budgeted(tmp_path)))
+    report = simulate(Batched(loaded.problem, random_state=0), loaded.run, MemoryRecorder(), workers=8,
+                      duration=parse_duration("lognormal:60,0.5"), max_evals=80, seed=0)
+    assert report.utilization < 0.9, report
 
 
 @pytest.mark.slow
@@ -404,7 +428,7 @@ def test_process_evaluator_stays_busy_under_asha(tmp_path, ambs_cli):
     assert res.returncode == 0, res.stderr
     table = rows(out / RESULTS)
     assert len(table) == 30 and {float(r["budget"]) for r in table} >= {1.0, 3.0}
-    _busy_checks(table, workers=2, max_gap=0.5)
+    _busy_checks(table, workers=2)
 
 
 @pytest.mark.slow
@@ -421,7 +445,7 @@ def test_mpi_evaluator_stays_busy_under_asha(tmp_path):
     table = rows(out / RESULTS)
     assert len(table) == 36 and all(r["status"] == "ok" for r in table)
     assert all(float(r["budget"]) == float(r["m:budget_seen"]) for r in table)
-    _busy_checks(table, workers=3, max_gap=0.5)
+    _busy_checks(table, workers=3)
 
 
 def test_hyperband_keeps_every_bracket_in_flight_budget_accounting():
