@@ -19,6 +19,7 @@ from typing import Any
 
 from ambs import __version__
 from ambs.errors import AmbsError, RecorderError
+from ambs.walltime import HELP as WALLTIME_HELP
 
 __all__ = ["main"]
 
@@ -76,30 +77,13 @@ def _eta(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
-    """Seconds as a number or [[D-]HH:]MM:SS, as schedulers write walltimes."""
-    t = text.strip()
+    """A duration, read as every command reads one (see ambs.walltime)."""
+    from ambs.walltime import parse_walltime
+
     try:
-        if ":" in t:
-            days = 0
-            if "-" in t:
-                d, t = t.split("-", 1)
-                days = int(d)
-            parts = [float(p) for p in t.split(":")]
-            if len(parts) > 3:
-                raise ValueError
-            secs = 0.0
-            for p in parts:
-                secs = secs * 60 + p
-            v = days * 86400 + secs
-        else:
-            v = float(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected seconds or HH:MM:SS, got {text!r}"
-        ) from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
-    return v
+        return parse_walltime(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # Options of the search itself, shared by `search` and `submit` (which passes
@@ -205,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run directory (default: runs/<problem>-<method>-<time>)")
     r.add_argument("--resume", action="store_true", help="continue the run in --output")
     r.add_argument("--walltime", type=_seconds, default=None,
-                   help="stop handing out work after this long (seconds or HH:MM:SS)")
+                   help=f"stop handing out work after this long: {WALLTIME_HELP}")
     r.add_argument("--grace", type=_nonneg_float, default=30.0,
                    help="seconds running evaluations may finish after a stop (default: 30)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress display")
@@ -225,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU/KNL nodes: OpenMP and torch threads of each worker")
     j.add_argument("--assign", default="none", choices=["none", "shadho"],
                    help="as for `ambs search`: send the most complex configurations to GPU ranks")
-    j.add_argument("--walltime", required=True, help="job walltime, HH:MM:SS")
+    j.add_argument("--walltime", required=True,
+                   help=f"job walltime: {WALLTIME_HELP} (as for `ambs search`)")
     j.add_argument("--account", default=None, help="account (project) to charge")
     j.add_argument("--queue", default=None, help="partition (Slurm) or queue (PBS)")
     j.add_argument("--launcher", default=None, choices=["srun", "mpiexec"],
@@ -467,7 +452,7 @@ def _add_simulate_parser(sub: Any) -> None:
                    help="evaluation time: const:S, uniform:LO,HI, lognormal:MEDIAN,SIGMA or "
                         "exponential:MEAN (seconds), e.g. lognormal:60,0.5")
     g.add_argument("--walltime", type=_seconds, default=None,
-                   help="stop after this much virtual time (seconds or HH:MM:SS)")
+                   help=f"stop after this much virtual time: {WALLTIME_HELP}")
     g.add_argument("--json", action="store_true", help="print the results as one JSON object")
     g.add_argument("--output", "-o", default=None,
                    help="also keep the simulated run's results.csv here (times are virtual)")

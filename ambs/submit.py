@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from ambs.errors import AmbsError
+from ambs.walltime import hms, parse_walltime
 
 __all__ = ["EXAMPLES", "JobSpec", "render", "submit", "LAUNCHERS", "SCHEDULERS"]
 
@@ -38,7 +39,7 @@ class JobSpec:
         run_dir: absolute run directory.
         workdir: directory the job runs in (dotted problem names resolve there).
         nodes, ranks_per_node: the allocation; rank 0 is the master.
-        walltime: ``HH:MM:SS``.
+        walltime: the job's walltime, as :func:`ambs.walltime.parse_walltime` reads it.
         method, max_evals: the search method and evaluation budget.
         search_args: further ``ambs search`` flags, already split.
         gpus_per_node, threads_per_worker: placement on GPU or CPU nodes.
@@ -65,25 +66,6 @@ class JobSpec:
     warning: int = 120
     job_name: str = "ambs"
     portable: bool = False  # `ambs`, `mpiexec` from PATH; paths relative to the submit directory
-
-
-def walltime_seconds(text: str) -> int:
-    """``[D-]HH:MM:SS`` (or ``MM:SS``, or minutes as Slurm reads a bare number) to seconds."""
-    t = text.strip()
-    days = 0
-    if "-" in t:
-        d, t = t.split("-", 1)
-        days = int(d)
-    parts = [int(p) for p in t.split(":")]
-    if len(parts) == 1:
-        secs = parts[0] * 60
-    elif len(parts) == 2:
-        secs = parts[0] * 60 + parts[1]
-    elif len(parts) == 3:
-        secs = parts[0] * 3600 + parts[1] * 60 + parts[2]
-    else:
-        raise ValueError(text)
-    return days * 86400 + secs
 
 
 def _ambs_command() -> list[str]:
@@ -142,9 +124,9 @@ def render(spec: JobSpec) -> str:
     if total < 2:
         raise AmbsError("a job needs at least 2 ranks: rank 0 searches, the others evaluate")
     try:
-        seconds = walltime_seconds(spec.walltime)
-    except ValueError:
-        raise AmbsError(f"--walltime must be HH:MM:SS, got {spec.walltime!r}") from None
+        seconds = int(parse_walltime(spec.walltime))
+    except ValueError as exc:
+        raise AmbsError(f"--walltime: {exc}") from None
     if seconds <= spec.warning + 30:
         raise AmbsError(
             f"--walltime {spec.walltime} leaves no time to search: it must exceed the "
@@ -181,7 +163,7 @@ def render(spec: JobSpec) -> str:
         "cpus_per_task": str(spec.threads_per_worker) if spec.threads_per_worker else None,
         "gpus_per_node": str(spec.gpus_per_node) if spec.gpus_per_node else None,
         "pbs_gpus": f":gpus={spec.gpus_per_node}" if spec.gpus_per_node else "",
-        "walltime": spec.walltime,
+        "walltime": hms(seconds),  # every scheduler reads HH:MM:SS the same way
         "account": spec.account,
         "queue": spec.queue,
         "run_dir": shlex.quote(str(spec.run_dir)),

@@ -1,0 +1,166 @@
+"""The same contract for every evaluator: statuses, timeouts, crash isolation,
+asynchrony, resume without repeats.
+
+Parametrized from the registries (``ambs.evaluator.EVALUATORS`` and
+``SIMULATED``); each evaluator is started as a user starts it (``ambs search``,
+under ``mpiexec`` for mpi, with Balsam's launcher for balsam, ``ambs simulate``).
+A new evaluator fails :func:`test_every_evaluator_is_in_the_contract_suite`
+until it is given a way to start here.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ambs.evaluator import EVALUATORS, SIMULATED
+from tests.conftest import MPIEXEC
+from tests.test_balsam import balsam_site, launcher  # noqa: F401 - the balsam evaluator's fixtures
+
+BIN = Path(sys.executable).parent
+
+# What each evaluator can do: isolate a crash (an evaluation in a process of
+# its own), stop an evaluation at a timeout, run evaluations side by side.
+ABILITIES = {
+    "serial": set(),
+    "process": {"crash", "timeout", "parallel"},
+    "mpi": {"crash", "timeout", "parallel"},
+    "balsam": {"crash", "timeout", "parallel"},
+    "simulated": {"parallel-virtual"},
+}
+
+CONTRACT = """
+import math
+import os
+import time
+
+from ambs import Problem
+
+problem = Problem(name="contract")
+problem.add_hyperparameter({modes!r}, "mode")
+problem.add_hyperparameter((0, 1), "i")
+
+
+def run(config):
+    mode = config["mode"]
+    if mode == "slow":
+        time.sleep(30)
+    if mode == "abort":
+        os.abort()
+    if mode == "raise":
+        raise KeyError("boom")
+    if mode == "nan":
+        return math.nan
+    return float(config["i"])
+"""
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path / "results.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+Launch = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture
+def launch(request, tmp_path) -> Launch:
+    """``launch(problem_path, out, *args) -> CompletedProcess`` for this test's evaluator."""
+    name = request.node.callspec.params["evaluator"]
+    if name == "balsam":
+        env = request.getfixturevalue("balsam_site")
+        prefix = request.getfixturevalue("launcher")
+
+        def balsam(problem: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [sys.executable, "-m", "ambs", "search", str(problem), "--evaluator", "balsam", "-o", str(out),
+                 "-q", "--balsam-workflow", f"{prefix}-{out.name}-{len(list(tmp_path.iterdir()))}", *args],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+        return balsam
+
+    def local(problem: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+        if name == "mpi":
+            workers = args[args.index("--workers") + 1] if "--workers" in args else "2"
+            rest = [a for i, a in enumerate(args) if a != "--workers" and (i == 0 or args[i - 1] != "--workers")]
+            cmd = [str(MPIEXEC), "-n", str(int(workers) + 1), sys.executable, "-m", "ambs", "search", str(problem),
+                   "--evaluator", "mpi", *rest]
+        elif name == "simulated":  # from Python: `ambs simulate` is for what-ifs and does not resume
+            opts = dict(zip(args[::2], args[1::2])) if "--resume" not in args else \
+                dict(zip([a for a in args if a != "--resume"][::2], [a for a in args if a != "--resume"][1::2]))
+            code = (f"from ambs import run_search\n"
+                    f"run_search({str(problem)!r}, method={opts['--method']!r}, evaluator='simulated', "
+                    f"max_evals={int(opts['--max-evals'])}, seed={int(opts.get('--seed', 0))}, "
+                    f"workers={int(opts.get('--workers', 2))}, output={str(out)!r}, resume={'--resume' in args}, "
+                    f"quiet=True, evaluator_options={{'duration': 'uniform:1,3'}})\n")
+            return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                                  timeout=300)
+        else:
+            cmd = [sys.executable, "-m", "ambs", "search", str(problem), "--evaluator", name, *args]
+            if name == "serial" and "--workers" in cmd:
+                i = cmd.index("--workers")
+                del cmd[i:i + 2]
+        return subprocess.run([*cmd, "-o", str(out), "-q"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+
+    return local
+
+
+def _marks(name: str) -> list:
+    return {"mpi": [pytest.mark.mpi]}.get(name, [])
+
+
+EVERY = [pytest.param(name, marks=_marks(name)) for name in [*EVALUATORS, *SIMULATED]]
+
+
+def test_every_evaluator_is_in_the_contract_suite():
+    assert set(ABILITIES) == set(EVALUATORS) | set(SIMULATED), "say what a new evaluator can do in ABILITIES"
+
+
+@pytest.mark.parametrize("evaluator", EVERY)
+def test_statuses_timeouts_crashes_asynchrony_and_resume(evaluator, tmp_path, launch):
+    """Every outcome is a row with its status; a slow evaluation holds no other
+    worker; a resume runs on to max-evals without repeating a configuration.
+
+    The grid covers every configuration once: the first run stops two short,
+    the resume runs the last two."""
+    can = ABILITIES[evaluator]
+    modes = ["ok", "raise", "nan"] + (["abort"] if "crash" in can else []) + (["slow"] if "timeout" in can else [])
+    problem = tmp_path / "contract.py"
+    problem.write_text(textwrap.dedent(CONTRACT.format(modes=modes)))
+    n = 2 * len(modes)
+    # A Balsam job's time counts from its RUNNING state, which includes starting
+    # Python and Django: its timeout leaves room for that.
+    extra = ["--eval-timeout", "20" if evaluator == "balsam" else "2"] if "timeout" in can else []
+    out = tmp_path / "run"
+    proc = launch(problem, out, "--method", "grid", "--seed", "0", "--max-evals", str(n - 2), "--workers", "2",
+                  *extra)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(_rows(out)) == n - 2
+    proc = launch(problem, out, "--method", "grid", "--seed", "0", "--max-evals", str(n), "--workers", "2",
+                  "--resume", *extra)
+    assert proc.returncode == 0, proc.stderr
+    rows = _rows(out)
+    assert sorted(int(r["job_id"]) for r in rows) == list(range(n))
+    assert len({(r["p:mode"], r["p:i"]) for r in rows}) == n, "a configuration ran twice"
+    by_mode: dict[str, set[str]] = {}
+    for r in rows:
+        by_mode.setdefault(r["p:mode"], set()).add(r["status"])
+    expected = {"ok": {"ok"}, "raise": {"failed"}, "nan": {"failed"}, "abort": {"crashed"}, "slow": {"timeout"}}
+    assert by_mode == {m: expected[m] for m in modes}
+    assert all(r["error"] for r in rows if r["status"] != "ok")
+    if "timeout" in can:
+        # While a slow evaluation waited for its timeout, the other worker went on.
+        first = [r for r in rows if int(r["job_id"]) < n - 2]
+        slows = [r for r in first if r["p:mode"] == "slow"]
+        assert slows  # the seed's grid order puts one in the first run
+        for slow in slows:
+            during = [r for r in first if r is not slow and float(r["started"]) >= float(slow["started"])
+                      and float(r["finished"]) <= float(slow["finished"])]
+            assert during, f"nothing ran beside the slow evaluation {slow['job_id']}"
