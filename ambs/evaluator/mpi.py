@@ -25,6 +25,8 @@ evaluator is chosen.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
 import signal
 import socket
@@ -150,6 +152,24 @@ class Cluster:
             self.comm.Disconnect()
 
 
+class _ProblemFinder(importlib.abc.MetaPathFinder):
+    """Finds the problem file under the name its evaluation processes import it
+    by (see :func:`ambs.problem.module_name`). A worker rank unpickles each
+    result before it passes it on to the master; one holding an instance of a
+    class the problem defines needs the module, which is then imported, once.
+    A rank that no result needs it for never imports it (torch, data)."""
+
+    def __init__(self, path: Path) -> None:
+        from ambs.problem import module_name
+
+        self.path, self.name = path, module_name(path)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name or not self.path.is_file():
+            return None
+        return importlib.util.spec_from_file_location(fullname, self.path)
+
+
 def serve(comm: Any, master: int, placement: Placement) -> int:
     """A worker rank's loop: wait for INIT, then run jobs until STOP.
 
@@ -175,6 +195,11 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     try:
         os.chdir(settings["cwd"])
+        from ambs.problem import module_file
+
+        path = module_file(settings["problem"])
+        if path is not None:  # a dotted name is imported by that name, here as anywhere
+            sys.meta_path.append(_ProblemFinder(path))
         local = ProcessEvaluator(
             settings["problem"], settings["t0"], eval_timeout=settings.get("eval_timeout"),
             workers=1, threads_per_worker=settings.get("threads_per_worker"),
