@@ -1,7 +1,9 @@
 """Faults end to end on the process evaluator: objectives that misbehave, stop
 signals, the master killed at random moments, a results CSV that cannot be
 written, and bad input. Each must leave a CSV that says what happened, and a
-run that ``--resume`` continues without losing or repeating an evaluation."""
+run that ``--resume`` continues without losing or repeating an evaluation.
+Those parametrized over EVALUATORS run on the serial and MPI evaluators too
+(MPI: ``mpiexec -n 3``; tests/test_mpi_faults.py has the MPI-only ones)."""
 
 from __future__ import annotations
 
@@ -1057,8 +1059,8 @@ def test_a_second_search_on_a_run_in_use_is_refused(evaluator, on, tmp_path, row
 def test_the_lock_goes_away_with_its_holder(how, evaluator, on, tmp_path, make_problem, rows):
     """SIGTERM: the search stops and gives the lock back. kill -9: the lock
     stays, and --resume takes it over (its PID no longer runs) with one line.
-    Under MPI the holder is rank 0, and the signal goes to it: mpiexec passes
-    SIGTERM on to every rank, but a kill -9 of mpiexec is not one of the holder."""
+    Under MPI the holder is rank 0 (not mpiexec), so the signal goes to it, and
+    the lock names its PID."""
     make_problem("sleepy", sleep=0.2)
     csv_path = tmp_path / "run" / "results.csv"
     first = _sleepy_search(on, tmp_path, 100)
