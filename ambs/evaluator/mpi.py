@@ -11,7 +11,9 @@ finishes gets its next configuration at once; there is no barrier.
 
 Each worker rank runs its evaluations in a child process of its own (the
 process evaluator with one slot), so an evaluation that segfaults, aborts
-or runs past ``--eval-timeout`` is recorded and the rank goes on.
+or runs past ``--eval-timeout`` is recorded and the rank goes on, and what
+an evaluation starts ends with it, also when mpiexec kills the rank (see
+:mod:`ambs.reaper`).
 
 Each worker reports its kind when it is ready: ``gpu`` when it was given a
 GPU (``--gpus-per-node``), else ``cpu``, or what ``$AMBS_WORKER_KIND`` says
