@@ -247,14 +247,27 @@ class LoadedProblem:
         return Space(self.problem.space)
 
 
+def module_file(ref: str) -> Path | None:
+    """The file a problem reference names (resolved; it may not exist), or None
+    for a dotted module name."""
+    path = Path(ref)
+    return path.resolve() if ref.endswith(".py") or os.sep in ref or path.is_file() else None
+
+
+def module_name(path: Path) -> str:
+    """The name a problem file is imported under: the same in every process
+    that loads it, so a result holding an instance of a class it defines
+    unpickles in any process that imports the file under that name."""
+    return "ambs_problem_" + hashlib.sha1(str(path).encode()).hexdigest()[:10]
+
+
 def _import(ref: str) -> Any:
     """Import a module by file path or dotted name; the caller maps errors."""
-    path = Path(ref)
-    if ref.endswith(".py") or os.sep in ref or path.is_file():
+    path = module_file(ref)
+    if path is not None:
         if not path.is_file():
             raise ProblemError(f"problem file not found: {ref}")
-        path = path.resolve()
-        modname = "ambs_problem_" + hashlib.sha1(str(path).encode()).hexdigest()[:10]
+        modname = module_name(path)
         if modname in sys.modules:
             return sys.modules[modname]
         spec = importlib.util.spec_from_file_location(modname, path)

@@ -194,7 +194,8 @@ def discrete_problem() -> Problem:
 
 
 class AmbsCLI:
-    """Runs ``python -m ambs`` (the interpreter running the tests) in a given directory."""
+    """Runs ``python -m ambs`` (the interpreter running the tests) in a given directory;
+    with ``ranks``, as ``ranks`` MPI ranks under the mpiexec beside that interpreter."""
 
     def __init__(self) -> None:
         self.env = dict(os.environ)
@@ -203,17 +204,20 @@ class AmbsCLI:
         self.env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 
     @staticmethod
-    def command(*args: str) -> list[str]:
-        return [sys.executable, "-m", "ambs", *map(str, args)]
+    def command(*args: str, ranks: int | None = None) -> list[str]:
+        launcher = [str(MPIEXEC), "-n", str(ranks)] if ranks else []
+        return [*launcher, sys.executable, "-m", "ambs", *map(str, args)]
 
-    def run(self, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    def run(self, *args: str, cwd: Path, timeout: float = 120,
+            ranks: int | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
-            self.command(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=self.env
+            self.command(*args, ranks=ranks), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+            env=self.env,
         )
 
-    def popen(self, *args: str, cwd: Path) -> subprocess.Popen:
+    def popen(self, *args: str, cwd: Path, ranks: int | None = None) -> subprocess.Popen:
         return subprocess.Popen(
-            self.command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            self.command(*args, ranks=ranks), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, env=self.env,
         )
 

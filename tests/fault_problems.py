@@ -229,12 +229,14 @@ def run(config):
 """
 
 UNWRITABLE_EXPECTED: dict[str, dict[str, tuple[str, list[str]]]] = {
-    "tuplekey": {e: ("ok", ["metadata 'info' not written (TypeError"]) for e in ("serial", "process")},
-    "mixedkeys": {e: ("ok", []) for e in ("serial", "process")},
+    "tuplekey": {e: ("ok", ["metadata 'info' not written (TypeError"]) for e in ("serial", "process", "mpi")},
+    "mixedkeys": {e: ("ok", []) for e in ("serial", "process", "mpi")},
     "badstr": {e: ("ok", ["metadata 'info' not written (RuntimeError: no text)",
-                          "metadata 'more' not written"]) for e in ("serial", "process")},
+                          "metadata 'more' not written"]) for e in ("serial", "process", "mpi")},
+    # The serial evaluator never pickles a result. An MPI worker rank reads
+    # its evaluation process's result as the process evaluator's master does.
     "unloadable": {"serial": ("ok", []),
-                   "process": ("failed", ["cannot be sent back to the master (ValueError"])},
+                   **{e: ("failed", ["cannot be sent back to the master (ValueError"]) for e in ("process", "mpi")}},
 }
 
 
@@ -328,3 +330,22 @@ def marked_processes(mark: str) -> list[int]:
         if mark.encode() in args and state not in ("Z", "X"):
             found.append(int(entry))
     return found
+
+
+def rank_pid(cwd: Path, rank: int) -> int | None:
+    """The pid of MPI rank ``rank`` of an ambs search running in ``cwd`` (not
+    the evaluation processes it started, which share its PMI_RANK)."""
+    import os
+
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            here = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if f"PMI_RANK={rank}".encode() in environ and b"-m\0ambs\0" in cmdline and Path(here) == cwd:
+            return int(entry)
+    return None

@@ -1,9 +1,12 @@
-"""ambs.evaluator: the serial (in-process) and process (worker pool) evaluators."""
+"""ambs.evaluator: the serial (in-process) and process (worker pool) evaluators, and
+what an MPI worker rank needs without MPI (see tests/test_mpi.py for ranks)."""
 
 from __future__ import annotations
 
 import math
 import os
+import pickle
+import sys
 import time
 
 import pytest
@@ -198,3 +201,42 @@ def test_process_wait_with_nothing_running(pool):
     t = time.monotonic()
     assert pool.wait(0.1) == []
     assert time.monotonic() - t >= 0.1
+
+
+# ------------------------------------------------------------------ mpi, without MPI
+
+CLASSY = """
+from ambs import Problem
+
+problem = Problem(name="classy")
+problem.add_hyperparameter((0.0, 1.0), "x")
+
+
+class Score:
+    def __init__(self, value):
+        self.value = value
+
+
+def run(config):
+    return {"objective": config["x"], "score": Score(config["x"])}
+"""
+
+
+def test_a_worker_rank_imports_the_problem_file_for_a_result_that_needs_it(write_module, monkeypatch):
+    """A worker rank unpickles each result of its evaluation process before it
+    passes it on; one holding an instance of a class the problem file defines
+    needs that module, which the rank has not loaded."""
+    from ambs.evaluator.mpi import _ProblemFinder
+    from ambs.problem import load_problem, module_file, module_name
+
+    path = write_module("classy", CLASSY)
+    data = pickle.dumps(load_problem(str(path)).run({"x": 0.25}))  # as the evaluation process sends it
+    name = module_name(module_file(str(path)))
+    monkeypatch.delitem(sys.modules, name)  # a rank that has not loaded it
+    with pytest.raises(ModuleNotFoundError, match=name):
+        pickle.loads(data)
+    monkeypatch.chdir(path.parent)  # the rank's working directory: the problem's name is relative to it
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, _ProblemFinder(module_file(path.name))])
+    result = pickle.loads(data)
+    assert result["score"].value == 0.25 and type(result["score"]).__module__ == name
+    assert sys.modules[name].__file__ == str(path)

@@ -1,7 +1,9 @@
 """Faults end to end on the process evaluator: objectives that misbehave, stop
 signals, the master killed at random moments, a results CSV that cannot be
 written, and bad input. Each must leave a CSV that says what happened, and a
-run that ``--resume`` continues without losing or repeating an evaluation."""
+run that ``--resume`` continues without losing or repeating an evaluation.
+Those parametrized over EVALUATORS run on the serial and MPI evaluators too
+(MPI: ``mpiexec -n 3``; tests/test_mpi_faults.py has the MPI-only ones)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from tests.fault_problems import (
     UNWRITABLE_EXPECTED,
     check_fault_rows,
     marked_processes,
+    rank_pid,
     write_faults,
     write_ledger,
     write_module,
@@ -646,22 +649,59 @@ def test_job_script_quotes_paths_and_values(scheduler, tmp_path, monkeypatch):
 
 # ------------------------------------------------- results the master must write and read back
 
-EVALUATORS = ["serial", "process"]
+MPI = pytest.param("mpi", marks=pytest.mark.mpi)  # skipped (or failed under CI) without mpiexec
+EVALUATORS = ["serial", "process", MPI]
 
 
-def _search(ambs_cli, tmp_path: Path, module: str, evaluator: str, n: int, *extra: str):
-    """``ambs search`` of ``module`` (grid order) on ``evaluator``, into tmp_path/run."""
-    return ambs_cli.run("search", module, "--method", "grid", "--evaluator", evaluator, "--max-evals", str(n),
-                        *(["--workers", "2"] if evaluator == "process" else []), "-o", "run", "-q", *extra,
-                        cwd=tmp_path)
+class OnEvaluator:
+    """``ambs`` on one evaluator: ``--evaluator`` added, and two workers where
+    it takes them: ``--workers 2``, or under MPI ``mpiexec -n 3`` (a master
+    rank and two worker ranks)."""
+
+    def __init__(self, cli, name: str) -> None:
+        self.cli, self.name = cli, name
+        self.ranks = 3 if name == "mpi" else None
+
+    def args(self, *args: str) -> list[str]:
+        return [*args, "--evaluator", self.name, *(["--workers", "2"] if self.name == "process" else [])]
+
+    def run(self, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+        return self.cli.run(*self.args(*args), cwd=cwd, timeout=timeout, ranks=self.ranks)
+
+    def popen(self, *args: str, cwd: Path) -> subprocess.Popen:
+        return self.cli.popen(*self.args(*args), cwd=cwd, ranks=self.ranks)
+
+    def master_pid(self, proc: subprocess.Popen, cwd: Path) -> int:
+        """The PID of the search's master, which holds the run's lock: ``proc``
+        itself, or under MPI its rank 0 (``proc`` is mpiexec)."""
+        if self.ranks is None:
+            return proc.pid
+        deadline = time.monotonic() + 30
+        while (pid := rank_pid(cwd, 0)) is None and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        assert pid is not None, "rank 0 not found"
+        return pid
+
+
+@pytest.fixture
+def on(evaluator, ambs_cli) -> OnEvaluator:
+    """The ``ambs`` command on the evaluator the test is parametrized with."""
+    return OnEvaluator(ambs_cli, evaluator)
+
+
+def _search(on: OnEvaluator, tmp_path: Path, module: str, n: int, *extra: str):
+    """``ambs search`` of ``module`` (grid order) on ``on``'s evaluator, into tmp_path/run."""
+    return on.run("search", module, "--method", "grid", "--max-evals", str(n), "-o", "run", "-q", *extra,
+                  cwd=tmp_path)
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-def test_huge_fields_are_cut_and_read_back(evaluator, tmp_path, ambs_cli, rows):
+def test_huge_fields_are_cut_and_read_back(evaluator, on, tmp_path, ambs_cli, rows):
     write_module(tmp_path, "bigfields", BIG_FIELDS)
-    res = _search(ambs_cli, tmp_path, "bigfields.py", evaluator, 4)
+    res = _search(on, tmp_path, "bigfields.py", 4)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
-    res = _search(ambs_cli, tmp_path, "bigfields.py", evaluator, 6, "--resume")
+    res = _search(on, tmp_path, "bigfields.py", 6, "--resume")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     from ambs.recorder import MAX_CELL_CHARS, MAX_ERROR_CHARS
 
@@ -683,17 +723,16 @@ def test_huge_fields_are_cut_and_read_back(evaluator, tmp_path, ambs_cli, rows):
     row = next(i for i, r in enumerate(table) if r["p:mode"] == "raise")
     lines[row] = lines[row].replace(table[row]["error"], "RuntimeError: " + "x" * 200_000)
     path.write_text(header + "".join(lines))
-    for args in (["search", "bigfields.py", "--method", "grid", "--evaluator", evaluator, "--max-evals", "7",
-                  "-o", "run", "-q", "--resume"], ["analyze", "summary", "run"]):
-        res = ambs_cli.run(*args, cwd=tmp_path)
+    for res in (_search(on, tmp_path, "bigfields.py", 7, "--resume"),
+                ambs_cli.run("analyze", "summary", "run", cwd=tmp_path)):
         assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert len(path.read_text().splitlines()) == 1 + 6  # the grid of 6 is done
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-def test_results_the_master_cannot_write_are_rows(evaluator, tmp_path, ambs_cli, rows):
+def test_results_the_master_cannot_write_are_rows(evaluator, on, tmp_path, rows):
     write_module(tmp_path, "unwritable", UNWRITABLE)
-    res = _search(ambs_cli, tmp_path, "unwritable.py", evaluator, 4)
+    res = _search(on, tmp_path, "unwritable.py", 4)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     table = rows(tmp_path / "run" / "results.csv")
     assert sorted(r["p:mode"] for r in table) == sorted(UNWRITABLE_EXPECTED)
@@ -707,16 +746,16 @@ def test_results_the_master_cannot_write_are_rows(evaluator, tmp_path, ambs_cli,
     assert json.loads(next(r for r in table if r["p:mode"] == "mixedkeys")["m:extra"]) == {
         "other": {"1": "a", "b": 2}}
     # Everything was recorded: a resume runs none of it again.
-    res = _search(ambs_cli, tmp_path, "unwritable.py", evaluator, 8, "--resume")
+    res = _search(on, tmp_path, "unwritable.py", 8, "--resume")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert rows(tmp_path / "run" / "results.csv") == table
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-def test_empty_string_values_and_inactive_ones_read_back_apart(evaluator, tmp_path, ambs_cli, rows):
+def test_empty_string_values_and_inactive_ones_read_back_apart(evaluator, on, tmp_path, ambs_cli, rows):
     write_module(tmp_path, "emptychoices", EMPTY_CHOICES)
     for n, extra in ((6, []), (12, ["--resume"])):
-        res = _search(ambs_cli, tmp_path, "emptychoices.py", evaluator, n, *extra)
+        res = _search(on, tmp_path, "emptychoices.py", n, *extra)
         assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     from ambs.cells import hp_text
 
@@ -731,15 +770,15 @@ def test_empty_string_values_and_inactive_ones_read_back_apart(evaluator, tmp_pa
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
 
 
-# Faults that a serial evaluator survives as well as a process one.
+# Faults that a serial evaluator survives as well as a process or an MPI one.
 IN_PROCESS_FAULTS = ["ok", "raise", "huge", "badfloat", "badeverything", "nan", "none", "string", "nokey",
                      "exit", "exitnone"]
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-def test_objectives_that_break_float_and_sys_exit_are_failures(evaluator, tmp_path, ambs_cli, rows):
+def test_objectives_that_break_float_and_sys_exit_are_failures(evaluator, on, tmp_path, rows):
     path = write_faults(tmp_path, IN_PROCESS_FAULTS)
-    res = _search(ambs_cli, tmp_path, path.name, evaluator, 2 * len(IN_PROCESS_FAULTS), "--seed", "0")
+    res = _search(on, tmp_path, path.name, 2 * len(IN_PROCESS_FAULTS), "--seed", "0")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     check_fault_rows(rows(tmp_path / "run" / "results.csv"), IN_PROCESS_FAULTS)
 
@@ -891,13 +930,12 @@ def test_a_new_run_that_cannot_be_written_is_undone(room, tmp_path, tmpfs, ambs_
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-def test_a_fork_in_run_is_not_a_second_search(evaluator, tmp_path, ambs_cli, rows):
+def test_a_fork_in_run_is_not_a_second_search(evaluator, on, tmp_path, rows):
     """run() forks and both processes return: the child ends at once, so each
     job is one row and the search is not duplicated."""
     write_module(tmp_path, "forker", FORKER)
-    res = ambs_cli.run("search", "forker.py", "--method", "random", "--evaluator", evaluator, "--max-evals", "6",
-                       *(["--workers", "2"] if evaluator == "process" else []), "--seed", "3", "-o", "run", "-q",
-                       cwd=tmp_path)
+    res = on.run("search", "forker.py", "--method", "random", "--max-evals", "6", "--seed", "3", "-o", "run", "-q",
+                 cwd=tmp_path)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     table = rows(tmp_path / "run" / "results.csv")
     assert sorted(int(r["job_id"]) for r in table) == list(range(6)), [r["job_id"] for r in table]
@@ -918,14 +956,13 @@ def _wait_gone(mark: str, limit: float = 5.0) -> list[int]:
 
 
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-def test_processes_run_started_end_with_the_search(evaluator, tmp_path, ambs_cli, rows):
+def test_processes_run_started_end_with_the_search(evaluator, on, tmp_path, rows):
     """A sleep started with Popen and a forked child that ignores SIGTERM end
     when their evaluation ends: none is left once the search has finished."""
     path, mark = write_spawns(tmp_path)
     try:
-        res = ambs_cli.run("search", path.name, "--method", "random", "--evaluator", evaluator, "--max-evals", "3",
-                           *(["--workers", "2"] if evaluator == "process" else []), "-o", "run", "-q",
-                           cwd=tmp_path)
+        res = on.run("search", path.name, "--method", "random", "--max-evals", "3", "-o", "run", "-q",
+                     cwd=tmp_path)
         assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
         assert len(rows(tmp_path / "run" / "results.csv")) == 3
     finally:
@@ -934,18 +971,20 @@ def test_processes_run_started_end_with_the_search(evaluator, tmp_path, ambs_cli
 
 
 @pytest.mark.slow
-def test_processes_run_started_end_when_the_master_is_killed(tmp_path, ambs_cli):
-    """kill -9 of the master: the workers end, and so does what their evaluations started."""
+@pytest.mark.parametrize("evaluator", ["process", MPI])
+def test_processes_run_started_end_when_the_master_is_killed(evaluator, on, tmp_path):
+    """kill -9 of the master: the workers end, and so does what their evaluations
+    started. Under MPI the master is rank 0: mpiexec then ends the worker ranks."""
     path, mark = write_spawns(tmp_path, sleep=30)
-    proc = ambs_cli.popen("search", path.name, "--method", "random", "--workers", "2", "--max-evals", "4",
-                          "-o", "run", "-q", cwd=tmp_path)
+    proc = on.popen("search", path.name, "--method", "random", "--max-evals", "4", "-o", "run", "-q",
+                    cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
         while len(marked_processes(mark)) < 4 and time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.1)
         assert len(marked_processes(mark)) >= 4
-        proc.kill()
+        os.kill(on.master_pid(proc, tmp_path), signal.SIGKILL)
         proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -976,28 +1015,28 @@ def run(config):
 """
 
 
-def _sleepy_search(ambs_cli, tmp_path: Path, evaluator: str, n: int, *extra: str,
+def _sleepy_search(on: OnEvaluator, tmp_path: Path, n: int, *extra: str,
                    module: str = "sleepy.py") -> subprocess.Popen:
-    return ambs_cli.popen("search", module, "--method", "random", "--evaluator", evaluator,
-                          *(["--workers", "2"] if evaluator == "process" else []), "--max-evals", str(n),
-                          "--seed", "5", "-o", "run", "-q", *extra, cwd=tmp_path)
+    return on.popen("search", module, "--method", "random", "--max-evals", str(n), "--seed", "5",
+                    "-o", "run", "-q", *extra, cwd=tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("evaluator", EVALUATORS)
-def test_a_second_search_on_a_run_in_use_is_refused(evaluator, tmp_path, ambs_cli, rows):
+def test_a_second_search_on_a_run_in_use_is_refused(evaluator, on, tmp_path, rows):
     """A --resume started while the run goes on is refused in one line naming
     the holder; the run ends with its own rows only, and gives the lock back."""
     write_module(tmp_path, "held", HELD)
     csv_path = tmp_path / "run" / "results.csv"
-    first = _sleepy_search(ambs_cli, tmp_path, evaluator, 40, module="held.py")
+    first = _sleepy_search(on, tmp_path, 40, module="held.py")
     try:
         _wait_rows(csv_path, 1, first)
+        holder = on.master_pid(first, tmp_path)
         (tmp_path / "hold").touch()
         _wait_settled(csv_path)
         before = csv_path.read_bytes()
-        res = ambs_cli.run("search", "held.py", "--method", "random", "--evaluator", evaluator,
-                           "--max-evals", "40", "-o", "run", "-q", "--resume", cwd=tmp_path)
+        res = on.run("search", "held.py", "--method", "random", "--max-evals", "40", "-o", "run", "-q",
+                     "--resume", cwd=tmp_path)
         assert first.poll() is None, "the first search ended before the second one tried"
         assert csv_path.read_bytes() == before, "the refused search touched the CSV"
         (tmp_path / "hold").unlink()
@@ -1007,7 +1046,7 @@ def test_a_second_search_on_a_run_in_use_is_refused(evaluator, tmp_path, ambs_cl
             first.kill()
             first.communicate()
     assert res.returncode == 2
-    check_error_line(res.stderr, ["is in use by another search", f"PID {first.pid}", "since"])
+    check_error_line(res.stderr, ["is in use by another search", f"PID {holder}", "since"])
     assert first.returncode == 0, err
     table = rows(csv_path)
     assert sorted(int(r["job_id"]) for r in table) == list(range(40))
@@ -1017,15 +1056,18 @@ def test_a_second_search_on_a_run_in_use_is_refused(evaluator, tmp_path, ambs_cl
 @pytest.mark.slow
 @pytest.mark.parametrize("evaluator", EVALUATORS)
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
-def test_the_lock_goes_away_with_its_holder(how, evaluator, tmp_path, ambs_cli, make_problem, rows):
+def test_the_lock_goes_away_with_its_holder(how, evaluator, on, tmp_path, make_problem, rows):
     """SIGTERM: the search stops and gives the lock back. kill -9: the lock
-    stays, and --resume takes it over (its PID no longer runs) with one line."""
+    stays, and --resume takes it over (its PID no longer runs) with one line.
+    Under MPI the holder is rank 0 (not mpiexec), so the signal goes to it, and
+    the lock names its PID."""
     make_problem("sleepy", sleep=0.2)
     csv_path = tmp_path / "run" / "results.csv"
-    first = _sleepy_search(ambs_cli, tmp_path, evaluator, 100)
+    first = _sleepy_search(on, tmp_path, 100)
     try:
         _wait_rows(csv_path, 1, first)
-        first.send_signal(getattr(signal, how))
+        holder = on.master_pid(first, tmp_path)
+        os.kill(holder, getattr(signal, how))
         first.communicate(timeout=60)
     finally:
         if first.poll() is None:
@@ -1033,12 +1075,12 @@ def test_the_lock_goes_away_with_its_holder(how, evaluator, tmp_path, ambs_cli, 
             first.communicate()
     assert (tmp_path / "run" / "run.lock").exists() == (how == "SIGKILL")
     done = len(_complete_rows(csv_path)[1])
-    res = ambs_cli.run("search", "sleepy.py", "--method", "random", "--evaluator", evaluator,
-                       "--max-evals", str(done + 2), "-o", "run", "-q", "--resume", cwd=tmp_path)
+    res = on.run("search", "sleepy.py", "--method", "random", "--max-evals", str(done + 2), "-o", "run", "-q",
+                 "--resume", cwd=tmp_path)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     notes = [line for line in res.stderr.splitlines() if "took over the lock" in line]
     if how == "SIGKILL":
-        assert len(notes) == 1 and f"PID {first.pid} no longer runs" in notes[0], res.stderr
+        assert len(notes) == 1 and f"PID {holder} no longer runs" in notes[0], res.stderr
     else:
         assert not notes, res.stderr
     assert len(rows(csv_path)) == done + 2

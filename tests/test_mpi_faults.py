@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_problems import EXPECTED, FAULT_OPTIONS, check_fault_rows, write_faults, write_ledger
+from tests.fault_problems import (
+    EXPECTED,
+    FAULT_OPTIONS,
+    check_fault_rows,
+    rank_pid,
+    write_faults,
+    write_ledger,
+)
 from tests.test_faults import _complete_rows, _executed, _key, _wait_rows
 
 BIN = Path(sys.executable).parent
@@ -75,22 +82,6 @@ def test_sigusr1_to_mpiexec_stops_cleanly(tmp_path, rows):
     assert sorted(_executed(tmp_path / "executed.log")) == sorted(f"{r['p:cat']},{r['p:n']}" for r in table)
 
 
-def _rank_pid(cwd: Path, rank: int) -> int | None:
-    """The pid of MPI rank ``rank`` of an ambs search running in ``cwd``."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            here = os.readlink(f"/proc/{entry}/cwd")
-        except OSError:
-            continue
-        if f"PMI_RANK={rank}".encode() in environ and b"-m\0ambs\0" in cmdline and Path(here) == cwd:
-            return int(entry)
-    return None
-
-
 @pytest.mark.slow
 def test_master_or_worker_rank_killed_then_resume_loses_and_repeats_nothing(tmp_path, rows):
     """SIGKILL the master rank, then (after a resume) a worker rank: mpiexec
@@ -113,7 +104,7 @@ def test_master_or_worker_rank_killed_then_resume_loses_and_repeats_nothing(tmp_
             if trial < 2:
                 _wait_rows(csv_path, len(_complete_rows(csv_path)[1]) + 2, proc, limit=120)
                 time.sleep(rng.uniform(0.0, 0.8))
-                pid = _rank_pid(tmp_path, rank=trial)  # the master, then worker rank 1
+                pid = rank_pid(tmp_path, rank=trial)  # the master, then worker rank 1
                 assert pid is not None, f"rank {trial} not found"
                 os.kill(pid, signal.SIGKILL)
                 trials += 1

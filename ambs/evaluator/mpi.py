@@ -11,7 +11,9 @@ finishes gets its next configuration at once; there is no barrier.
 
 Each worker rank runs its evaluations in a child process of its own (the
 process evaluator with one slot), so an evaluation that segfaults, aborts
-or runs past ``--eval-timeout`` is recorded and the rank goes on.
+or runs past ``--eval-timeout`` is recorded and the rank goes on, and what
+an evaluation starts ends with it, also when mpiexec kills the rank (see
+:mod:`ambs.reaper`).
 
 Each worker reports its kind when it is ready: ``gpu`` when it was given a
 GPU (``--gpus-per-node``), else ``cpu``, or what ``$AMBS_WORKER_KIND`` says
@@ -25,6 +27,8 @@ evaluator is chosen.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
 import signal
 import socket
@@ -152,6 +156,24 @@ class Cluster:
             self.comm.Disconnect()
 
 
+class _ProblemFinder(importlib.abc.MetaPathFinder):
+    """Finds the problem file under the name its evaluation processes import it
+    by (see :func:`ambs.problem.module_name`). A worker rank unpickles each
+    result before it passes it on to the master; one holding an instance of a
+    class the problem defines needs the module, which is then imported, once.
+    A rank that no result needs it for never imports it (torch, data)."""
+
+    def __init__(self, path: Path) -> None:
+        from ambs.problem import module_name
+
+        self.path, self.name = path, module_name(path)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name or not self.path.is_file():
+            return None
+        return importlib.util.spec_from_file_location(fullname, self.path)
+
+
 def serve(comm: Any, master: int, placement: Placement) -> int:
     """A worker rank's loop: wait for INIT, then run jobs until STOP.
 
@@ -177,6 +199,11 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     try:
         os.chdir(settings["cwd"])
+        from ambs.problem import module_file
+
+        path = module_file(settings["problem"])
+        if path is not None:  # a dotted name is imported by that name, here as anywhere
+            sys.meta_path.append(_ProblemFinder(path))
         local = ProcessEvaluator(
             settings["problem"], settings["t0"], eval_timeout=settings.get("eval_timeout"),
             workers=1, threads_per_worker=settings.get("threads_per_worker"),
