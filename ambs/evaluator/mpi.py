@@ -201,7 +201,8 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
         os.chdir(settings["cwd"])
         from ambs.problem import module_file
 
-        path = module_file(settings["problem"])
+        target = settings["problem"]  # a RunTarget: a problem module, or a callable
+        path = module_file(target.ref) if target.ref is not None else None
         if path is not None:  # a dotted name is imported by that name, here as anywhere
             sys.meta_path.append(_ProblemFinder(path))
         local = ProcessEvaluator(
