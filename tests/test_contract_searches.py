@@ -84,7 +84,7 @@ def test_no_barrier_a_free_worker_gets_a_job_while_others_run(method):
 def test_every_status_is_told_and_the_search_goes_on(method):
     search = new(method)
     told = 0
-    for round_ in range(4):
+    for _ in range(4):
         jobs = search.ask_jobs(len(FAILURES) + 1)
         check_jobs(search, jobs, len(FAILURES) + 1)
         statuses = [Status.OK, *FAILURES][: len(jobs)]
