@@ -1,0 +1,307 @@
+"""What each ``ambs`` subcommand does with its parsed arguments: checks that
+need the whole command line, then one call into the package (``run_search``
+for search and simulate, ``ambs.submit``, ``ambs.analysis``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ambs.cli.parser import DEFAULT_MAX_EVALS, METHOD_OPTIONS, build_parser
+from ambs.errors import AmbsError
+
+__all__ = ["cmd_analyze", "cmd_search", "cmd_simulate", "cmd_submit"]
+
+
+def _is_multi_fidelity(args: argparse.Namespace) -> bool:
+    from ambs.search import MULTI_FIDELITY
+
+    return args.method in MULTI_FIDELITY or getattr(args, "stopper", None) is not None
+
+
+def _check_budget_options(args: argparse.Namespace) -> None:
+    """Budget flags go with multi-fidelity methods (whether the problem has a
+    budget is checked when the search is made, see ambs.search.factory)."""
+    stopper = getattr(args, "stopper", None)
+    if stopper is not None and args.method not in ("ambs", "asha"):
+        raise AmbsError(f"--stopper applies to --method ambs (or asha), not {args.method}")
+    given = [f"--{n.replace('_', '-')}" for n in ("min_budget", "max_budget")
+             if getattr(args, n, None) is not None]
+    if given and not _is_multi_fidelity(args):
+        raise AmbsError(f"{' and '.join(given)} apply to multi-fidelity methods (sha, hyperband, asha) "
+                        f"and --stopper; --method {args.method} trains every configuration fully")
+
+
+def _method_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``--method`` that the command line gives (every flag has a value)."""
+    from ambs.search.factory import options_of
+
+    return {k: getattr(args, k) for k in options_of(args.method) if hasattr(args, k)}
+
+
+def _make_search(args: argparse.Namespace, problem: Any) -> Any:
+    from ambs.search.factory import make_search
+
+    _check_budget_options(args)
+    return make_search(args.method, problem, args.seed, **_method_options(args))
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
+            "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
+            "sample_size", "min_budget", "max_budget", "eta", "stopper", "evaluator", "workers",
+            "threads_per_worker", "gpus_per_node", "assign", "eval_timeout", "eval_memory", "walltime", "grace")
+    if args.evaluator == "balsam":
+        keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
+                 "balsam_node_packing", "balsam_workflow")
+    return {k: getattr(args, k) for k in keep}
+
+
+def _recorded_max_evals(run_dir: Path) -> int | None:
+    """``--max-evals`` of the run in ``run_dir``, from its run.json (None if unreadable)."""
+    import json
+
+    try:
+        from ambs.recorder import effective_settings
+
+        value = effective_settings(json.loads((run_dir / "run.json").read_text()))["max_evals"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _resume_command(args: argparse.Namespace, out: Path) -> str:
+    """The ``ambs search`` line that continues this run: the problem, and the
+    method options that differ from the defaults (a resume must use the same
+    method; its --max-evals comes from run.json)."""
+    import shlex
+
+    defaults = build_parser().parse_args(["search", "x"])
+    words = ["ambs", "search", args.problem, "--method", args.method]
+    for name in METHOD_OPTIONS:
+        value = getattr(args, name)
+        if name not in ("method", "max_evals", "seed") and value is not None and value != getattr(defaults, name):
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    if args.evaluator != "process":
+        words += ["--evaluator", args.evaluator]
+    words += ["--resume", "--output", str(out)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+
+    if args.evaluator == "serial" and args.workers not in (None, 1):
+        raise AmbsError("the serial evaluator runs one evaluation at a time; "
+                        "drop --workers or use --evaluator process")
+    if args.evaluator == "serial" and args.eval_timeout is not None:
+        raise AmbsError("--eval-timeout needs an evaluator that can stop a running evaluation "
+                        "(use --evaluator process)")
+    if args.evaluator == "serial" and args.eval_memory is not None:
+        raise AmbsError("--eval-memory needs an evaluator that runs evaluations in their own "
+                        "processes (use --evaluator process)")
+    if args.evaluator == "balsam" and args.eval_memory is not None:
+        raise AmbsError("--eval-memory is not applied to Balsam jobs; set memory limits in the "
+                        "Balsam site's job settings, or use --evaluator process or mpi")
+    balsam_defaults = {"balsam_nodes": 1, "balsam_ranks_per_node": 1, "balsam_gpus_per_rank": 0,
+                       "balsam_node_packing": 1, "balsam_workflow": None}
+    given = [k for k, v in balsam_defaults.items() if getattr(args, k) != v]
+    if given and args.evaluator != "balsam":
+        raise AmbsError(f"--{given[0].replace('_', '-')} applies to --evaluator balsam")
+    if args.resume and not args.output:
+        raise AmbsError("--resume needs --output DIR, the run directory to continue")
+    if args.max_evals is None:
+        recorded = _recorded_max_evals(Path(args.output)) if args.resume else None
+        args.max_evals = recorded or DEFAULT_MAX_EVALS
+    if args.gpus_per_node and args.evaluator != "mpi":
+        raise AmbsError("--gpus-per-node applies to --evaluator mpi")
+    return _search(args)
+
+
+def _evaluator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``--evaluator`` that the command line gives and it takes."""
+    from ambs.evaluator import evaluator_options
+
+    given = {"eval_timeout": args.eval_timeout, "eval_memory": args.eval_memory,
+             "threads_per_worker": args.threads_per_worker, "gpus_per_node": args.gpus_per_node}
+    if args.evaluator == "balsam":
+        given.update(_balsam_options(args))
+    takes = set(evaluator_options(args.evaluator))
+    return {k: v for k, v in given.items() if k in takes and v is not None}
+
+
+def _search(args: argparse.Namespace) -> int:
+    """``ambs search`` through :func:`ambs.runner.run_search`."""
+    from ambs.runner import run_search
+
+    _check_budget_options(args)
+    out = Path(args.output) if args.output else None
+    result = run_search(
+        args.problem, method=args.method, evaluator=args.evaluator, max_evals=args.max_evals, output=out,
+        resume=args.resume, walltime=args.walltime, grace=args.grace, workers=args.workers, seed=args.seed,
+        fit=args.fit, assign=args.assign, quiet=args.quiet,
+        evaluator_options=_evaluator_options(args), settings=_settings(args), **_method_options(args))
+    if result is None or result.evaluator is None:  # an MPI worker rank, or nothing left to do
+        return 0
+    out = result.directory
+    _report(result.summary, out, args.max_evals, _resume_command(args, out))
+    return 0
+
+
+def _balsam_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The balsam evaluator's settings (its workflow defaults to ambs-<run directory name>)."""
+    return {
+        "balsam_nodes": args.balsam_nodes, "balsam_ranks_per_node": args.balsam_ranks_per_node,
+        "balsam_gpus_per_rank": args.balsam_gpus_per_rank,
+        "balsam_node_packing": args.balsam_node_packing, "balsam_workflow": args.balsam_workflow,
+    }
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """``ambs submit``: render the job script, then print it or submit it."""
+    from ambs.problem import load_problem
+    from ambs.submit import JobSpec, render, submit
+
+    loaded = load_problem(args.problem)  # fail here, not in the queue
+    if args.max_evals is None:
+        args.max_evals = DEFAULT_MAX_EVALS
+    problem = args.problem
+    if Path(problem).is_file():
+        problem = str(Path(problem).resolve())
+    out = Path(args.output) if args.output else Path("runs") / (
+        f"{loaded.name}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = out.resolve()
+    parser_defaults = build_parser().parse_args(["search", "x"])
+    search_args: list[str] = []
+    for name in (*METHOD_OPTIONS, "assign"):
+        value = getattr(args, name)
+        if name in ("method", "max_evals"):
+            continue
+        if value is not None and value != getattr(parser_defaults, name):
+            search_args += [f"--{name.replace('_', '-')}", str(value)]
+    spec = JobSpec(
+        scheduler=args.scheduler, problem=problem, run_dir=out, workdir=Path.cwd(),
+        nodes=args.nodes, ranks_per_node=args.ranks_per_node, walltime=args.walltime,
+        method=args.method, max_evals=args.max_evals, search_args=search_args, gpus_per_node=args.gpus_per_node,
+        threads_per_worker=args.threads_per_worker, account=args.account, queue=args.queue,
+        launcher=args.launcher, warning=args.warning,
+        job_name=args.job_name or f"ambs-{loaded.name}",
+    )
+    script = render(spec)
+    if args.dry_run:
+        sys.stdout.write(script)
+        return 0
+    if (out / "run.json").exists():
+        raise AmbsError(f"{out} already holds a run; its job scripts resume it by themselves "
+                        "(resubmit its job script) or choose another --output")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AmbsError(f"cannot create run directory {out}: {exc.strerror}") from None
+    path = out / f"job.{'slurm' if args.scheduler == 'slurm' else 'pbs'}"
+    path.write_text(script)
+    path.chmod(0o755)
+    ids = submit(spec, path, chain=args.chain)
+    print(f"submitted {path} as job {ids[0]}" + (
+        f", then {len(ids) - 1} chained job(s) {' '.join(ids[1:])}" if len(ids) > 1 else ""))
+    print(f"results: {out / 'results.csv'}")
+    return 0
+
+
+def _report(summary: Any, out: Path, max_evals: int, resume: str) -> None:
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.by_status.items())) or "none"
+    print(f"evaluations: {summary.total} in {out / 'results.csv'} ({counts}); "
+          f"{summary.evaluations} in this run, {summary.elapsed:.1f} s")
+    if summary.best_config is not None:
+        print(f"best objective: {summary.best_objective:.10g}")
+        print("best configuration: " + ", ".join(f"{k}={v!r}" for k, v in summary.best_config.items()))
+    else:
+        print("best objective: none (no evaluation succeeded)")
+    if summary.stop_reason not in ("max-evals", "space exhausted") and summary.total < max_evals:
+        extra = f"; {summary.cancelled} running evaluation(s) cancelled" if summary.cancelled else ""
+        print(f"stopped by {summary.stop_reason}{extra}; continue with: {resume}")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """``ambs simulate``: utilization and master cost of a search at a given scale,
+    through :func:`ambs.runner.run_search` with the simulated evaluator."""
+    import json
+    import tempfile
+
+    from ambs.runner import run_search
+    from ambs.simulate import RssSampler, parse_duration, report
+
+    duration = parse_duration(args.duration)
+    if args.max_evals is None:
+        args.max_evals = DEFAULT_MAX_EVALS
+    _check_budget_options(args)
+    rss = RssSampler(args.max_evals)
+    with tempfile.TemporaryDirectory(prefix="ambs-simulate-") as tmp:
+        result = run_search(
+            args.problem, method=args.method, evaluator="simulated", max_evals=args.max_evals,
+            output=Path(args.output) if args.output else Path(tmp) / "run", walltime=args.walltime,
+            workers=args.workers, seed=args.seed, fit=args.fit, quiet=True, progress=not (args.quiet or args.json),
+            evaluator_options={"duration": duration},
+            settings=_settings_simulate(args), on_result=rss.on_result, **_method_options(args))
+    assert result is not None and result.evaluator is not None
+    out = report(result.evaluator, result.fitter, result.search, result.summary, rss)  # type: ignore[arg-type]
+    if args.json:
+        print(json.dumps(out.as_dict()))
+        return 0
+    print(f"simulated {out.evaluations} evaluations on {out.workers} workers ({out.duration} s each)")
+    print(f"virtual time: {out.makespan:.1f} s; worker utilization: {out.utilization:.1%} "
+          f"({out.utilization_total:.1%} including the final drain)")
+    print(f"master: {out.master_seconds:.2f} s of compute, "
+          f"{out.master_seconds_per_result * 1e3:.2f} ms per result; "
+          f"{out.fits} fits, {out.fit_seconds:.2f} s fitting")
+    print(f"best objective: {out.best_objective:.10g}")
+    return 0
+
+
+def _settings_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    d = {k: getattr(args, k) for k in METHOD_OPTIONS if hasattr(args, k)}
+    d.update(workers=args.workers, duration=args.duration, simulated=True)
+    return d
+
+
+def _common_parent(run_dirs: Any) -> Path:
+    """The deepest directory that holds every run directory (compare.png's default place)."""
+    return Path(os.path.commonpath([str(Path(d).resolve().parent) for d in run_dirs]))
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """``ambs analyze summary|plot|compare|report``: calls ambs.analysis."""
+    import json
+
+    from ambs import analysis
+
+    if args.analyze_command == "compare":
+        runs = analysis.load_runs(args.runs, args.labels)
+        path = analysis.plot_compare(runs, Path(args.out or _common_parent(r.directory for r in runs))
+                                     / "compare.png")
+        print(analysis.format_compare(analysis.compare_table(runs)))
+        print(f"wrote {path}")
+        return 0
+    run = analysis.load_run(args.run)
+    if args.analyze_command == "summary":
+        summary = analysis.summarize(run, k=args.top, budget=args.budget)
+        print(json.dumps(summary, indent=2) if args.json else analysis.format_summary(summary, run))
+    elif args.analyze_command == "pareto":
+        front = analysis.pareto_front(run, args.objectives)
+        print(front[front["pareto"]].drop(columns="pareto").to_string(index=False))
+        print(f"{int(front['pareto'].sum())} of {len(front)} successful evaluations on the front")
+        print(f"wrote {analysis.plot_pareto(run, args.out or run.directory / 'pareto.png', args.objectives)}")
+    elif args.analyze_command == "plot":
+        files, notes = analysis.plot_run(run, args.out if args.out else run.directory / "plots")
+        for note in notes:
+            print(f"ambs: note: {note}", file=sys.stderr)
+        for f in files:
+            print(f"wrote {f}")
+    else:
+        print(f"wrote {analysis.write_report(run, args.out)}")
+    return 0
+
+

@@ -1,0 +1,299 @@
+"""The ``ambs`` command line's parser: subcommands, options, their types and help.
+
+Choices come from the registries (methods, evaluators); each search option's
+help names the methods that take it (``ambs.search.factory.OPTIONS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from ambs import __version__
+from ambs.evaluator import EVALUATORS
+from ambs.walltime import HELP as WALLTIME_HELP
+
+__all__ = ["DEFAULT_MAX_EVALS", "METHOD_OPTIONS", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line, not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    v = _nonneg_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return v
+
+
+def _eta(text: str) -> int:
+    v = _positive_int(text)
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, got {v}")
+    return v
+
+
+def _seconds(text: str) -> float:
+    """A duration, read as every command reads one (see ambs.walltime)."""
+    from ambs.walltime import parse_walltime
+
+    try:
+        return parse_walltime(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# Options of the search itself, shared by `search` and `submit` (which passes
+# them on to the `ambs search` of the job script).
+DEFAULT_MAX_EVALS = 100
+METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
+                  "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
+                  "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper")
+
+
+def _for(option: str, text: str) -> str:
+    """Help text headed by the methods that take ``option`` (from the factory's table)."""
+    from ambs.search.factory import BUDGET_OPTIONS, OPTIONS
+
+    names = [m + (" --stopper" if m == "ambs" and option in BUDGET_OPTIONS else "")
+             for m, takes in OPTIONS.items() if option in takes]
+    return f"{', '.join(names)}: {text}"
+
+
+def _add_method_options(g: Any) -> None:
+    from ambs.search import ALL_METHODS  # the names only: a class loads when it is used
+
+    g.add_argument("--method", default="ambs", choices=list(ALL_METHODS),
+                   help="search method (default: ambs); sha, hyperband and asha are multi-fidelity "
+                        "and need a problem that declares a budget")
+    g.add_argument("--max-evals", type=_positive_int, default=None,
+                   help=f"evaluations of the whole run, resumed ones included (default: {DEFAULT_MAX_EVALS}; "
+                        "with --resume, the run's own)")
+    g.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default: random)")
+    g.add_argument("--surrogate", default="et", choices=["et", "rf"],
+                   help=_for("surrogate", "extremely randomized trees or a bootstrap random forest (default: et)"))
+    g.add_argument("--acquisition", default="lcb", choices=["lcb", "ucb", "ei", "pi"],
+                   help=_for("acquisition", "acquisition function (default: lcb)"))
+    g.add_argument("--kappa", type=_nonneg_float, default=1.0,
+                   help=_for("kappa", "LCB exploration weight (default: 1.0)"))
+    g.add_argument("--xi", type=_nonneg_float, default=0.01, help=_for("xi", "EI/PI margin (default: 0.01)"))
+    g.add_argument("--liar", default="believer", choices=["believer", "cl_max", "cl_mean", "cl_min"],
+                   help=_for("liar", "the value assumed for running evaluations: the surrogate's own prediction "
+                        "(believer, the default) or a constant, the worst, mean or best result (cl_max, "
+                        "cl_mean, cl_min)"))
+    g.add_argument("--n-initial-points", type=_positive_int, default=10,
+                   help=_for("n_initial_points", "size of the initial design (default: 10)"))
+    g.add_argument("--initial-design", default="lhs", choices=["lhs", "random"],
+                   help=_for("initial_design", "Latin hypercube or random initial design (default: lhs)"))
+    g.add_argument("--fit", default="background", choices=["background", "sync"],
+                   help=_for("fit_jobs", "fit the surrogate in a background thread while workers get "
+                        "configurations from the previous fit (default), or before each "
+                        "proposal (slower; proposals then depend only on the seed and results)"))
+    g.add_argument("--fit-jobs", type=_positive_int, default=None,
+                   help=_for("fit_jobs", "threads for fitting (default: the master's cores, at most 4)"))
+    g.add_argument("--grid-steps", type=_positive_int, default=5,
+                   help=_for("grid_steps", "points per numerical axis (default: 5)"))
+    g.add_argument("--population-size", type=_positive_int, default=20,
+                   help=_for("population_size", "P, the latest results that form the population (default: 20)"))
+    g.add_argument("--sample-size", type=_positive_int, default=5,
+                   help=_for("sample_size", "S, the tournament size (default: 5)"))
+    g.add_argument("--min-budget", type=_positive_float, default=None,
+                   help=_for("min_budget", "smallest budget (default: the problem's declared low)"))
+    g.add_argument("--max-budget", type=_positive_float, default=None,
+                   help=_for("max_budget", "full budget (default: the problem's declared high)"))
+    g.add_argument("--eta", type=_eta, default=3,
+                   help=_for("eta", "keep the best 1/eta of a rung, at eta times the budget (default: 3)"))
+    g.add_argument("--stopper", default=None, choices=["sha", "median"],
+                   help=_for("stopper", "early stopping; new configurations start at the smallest budget and "
+                        "asynchronous successive halving (sha) or the median rule promotes them"))
+    g.add_argument("--eval-timeout", type=_seconds, default=None,
+                   help="kill an evaluation after this many seconds (process and mpi evaluators)")
+    g.add_argument("--eval-memory", type=_positive_int, default=None, metavar="MB",
+                   help="memory (address space, RLIMIT_AS) an evaluation may allocate on top of the "
+                        "loaded problem; beyond it, it fails (process and mpi evaluators)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ambs", description="Asynchronous model-based hyperparameter search.")
+    parser.add_argument("--version", action="version", version=f"ambs {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    s = sub.add_parser("search", help="run a search on a problem module",
+                       description="Run a search on a problem module; results stream to results.csv.")
+    s.add_argument("problem", metavar="PROBLEM",
+                   help="problem module: dotted name (problems.ackley) or path (problems/ackley.py)")
+    _add_method_options(s.add_argument_group("search"))
+    e = s.add_argument_group("evaluation")
+    e.add_argument("--evaluator", default="process", choices=list(EVALUATORS),
+                   help="where evaluations run (default: process, a local pool; "
+                        "mpi: rank 0 searches, the other ranks evaluate; "
+                        "balsam: one job per evaluation in the Balsam database of $BALSAM_DB_PATH)")
+    e.add_argument("--workers", type=_positive_int, default=None,
+                   help="parallel evaluations (default: the number of cores)")
+    e.add_argument("--threads-per-worker", type=_positive_int, default=None,
+                   help="cap on each worker's math-library threads")
+    e.add_argument("--gpus-per-node", type=_positive_int, default=None,
+                   help="mpi: one GPU per worker, CUDA_VISIBLE_DEVICES from its node-local index")
+    e.add_argument("--assign", default="none", choices=["none", "shadho"],
+                   help="shadho: when workers differ (mpi ranks with and without a GPU, or "
+                        "$AMBS_WORKER_KIND on a rank), send the configurations of highest complexity "
+                        "and priority to the most capable workers (SHADHO); none: any free worker "
+                        "(default: none)")
+    bl = s.add_argument_group("balsam (with --evaluator balsam; --workers: jobs in flight)")
+    bl.add_argument("--balsam-nodes", type=_positive_int, default=1, help="nodes per evaluation (default: 1)")
+    bl.add_argument("--balsam-ranks-per-node", type=_positive_int, default=1,
+                    help="MPI ranks per node of an evaluation; rank 0 reports (default: 1)")
+    bl.add_argument("--balsam-gpus-per-rank", type=_nonneg_int, default=0,
+                    help="GPUs per rank, from its index on the node (default: 0, none set)")
+    bl.add_argument("--balsam-node-packing", type=_positive_int, default=1,
+                    help="evaluations per node in Balsam's serial job mode (default: 1)")
+    bl.add_argument("--balsam-workflow", default=None,
+                    help="Balsam workflow of the jobs (default: ambs-<run directory name>)")
+    r = s.add_argument_group("run")
+    r.add_argument("--output", "-o", default=None,
+                   help="run directory (default: runs/<problem>-<method>-<time>)")
+    r.add_argument("--resume", action="store_true", help="continue the run in --output")
+    r.add_argument("--walltime", type=_seconds, default=None,
+                   help=f"stop handing out work after this long: {WALLTIME_HELP}")
+    r.add_argument("--grace", type=_nonneg_float, default=30.0,
+                   help="seconds running evaluations may finish after a stop (default: 30)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+
+    b = sub.add_parser("submit", help="render a Slurm or PBS job script and submit it",
+                       description="Render a job script that runs one MPI search over the "
+                                   "allocation, and submit it (with --chain follow-ups).")
+    b.add_argument("problem", metavar="PROBLEM", help="problem module, as for `ambs search`")
+    j = b.add_argument_group("job")
+    j.add_argument("--scheduler", required=True, choices=["slurm", "pbs"])
+    j.add_argument("--nodes", type=_positive_int, default=1, help="nodes (default: 1)")
+    j.add_argument("--ranks-per-node", type=_positive_int, required=True,
+                   help="MPI ranks per node; rank 0 of the job is the master")
+    j.add_argument("--gpus-per-node", type=_positive_int, default=None,
+                   help="GPU nodes: one rank per GPU, each worker sees its own GPU")
+    j.add_argument("--threads-per-worker", type=_positive_int, default=None,
+                   help="CPU/KNL nodes: OpenMP and torch threads of each worker")
+    j.add_argument("--assign", default="none", choices=["none", "shadho"],
+                   help="as for `ambs search`: send the most complex configurations to GPU ranks")
+    j.add_argument("--walltime", required=True,
+                   help=f"job walltime: {WALLTIME_HELP} (as for `ambs search`)")
+    j.add_argument("--account", default=None, help="account (project) to charge")
+    j.add_argument("--queue", default=None, help="partition (Slurm) or queue (PBS)")
+    j.add_argument("--launcher", default=None, choices=["srun", "mpiexec"],
+                   help="how ranks start (default: mpiexec, which reads the allocation; "
+                        "srun --mpi=pmi2 on Slurm sites whose PMI2 suits their MPI)")
+    j.add_argument("--warning", type=_positive_int, default=120,
+                   help="seconds before the walltime at which the search stops (default: 120)")
+    j.add_argument("--chain", type=_nonneg_int, default=0,
+                   help="follow-up jobs that resume the run after each job ends (default: 0)")
+    j.add_argument("--job-name", default=None, help="job name (default: ambs-<problem>)")
+    j.add_argument("--output", "-o", default=None,
+                   help="run directory (default: runs/<problem>-<method>-<time>)")
+    j.add_argument("--dry-run", action="store_true", help="print the job script, submit nothing")
+    _add_method_options(b.add_argument_group("search"))
+    _add_analyze_parser(sub)
+    _add_simulate_parser(sub)
+    return parser
+
+
+def _add_simulate_parser(sub: Any) -> None:
+    """The ``simulate`` subcommand: the real search against simulated workers (see ambs.simulate)."""
+    m = sub.add_parser("simulate", help="run the search against simulated workers on a virtual clock",
+                       description="Run the real search and driver against W simulated workers whose "
+                                   "evaluations take times drawn from --duration; the master's own "
+                                   "compute time is measured and counted. Prints worker utilization, "
+                                   "evaluations and master seconds per result.")
+    m.add_argument("problem", metavar="PROBLEM", help="problem module, as for `ambs search`")
+    g = m.add_argument_group("simulation")
+    g.add_argument("--workers", type=_positive_int, required=True, help="simulated workers")
+    g.add_argument("--duration", required=True, metavar="DIST",
+                   help="evaluation time: const:S, uniform:LO,HI, lognormal:MEDIAN,SIGMA or "
+                        "exponential:MEAN (seconds), e.g. lognormal:60,0.5")
+    g.add_argument("--walltime", type=_seconds, default=None,
+                   help=f"stop after this much virtual time: {WALLTIME_HELP}")
+    g.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    g.add_argument("--output", "-o", default=None,
+                   help="also keep the simulated run's results.csv here (times are virtual)")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    _add_method_options(m.add_argument_group("search"))
+
+
+def _add_analyze_parser(sub: Any) -> None:
+    """The ``analyze`` subcommand: post-processing of results.csv (see ambs.analysis)."""
+    a = sub.add_parser("analyze", help="summaries, plots, comparisons and reports of runs",
+                       description="Post-process a run's results.csv (finished or still running; "
+                                   "DeepHyper-style CSVs too).")
+    what = a.add_subparsers(dest="analyze_command", metavar="WHAT", parser_class=_Parser)
+    what.required = True
+    run_help = "run directory or results CSV"
+    p = what.add_parser("summary", help="evaluations by status, the best, top-k, utilization",
+                        description="Print a run's summary.")
+    p.add_argument("run", metavar="RUN_DIR", help=run_help)
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.add_argument("--top", type=_positive_int, default=5, help="rows of the top table (default: 5)")
+    p.add_argument("--budget", type=_positive_float, default=None, metavar="B",
+                   help="rank the evaluations that trained with budget B (default: the highest "
+                        "budget reached, in a run with several)")
+    p = what.add_parser("plot", help="PNG plots of one run",
+                        description="Best so far, worker timeline, objective against each "
+                                    "hyperparameter, importance.")
+    p.add_argument("run", metavar="RUN_DIR", help=run_help)
+    p.add_argument("--out", metavar="DIR", default=None, help="where the PNGs go (default: RUN_DIR/plots)")
+    p = what.add_parser("compare", help="best so far across runs, grouped by label",
+                        description="Median and interquartile range of the best so far per label.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help=run_help + "s")
+    p.add_argument("--labels", nargs="+", metavar="LABEL", default=None,
+                   help="one label per run, after the runs (default: each run's method)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="where compare.png goes (default: the directory that holds the runs, "
+                        "their common parent)")
+    p = what.add_parser("pareto", help="the Pareto front of a run with several objectives",
+                        description="Rows no other row dominates (all objectives maximized), "
+                                    "computed from the CSV, and pareto.png.")
+    p.add_argument("run", metavar="RUN_DIR", help=run_help)
+    p.add_argument("--objectives", metavar="COLUMNS", default=None,
+                   type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
+                   help="comma-separated CSV columns, '-' in front of one to minimize it "
+                        "(objective,-m:n_parameters); default: the lists in m:objectives")
+    p.add_argument("--out", metavar="FILE", default=None, help="PNG file (default: RUN_DIR/pareto.png)")
+    p = what.add_parser("report", help="a self-contained HTML report of one run",
+                        description="Summary tables and all plots in one HTML file.")
+    p.add_argument("run", metavar="RUN_DIR", help=run_help)
+    p.add_argument("--out", metavar="FILE", default=None, help="HTML file (default: RUN_DIR/report.html)")
+
+
