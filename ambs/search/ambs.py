@@ -33,15 +33,13 @@ import numpy as np
 from ConfigSpace import ConfigurationSpace
 from scipy.stats import qmc
 
-from ambs.acquisition import ACQUISITIONS, score
+from ambs.acquisition import score
 from ambs.problem import Problem
+from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Search
-from ambs.surrogate import SURROGATES, TRANSFORMS, ForestSurrogate, make_surrogate, transform_targets
+from ambs.surrogate import ForestSurrogate, make_surrogate, transform_targets
 
-__all__ = ["AMBS", "FitTask", "LIARS", "LIE_MODES"]
-
-LIARS = ("believer", "cl_max", "cl_mean", "cl_min")
-LIE_MODES = ("fold", "refit")
+__all__ = ["AMBS", "AMBSOptions", "FitTask", "LIARS", "LIE_MODES"]
 
 
 class FitTask:
@@ -74,86 +72,14 @@ class FitTask:
 
 
 class AMBS(Search):
-    """Model-based search with a random-forest surrogate and constant liar.
+    """Model-based search with a tree-ensemble surrogate and constant liar.
 
     Args:
         problem: the search space (an ``ambs.Problem`` or ConfigSpace space).
         random_state: seed; the same seed and results give the same proposals.
-        surrogate: ``"et"`` (default: a forest of extremely randomized
-            trees, fitted on all results with random split thresholds) or
-            ``"rf"`` (a classic random forest: bootstrap samples, best
-            splits). Without bootstrap, every tree of ``"et"`` passes
-            through every result, so the spread is zero at the results and
-            grows between them, much as a Gaussian process's does; it gave
-            lower regret than ``"rf"`` on all six functions of
-            ``bench/quality.py`` (20 seeds).
-        acquisition: ``"lcb"`` (= ``"ucb"`` on the maximized objective), ``"ei"`` or ``"pi"``.
-        kappa: LCB exploration weight. 1.0: with the believer's lies, the
-            pending points already spread the proposals out, and a small
-            kappa gave the lowest regret on the asynchronous path of
-            ``bench/quality.py`` (the one ``ambs search`` takes; see
-            ``bench/README.md`` for 1.0, 1.5 and 3.0).
-        xi: EI/PI improvement margin, on the surrogate's target scale (the
-            transformed loss, see ``y_transform``).
-        liar: the value assumed for pending points (asked, not yet told):
-            ``"believer"`` (default: the surrogate's own predicted mean at the
-            point, the "kriging believer" of Ginsbourger et al., 2010), or a
-            constant on the loss scale (``-objective``): ``"cl_max"`` (the
-            worst result seen), ``"cl_mean"`` or ``"cl_min"`` (the best). A
-            believer's lie leaves the prediction where it is and removes the
-            disagreement of the trees at the point, so a pending point stops
-            attracting exploration without pushing proposals away from a good
-            region. Under asynchronous dispatch every proposal is made with all
-            other workers' points pending, and a constant ``cl_max`` lie then
-            pushes every proposal away from the best region: with 8 workers
-            it left Ackley-5 at random search's regret (see ``bench/README.md``).
-        n_initial_points: size of the initial design (starting points included).
-        initial_design: ``"lhs"`` (Latin hypercube) or ``"random"``.
-        n_candidates: random candidates scored per ask.
-        n_local: local moves per starting point and round of the local search
-            (0 turns the local search off).
-        local_starts: how many of the best results told so far, and how many
-            of the best-scoring random candidates, the local search starts from.
-        local_scales: step sizes (on the unit scale) of the local-search
-            rounds, one round each. The small steps (down to 0.001) let the
-            search close in on an optimum once the model resolves it
-            (Branin's median regret 2e-6 -> 1e-7).
-        random_fraction: probability that a proposed point is a random sample
-            rather than the acquisition's choice.
-        kappa_sampling: draw each point's LCB weight from an exponential
-            distribution with mean ``kappa`` (a spread of greedy and
-            exploring points in one batch) instead of using ``kappa`` itself.
-        lie_spread: whether a lie adds to the spread of the leaves it joins
-            as an observation would (True), or only moves their mean and
-            shrinks their spread as one more sample would (False, the
-            default). A lie is not an observation: in a leaf of one result,
-            counting its distance from the result as spread makes the pending
-            point *more* uncertain, so LCB is drawn to the running
-            evaluations instead of away from them.
-        n_recombine: extra candidates per ask whose coordinates are drawn
-            from the best results (``top_fraction`` of them, at least
-            ``top_min``), each coordinate from a random one of them, blurred by
-            ``recombine_bandwidth`` times that coordinate's spread; see
-            :meth:`ambs.space.Space.recombine`. 0 turns them off.
-        y_transform: ``"rank"`` (default), ``"log"`` or ``"none"``: the
-            monotone transform of the loss before fitting. Ranks resolve
-            small differences among the best results (the log scale
-            lumps everything within ``y_eps`` of the range together) and
-            gave lower regret on most test functions of
-            ``bench/quality.py``; ``"log"`` keeps the magnitudes, which can
-            help on losses spanning orders of magnitude (Rosenbrock).
-        lie_mode: how a pending point's lie enters the model: ``"fold"``
-            (default) adds it to the statistics of the leaves the point falls
-            into, without refitting (constant liar at O(trees x candidates) a
-            point); ``"refit"`` refits the forest with the lies as data, once
-            per proposed point (the textbook form, slow; kept to measure
-            against).
-        n_estimators, min_samples_leaf, max_features, bootstrap, rotate, n_jobs:
-            surrogate settings (64 trees: a smoother mean than 32, about
-            as good as 128 at half the cost; ``rotate``: the share of trees that split
-            randomly rotated numerical features, see
-            :class:`ambs.surrogate.ForestSurrogate`; ``n_jobs``: threads for
-            fitting).
+        options: the search's settings (:class:`ambs.search.ambs_options.AMBSOptions`,
+            where each is documented); default: the defaults.
+        **settings: settings by name, over ``options`` (``AMBS(p, kappa=2.0)``).
 
     Fitting is separate from proposing (:meth:`fit_task`, :meth:`install`):
     by default ``ask`` refits when results came in since the last fit, which
@@ -167,86 +93,43 @@ class AMBS(Search):
         self,
         problem: Problem | ConfigurationSpace,
         random_state: int | None = None,
-        surrogate: str = "et",
-        acquisition: str = "lcb",
-        kappa: float = 1.0,
-        xi: float = 0.01,
-        liar: str = "believer",
-        n_initial_points: int = 10,
-        initial_design: str = "lhs",
-        n_candidates: int = 1000,
-        n_local: int = 20,
-        local_starts: tuple[int, int] = (5, 5),
-        local_scales: tuple[float, ...] = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001),
-        random_fraction: float = 0.0,
-        kappa_sampling: bool = False,
-        lie_spread: bool = False,
-        n_recombine: int = 0,
-        top_fraction: float = 0.15,
-        top_min: int = 5,
-        recombine_bandwidth: float = 0.5,
-        y_transform: str = "rank",
-        y_eps: float = 0.01,
-        lie_mode: str = "fold",
-        n_estimators: int = 64,
-        min_samples_leaf: int = 1,
-        max_features: float = 1.0,
-        bootstrap: bool | None = None,
-        rotate: float = 0.0,
-        n_jobs: int = 1,
+        options: AMBSOptions | None = None,
+        **settings: Any,
     ) -> None:
         super().__init__(problem, random_state)
-        if surrogate not in SURROGATES:
-            raise ValueError(f"unknown surrogate {surrogate!r} (choose from {', '.join(SURROGATES)})")
-        if acquisition not in ACQUISITIONS:
-            raise ValueError(f"unknown acquisition {acquisition!r} (choose from {', '.join(ACQUISITIONS)})")
-        if liar not in LIARS:
-            raise ValueError(f"unknown liar {liar!r} (choose from {', '.join(LIARS)})")
-        if initial_design not in ("lhs", "random"):
-            raise ValueError(f"unknown initial design {initial_design!r} (choose lhs or random)")
-        if y_transform not in TRANSFORMS:
-            raise ValueError(f"unknown y_transform {y_transform!r} (choose from {', '.join(TRANSFORMS)})")
-        if lie_mode not in LIE_MODES:
-            raise ValueError(f"unknown lie_mode {lie_mode!r} (choose from {', '.join(LIE_MODES)})")
-        if kappa < 0 or not math.isfinite(kappa):
-            raise ValueError(f"kappa must be a finite number >= 0, got {kappa}")
-        if n_initial_points < 1:
-            raise ValueError(f"n_initial_points must be at least 1, got {n_initial_points}")
-        if n_candidates < 1:
-            raise ValueError(f"n_candidates must be at least 1, got {n_candidates}")
-        if not 0.0 <= random_fraction <= 1.0:
-            raise ValueError(f"random_fraction must be in [0, 1], got {random_fraction}")
-        self.surrogate_name = surrogate
-        self.acquisition = acquisition
-        self.kappa = float(kappa)
-        self.xi = float(xi)
-        self.liar = liar
-        self.n_initial_points = int(n_initial_points)
-        self.n_candidates = int(n_candidates)
-        self.n_local = int(n_local)
-        self.local_starts = (int(local_starts[0]), int(local_starts[1]))
-        self.local_scales = tuple(float(s) for s in local_scales)
-        self.random_fraction = float(random_fraction)
-        self.kappa_sampling = bool(kappa_sampling)
-        self.lie_spread = bool(lie_spread)
-        self.n_recombine = int(n_recombine)
-        self.top_fraction = float(top_fraction)
-        self.top_min = int(top_min)
-        self.recombine_bandwidth = float(recombine_bandwidth)
-        self.y_transform = y_transform
-        self.y_eps = float(y_eps)
-        self.lie_mode = lie_mode
+        o = (options or AMBSOptions()).replace(**settings)
+        self.options = o
+        self.surrogate_name = o.surrogate
+        self.acquisition = o.acquisition
+        self.kappa = float(o.kappa)
+        self.xi = float(o.xi)
+        self.liar = o.liar
+        self.n_initial_points = int(o.n_initial_points)
+        self.n_candidates = int(o.n_candidates)
+        self.n_local = int(o.n_local)
+        self.local_starts = (int(o.local_starts[0]), int(o.local_starts[1]))
+        self.local_scales = tuple(float(s) for s in o.local_scales)
+        self.random_fraction = float(o.random_fraction)
+        self.kappa_sampling = bool(o.kappa_sampling)
+        self.lie_spread = bool(o.lie_spread)
+        self.n_recombine = int(o.n_recombine)
+        self.top_fraction = float(o.top_fraction)
+        self.top_min = int(o.top_min)
+        self.recombine_bandwidth = float(o.recombine_bandwidth)
+        self.y_transform = o.y_transform
+        self.y_eps = float(o.y_eps)
+        self.lie_mode = o.lie_mode
         self.background_fit = False
         self.surrogate_kw: dict[str, Any] = dict(
-            n_estimators=n_estimators,
-            min_samples_leaf=min_samples_leaf,
-            max_features=max_features,
-            bootstrap=bootstrap,
-            rotate=rotate,
+            n_estimators=o.n_estimators,
+            min_samples_leaf=o.min_samples_leaf,
+            max_features=o.max_features,
+            bootstrap=o.bootstrap,
+            rotate=o.rotate,
             rotate_features=self.space.rotatable_features(),
-            n_jobs=n_jobs,
+            n_jobs=o.n_jobs,
         )
-        self.initial = self._initial_design(initial_design)
+        self.initial = self._initial_design(o.initial_design)
         self.model: ForestSurrogate | None = None
         self._fitted_on = -1  # n_told at the last fit
         self._launched_on = -1  # n_told of the newest fit task handed out

@@ -1,0 +1,132 @@
+"""The settings of :class:`ambs.search.AMBS`, one documented field each.
+
+The defaults are what ``ambs search`` uses; how they were chosen, with the
+measurements, is in ``bench/README.md`` (search quality on the asynchronous
+path ``ambs search`` takes, and on the ask/tell loop).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ambs.acquisition import ACQUISITIONS
+from ambs.surrogate import SURROGATES, TRANSFORMS
+
+__all__ = ["LIARS", "LIE_MODES", "AMBSOptions"]
+
+LIARS = ("believer", "cl_max", "cl_mean", "cl_min")
+LIE_MODES = ("fold", "refit")
+
+
+@dataclass(frozen=True)
+class AMBSOptions:
+    """How AMBS models, acquires and lies.
+
+    Model:
+        surrogate: ``"et"`` (a forest of extremely randomized trees, fitted on
+            all results with random split thresholds: every tree passes through
+            every result, so the spread is zero at the results and grows between
+            them, much as a Gaussian process's does) or ``"rf"`` (a classic
+            random forest: bootstrap samples, best splits).
+        n_estimators, min_samples_leaf, max_features, bootstrap: the forest's
+            trees (``bootstrap`` None: the surrogate's own default).
+        rotate: the share of trees that split randomly rotated numerical
+            features (see :class:`ambs.surrogate.ForestSurrogate`).
+        n_jobs: threads for fitting.
+        y_transform: ``"rank"`` (normal scores of the ranks: resolves small
+            differences among the best results), ``"log"`` (keeps magnitudes,
+            for losses spanning orders of magnitude) or ``"none"``.
+        y_eps: the offset of the ``"log"`` transform, relative to the range.
+
+    Acquisition:
+        acquisition: ``"lcb"`` (= ``"ucb"`` on the maximized objective), ``"ei"`` or ``"pi"``.
+        kappa: LCB exploration weight.
+        kappa_sampling: draw each point's weight from an exponential with mean
+            ``kappa`` instead (greedy and exploring points in one batch).
+        xi: EI/PI improvement margin, on the surrogate's target scale.
+        n_candidates: random candidates scored per ask.
+        n_local: local moves per start and round of the local search (0: none).
+        local_starts: how many of the best results, and of the best-scoring
+            random candidates, the local search starts from.
+        local_scales: step sizes (unit scale) of its rounds, one round each.
+        random_fraction: probability that a point is a random sample instead.
+        n_recombine, top_fraction, top_min, recombine_bandwidth: extra
+            candidates whose coordinates come from the best results (see
+            :meth:`ambs.space.Space.recombine`); 0 turns them off.
+
+    Running evaluations (constant liar):
+        liar: the value assumed at a pending point: ``"believer"`` (the
+            surrogate's own mean there, the kriging believer of Ginsbourger et
+            al., 2010: the trees agree at the point, so it stops attracting
+            exploration without pushing proposals out of a good region), or a
+            constant on the loss scale, ``"cl_max"`` (the worst result),
+            ``"cl_mean"`` or ``"cl_min"`` (the best).
+        lie_spread: whether a lie adds to its leaves' spread as an observation
+            would (True) or only moves their mean and shrinks their spread
+            (False): a lie is not an observation, and counting its distance
+            from a lone result as spread draws LCB to the running evaluations.
+        lie_mode: ``"fold"`` (add the lie to the statistics of the leaves the
+            point falls into, without refitting) or ``"refit"`` (refit with the
+            lies as data, once per proposed point: the textbook form, slow).
+
+    Start:
+        n_initial_points: size of the initial design (starting points included).
+        initial_design: ``"lhs"`` (Latin hypercube) or ``"random"``.
+    """
+
+    surrogate: str = "et"
+    n_estimators: int = 64
+    min_samples_leaf: int = 1
+    max_features: float = 1.0
+    bootstrap: bool | None = None
+    rotate: float = 0.0
+    n_jobs: int = 1
+    y_transform: str = "rank"
+    y_eps: float = 0.01
+    acquisition: str = "lcb"
+    kappa: float = 1.0
+    kappa_sampling: bool = False
+    xi: float = 0.01
+    n_candidates: int = 1000
+    n_local: int = 20
+    local_starts: tuple[int, int] = (5, 5)
+    local_scales: tuple[float, ...] = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+    random_fraction: float = 0.0
+    n_recombine: int = 0
+    top_fraction: float = 0.15
+    top_min: int = 5
+    recombine_bandwidth: float = 0.5
+    liar: str = "believer"
+    lie_spread: bool = False
+    lie_mode: str = "fold"
+    n_initial_points: int = 10
+    initial_design: str = "lhs"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("surrogate", self.surrogate, SURROGATES),
+                                     ("acquisition", self.acquisition, ACQUISITIONS),
+                                     ("liar", self.liar, LIARS), ("initial design", self.initial_design,
+                                                                  ("lhs", "random")),
+                                     ("y_transform", self.y_transform, TRANSFORMS),
+                                     ("lie_mode", self.lie_mode, LIE_MODES)):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r} (choose from {', '.join(allowed)})")
+        if self.kappa < 0 or not math.isfinite(self.kappa):
+            raise ValueError(f"kappa must be a finite number >= 0, got {self.kappa}")
+        if self.n_initial_points < 1:
+            raise ValueError(f"n_initial_points must be at least 1, got {self.n_initial_points}")
+        if self.n_candidates < 1:
+            raise ValueError(f"n_candidates must be at least 1, got {self.n_candidates}")
+        if not 0.0 <= self.random_fraction <= 1.0:
+            raise ValueError(f"random_fraction must be in [0, 1], got {self.random_fraction}")
+
+    def replace(self, **settings: Any) -> AMBSOptions:
+        """A copy with ``settings`` changed; an unknown name is a ValueError."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"AMBS has no setting {unknown[0]!r}")
+        return dataclasses.replace(self, **settings) if settings else self
