@@ -1,4 +1,4 @@
-"""Append-only results CSV and the run directory's settings file.
+"""Append-only results CSV, the run directory's settings file and its space file.
 
 ``results.csv`` gets one row per finished evaluation, written and flushed
 the moment it finishes; the header is fixed when the run starts, from the
@@ -7,10 +7,13 @@ except that resuming cuts off a half-written last line (a crash mid-write).
 A Recorder holds the run directory's lock (``run.lock``, :mod:`ambs.runlock`)
 from its start to :meth:`Recorder.close`: one search at a time per directory.
 
-What ambs writes, ambs reads back: how a value becomes a cell, and how
-large a cell may be, is :mod:`ambs.cells`. A result the master cannot
-encode (metadata with tuple keys, a value whose ``str`` raises) is still a
-row: its objective kept, the value left out and named in ``error``.
+What ambs writes, ambs reads back: how a value becomes a cell, how large a
+cell may be, and how the file is read back (:func:`ambs.cells.read_table`,
+for :func:`read_results` and :mod:`ambs.analysis`) is :mod:`ambs.cells`. A
+result the master cannot encode (metadata with tuple keys, a value whose
+``str`` raises) is still a row: its objective kept, the value left out and
+named in ``error``. ``space.json`` (:func:`write_space`) is the search space
+in ConfigSpace's JSON format, for the analysis's axes.
 
 A ``p:`` cell that is empty means the hyperparameter was inactive (its
 condition did not hold). A value whose text is empty, or only double quotes,
