@@ -1,23 +1,30 @@
-"""How one value becomes a cell of results.csv, and how large a cell may be.
+"""How one value becomes a cell of results.csv, how large a cell may be, and
+how the cells of the file are read back.
 
 What ambs writes, ambs reads back: a cell holds at most ``MAX_ERROR_CHARS``
 characters of error text and ``MAX_CELL_CHARS`` of anything else (a longer
 value is cut, ending in a ``[cut: N characters in all]`` marker), well within
 the field limit that every reader of a results CSV sets with
 :func:`allow_large_fields` (which also reads CSVs written before the caps).
+:func:`read_table` is the one reader of the file, for ``--resume``
+(:func:`ambs.recorder.read_results`) and for :mod:`ambs.analysis`; the value
+of a ``p:`` cell is :func:`hp_value`.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_CELL_CHARS", "MAX_ERROR_CHARS", "allow_large_fields", "cap_text", "cell", "first_line",
-           "hp_cell", "hp_text", "parse_hp_cell", "to_json"]
+__all__ = ["MAX_CELL_CHARS", "MAX_ERROR_CHARS", "Table", "allow_large_fields", "cap_text", "cell", "first_line",
+           "hp_cell", "hp_text", "hp_value", "parse_hp_cell", "read_table", "to_json"]
 
 MAX_ERROR_CHARS = 10_000  # the error text of a row (a 200 KB exception message is cut)
 MAX_CELL_CHARS = 100_000  # any other cell (large metadata is cut)
@@ -92,6 +99,11 @@ def hp_text(text: str) -> str:
     return text[:-2] if len(text) >= 2 and _QUOTES.fullmatch(text) else text
 
 
+def hp_value(text: str) -> str | None:
+    """The value text of a ``p:`` cell as read: None for the empty cell (inactive)."""
+    return None if text == "" else hp_text(text)
+
+
 def parse_hp_cell(hp: Any, raw: str) -> Any:
     """The value of ConfigSpace hyperparameter ``hp`` that a non-empty ``p:`` cell holds; ValueError if none."""
     from ConfigSpace.hyperparameters import (
@@ -113,3 +125,78 @@ def parse_hp_cell(hp: Any, raw: str) -> Any:
     if isinstance(hp, IntegerHyperparameter):
         return int(float(raw))
     return float(raw)
+
+
+# ---------------------------------------------------------------- reading the file
+@dataclass
+class Table:
+    """The cells of a results CSV as they are written (text), in file order.
+
+    ``header`` is the first line; ``rows`` are the complete rows after it
+    (blank lines left out) and ``lines`` the line each of them starts on.
+    ``dropped`` says that a half-written last line (fewer or more fields than
+    the header, no newline after it: a run still writing, or a crash) was left
+    out; ``complete``, that the file ends with a newline.
+    """
+
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+    complete: bool = True
+    dropped: bool = False
+
+    @property
+    def last_cut(self) -> bool:
+        """The last row kept is on a line without a newline (it may be cut short)."""
+        return bool(self.rows) and not self.complete and not self.dropped
+
+    def check_widths(self, path: str | Path) -> None:
+        """ValueError naming the first row with another number of fields than the header."""
+        for row, line in zip(self.rows, self.lines):
+            if len(row) != len(self.header):
+                raise ValueError(f"{path}, line {line}: {len(row)} fields, expected {len(self.header)}")
+
+
+def read_table(path: str | Path) -> Table:
+    """Read a results CSV into a :class:`Table`; a file with nothing but
+    whitespace has no header and no rows.
+
+    Raises ValueError, with a message that names the file, for a file that
+    cannot be read or is not text. Rows keep their number of fields: the
+    caller checks them with :meth:`Table.check_widths` once it knows the file
+    is one it reads. Warns about nothing: the caller says what a dropped last
+    line means.
+    """
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            text = fh.read()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a results CSV (not a text file)") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a results CSV") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    if not text.strip():
+        return Table([], [], [])
+    if "\x00" in text:
+        raise ValueError(f"{path} is not a results CSV (binary content)")
+    complete = text.endswith("\n")
+    allow_large_fields()  # the long cells ambs writes, and those of CSVs written before its caps
+    reader = csv.reader(io.StringIO(text))
+    rows, lines, start = [], [], 1
+    try:
+        for row in reader:
+            if row:
+                rows.append(row)
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise ValueError(f"{path} is not a readable CSV ({exc})") from None
+    header, rows, lines = rows[0], rows[1:], lines[1:]
+    dropped = False
+    if rows and not complete and len(rows[-1]) != len(header):
+        rows.pop()
+        lines.pop()
+        dropped = True
+    return Table(header, rows, lines, complete, dropped)

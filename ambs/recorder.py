@@ -1,4 +1,4 @@
-"""Append-only results CSV and the run directory's settings file.
+"""Append-only results CSV, the run directory's settings file and its space file.
 
 ``results.csv`` gets one row per finished evaluation, written and flushed
 the moment it finishes; the header is fixed when the run starts, from the
@@ -7,10 +7,13 @@ except that resuming cuts off a half-written last line (a crash mid-write).
 A Recorder holds the run directory's lock (``run.lock``, :mod:`ambs.runlock`)
 from its start to :meth:`Recorder.close`: one search at a time per directory.
 
-What ambs writes, ambs reads back: how a value becomes a cell, and how
-large a cell may be, is :mod:`ambs.cells`. A result the master cannot
-encode (metadata with tuple keys, a value whose ``str`` raises) is still a
-row: its objective kept, the value left out and named in ``error``.
+What ambs writes, ambs reads back: how a value becomes a cell, how large a
+cell may be, and how the file is read back (:func:`ambs.cells.read_table`,
+for :func:`read_results` and :mod:`ambs.analysis`) is :mod:`ambs.cells`. A
+result the master cannot encode (metadata with tuple keys, a value whose
+``str`` raises) is still a row: its objective kept, the value left out and
+named in ``error``. ``space.json`` (:func:`write_space`) is the search space
+in ConfigSpace's JSON format, for the analysis's axes.
 
 A ``p:`` cell that is empty means the hyperparameter was inactive (its
 condition did not hold). A value whose text is empty, or only double quotes,
@@ -33,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ambs.analysis_space import SPACE, write_space
 from ambs.cells import (  # noqa: F401 - MAX_*: part of this module's interface
     MAX_CELL_CHARS,
     MAX_ERROR_CHARS,
@@ -41,6 +43,7 @@ from ambs.cells import (  # noqa: F401 - MAX_*: part of this module's interface
     cap_text,
     hp_cell,
     parse_hp_cell,
+    read_table,
 )
 from ambs.cells import cell as _cell
 from ambs.cells import first_line as _first_line
@@ -50,10 +53,11 @@ from ambs.result import Evaluation, Status
 from ambs.runlock import RunLock
 
 __all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for", "effective_settings",
-           "read_results"]
+           "read_results", "write_space"]
 
 RESULTS = "results.csv"
 SETTINGS = "run.json"
+SPACE = "space.json"  # the search space in ConfigSpace's JSON format, for the analysis
 FIXED_BEFORE = ["job_id"]
 FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
@@ -73,6 +77,21 @@ def _budget_text(budget: dict[str, Any] | None) -> str:
     if not budget:
         return "none"
     return f"{budget.get('name')} {budget.get('low')}..{budget.get('high')}"
+
+
+def write_space(space: Any, path: Path) -> bool:
+    """Write a ConfigurationSpace as JSON (atomically); False, with a warning,
+    when the space cannot be serialized (the analysis then guesses scales)."""
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        space.to_json(tmp, indent=1)
+        os.replace(tmp, path)
+    except Exception as exc:  # a custom hyperparameter without an encoder, a full disk
+        tmp.unlink(missing_ok=True)
+        warnings.warn(f"{path} not written ({type(exc).__name__}: {exc}); plots will guess "
+                      "which hyperparameters are log-scaled", stacklevel=2)
+        return False
+    return True
 
 
 def effective_settings(doc: dict[str, Any]) -> dict[str, Any]:
@@ -460,28 +479,25 @@ def read_results(path: str | Path, space: Any) -> list[Evaluation]:
     path = Path(path)
     if not path.exists():
         return []
-    out = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        text = fh.read()
-    complete = text.endswith("\n")
-    allow_large_fields()
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None:
+    try:
+        table = read_table(path)
+    except ValueError as exc:
+        raise RunDirError(str(exc)) from None
+    if not table.header:
         return []
-    index = {c: i for i, c in enumerate(header)}
+    index = {c: i for i, c in enumerate(table.header)}
     for col in ("job_id", "objective", "status"):
         if col not in index:
             raise RunDirError(f"{path} is not an ambs results file (no {col!r} column)")
+    try:
+        table.check_widths(path)
+    except ValueError as exc:
+        raise RunDirError(str(exc)) from None
+    if table.dropped:
+        warnings.warn(f"{path}: skipped a half-written last line", stacklevel=2)
     hps = {hp.name: hp for hp in space.hps}
-    rows = list(reader)
-    for lineno, row in enumerate(rows, start=2):
-        last = lineno == len(rows) + 1
-        if len(row) != len(header):
-            if last and not complete:
-                warnings.warn(f"{path}: skipped a half-written last line", stacklevel=2)
-                continue
-            raise RunDirError(f"{path}, line {lineno}: {len(row)} fields, expected {len(header)}")
+    out = []
+    for n, (row, lineno) in enumerate(zip(table.rows, table.lines), start=1):
         try:
             config = {
                 name: parse_hp_cell(hp, row[index[f"p:{name}"]])
@@ -505,7 +521,7 @@ def read_results(path: str | Path, space: Any) -> list[Evaluation]:
             if BUDGET in index and row[index[BUDGET]]:
                 ev.budget = float(row[index[BUDGET]])
         except (KeyError, ValueError) as exc:
-            if last and not complete:
+            if n == len(table.rows) and table.last_cut:
                 warnings.warn(f"{path}: skipped a half-written last line", stacklevel=2)
                 continue
             raise RunDirError(f"{path}, line {lineno}: cannot parse row ({exc})") from None

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from ambs import analysis
+from ambs.analysis import metrics, plots
 from ambs.cli import main
 
 pytest.importorskip("matplotlib")
@@ -215,9 +216,9 @@ def test_log_scale_detection() -> None:
     import pandas as pd
 
     rng = np.random.default_rng(1)
-    assert analysis._is_log_scaled(pd.Series(10 ** rng.uniform(-5, -1, 40)))
-    assert not analysis._is_log_scaled(pd.Series(rng.uniform(0, 1, 200)))
-    assert not analysis._is_log_scaled(pd.Series(rng.uniform(-1, 1, 40)))
+    assert metrics._is_log_scaled(pd.Series(10 ** rng.uniform(-5, -1, 40)))
+    assert not metrics._is_log_scaled(pd.Series(rng.uniform(0, 1, 200)))
+    assert not metrics._is_log_scaled(pd.Series(rng.uniform(-1, 1, 40)))
 
 
 # ---------------------------------------------------------------- plots and report
@@ -293,10 +294,10 @@ def test_summary_without_matplotlib(run_dirs: dict[str, Path]) -> None:
 
 
 def test_nan_safe_numbers() -> None:
-    assert analysis._py(math.nan) is None
+    assert metrics._py(math.nan) is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert analysis._fmt_seconds(0.004) == "4 ms"
+        assert metrics.fmt_seconds(0.004) == "4 ms"
 
 
 BUDGETED_CONDITIONAL = """\
@@ -344,13 +345,13 @@ def run(config, budget=None):
 def _figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     """Capture the figures the plot functions save, by file name."""
     figs: dict[str, object] = {}
-    save = analysis._save
+    save = plots.save
 
     def keep(fig: object, path: str | Path) -> Path:
         figs[Path(path).name] = fig
         return save(fig, path)
 
-    monkeypatch.setattr(analysis, "_save", keep)
+    monkeypatch.setattr(plots, "save", keep)
     return figs
 
 

@@ -1,8 +1,8 @@
 """Budgets in a run's results: which rows stopped early, the table per budget,
 and the budget that ranks a multi-fidelity run.
 
-Functions of the loaded frame (see :class:`ambs.analysis.Run`), used by
-:mod:`ambs.analysis`; rows are in finish order.
+Functions of the loaded frame (see :class:`ambs.analysis.Run`); rows are in
+finish order.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 from ambs.errors import AnalysisError
 
 if TYPE_CHECKING:
-    from ambs.analysis import Run
+    from ambs.analysis.load import Run
 
 __all__ = ["config_keys", "full_budget", "stopped_rows", "budget_table", "has_budgets", "ranking_budget"]
 

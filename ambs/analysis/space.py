@@ -1,43 +1,26 @@
 """What a run directory records about its problem, for the analysis.
 
-``space.json`` is the search space in ConfigSpace's JSON format, written
-when a run is created: plots take axis scales (log-uniform or uniform) and
-the order of categorical levels from it instead of guessing them from the
-values. ``run.json`` names the budget (``"budget": {"name": "epochs", ...}``)
-and, for problems with several objectives, the objectives.
-
-Light on purpose (json only): the recorder imports it on every run.
+``space.json`` is the search space in ConfigSpace's JSON format, written by
+the recorder when a run is created (:func:`ambs.recorder.write_space`): plots
+take axis scales (log-uniform or uniform) and the order of categorical levels
+from it instead of guessing them from the values. ``run.json`` names the
+budget (``"budget": {"name": "epochs", ...}``) and, for problems with several
+objectives, the objectives.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SPACE", "write_space", "read_space", "is_textual", "budget_name", "at_budget", "objective_names", "plain_axis"]
+from ambs.recorder import SPACE
 
-SPACE = "space.json"
+__all__ = ["read_space", "is_textual", "is_number", "budget_name", "at_budget", "objective_names"]
+
 _NUMERIC = ("uniform_float", "uniform_int", "normal_float", "normal_int", "beta_float", "beta_int")
-
-
-def write_space(space: Any, path: Path) -> bool:
-    """Write a ConfigurationSpace as JSON (atomically); False, with a warning,
-    when the space cannot be serialized (the analysis then guesses scales)."""
-    tmp = path.with_suffix(".json.tmp")
-    try:
-        space.to_json(tmp, indent=1)
-        os.replace(tmp, path)
-    except Exception as exc:  # a custom hyperparameter without an encoder, a full disk
-        tmp.unlink(missing_ok=True)
-        warnings.warn(f"{path} not written ({type(exc).__name__}: {exc}); plots will guess "
-                      "which hyperparameters are log-scaled", stacklevel=2)
-        return False
-    return True
 
 
 def _geometric(seq: Sequence[float]) -> bool:
@@ -48,7 +31,8 @@ def _geometric(seq: Sequence[float]) -> bool:
     return min(ratios) > 1.5 and max(ratios) / min(ratios) < 1.01
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """A finite int or float (not a bool)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -74,7 +58,7 @@ def read_space(run_dir: Path) -> dict[str, dict[str, Any]] | None:
             info["log"] = bool(hp.get("log", False))
         elif isinstance(values, list):
             info["order"] = [str(v) for v in values]
-            if kind == "ordinal" and all(_is_number(v) for v in values):
+            if kind == "ordinal" and all(is_number(v) for v in values):
                 info["log"] = _geometric([float(v) for v in values])
         out[hp["name"]] = info
     return out
@@ -115,15 +99,3 @@ def objective_names(settings: dict[str, Any], width: int) -> list[str]:
             and all(isinstance(n, str) and n and n not in ("job_id", "pareto") for n in names)):
         return list(names)
     return [f"objective_{k + 1}" for k in range(width)]
-
-
-def plain_axis(axis: Any, values: Sequence[float], max_ticks: int = 10) -> None:
-    """Ticks of a (log) matplotlib axis as plain numbers (``2``, not ``2×10^0``);
-    at the values themselves when there are few of them."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    distinct = sorted({float(v) for v in values if _is_number(v)})
-    if 0 < len(distinct) <= max_ticks:
-        axis.set_ticks(distinct)
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
