@@ -1,4 +1,5 @@
-"""Append-only results CSV, the run directory's settings file and its space file.
+"""Append-only results CSV: the run directory's rows (its identity, run.json
+and space.json, is :mod:`ambs.runinfo`).
 
 ``results.csv`` gets one row per finished evaluation, written and flushed
 the moment it finishes; the header is fixed when the run starts, from the
@@ -30,9 +31,7 @@ import io
 import json
 import math
 import os
-import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,58 +49,25 @@ from ambs.cells import first_line as _first_line
 from ambs.cells import to_json as _json
 from ambs.errors import RecorderError, RunDirError
 from ambs.result import Evaluation, Status
+from ambs.runinfo import (  # noqa: F401 - SETTINGS, SPACE, write_space...: part of this module's interface
+    SETTINGS,
+    SPACE,
+    RunInfo,
+    check_same_run,
+    effective_settings,
+    write_settings,
+    write_space,
+)
 from ambs.runlock import RunLock
 
 __all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for", "effective_settings",
            "read_results", "write_space"]
 
 RESULTS = "results.csv"
-SETTINGS = "run.json"
-SPACE = "space.json"  # the search space in ConfigSpace's JSON format, for the analysis
 FIXED_BEFORE = ["job_id"]
 FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
-
-
-# Settings that alter what the rows of a run mean: a resume may not change them.
-MEANING = ("min_budget", "max_budget", "eta")
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as run.json holds it (tuples as lists, numbers as JSON has them)."""
-    return json.loads(json.dumps(value, default=str)) if value is not None else None
-
-
-def _budget_text(budget: dict[str, Any] | None) -> str:
-    if not budget:
-        return "none"
-    return f"{budget.get('name')} {budget.get('low')}..{budget.get('high')}"
-
-
-def write_space(space: Any, path: Path) -> bool:
-    """Write a ConfigurationSpace as JSON (atomically); False, with a warning,
-    when the space cannot be serialized (the analysis then guesses scales)."""
-    tmp = path.with_suffix(".json.tmp")
-    try:
-        space.to_json(tmp, indent=1)
-        os.replace(tmp, path)
-    except Exception as exc:  # a custom hyperparameter without an encoder, a full disk
-        tmp.unlink(missing_ok=True)
-        warnings.warn(f"{path} not written ({type(exc).__name__}: {exc}); plots will guess "
-                      "which hyperparameters are log-scaled", stacklevel=2)
-        return False
-    return True
-
-
-def effective_settings(doc: dict[str, Any]) -> dict[str, Any]:
-    """The settings a run now has: the original ones of run.json, with the
-    changes of every resume (``resumes``) applied in order."""
-    out = dict(doc.get("settings") or {})
-    for r in doc.get("resumes") or []:
-        if isinstance(r, dict) and isinstance(r.get("changed"), dict):
-            out.update(r["changed"])
-    return out
 
 
 def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) -> list[str]:
@@ -116,21 +82,6 @@ def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) 
         + [f"m:{n}" for n in metadata]
         + [EXTRA]
     )
-
-
-@dataclass
-class RunInfo:
-    """What identifies a run: written to run.json, checked on resume."""
-
-    problem: str
-    problem_name: str
-    fingerprint: str
-    method: str
-    columns: list[str]
-    settings: dict[str, Any] = field(default_factory=dict)
-    budget: dict[str, Any] | None = None  # the problem's declared budget (name, low, high, default)
-    objectives: list[str] | None = None  # names of several objectives, when the problem gives them
-    space: Any = None  # the ConfigurationSpace, written to space.json for the analysis
 
 
 class Recorder:
@@ -149,6 +100,7 @@ class Recorder:
         self.path = self.dir / RESULTS
         self.columns = info.columns
         self._extra_warned: set[str] = set()
+        self._old: dict[str, Any] | None = None  # run.json of the run being resumed
         settings_path = self.dir / SETTINGS
         # One search at a time per run directory (ambs.runlock), before anything
         # is read or cut; a directory still to be made is locked once made.
@@ -167,7 +119,7 @@ class Recorder:
         if resume:
             if not settings_path.exists() and not has_results:
                 raise RunDirError(f"nothing to resume: {self.dir} holds no run (no {SETTINGS})")
-            self._check_same_run(settings_path)
+            self._old = check_same_run(self.dir, self.info)
             self._check_header()
             self._repair_tail()
         elif has_results or settings_path.exists():
@@ -199,7 +151,7 @@ class Recorder:
                 raise
         self._made_space = False
         try:
-            self._write_settings(settings_path, resume)
+            write_settings(settings_path, self.info, self.columns, self._old if resume else None)
             if self.info.space is not None and not (self.dir / SPACE).exists():
                 self._made_space = write_space(self.info.space, self.dir / SPACE)
             new_file = not self.path.exists() or self.path.stat().st_size == 0
@@ -216,56 +168,6 @@ class Recorder:
             raise
 
     # ------------------------------------------------------------ checks
-    def _check_same_run(self, settings_path: Path) -> None:
-        try:
-            old = json.loads(settings_path.read_text())
-        except FileNotFoundError:
-            raise RunDirError(f"cannot resume {self.dir}: {SETTINGS} is missing") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunDirError(f"cannot resume {self.dir}: {SETTINGS} is unreadable ({exc})") from None
-        if old.get("fingerprint") != self.info.fingerprint:
-            raise RunDirError(
-                f"cannot resume {self.dir}: it is a run of problem {old.get('problem')!r} "
-                "with another search space"
-            )
-        if old.get("method") != self.info.method:
-            raise RunDirError(
-                f"cannot resume {self.dir}: it was run with --method {old.get('method')}, "
-                f"not {self.info.method}"
-            )
-        self._check_meaning(old)
-        self._old = old
-
-    def _check_meaning(self, old: dict[str, Any]) -> None:
-        """Refuse a resume after a change that alters what the run's rows mean:
-        the budget range (the problem's, or the multi-fidelity settings), the
-        objectives' names, the space (space.json against the problem's)."""
-        stop = f"cannot resume {self.dir}: the"
-        tail = "; its rows would mean something else (start a new run in another --output)"
-        if _plain(old.get("budget")) != _plain(self.info.budget):
-            raise RunDirError(f"{stop} budget is now {_budget_text(self.info.budget)}, the run's was "
-                              f"{_budget_text(old.get('budget'))}{tail}")
-        if (old.get("objectives") or None) != (list(self.info.objectives or []) or None):
-            raise RunDirError(f"{stop} objectives are now {self.info.objectives or ['objective']}, the run's were "
-                              f"{old.get('objectives') or ['objective']}{tail}")
-        was = effective_settings(old)
-        for key in MEANING:
-            if key in was and key in self.info.settings and _plain(was[key]) != _plain(self.info.settings[key]):
-                raise RunDirError(f"{stop} {key} is now {self.info.settings[key]}, the run's was {was[key]}{tail}")
-        space_path = self.dir / SPACE
-        if self.info.space is not None and space_path.exists():
-            try:
-                from ConfigSpace import ConfigurationSpace
-
-                recorded = ConfigurationSpace.from_json(space_path)
-            except Exception:  # noqa: BLE001 - written by another version: the fingerprint decides
-                return
-            if recorded != self.info.space:
-                names = sorted(set(recorded.keys()) ^ set(self.info.space.keys())) or sorted(
-                    n for n in recorded.keys() if recorded[n] != self.info.space[n])
-                changed = f" ({', '.join(names)})" if names else ""
-                raise RunDirError(f"{stop} search space differs from the run's {SPACE}{changed}{tail}")
-
     def _check_header(self) -> None:
         """The CSV of the run being resumed has this problem's columns (a header cut
         short by a crash is no header: the tail repair drops it)."""
@@ -300,45 +202,6 @@ class Recorder:
             "left by an interrupted run",
             stacklevel=2,
         )
-
-    def _write_settings(self, path: Path, resume: bool) -> None:
-        doc = {
-            "problem": self.info.problem,
-            "problem_name": self.info.problem_name,
-            "fingerprint": self.info.fingerprint,
-            "method": self.info.method,
-            "columns": self.columns,
-            "settings": self.info.settings,
-        }
-        if self.info.budget is not None:
-            doc["budget"] = self.info.budget
-        if self.info.objectives:
-            doc["objectives"] = self.info.objectives
-        old = getattr(self, "_old", None)
-        if resume and old is not None:
-            # The original settings stay; each resume adds what it changed (a
-            # larger --max-evals, another --seed or --kappa) to the history.
-            doc["settings"] = old.get("settings", {})
-            was = effective_settings(old)
-            changed = {k: v for k, v in _plain(self.info.settings).items() if was.get(k, None) != v}
-            doc["created"] = old.get("created")
-            for key in ("resumed",):  # run directories of older versions
-                if key in old:
-                    doc[key] = old[key]
-            doc["resumes"] = old.get("resumes", []) + [{"at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                                        "changed": changed}]
-        else:
-            doc["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        tmp = path.with_suffix(".json.tmp")
-        try:
-            tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-            os.replace(tmp, path)
-        except OSError as exc:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-            raise RecorderError(f"cannot write {path}: {exc.strerror}") from None
 
     # ------------------------------------------------------------ writing
     def _write_line(self, cells: list[str]) -> None:
