@@ -37,135 +37,10 @@ from ConfigSpace import ConfigurationSpace
 
 from ambs.problem import Problem
 from ambs.search.base import Result, Search, config_key, unpack
+from ambs.search.brackets import RULES, Bracket, hyperband_brackets, s_max_for
 
 __all__ = ["ASHA", "Hyperband", "MultiFidelitySearch", "RULES", "SuccessiveHalving", "hyperband_brackets",
            "s_max_for"]
-
-RULES = ("sha", "median")  # promotion rules of the asynchronous search
-
-
-def s_max_for(ratio: float, eta: int) -> int:
-    """``floor(log_eta(ratio))``, exact for powers of ``eta`` (no float log)."""
-    s = 0
-    while eta ** (s + 1) <= ratio * (1 + 1e-9):
-        s += 1
-    return s
-
-
-def hyperband_brackets(R: float, eta: int = 3) -> list[list[tuple[int, float]]]:
-    """The brackets of Hyperband (Li et al., Algorithm 1), ``s = s_max .. 0``.
-
-    Each bracket is its successive-halving rungs ``(n_i, r_i)``:
-    ``n = ceil(B/R * eta^s / (s+1))`` with ``B = (s_max+1) R``, ``r = R eta^-s``,
-    ``n_i = floor(n eta^-i)``, ``r_i = r eta^i`` for ``i = 0..s``. Budgets are
-    in units of the smallest budget (``r_0`` of the last bracket is ``R``).
-    """
-    if eta < 2 or int(eta) != eta:
-        raise ValueError(f"eta must be a whole number >= 2, got {eta}")
-    eta = int(eta)
-    if not R >= 1:
-        raise ValueError(f"R must be at least 1, got {R}")
-    s_max = s_max_for(R, eta)
-    out = []
-    for s in range(s_max, -1, -1):
-        n = -(-((s_max + 1) * eta**s) // (s + 1))  # ceil in integers
-        out.append([(n // eta**i, R / eta ** (s - i)) for i in range(s + 1)])
-    return out
-
-
-def _median(values: list[float]) -> float:
-    return float(np.median(values)) if values else math.nan
-
-
-class _Bracket:
-    """The rungs of one successive-halving run: who was asked at which budget,
-    and the losses told (NaN: failed; a failure is never promoted).
-
-    With ``sizes`` (synchronous successive halving) rung ``i`` takes
-    ``sizes[i]`` configurations, and rung ``i+1`` starts only when every result
-    of rung ``i`` is in (the rung barrier): its top ``sizes[i+1]`` are promoted.
-    Without (asynchronous), rung 0 is unbounded and a result is promoted as
-    soon as the rule allows, with no barrier.
-    """
-
-    def __init__(self, budgets: list[float], sizes: list[int] | None, eta: int, rule: str = "sha") -> None:
-        self.budgets = budgets
-        self.sizes = sizes
-        self.eta = eta
-        self.rule = rule
-        self.results: list[dict[str, float]] = [{} for _ in budgets]  # key -> loss, in told order
-        self.asked: list[set[str]] = [set() for _ in budgets]  # keys handed out at each rung
-        self.due: list[list[str]] = [[] for _ in budgets]  # median rule: promotions decided, not yet asked
-        self.closed = False  # no new configuration can be drawn (finite space used up)
-
-    @property
-    def top(self) -> int:
-        return len(self.budgets) - 1
-
-    def rung_of(self, budget: float) -> int | None:
-        for i, b in enumerate(self.budgets):
-            if math.isclose(b, budget, rel_tol=1e-9):
-                return i
-        return None
-
-    def best(self, rung: int, k: int) -> list[str]:
-        """The ``k`` lowest finite losses of a rung (ties by told order)."""
-        items = [(loss, j, key) for j, (key, loss) in enumerate(self.results[rung].items()) if math.isfinite(loss)]
-        items.sort()
-        return [key for _, _, key in items[: max(k, 0)]]
-
-    # ------------------------------------------------------------ synchronous
-    def _complete(self, i: int) -> bool:
-        """Every configuration rung ``i`` will get was asked and told."""
-        assert self.sizes is not None
-        if i == 0:
-            full = len(self.asked[0]) >= self.sizes[0] or self.closed
-        else:
-            full = self._complete(i - 1) and set(self._promotions(i)) <= self.asked[i]
-        return full and len(self.results[i]) == len(self.asked[i])
-
-    def _promotions(self, i: int) -> list[str]:
-        """SHA: the top ``n_i = floor(n_{i-1}/eta)`` of rung ``i-1`` (Li et al., top_k)."""
-        assert self.sizes is not None
-        return self.best(i - 1, self.sizes[i])
-
-    @property
-    def done(self) -> bool:
-        if self.sizes is None:
-            return False
-        return self._complete(self.top)
-
-    # ---------------------------------------------------------------- common
-    def next_job(self) -> tuple[int, str | None] | None:
-        """(rung, key) of the next promotion, (0, None) for a new configuration, or None."""
-        for i in range(self.top, 0, -1):
-            if self.sizes is not None:
-                if not self._complete(i - 1):
-                    continue
-                due = [k for k in self._promotions(i) if k not in self.asked[i]]
-            elif self.rule == "median":
-                due = [k for k in self.due[i] if k not in self.asked[i]]
-            else:
-                # ASHA (Li et al. 2020, get_job): the top 1/eta of the rung so far.
-                n = len(self.results[i - 1])
-                due = [k for k in self.best(i - 1, n // self.eta) if k not in self.asked[i]]
-            if due:
-                return i, due[0]
-        if self.closed:
-            return None
-        if self.sizes is None or len(self.asked[0]) < self.sizes[0]:
-            return 0, None
-        return None
-
-    def record(self, rung: int, key: str, loss: float) -> None:
-        self.asked[rung].add(key)
-        self.results[rung][key] = loss
-        if self.sizes is None and self.rule == "median" and rung < self.top and math.isfinite(loss):
-            # Median stopping: continue when at least as good as the median of
-            # the rung's results so far (itself included); decided once, now.
-            finite = [v for v in self.results[rung].values() if math.isfinite(v)]
-            if loss <= _median(finite):
-                self.due[rung + 1].append(key)
 
 
 class MultiFidelitySearch(Search):
@@ -209,7 +84,7 @@ class MultiFidelitySearch(Search):
         self._pending_budget: dict[str, float] = {}  # config key -> budget asked (one at a time)
         self.told_budgets: list[float] = []  # the budget of each told result, in told order
         self._configs: dict[str, dict[str, Any]] = {}  # config key -> configuration
-        self._where: dict[str, _Bracket] = {}  # config key -> its bracket
+        self._where: dict[str, Bracket] = {}  # config key -> its bracket
 
     def ladder(self, s: int | None = None) -> list[float]:
         """Rung budgets of a bracket ``s`` (default ``s_max``): ``max_budget * eta^(i - s)``."""
@@ -273,7 +148,7 @@ class MultiFidelitySearch(Search):
             self._on_result(key, dict(config), budget, loss, objective, was_asked)
 
     # ------------------------------------------------------------ subclasses
-    def _take(self, b: _Bracket, job: tuple[int, str | None]) -> tuple[dict[str, Any], float] | None:
+    def _take(self, b: Bracket, job: tuple[int, str | None]) -> tuple[dict[str, Any], float] | None:
         """The configuration and budget of bracket ``b``'s ``job``; an open slot
         (key None) gets a new configuration. None, and ``b`` closed, when the
         space has no new configuration left."""
@@ -338,17 +213,17 @@ class Hyperband(MultiFidelitySearch):
         self.brackets_table = [
             [(n, self.max_budget * r / R) for n, r in rungs] for rungs in hyperband_brackets(R, self.eta)
         ]
-        self._active: list[_Bracket] = []
+        self._active: list[Bracket] = []
         self._opened = 0
 
     def _bracket_index(self, j: int) -> int:
         """Which row of ``brackets_table`` the ``j``-th bracket opened uses."""
         return j % len(self.brackets_table)
 
-    def _open(self) -> _Bracket:
+    def _open(self) -> Bracket:
         rungs = self.brackets_table[self._bracket_index(self._opened)]
         self._opened += 1
-        b = _Bracket([r for _, r in rungs], [n for n, _ in rungs], self.eta)
+        b = Bracket([r for _, r in rungs], [n for n, _ in rungs], self.eta)
         self._active.append(b)
         return b
 
@@ -379,7 +254,7 @@ class Hyperband(MultiFidelitySearch):
         if rung is not None:
             b.record(rung, key, loss)
 
-    def _adopt(self, key: str, budget: float) -> _Bracket | None:
+    def _adopt(self, key: str, budget: float) -> Bracket | None:
         """Place a result told without being asked (resume) in the first bracket
         whose bottom rung has this budget and room, opening brackets in order."""
         for b in self._active:
@@ -442,7 +317,7 @@ class ASHA(MultiFidelitySearch):
             raise ValueError(f"unknown promotion rule {rule!r} (choose from {', '.join(RULES)})")
         self.rule = rule
         self.sampler = sampler
-        self.bracket = _Bracket(self.ladder(), None, self.eta, rule)
+        self.bracket = Bracket(self.ladder(), None, self.eta, rule)
 
     # A model-based sampler may fit in the background (ambs.fitter): delegate.
     @property
