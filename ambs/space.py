@@ -9,6 +9,11 @@ rows so that a search can score thousands of candidates per proposal.
 For the surrogate, vectors are *encoded* into features: numerical and ordinal
 values in [0, 1], categoricals one-hot (no false order), inactive values -1
 (or an all-zero one-hot block), so trees can split inactive ones apart.
+
+Longer than most modules (about 440 lines) on purpose: it is the one class
+that knows the vector layout, and every method of it (sampling, repair,
+encoding, local moves, grids) reads and writes that layout; split, each part
+would have to know it too.
 """
 
 from __future__ import annotations
