@@ -15,6 +15,7 @@ from ambs import Problem, run_search
 from ambs.errors import AmbsError
 from ambs.evaluator import EVALUATORS
 from tests.conftest import MPIEXEC
+from tests.test_balsam import balsam_site, launcher  # noqa: F401 - the balsam evaluator's fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,3 +150,36 @@ def test_a_script_under_mpiexec_searches_on_rank_0(tmp_path):
     assert sorted(proc.stdout.split()) == ["result", "served", "served"]
     rows = _rows(tmp_path / "run")
     assert len(rows) == 8 and {r["worker"] for r in rows} <= {"1", "2"}
+
+
+def test_a_callable_through_balsam(balsam_site, launcher, tmp_path):  # noqa: F811 - fixtures
+    """Balsam's jobs load the callable by reference (module:function) in their own processes."""
+    (tmp_path / "funcs.py").write_text(textwrap.dedent("""
+        from ambs import Problem
+
+        problem = Problem(name="paraboloid")
+        problem.add_hyperparameter((0.0, 1.0), "x")
+        problem.add_hyperparameter((0.0, 1.0), "y")
+
+
+        def paraboloid(config):
+            return -(config["x"] - 0.3) ** 2 - (config["y"] - 0.7) ** 2
+    """))
+    script = tmp_path / "search.py"
+    script.write_text(textwrap.dedent(f"""
+        from ambs import run_search
+        from funcs import paraboloid, problem
+
+        if __name__ == "__main__":
+            result = run_search(problem, run=paraboloid, method="random", evaluator="balsam", max_evals=3,
+                                workers=2, seed=4, output="run", quiet=True,
+                                evaluator_options={{"balsam_workflow": "{launcher}-callable"}})
+            print(result.summary.by_status)
+    """))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env={**balsam_site, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    rows = _rows(tmp_path / "run")
+    assert len(rows) == 3 and all(r["status"] == "ok" and r["m:balsam_job_id"] for r in rows)
+    for r in rows:
+        assert float(r["objective"]) == pytest.approx(-(float(r["p:x"]) - 0.3) ** 2 - (float(r["p:y"]) - 0.7) ** 2)
