@@ -217,6 +217,10 @@ class Recorder:
 
     def append(self, ev: Evaluation) -> None:
         """Write one finished evaluation and flush it to the file at once."""
+        holder = self._lock.lost() if self._lock is not None else None
+        if holder is not None:  # e.g. suspended past the stale timeout, and another host resumed the run
+            raise RecorderError(f"{self.dir}: this search lost the run lock to {holder}; it stops so that two "
+                                f"searches never write one {RESULTS} (see {self.dir / 'run.lock'})")
         row: dict[str, Any] = {
             "job_id": ev.job_id,
             "objective": ev.objective,

@@ -28,7 +28,11 @@ takes it over with a one-line warning:
   file just written there), so clock skew between nodes does not count.
 
 A holder that was suspended longer than :data:`STALE_AFTER` may lose its
-lock; keep the timeout well above such pauses. ``ambs analyze`` only reads
+lock to a search on another host; keep the timeout well above such pauses.
+A holder notices: before it writes a row (at most every :data:`VERIFY_EVERY`
+seconds) and at each heartbeat it checks that the file still names it, and a
+holder that lost its lock stops with a one-line error instead of writing on
+(:meth:`RunLock.lost`), so two searches never append to one CSV. ``ambs analyze`` only reads
 and never takes the lock. Deleting ``run.lock`` by hand frees the directory.
 """
 
@@ -51,6 +55,7 @@ __all__ = ["HEARTBEAT", "LOCK", "STALE_AFTER", "RunLock"]
 LOCK = "run.lock"
 HEARTBEAT = float(os.environ.get("AMBS_LOCK_HEARTBEAT", 30))
 STALE_AFTER = float(os.environ.get("AMBS_LOCK_STALE", 300))
+VERIFY_EVERY = min(HEARTBEAT, 5.0)  # seconds between two checks that the lock is still ours
 _JOB_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "COBALT_JOBID", "LSB_JOBID", "FLUX_JOB_ID")
 
 
@@ -92,6 +97,8 @@ class RunLock:
         self.path = self.dir / LOCK
         self.me: dict[str, Any] = {}
         self._pid = 0
+        self._lost: str | None = None
+        self._verified = 0.0
 
     # ------------------------------------------------------------ taking
     def acquire(self) -> None:
@@ -203,9 +210,37 @@ class RunLock:
         return now - mtime
 
     # ------------------------------------------------------------ holding
+    def _still_ours(self) -> bool:
+        """Whether the lock file still names this holder (False: another took it
+        over, or it was deleted); an unreadable file gives the benefit of the doubt."""
+        if self._lost is not None:
+            return False
+        try:
+            holder = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            self._lost = "nobody (run.lock was deleted)"
+            return False
+        except (OSError, ValueError):
+            return True
+        if holder != self.me:
+            self._lost = describe(holder) if isinstance(holder, dict) else "another search"
+            return False
+        return True
+
+    def lost(self, force: bool = False) -> str | None:
+        """Who holds the lock now if this holder lost it, else None; checks the
+        file at most every VERIFY_EVERY seconds unless ``force``."""
+        if self._pid != os.getpid():
+            return None
+        now = time.monotonic()
+        if force or self._lost is not None or now - self._verified >= VERIFY_EVERY:
+            self._verified = now
+            self._still_ours()
+        return self._lost
+
     def beat(self) -> None:
-        """Renew the heartbeat (the lock file's mtime)."""
-        if self._pid == os.getpid():
+        """Renew the heartbeat (the lock file's mtime), if the lock is still ours."""
+        if self._pid == os.getpid() and self.lost(force=True) is None:
             try:
                 os.utime(self.path)
             except OSError:

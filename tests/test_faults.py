@@ -1119,6 +1119,38 @@ def test_a_lock_from_another_host(age, tmp_path, ambs_main, make_problem, capfd,
         assert json.loads(lock.read_text()) == holder
 
 
+@pytest.mark.parametrize("how", ["taken-over", "deleted"])
+def test_a_holder_that_lost_its_lock_stops_writing(how, tmp_path, ambs_cli, make_problem, rows):
+    """A search suspended past the stale timeout may lose its lock to a search on
+    another host; when it runs again it must not append beside that one: it
+    stops with one line (exit 1) and writes no row after the takeover."""
+    make_problem("sleepy", sleep=0.2)
+    out = tmp_path / "run"
+    proc = ambs_cli.popen("search", "sleepy.py", "--method", "random", "--max-evals", "200", "--workers", "2",
+                          "-o", str(out), "-q", cwd=tmp_path)
+    lock, csv_path = out / "run.lock", out / "results.csv"
+    deadline = time.monotonic() + 120
+    while not (csv_path.exists() and len(rows(csv_path)) >= 4):
+        assert time.monotonic() < deadline and proc.poll() is None, "the search did not get going"
+        time.sleep(0.1)
+    if how == "taken-over":  # what a search on another node does once the heartbeat is stale
+        other = {"host": "node-elsewhere-0042", "pid": 4242, "job": "99.sched", "since": "2026-01-01T00:00:00"}
+        tmp = out / "run.lock.new"
+        tmp.write_text(json.dumps(other))
+        os.replace(tmp, lock)
+    else:
+        lock.unlink()
+    n_then = len(rows(csv_path))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    check_error_line(err, ["lost the run lock to", "node-elsewhere-0042" if how == "taken-over" else "deleted"])
+    # Rows already on their way may land within one check interval (5 s of 0.2 s evaluations on
+    # 2 workers: at most 50), never the rest of the 200.
+    assert len(rows(csv_path)) - n_then <= 50 and len(rows(csv_path)) < 200
+    if how == "taken-over":
+        assert json.loads(lock.read_text())["host"] == "node-elsewhere-0042"  # the new holder's lock stays
+
+
 def test_analyze_needs_no_lock(tmp_path, ambs_main, make_problem, capfd):
     make_problem("quadratic")
     assert ambs_main("search", "quadratic.py", "--evaluator", "serial", "--max-evals", "3", "-o", "run", "-q") == 0
