@@ -89,6 +89,12 @@ class Problem:
         self.metadata: list[str] = []
         self.budget: Budget | None = None
         self.objective_names: list[str] = []
+        # An architecture space (ambs.nas.space.arch_problem sets it): the network
+        # a configuration describes, for the morphism search.
+        self.arch: Any = None
+        # A cheap second objective of a configuration, maximized (e.g. minus the
+        # parameter count), for LEMONADE's Pareto front; None: minus its size.
+        self.cheap_objective: Callable[[dict[str, Any]], float] | None = None
 
     # ------------------------------------------------------------ declaring
     def add_hyperparameter(

@@ -388,6 +388,6 @@ def report(evaluator: SimulatedEvaluator, fitter: Any, search: Any, summary: Any
         workers=workers, duration=str(evaluator.duration), evaluations=n, utilization=util,
         utilization_total=util_total, makespan=makespan,
         master_seconds=clock.master_seconds, master_seconds_per_result=clock.master_seconds / max(n, 1),
-        best_objective=summary.best_objective, fits=(fitter.fits if fitter else getattr(search, "n_fits", 0)),
+        best_objective=summary.best_objective, fits=(fitter.fits if fitter else search.n_fits),
         fit_seconds=(fitter.fit_seconds if fitter else 0.0), stop_reason=summary.stop_reason, rss_mb=rss.rss,
     )

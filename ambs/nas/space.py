@@ -114,7 +114,7 @@ def arch_problem(spec: ArchSpec, name: str | None = None) -> Problem:
     of the narrowest width, the smallest kernel above 1, ReLU.
     """
     p = Problem(name=name)
-    p.arch = spec  # type: ignore[attr-defined]
+    p.arch = spec
     p.add_hyperparameter(list(range(1, spec.max_layers + 1)), "n_layers", ordered=True)
     for i in range(spec.max_layers):
         deeper = list(range(i + 1, spec.max_layers + 1))

@@ -134,6 +134,7 @@ class Search(ABC):
         return False
 
     background_fit: bool = False  # set by a fitter: proposals use the installed model
+    n_fits: int = 0  # model fits made in ask (none for a search without a model)
 
     def fit_task(self) -> Any | None:
         """A fit to run off the dispatch path, or None when there is nothing to fit."""

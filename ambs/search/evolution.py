@@ -187,7 +187,7 @@ class Lemonade(AgingEvolution):
     def __init__(self, problem: Any, random_state: int | None = None, **kw: Any) -> None:
         super().__init__(problem, random_state, **kw)
         if self.cheap_objective is None:
-            self.cheap_objective = getattr(self.problem, "cheap_objective", None) or (lambda c: -float(len(c)))
+            self.cheap_objective = self.problem.cheap_objective or (lambda c: -float(len(c)))
 
     def pareto_front(self) -> list[tuple[dict[str, Any], float, float]]:
         """(configuration, objective, cheap objective) of every told result no other dominates."""

@@ -32,7 +32,7 @@ class MorphismSearch(Search):
 
     def __init__(self, problem: Any, random_state: int | None = None) -> None:
         super().__init__(problem, random_state)
-        self.arch = getattr(self.problem, "arch", None)
+        self.arch = self.problem.arch
 
     def parent(self) -> np.ndarray | None:
         """The current parent: the best told result, else the first starting point."""
