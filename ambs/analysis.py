@@ -42,7 +42,7 @@ from ambs.analysis_budget import (
     ranking_budget,
     stopped_rows,
 )
-from ambs.analysis_space import at_budget, budget_name, is_textual, objective_names, plain_axis, read_space
+from ambs.analysis_space import at_budget, budget_name, budget_text, is_textual, objective_names, plain_axis, read_space
 from ambs.cells import allow_large_fields, hp_text
 from ambs.errors import AnalysisError
 
@@ -643,7 +643,7 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
         a = s.get("best_any_budget")
         if a:
             lines.append(f"best at any budget: {_fmt(a['objective'], 10)} (job {a['job_id']}, budget "
-                         f"{_fmt(a['budget'])}; a lower budget is a cheaper, noisier objective; "
+                         f"{budget_text(a['budget'])}; a lower budget is a cheaper, noisier objective; "
                          "--budget B ranks at another budget)")
     else:
         lines.append("best objective: none (no evaluation succeeded)")
@@ -655,7 +655,7 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
         lines.append(f"workers: {s['workers']}{inferred}; utilization {s['utilization']:.1%} "
                      f"({s['utilization_after_start']:.1%} after the first evaluation started)")
     for b in s.get("budgets") or []:
-        lines.append(f"budget {_fmt(b['budget'], 6)}: {b['evaluations']} evaluations, {b['stopped']} stopped there, "
+        lines.append(f"budget {budget_text(b['budget'])}: {b['evaluations']} evaluations, {b['stopped']} stopped there, "
                      f"best {_fmt(b['best'])}, median {_fmt(b['median'])}")
     if s["dropped_partial_line"]:
         lines.append("note: skipped a half-written last line (run still in progress?)")
@@ -665,7 +665,8 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
     if run is not None and s["best"]:
         table = top_k(run, len(s["top"]), s.get("ranked_at"))
         lines.append(f"top {len(table)}{at}:")
-        lines.append(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+        budgets = {"budget": budget_text} if "budget" in table else {}
+        lines.append(table.to_string(index=False, float_format=lambda x: f"{x:.6g}", formatters=budgets))
     return "\n".join(lines)
 
 
