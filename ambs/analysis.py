@@ -42,7 +42,15 @@ from ambs.analysis_budget import (
     ranking_budget,
     stopped_rows,
 )
-from ambs.analysis_space import at_budget, budget_name, budget_text, is_textual, objective_names, plain_axis, read_space
+from ambs.analysis_space import (
+    at_budget,
+    budget_name,
+    budget_text,
+    is_textual,
+    objective_names,
+    plain_axis,
+    read_space,
+)
 from ambs.cells import allow_large_fields, hp_text
 from ambs.errors import AnalysisError
 
