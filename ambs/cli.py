@@ -145,13 +145,15 @@ def _add_method_options(g: Any) -> None:
     g.add_argument("--grid-steps", type=_positive_int, default=5,
                    help="grid: points per numerical axis (default: 5)")
     g.add_argument("--population-size", type=_positive_int, default=20,
-                   help="evolution: P, the latest results that form the population (default: 20)")
+                   help="evolution, lemonade: P, the latest results that form the population (default: 20)")
     g.add_argument("--sample-size", type=_positive_int, default=5,
-                   help="evolution: S, the tournament size (default: 5)")
+                   help="evolution, lemonade: S, the tournament size (default: 5)")
     g.add_argument("--min-budget", type=_positive_float, default=None,
                    help="multi-fidelity: smallest budget (default: the problem's declared low)")
     g.add_argument("--max-budget", type=_positive_float, default=None,
-                   help="multi-fidelity: full budget (default: the problem's declared high)")
+                   help="multi-fidelity: full budget (default: the problem's declared high); other "
+                        "methods, on a problem with a budget: the budget every configuration trains "
+                        "with (default: run(config)'s own), e.g. 1 epoch for a quick trial")
     g.add_argument("--eta", type=_eta, default=3,
                    help="multi-fidelity: keep the best 1/eta of a rung, at eta times the budget (default: 3)")
     g.add_argument("--stopper", default=None, choices=["sha", "median"],
@@ -257,12 +259,14 @@ def _check_budget_options(args: argparse.Namespace, problem: Any) -> None:
     stopper = getattr(args, "stopper", None)
     if stopper is not None and args.method not in ("ambs", "asha"):
         raise AmbsError(f"--stopper applies to --method ambs (or asha), not {args.method}")
-    given = [f"--{n.replace('_', '-')}" for n in ("min_budget", "max_budget")
-             if getattr(args, n, None) is not None]
     if not _is_multi_fidelity(args):
-        if given:
-            raise AmbsError(f"{' and '.join(given)} apply to multi-fidelity methods (sha, hyperband, asha) "
-                            f"and --stopper; --method {args.method} trains every configuration fully")
+        if getattr(args, "min_budget", None) is not None:
+            raise AmbsError(f"--min-budget applies to multi-fidelity methods (sha, hyperband, asha) and "
+                            f"--stopper; --method {args.method} trains every configuration with one "
+                            "budget (--max-budget)")
+        if getattr(args, "max_budget", None) is not None and problem.budget is None:
+            raise AmbsError(f"--max-budget needs a problem that declares a budget (problem.set_budget(low, "
+                            f"high)); {problem.name or 'this problem'} declares none")
         return
     what = f"--stopper {stopper}" if args.method not in ("sha", "hyperband", "asha") else f"--method {args.method}"
     if problem.budget is None:
@@ -275,9 +279,18 @@ def _check_budget_options(args: argparse.Namespace, problem: Any) -> None:
 
 
 def _make_search(args: argparse.Namespace, problem: Any) -> Any:
+    """The search ``ambs search`` runs (the same for ``simulate``), from the
+    command line's options; a ValueError or AmbsError when they do not fit."""
+    _check_budget_options(args, problem)
+    search = _new_search(args, problem)
+    if not getattr(search, "multi_fidelity", False):
+        search.train_budget = getattr(args, "max_budget", None)
+    return search
+
+
+def _new_search(args: argparse.Namespace, problem: Any) -> Any:
     from ambs.search import AMBS, METHODS, MULTI_FIDELITY, GridSearch
 
-    _check_budget_options(args, problem)
     mf = {"min_budget": getattr(args, "min_budget", None), "max_budget": getattr(args, "max_budget", None),
           "eta": getattr(args, "eta", 3)}
     stopper = getattr(args, "stopper", None)
@@ -297,8 +310,8 @@ def _make_search(args: argparse.Namespace, problem: Any) -> Any:
         return MULTI_FIDELITY[args.method](problem, random_state=args.seed, **mf)
     if args.method == "grid":
         return GridSearch(problem, random_state=args.seed, steps=max(args.grid_steps, 2))
-    if args.method == "evolution":
-        return METHODS["evolution"](problem, random_state=args.seed, population_size=args.population_size,
+    if args.method in ("evolution", "lemonade"):
+        return METHODS[args.method](problem, random_state=args.seed, population_size=args.population_size,
                                     sample_size=min(args.sample_size, args.population_size))
     return METHODS[args.method](problem, random_state=args.seed)
 
@@ -508,7 +521,7 @@ def _search(args: argparse.Namespace, cluster: Any) -> int:
     if args.assign == "shadho":
         from ambs.nas.hardware import ShadhoAssigner
 
-        full = getattr(search, "max_budget", None) or (
+        full = getattr(search, "max_budget", None) or search.train_budget or (
             loaded.problem.budget.high if loaded.problem.budget is not None else None)
         assigner = ShadhoAssigner(search.space, full_budget=full)
     try:

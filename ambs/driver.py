@@ -190,9 +190,16 @@ class Driver:
         self.next_id = max((e.job_id for e in previous), default=-1) + 1
         self.multi_fidelity = bool(getattr(search, "multi_fidelity", False))
         declared = getattr(getattr(search, "problem", None), "budget", None)
-        # What run(config) trains with (the declared default, else high): recorded as
-        # the budget of a job without one.
-        self.full_budget: float | None = float(declared.unbudgeted) if declared is not None else None
+        # The budget of every job of a search that is not multi-fidelity: None, which
+        # runs run(config), or the search's train_budget (--max-budget).
+        self.train_budget: float | None = None
+        if not self.multi_fidelity and getattr(search, "train_budget", None) is not None:
+            self.train_budget = float(search.train_budget)
+        # What a job without a budget trains with (the train budget, else run(config)'s:
+        # the declared default, else high): recorded as its budget.
+        self.full_budget: float | None = self.train_budget
+        if self.full_budget is None and declared is not None:
+            self.full_budget = float(declared.unbudgeted)
         self._budgets: dict[int, float | None] = {}  # job id -> budget, while it runs
         self.assigner = assigner
         for e in previous:
@@ -312,12 +319,12 @@ class Driver:
         return self.summary
 
     def _ask(self, k: int) -> list[tuple[dict[str, Any], float | None]]:
-        """``k`` (configuration, budget) jobs from the search (budget None: the full one)."""
+        """``k`` (configuration, budget) jobs from the search (budget None: run(config)'s own)."""
         if k <= 0:
             return []
         if self.multi_fidelity:
             return list(self.search.ask_jobs(k))  # type: ignore[attr-defined]
-        return [(config, None) for config in self.search.ask(k)]
+        return [(config, self.train_budget) for config in self.search.ask(k)]
 
     def _dispatch(self) -> None:
         """Give every free worker a configuration, within the evaluation budget."""

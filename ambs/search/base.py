@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from ConfigSpace import ConfigurationSpace
@@ -43,6 +43,14 @@ class Search(ABC):
         problem: an :class:`ambs.Problem` or a ConfigSpace ``ConfigurationSpace``.
         random_state: seed; ``None`` draws one from the operating system.
     """
+
+    #: A method meant for network architectures (the spaces of :mod:`ambs.nas`):
+    #: the README's "Architecture search" methods. They work on any space.
+    architecture_search: ClassVar[bool] = False
+    #: The budget every configuration trains with, ``run(config, budget)``, in a
+    #: search that is not multi-fidelity (``ambs search --max-budget B``); None:
+    #: ``run(config)``'s own. Multi-fidelity searches choose each job's budget.
+    train_budget: float | None = None
 
     def __init__(self, problem: Problem | ConfigurationSpace, random_state: int | None = None) -> None:
         if isinstance(problem, ConfigurationSpace):
