@@ -96,7 +96,7 @@ TIMEOUT = 600  # seconds for one command; a cell takes seconds, a torch cell und
 
 # Evaluators that do not run in the local design, and why.
 NOT_LOCAL = {
-    "mpi": "launched by mpiexec: see MPI_PROBLEM and MPI_METHODS",
+    "mpi": "launched by mpiexec: see mpi_cells",
     "balsam": "needs a Balsam database (PostgreSQL): tests/test_balsam.py runs it",
 }
 LOCAL_EVALUATORS = [e for e in EVALUATORS if e not in NOT_LOCAL]
@@ -106,18 +106,17 @@ EVALUATOR_OPTIONS = {"process": ["--workers", "2"]}
 METHOD_OPTIONS = {
     "ambs": ["--n-initial-points", "2"],
     "evolution": ["--population-size", "2", "--sample-size", "2"],
+    "lemonade": ["--population-size", "2", "--sample-size", "2"],
 }
-# MPI cells: one problem with a budget that scikit-learn trains in a fraction of
-# a second at its cheap end; the default method (with its stopper) and the
-# asynchronous multi-fidelity one.
-MPI_PROBLEM = "rf_digits"
-MPI_METHODS = ("ambs", "asha")
-MPI_RANKS = 3  # the master and two workers
+# The methods meant for network architectures, by their classes' own word.
+ARCHITECTURE_METHODS = [m for m in ALL_METHODS if ALL_METHODS[m].architecture_search]
+MPI_RANKS = 3  # MPI cells (see mpi_cells): the master and two workers
 
 # What stderr may hold: the progress lines and the command's notes.
 PROGRESS = re.compile(r"\[\d+/\d+\] best \S+ \| running \d+ \| .* \| \d+:\d\d:\d\d")
 NOTE = re.compile(r"ambs: (?!error|warning)\S.*")
 FORBIDDEN = re.compile(r"traceback|warning|error|exception", re.IGNORECASE)
+PARSER = cli.build_parser()  # the command line's parser; parse_args leaves it as it is
 # Categories Python does not show a user by default (outside __main__).
 HIDDEN = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
@@ -141,13 +140,24 @@ class Shipped:
     def torch(self) -> bool:
         return "torch" in self.path.read_text()
 
+    @property
+    def architecture(self) -> bool:
+        """An architecture search: ``problems/nas_*.py`` (the README's table of them),
+        or any space of :func:`ambs.nas.space.arch_problem` (``problem.arch``)."""
+        arch = getattr(self.loaded.problem, "arch", None) if self.loaded is not None else None
+        return self.name.startswith("nas_") or arch is not None
+
+    @property
+    def budgeted(self) -> bool:
+        return self.loaded is not None and self.loaded.problem.budget is not None
+
 
 def refusal(path: Path, loaded: LoadedProblem, options: list[str]) -> str | None:
     """The one line ``ambs search`` refuses these options with, or None if it takes them.
 
     Calls what ``ambs search`` calls: its parser, then ``_make_search`` (whose
     ValueError becomes the same AmbsError in ``cli._search``)."""
-    args = cli.build_parser().parse_args(["search", str(path), *options])
+    args = PARSER.parse_args(["search", str(path), *options])
     try:
         cli._make_search(args, loaded.problem)
     except (AmbsError, ValueError) as exc:
@@ -155,8 +165,19 @@ def refusal(path: Path, loaded: LoadedProblem, options: list[str]) -> str | None
     return None
 
 
-def small_budget(loaded: LoadedProblem) -> list[str]:
-    return ["--max-budget", f"{2 * loaded.problem.budget.low:g}", "--eta", "2"]
+def promotes(options: list[str]) -> bool:
+    """Whether ``ambs search`` runs a multi-fidelity search with these options."""
+    return cli._is_multi_fidelity(PARSER.parse_args(["search", "x", *options]))
+
+
+def cheap_budgets(loaded: LoadedProblem) -> list[tuple[list[str], bool]]:
+    """The cheapest budget options a user can pass, each with whether it is meant for
+    a search that promotes (multi-fidelity): two rungs, the declared low end and twice
+    it, for those; ``--max-budget`` at the low end (one epoch) for the others, which
+    train every configuration with it."""
+    low = loaded.problem.budget.low
+    two_rungs = ["--max-budget", f"{2 * low:g}", "--eta", "2"]
+    return [(two_rungs, True), ([*two_rungs, "--stopper", "sha"], True), (["--max-budget", f"{low:g}"], False)]
 
 
 def discover() -> list[Shipped]:
@@ -176,10 +197,10 @@ def discover() -> list[Shipped]:
                 else:
                     shipped.refused[method] = why
                 continue
-            # None: it would train run(config)'s full budget, which the local design leaves out.
-            shipped.options[method] = None
-            for extra in (small_budget(shipped.loaded), [*small_budget(shipped.loaded), "--stopper", "sha"]):
-                if refusal(shipped.path, shipped.loaded, plain + extra) is None:
+            shipped.options[method] = None  # no cheap budget: left out, not refused
+            for extra, multi_fidelity in cheap_budgets(shipped.loaded):
+                if (promotes(plain + extra) == multi_fidelity
+                        and refusal(shipped.path, shipped.loaded, plain + extra) is None):
                     shipped.options[method] = plain + extra
                     break
     return problems
@@ -198,35 +219,72 @@ class Cell:
 
 
 def covering_design(problems: list[Shipped]) -> list[Cell]:
-    """Every problem under every local evaluator (a torch problem under one, in
-    turns); the methods spread evenly over them."""
+    """First the architecture searches on the architecture problems, until every
+    one of each met one of the other; then every other problem under every local
+    evaluator (a torch problem under one, unless it ran already); the methods
+    spread evenly over the cells, the torch cells over the local evaluators."""
     order = {m: i for i, m in enumerate(ALL_METHODS)}
     uses: Counter = Counter()
-    cells = []
+    cells: list[Cell] = []
+
+    def add(shipped: Shipped, method: str, evaluator: str) -> None:
+        uses[method, evaluator] += 1
+        uses[method, shipped.budgeted] += 1
+        uses[method] += 1
+        if shipped.torch:
+            uses["torch", evaluator] += 1
+        cells.append(Cell(shipped, method, evaluator, tuple(shipped.options[method])))
+
+    def torch_turn() -> str:
+        """The local evaluator that ran the fewest torch cells (the first, on a tie)."""
+        return min(LOCAL_EVALUATORS, key=lambda e: (uses["torch", e], LOCAL_EVALUATORS.index(e)))
+
+    def least_used(methods: list[str], evaluator: str, budgeted: bool) -> str:
+        """Used least under this evaluator, then on a problem with (or without) a
+        budget, whose options differ (--max-budget, --stopper), then overall."""
+        return min(methods, key=lambda m: (uses[m, evaluator], uses[m, budgeted], uses[m], order[m]))
+
+    # Architecture methods x architecture problems: a covering pairing, no product.
+    arch_problems = [p for p in problems if p.architecture and any(p.options.get(m) for m in ARCHITECTURE_METHODS)]
+    arch_methods = [m for m in ARCHITECTURE_METHODS if any(p.options.get(m) for p in arch_problems)]
+    todo_problems, todo_methods = list(arch_problems), list(arch_methods)
+    while todo_problems or todo_methods:
+        if todo_problems:
+            shipped = todo_problems.pop(0)
+            runnable = [m for m in arch_methods if shipped.options.get(m)]
+            method = min(runnable, key=lambda m: (m not in todo_methods, uses[m], order[m]))
+        else:
+            method = todo_methods[0]
+            shipped = min((p for p in arch_problems if p.options.get(method)),
+                          key=lambda p: sum(c.problem is p for c in cells))
+        if method in todo_methods:
+            todo_methods.remove(method)
+        add(shipped, method, torch_turn() if shipped.torch else LOCAL_EVALUATORS[0])
+
     for shipped in problems:
         runnable = [m for m, opts in shipped.options.items() if opts is not None]
-        evaluators = LOCAL_EVALUATORS
-        if shipped.torch:
-            evaluators = [min(LOCAL_EVALUATORS, key=lambda e: (uses["torch", e], LOCAL_EVALUATORS.index(e)))]
-            uses["torch", evaluators[0]] += 1
+        ran = {c.evaluator for c in cells if c.problem is shipped}
+        if not runnable or (shipped.torch and ran):
+            continue
+        evaluators = [torch_turn()] if shipped.torch else [e for e in LOCAL_EVALUATORS if e not in ran]
         for evaluator in evaluators:
-            if not runnable:
-                continue
-            method = min(runnable, key=lambda m: (uses[m, evaluator], uses[m], order[m]))
-            uses[method, evaluator] += 1
-            uses[method] += 1
-            cells.append(Cell(shipped, method, evaluator, tuple(shipped.options[method])))
+            add(shipped, least_used(runnable, evaluator, shipped.budgeted), evaluator)
     return cells
 
 
 def mpi_cells(problems: list[Shipped]) -> list[Cell]:
-    shipped = next(p for p in problems if p.name == MPI_PROBLEM)
-    if shipped.loaded is None:
-        return []
+    """Every method once under mpiexec, on a problem it runs on: one without torch
+    where it can (three ranks start in seconds), the problems taking turns."""
+    loaded = [p for p in problems if p.loaded is not None]
+    uses: Counter = Counter()
     cells = []
-    for method in MPI_METHODS:
-        options = shipped.options[method] or ["--method", method, *METHOD_OPTIONS.get(method, [])]
-        cells.append(Cell(shipped, method, "mpi", tuple(options)))
+    for method in ALL_METHODS:
+        runnable = [p for p in loaded if p.options.get(method)]
+        if not runnable:
+            continue  # refused by every problem: see REFUSAL_CELLS
+        shipped = min(runnable, key=lambda p: (p.torch, uses[p.name], loaded.index(p)))
+        uses[shipped.name] += 1
+        cells.append(Cell(shipped, method, "mpi", tuple(shipped.options[method])))
     return cells
 
 
@@ -369,16 +427,23 @@ def analyze_everything(run_dir: Path, other: Path, run: Any) -> None:
 # -------------------------------------------------------------------- tests
 def test_the_design_covers_every_method_problem_and_local_evaluator() -> None:
     """Every problem that loads runs under every local evaluator (a torch problem
-    under one); every method runs under every local evaluator (where torch is
-    missing, at least once), or is refused by every problem."""
+    under one, an architecture problem as often as the pairing below needs); every
+    method runs under every local evaluator (where torch is missing, at least once),
+    or is refused by every problem; every kind of budget options runs."""
     assert LOCAL_EVALUATORS and "serial" in LOCAL_EVALUATORS and "process" in LOCAL_EVALUATORS
     assert {p.name for p in PROBLEMS} >= {"ackley", "mixed", "rf_digits"}
     ran = {(c.problem.name, c.evaluator) for c in LOCAL_CELLS}
     for shipped in PROBLEMS:
         if shipped.loaded is not None and not shipped.torch:
             assert {(shipped.name, e) for e in LOCAL_EVALUATORS} <= ran, shipped.name
-        elif shipped.loaded is not None:
+        elif shipped.loaded is not None and not shipped.architecture:
             assert sum(c.problem is shipped for c in LOCAL_CELLS) == 1, shipped.name
+        elif shipped.loaded is not None:
+            assert any(c.problem is shipped for c in LOCAL_CELLS), shipped.name
+    if all(p.loaded is not None for p in PROBLEMS):  # every kind of budget options runs
+        on_budget = [c.options for c in LOCAL_CELLS if c.problem.budgeted]
+        assert any("--stopper" in o for o in on_budget), on_budget  # ambs, promoted by a stopper
+        assert any("--max-budget" in o and "--eta" not in o for o in on_budget), on_budget  # one budget
     if any(p.torch and p.loaded is not None for p in PROBLEMS):
         assert {c.evaluator for c in LOCAL_CELLS if c.problem.torch} == set(LOCAL_EVALUATORS)
     used = {(c.method, c.evaluator) for c in LOCAL_CELLS}
@@ -391,6 +456,33 @@ def test_the_design_covers_every_method_problem_and_local_evaluator() -> None:
             assert {(method, e) for e in LOCAL_EVALUATORS} <= used, method
         else:  # fewer problems with a budget than pairs of a multi-fidelity method and an evaluator
             assert any(m == method for m, _ in used), method
+
+
+def test_every_architecture_method_meets_an_architecture_problem() -> None:
+    """Each method whose class says ``architecture_search`` runs on an architecture
+    problem (``problems/nas_*.py``), and each of those with such a method, at the
+    cheapest budget a user can ask for (``--max-budget`` at the declared low end)."""
+    assert {"evolution", "morphism"} <= set(ARCHITECTURE_METHODS)
+    assert {p.name for p in PROBLEMS if p.architecture} >= {"nas_cnn_digits", "nas_mlp_digits"}
+    arch = [p for p in PROBLEMS if p.architecture and p.loaded is not None]
+    if not arch:
+        pytest.skip("the architecture problems need torch, which is not installed here")
+    met = [c for c in LOCAL_CELLS if c.problem.architecture and c.method in ARCHITECTURE_METHODS]
+    assert {c.problem.name for c in met} == {p.name for p in arch}
+    assert {c.method for c in met} == set(ARCHITECTURE_METHODS)
+    for c in met:
+        assert c.options[-2:] == ("--max-budget", f"{c.problem.loaded.problem.budget.low:g}"), c.id
+    assert len(met) == max(len(arch), len(ARCHITECTURE_METHODS))  # a pairing, not the product
+
+
+def test_every_method_runs_under_mpiexec() -> None:
+    """One MPI cell per method that some problem takes, on a problem without torch
+    where one takes it."""
+    runnable = [m for m in ALL_METHODS if any(p.options.get(m) for p in PROBLEMS)]
+    assert [c.method for c in MPI_CELLS] == runnable
+    for c in MPI_CELLS:
+        if any(not p.torch and p.options.get(c.method) for p in PROBLEMS):
+            assert not c.problem.torch, c.id
 
 
 def test_evaluator_choices_are_the_registry() -> None:
