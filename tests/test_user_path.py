@@ -6,11 +6,13 @@ The matrix is generated, never listed by hand, so that a new method, problem,
 evaluator or analyze subcommand is covered without editing this file:
 
 * problems: ``problems/*.py`` but the private modules (``_torch.py``, ``_nas.py``, ``__init__.py``);
-* methods: :data:`ambs.search.ALL_METHODS`, the registry behind ``--method``;
+  the architecture problems are ``problems/nas_*.py`` (and any ``ambs.nas`` space);
+* methods: :data:`ambs.search.ALL_METHODS`, the registry behind ``--method``; the
+  architecture methods are those whose class says ``architecture_search``;
 * evaluators: :data:`ambs.evaluator.EVALUATORS`, the choices of ``--evaluator``.
   ``balsam`` needs a Balsam database (tests/test_balsam.py runs it against
-  PostgreSQL); ``mpi`` needs ``mpiexec`` and has a handful of cells of its own
-  (``MPI_PROBLEM`` x ``MPI_METHODS``, marked ``mpi``); every other evaluator
+  PostgreSQL); ``mpi`` needs ``mpiexec`` and has cells of its own (every method
+  once, see :func:`mpi_cells`, marked ``mpi``); every other evaluator
   (``serial``, ``process``) is local and runs in the covering design below;
 * analyze subcommands: the subparsers of ``ambs analyze`` in :func:`ambs.cli.build_parser`.
 
@@ -24,25 +26,24 @@ budget: on one with a budget, a method that takes no small budget is left
 out, not refused).
 
 Budgets. A cell runs ``FIRST`` evaluations, then resumes to ``TOTAL``. On a
-problem that declares a budget (epochs, trees), a cell trains at the cheap end
-of it: ``--max-budget`` twice the low end and ``--eta 2``, which the
-multi-fidelity methods take, and ambs with ``--stopper sha``; the methods
-that train every configuration at ``run(config)``'s full budget (random, grid,
-evolution, lemonade, reinforce, morphism: up to 20 s an evaluation for
-rnn_addition) run on the problems without a budget. The command line decides
-which methods take a small budget, as above.
+problem that declares a budget (epochs, trees), a cell trains at the cheapest
+budget a user can ask for: the multi-fidelity methods (and ambs with
+``--stopper sha``) two rungs, ``--max-budget`` twice the low end and ``--eta
+2``; every other method ``--max-budget`` at the low end, which it trains every
+configuration with (one epoch of an architecture search, where ``run(config)``
+trains 4 to 6). The command line decides which options a method takes, as above.
 
 The full product (16 problems x 10 methods x 2 local evaluators, 320 cells)
-would take far beyond the 5 minutes this suite may add to CI on 2 cores, so
-the local cells are a covering design, built greedily: every problem runs
-under every local evaluator, with the method used least so far under that
-evaluator, then overall (then in registry order), so that every method runs
-under every local evaluator. A problem that needs torch runs under one local
-evaluator, the evaluators taking turns (each process of a search on one
-imports torch and takes its first optimizer step: about 4 s of CPU per
-process, twice per cell with the resume); every local evaluator still runs
-torch problems. Cells on the torch problems are marked ``slow``; ``.ci/run``
-runs them all the same.
+would take far beyond what this suite may add to CI on 2 cores, so the local
+cells are a covering design, built greedily (see :func:`covering_design`):
+each architecture method on an architecture problem and each of those with
+one, a pairing; every problem without torch under every local evaluator; every
+torch problem once, under serial (one process imports torch, where a pool
+imports it in every worker: about 4 s of CPU per process, twice per cell with
+the resume) unless a pair it runs is missing; each cell with the method used
+least so far under that evaluator, options no cell passed yet first, so that
+every method runs under every local evaluator. Cells on the torch problems are
+marked ``slow``; ``.ci/run`` runs them all the same.
 
 Checks of every cell: exit 0; stderr holds nothing but the progress lines and
 ``ambs:`` notes (no traceback, no warning, no error); results.csv's header is
