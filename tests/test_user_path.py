@@ -51,7 +51,8 @@ run.json's columns, every row has as many fields, every status is valid and
 every evaluation of a shipped problem is ``ok``, job ids are unique, the
 resume appends to the rows it found and reaches ``TOTAL``; every analyze
 subcommand exits 0 without a warning and writes what it says it wrote
-(non-empty PNG files, the HTML report). ``pareto`` on a run with one
+(non-empty PNG files, the HTML report): in every local cell, and in one MPI
+cell (``MPI_ANALYZED``; the others check ``summary --json``). ``pareto`` on a run with one
 objective refuses in one line, then runs on ``--objectives objective,-finished``.
 
 The analyze subcommands run in this process, through :func:`ambs.cli.main`
