@@ -220,7 +220,7 @@ class Driver:
         self.next_id = max((e.job_id for e in previous), default=-1) + 1
         declared = search.problem.budget
         # What run(config) trains with (the declared default, else high): recorded as
-        # the budget of a job without one.
+        # the budget of a job without one (a search's train_budget is its jobs' budget).
         self.full_budget: float | None = float(declared.unbudgeted) if declared is not None else None
         self._budgets: dict[int, float | None] = {}  # job id -> budget, while it runs
         self.assigner = assigner

@@ -187,7 +187,8 @@ class Problem:
         [low, high] (epochs, a training fraction, ...), ``high`` being a full
         training. Multi-fidelity methods give smaller budgets; every other
         method calls ``run(config)``, which trains with ``default`` (``high``
-        unless given): the budget recorded for those evaluations.
+        unless given): the budget recorded for those evaluations
+        (``run(config, B)`` under ``ambs search --max-budget B``).
         """
         if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and 0 < low <= high):
             raise SpaceError(f"budget needs 0 < low <= high, got ({low!r}, {high!r})")

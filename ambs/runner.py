@@ -298,7 +298,8 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     if assign == "shadho":
         from ambs.nas.hardware import ShadhoAssigner
 
-        full = getattr(search, "max_budget", None) or (budget.high if budget is not None else None)
+        full = search.max_budget if search.multi_fidelity else search.train_budget  # type: ignore[attr-defined]
+        full = full or (budget.high if budget is not None else None)
         assigner = ShadhoAssigner(search.space, full_budget=full)
     elif assign != "none":
         recorder.discard() if not previous else recorder.close()

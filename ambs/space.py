@@ -420,6 +420,11 @@ class Space:
 
     def grid(self, steps: int) -> np.ndarray:
         """All combinations of discrete values and ``steps`` points per numerical axis."""
+        return self.grid_points(self.grid_axes(steps))
+
+    def grid_axes(self, steps: int) -> list[np.ndarray]:
+        """The values of each axis of :meth:`grid`; a ValueError when their product
+        is more than 5e6 points (cheap: nothing is enumerated)."""
         axes = []
         for i in range(self.dim):
             if self.kinds[i] == _KIND_NUMERIC:
@@ -436,6 +441,11 @@ class Space:
         total = float(np.prod([len(a) for a in axes])) if axes else 1.0
         if total > 5e6:
             raise ValueError(f"grid has {total:.3g} points; lower the number of steps")
+        return axes
+
+    def grid_points(self, axes: list[np.ndarray]) -> np.ndarray:
+        """Every combination of ``axes`` (see :meth:`grid_axes`) that is a distinct
+        valid configuration, inactive values repaired."""
         mesh = np.meshgrid(*axes, indexing="ij") if axes else []
         x = np.stack([m.ravel() for m in mesh], axis=1) if axes else np.empty((1, 0))
         x = self.repair(x)

@@ -456,6 +456,30 @@ def test_multi_fidelity_best_is_at_the_highest_budget(tmp_path: Path, capfd: pyt
     assert "budgets: 2, 6" in capfd.readouterr().err
 
 
+def test_fractional_budgets_are_shown_rounded(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """An ASHA rung of 200 trees at --eta 3 is 200/3: the budget column keeps it
+    exactly (what run(config, budget) was given), the summary shows 66.67."""
+    run_dir = tmp_path / "asha"
+    run_dir.mkdir()
+    rows = ["job_id,p:x,budget,objective,status,worker,submitted,started,finished,error"]
+    for i, (x, budget, y) in enumerate([(1, 200 / 9, 0.5), (2, 200 / 9, 0.7), (2, 200 / 3, 0.8), (3, 200 / 9, 0.6)]):
+        rows.append(f"{i},{x},{budget!r},{y},ok,1,{i},{i},{i + 1},")
+    (run_dir / "results.csv").write_text("\n".join(rows) + "\n")
+    (run_dir / "run.json").write_text(json.dumps({"budget": {"name": "n_estimators", "low": 10, "high": 200}}))
+    assert analysis.summarize(analysis.load_run(run_dir))["ranked_at"] == 200 / 3  # exact in --json
+    capfd.readouterr()
+    assert main(["analyze", "summary", str(run_dir)]) == 0
+    out = capfd.readouterr().out
+    assert "66.6667" not in out and "22.2222" not in out, out
+    assert "best objective at 66.67 n_estimators: 0.8 (job 2" in out, out
+    assert "budget 22.22: 3 evaluations" in out and "budget 66.67: 1 evaluations" in out, out
+    assert "best at any budget" not in out  # the best of any budget is the one at 66.67
+    table = out[out.index("top 1 at 66.67 n_estimators:"):].splitlines()
+    assert table[1].split()[:3] == ["job_id", "objective", "budget"] and table[2].split()[2] == "66.67", table
+    assert [analysis.budget_text(b) for b in (2.0, 0.5, 1 / 3, 12345.6, 1e-5)] == [
+        "2", "0.5", "0.3333", "12345.6", "1e-05"]
+
+
 def test_numbers_are_read_exactly(tmp_path: Path) -> None:
     """Objectives, hyperparameters and budgets come back exactly as the recorder
     wrote them (repr of a float), on pandas 2 as on 3."""

@@ -268,3 +268,15 @@ def test_stop_message_gives_a_command_that_resumes(ambs_main, tmp_path, rows, ca
     assert len(rows(tmp_path / "out" / RESULTS)) < 8
     assert ambs_main(*command[1:], "-q") == 0
     assert len(rows(tmp_path / "out" / RESULTS)) == 8
+
+
+def test_population_options_reach_evolution_and_lemonade(mixed_problem) -> None:
+    """--population-size and --sample-size are lemonade's too: the same evolution,
+    with parents from a Pareto front."""
+    from ambs import cli
+
+    for method in ("evolution", "lemonade"):
+        args = cli.build_parser().parse_args(
+            ["search", "x", "--method", method, "--population-size", "4", "--sample-size", "3"])
+        search = cli._make_search(args, mixed_problem)
+        assert (search.population_size, search.sample_size) == (4, 3), method

@@ -143,3 +143,16 @@ def test_ci_runs_the_readme_test_command_then_the_oldest_versions() -> None:
     assert test_command.strip() in ci
     assert ci.index("bash scripts/test-oldest-deps.sh") > ci.index(test_command.strip())
     assert "scripts/test-oldest-deps.sh" in readme.split("## Writing a problem")[0]
+
+
+def test_readme_architecture_methods_are_the_flagged_ones() -> None:
+    """The methods the README's architecture-search section lists are those whose
+    class says ``architecture_search`` (the user-path suite runs each on a NAS problem)."""
+    import re
+
+    from ambs.search import ALL_METHODS
+
+    section = README.read_text().split("## Architecture search", 1)[1].split("\n## ", 1)[0]
+    in_readme = re.findall(r"^\* `--method ([a-z]+)`", section, flags=re.M)
+    assert in_readme == [m for m in ALL_METHODS if ALL_METHODS[m].architecture_search]
+    assert in_readme == ["evolution", "lemonade", "reinforce", "morphism"]

@@ -230,3 +230,36 @@ def test_master_passes_its_checkpoint_directory_to_the_worker_ranks(tmp_path: Pa
     rows = _rows(out / "results.csv")
     assert len(rows) == 6 and {r["worker"] for r in rows} == {"1", "2"}
     assert {r["m:checkpoints"] for r in rows} == {"/ckpt/here"}
+
+
+def test_an_idle_worker_rank_sleeps_instead_of_spinning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker rank waiting for the master probes and sleeps (20 us doubling to
+    2 ms) instead of MPICH's spinning receive; it takes the message that arrives."""
+    from ambs.evaluator import mpi as ambs_mpi
+
+    class Comm:
+        def __init__(self, quiet: int) -> None:
+            self.quiet, self.received = quiet, []
+
+        def Iprobe(self, source: int, tag: int, status: Status) -> bool:
+            self.quiet -= 1
+            status.tag = 7
+            return self.quiet < 0
+
+        def recv(self, source: int, tag: int) -> str:
+            self.received.append((source, tag))
+            return "job"
+
+    class Status:
+        tag = -1
+
+        def Get_tag(self) -> int:
+            return self.tag
+
+    pauses: list[float] = []
+    monkeypatch.setattr(ambs_mpi.time, "sleep", pauses.append)
+    comm = Comm(quiet=12)
+    assert ambs_mpi._recv_idle(comm, 0, -1, Status()) == "job"
+    assert comm.received == [(0, 7)]
+    assert len(pauses) == 12 and pauses[0] == 2e-5 and max(pauses) == pauses[-1] == 2e-3
+    assert all(a <= b for a, b in zip(pauses, pauses[1:]))

@@ -6,6 +6,7 @@ evaluators."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import subprocess
 import sys
@@ -372,7 +373,26 @@ def test_cli_multi_fidelity_needs_a_budget(tmp_path, make_problem, ambs_cli):
     res = ambs_cli.run("search", quad, "--method", "random", "--stopper", "sha", cwd=tmp_path)
     assert res.returncode == 2 and "--stopper applies to --method ambs" in res.stderr
     res = ambs_cli.run("search", quad, "--min-budget", "2", cwd=tmp_path)
-    assert res.returncode == 2 and "apply to multi-fidelity" in res.stderr
+    assert res.returncode == 2 and "--min-budget applies to multi-fidelity" in res.stderr
+    res = ambs_cli.run("search", quad, "--method", "random", "--max-budget", "2", cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "declares a budget" in res.stderr
+
+
+def test_max_budget_is_the_budget_of_every_configuration_of_other_methods(tmp_path, ambs_cli):
+    """--max-budget B with a method that is not multi-fidelity: every configuration
+    trains with run(config, B), the budget column and run.json say B, and a resume
+    without it is refused (its rows would mean something else)."""
+    path, out = write_budgeted(tmp_path), tmp_path / "run"
+    base = ["search", path, "--method", "evolution", "--evaluator", "serial", "--seed", "1", "-o", out]
+    res = ambs_cli.run(*base, "--max-budget", "2", "--max-evals", "4", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    table = rows(out / RESULTS)
+    assert [(r["budget"], r["m:budget_seen"]) for r in table] == [("2.0", "2.0")] * 4
+    assert json.loads((out / "run.json").read_text())["settings"]["max_budget"] == 2
+    res = ambs_cli.run(*base, "--max-evals", "6", "--resume", cwd=tmp_path)
+    assert res.returncode == 2 and "max_budget is now None, the run's was 2" in res.stderr, res.stderr
+    res = ambs_cli.run(*base, "--max-budget", "2", "--max-evals", "6", "--resume", cwd=tmp_path)
+    assert res.returncode == 0 and [r["budget"] for r in rows(out / RESULTS)] == ["2.0"] * 6, res.stderr
 
 
 def _busy_checks(table: list[dict[str, str]], workers: int) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ambs.analysis.budget import budget_table, has_budgets, ranking_budget
 from ambs.analysis.load import STATUSES, Run
-from ambs.analysis.space import at_budget
+from ambs.analysis.space import at_budget, budget_text
 
 __all__ = ["param_kinds", "top_k", "best_so_far", "worker_intervals", "utilization", "summarize",
            "format_summary", "fmt", "fmt_seconds"]
@@ -294,7 +294,7 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
         a = s.get("best_any_budget")
         if a:
             lines.append(f"best at any budget: {fmt(a['objective'], 10)} (job {a['job_id']}, budget "
-                         f"{fmt(a['budget'])}; a lower budget is a cheaper, noisier objective; "
+                         f"{budget_text(a['budget'])}; a lower budget is a cheaper, noisier objective; "
                          "--budget B ranks at another budget)")
     else:
         lines.append("best objective: none (no evaluation succeeded)")
@@ -306,7 +306,7 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
         lines.append(f"workers: {s['workers']}{inferred}; utilization {s['utilization']:.1%} "
                      f"({s['utilization_after_start']:.1%} after the first evaluation started)")
     for b in s.get("budgets") or []:
-        lines.append(f"budget {fmt(b['budget'], 6)}: {b['evaluations']} evaluations, {b['stopped']} stopped there, "
+        lines.append(f"budget {budget_text(b['budget'])}: {b['evaluations']} evaluations, {b['stopped']} stopped there, "
                      f"best {fmt(b['best'])}, median {fmt(b['median'])}")
     if s["dropped_partial_line"]:
         lines.append("note: skipped a half-written last line (run still in progress?)")
@@ -316,5 +316,6 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
     if run is not None and s["best"]:
         table = top_k(run, len(s["top"]), s.get("ranked_at"))
         lines.append(f"top {len(table)}{at}:")
-        lines.append(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+        budgets = {"budget": budget_text} if "budget" in table else {}
+        lines.append(table.to_string(index=False, float_format=lambda x: f"{x:.6g}", formatters=budgets))
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from typing import Any
 
 from ambs.recorder import SPACE
 
-__all__ = ["read_space", "is_textual", "is_number", "budget_name", "at_budget", "objective_names"]
+__all__ = ["read_space", "is_textual", "is_number", "budget_name", "budget_text", "at_budget", "objective_names"]
 
 _NUMERIC = ("uniform_float", "uniform_int", "normal_float", "normal_int", "beta_float", "beta_int")
 
@@ -84,12 +84,23 @@ def budget_name(settings: dict[str, Any]) -> str:
     return name if isinstance(name, str) and name else "budget"
 
 
+def budget_text(value: float) -> str:
+    """A budget as a person reads it: ``66.67``, not ``66.6667`` (a rung of
+    ``--eta 3`` below 200 trees); two decimals at most, four significant
+    digits below 1, no trailing zeros (``2``, ``0.5``)."""
+    v = float(value)
+    if not math.isfinite(v) or v == 0:
+        return f"{v:g}"
+    text = f"{v:.2f}" if abs(v) >= 1 else f"{v:.4g}"
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
+
+
 def at_budget(settings: dict[str, Any], value: float | None) -> str:
     """`` at 8 epochs`` (`` at budget 8`` for an unnamed budget); empty for None."""
     if value is None:
         return ""
-    name = budget_name(settings)
-    return f" at budget {value:g}" if name == "budget" else f" at {value:g} {name}"
+    name, text = budget_name(settings), budget_text(value)
+    return f" at budget {text}" if name == "budget" else f" at {text} {name}"
 
 
 def objective_names(settings: dict[str, Any], width: int) -> list[str]:

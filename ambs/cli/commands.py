@@ -17,23 +17,13 @@ from ambs.errors import AmbsError
 __all__ = ["cmd_analyze", "cmd_search", "cmd_simulate", "cmd_submit"]
 
 
-def _is_multi_fidelity(args: argparse.Namespace) -> bool:
-    from ambs.search import MULTI_FIDELITY
-
-    return args.method in MULTI_FIDELITY or getattr(args, "stopper", None) is not None
-
-
 def _check_budget_options(args: argparse.Namespace) -> None:
-    """Budget flags go with multi-fidelity methods (whether the problem has a
-    budget is checked when the search is made, see ambs.search.factory)."""
+    """A stopper goes with ambs or asha (whether the problem has a budget, and
+    what the budget flags mean for the method, is checked when the search is
+    made, see ambs.search.factory)."""
     stopper = getattr(args, "stopper", None)
     if stopper is not None and args.method not in ("ambs", "asha"):
         raise AmbsError(f"--stopper applies to --method ambs (or asha), not {args.method}")
-    given = [f"--{n.replace('_', '-')}" for n in ("min_budget", "max_budget")
-             if getattr(args, n, None) is not None]
-    if given and not _is_multi_fidelity(args):
-        raise AmbsError(f"{' and '.join(given)} apply to multi-fidelity methods (sha, hyperband, asha) "
-                        f"and --stopper; --method {args.method} trains every configuration fully")
 
 
 def _method_options(args: argparse.Namespace) -> dict[str, Any]:

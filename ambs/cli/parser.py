@@ -135,7 +135,10 @@ def _add_method_options(g: Any) -> None:
     g.add_argument("--min-budget", type=_positive_float, default=None,
                    help=_for("min_budget", "smallest budget (default: the problem's declared low)"))
     g.add_argument("--max-budget", type=_positive_float, default=None,
-                   help=_for("max_budget", "full budget (default: the problem's declared high)"))
+                   help=_for("max_budget", "full budget (default: the problem's declared high); other "
+                                          "methods, on a problem with a budget: the budget every configuration "
+                                          "trains with (default: run(config)'s own), e.g. 1 epoch for a quick "
+                                          "trial"))
     g.add_argument("--eta", type=_eta, default=3,
                    help=_for("eta", "keep the best 1/eta of a rung, at eta times the budget (default: 3)"))
     g.add_argument("--stopper", default=None, choices=["sha", "median"],

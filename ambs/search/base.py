@@ -65,6 +65,13 @@ class Search(ABC):
     # Proposes (configuration, budget) jobs and repeats configurations at
     # larger budgets (see ambs.search.multifidelity).
     multi_fidelity: ClassVar[bool] = False
+    #: A method meant for network architectures (the spaces of :mod:`ambs.nas`):
+    #: the README's "Architecture search" methods. They work on any space.
+    architecture_search: ClassVar[bool] = False
+    #: The budget every configuration trains with, ``run(config, budget)``, in a
+    #: search that is not multi-fidelity (``ambs search --max-budget B``); None:
+    #: ``run(config)``'s own. Multi-fidelity searches choose each job's budget.
+    train_budget: float | None = None
 
     def __init__(self, problem: Problem | ConfigurationSpace, random_state: int | None = None) -> None:
         if isinstance(problem, ConfigurationSpace):
@@ -97,8 +104,9 @@ class Search(ABC):
         return configs
 
     def ask_jobs(self, n: int = 1) -> list[tuple[dict[str, Any], float | None]]:
-        """Up to ``n`` (configuration, budget) jobs; budget None is the full training."""
-        return [(config, None) for config in self.ask(n)]
+        """Up to ``n`` (configuration, budget) jobs; the budget is ``train_budget``
+        (None: ``run(config)``, the full training)."""
+        return [(config, self.train_budget) for config in self.ask(n)]
 
     def tell(self, results: Iterable[Result]) -> None:
         """Record finished evaluations (:class:`Evaluation` objects or

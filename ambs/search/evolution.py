@@ -79,6 +79,8 @@ class AgingEvolution(Search):
             then come from the Pareto front and children are chosen by density.
     """
 
+    architecture_search = True
+
     def __init__(
         self,
         problem: Any,

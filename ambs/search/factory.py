@@ -27,6 +27,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "ambs": (*_AMBS, "stopper", *BUDGET_OPTIONS),
     "grid": ("grid_steps",),
     "evolution": ("population_size", "sample_size"),
+    "lemonade": ("population_size", "sample_size"),
     "sha": BUDGET_OPTIONS,
     "hyperband": BUDGET_OPTIONS,
     "asha": ("stopper", *BUDGET_OPTIONS),
@@ -34,8 +35,11 @@ OPTIONS: dict[str, tuple[str, ...]] = {
 
 
 def options_of(method: str) -> tuple[str, ...]:
-    """The options ``method`` takes."""
-    return OPTIONS.get(method, ())
+    """The options ``method`` takes. Every method takes ``max_budget``: a search
+    that is not multi-fidelity trains every configuration with it
+    (``run(config, max_budget)``, e.g. one epoch for a quick trial)."""
+    own = OPTIONS.get(method, ())
+    return own if "max_budget" in own else (*own, "max_budget")
 
 
 def fit_cores() -> int:
@@ -58,15 +62,26 @@ def make_search(method: str, problem: Problem, seed: int | None = None, **option
         raise AmbsError(f"method {method} takes no option {unknown[0]} (it takes {takes})")
     _check_budget(method, problem, options)
     try:
-        return _make(method, problem, seed, options)
+        search = _make(method, problem, seed, options)
     except ValueError as exc:
         raise AmbsError(str(exc)) from None
+    if not search.multi_fidelity and options.get("max_budget") is not None:
+        search.train_budget = float(options["max_budget"])
+    return search
 
 
 def _check_budget(method: str, problem: Problem, o: dict[str, Any]) -> None:
-    """A multi-fidelity method, or a stopper, needs a budget range to work on."""
+    """A multi-fidelity method, or a stopper, needs a budget range to work on;
+    another method takes one budget for every configuration (``max_budget``)."""
     stopper = o.get("stopper")
     if method not in MULTI_FIDELITY and stopper is None:
+        if o.get("min_budget") is not None:
+            raise AmbsError(f"--min-budget applies to multi-fidelity methods (sha, hyperband, asha) and "
+                            f"--stopper; --method {method} trains every configuration with one budget "
+                            "(--max-budget)")
+        if o.get("max_budget") is not None and problem.budget is None:
+            raise AmbsError(f"--max-budget needs a problem that declares a budget (problem.set_budget(low, "
+                            f"high)); {problem.name or 'this problem'} declares none")
         return
     what = f"--method {method}" if method in MULTI_FIDELITY else f"--stopper {stopper}"
     if problem.budget is None:
@@ -87,10 +102,6 @@ def _make(method: str, problem: Problem, seed: int | None, o: dict[str, Any]) ->
         ambs = AMBS(problem, random_state=seed, n_jobs=o.get("fit_jobs") or fit_cores(),
                     **{k: o[k] for k in _AMBS if k != "fit_jobs" and o.get(k) is not None})
         if stopper is None:
-            given = " and ".join(f"--{k.replace('_', '-')}" for k in ("min_budget", "max_budget") if k in mf)
-            if given:
-                raise ValueError(f"{given} apply to multi-fidelity methods (sha, hyperband, asha) and "
-                                 "--stopper; --method ambs trains every configuration fully")
             return ambs
         return MULTI_FIDELITY["asha"](problem, random_state=ambs.random_state, rule=stopper, sampler=ambs, **mf)
     if method == "asha":
@@ -99,8 +110,8 @@ def _make(method: str, problem: Problem, seed: int | None, o: dict[str, Any]) ->
         return MULTI_FIDELITY[method](problem, random_state=seed, **mf)
     if method == "grid":
         return ALL_METHODS["grid"](problem, random_state=seed, steps=max(int(o.get("grid_steps") or 5), 2))
-    if method == "evolution":
+    if method in ("evolution", "lemonade"):
         size = int(o.get("population_size") or 20)
-        return ALL_METHODS["evolution"](problem, random_state=seed, population_size=size,
+        return ALL_METHODS[method](problem, random_state=seed, population_size=size,
                                         sample_size=min(int(o.get("sample_size") or 5), size))
     return ALL_METHODS[method](problem, random_state=seed)

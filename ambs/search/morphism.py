@@ -30,6 +30,8 @@ __all__ = ["MorphismSearch"]
 class MorphismSearch(Search):
     """Greedy hill climbing over network morphisms of the best network so far."""
 
+    architecture_search = True
+
     def __init__(self, problem: Any, random_state: int | None = None) -> None:
         super().__init__(problem, random_state)
         self.arch = self.problem.arch

@@ -47,6 +47,8 @@ class Reinforce(Search):
         entropy_weight: bonus on the entropy of the policy (keeps exploring).
     """
 
+    architecture_search = True
+
     def __init__(
         self,
         problem: Any,
