@@ -476,7 +476,7 @@ def test_fractional_budgets_are_shown_rounded(tmp_path: Path, capfd: pytest.Capt
     assert "best at any budget" not in out  # the best of any budget is the one at 66.67
     table = out[out.index("top 1 at 66.67 n_estimators:"):].splitlines()
     assert table[1].split()[:3] == ["job_id", "objective", "budget"] and table[2].split()[2] == "66.67", table
-    assert [analysis.budget_text(b) for b in (2.0, 0.5, 1 / 3, 12345.6, 1e-5)] == [
+    assert [analysis.space.budget_text(b) for b in (2.0, 0.5, 1 / 3, 12345.6, 1e-5)] == [
         "2", "0.5", "0.3333", "12345.6", "1e-05"]
 
 
