@@ -14,7 +14,14 @@ import sys
 import warnings
 from typing import Any
 
-from ambs.cli.commands import _make_search, cmd_analyze, cmd_search, cmd_simulate, cmd_submit
+from ambs.cli.commands import (
+    _is_multi_fidelity,
+    _make_search,
+    cmd_analyze,
+    cmd_search,
+    cmd_simulate,
+    cmd_submit,
+)
 from ambs.cli.parser import DEFAULT_MAX_EVALS, METHOD_OPTIONS, build_parser
 from ambs.errors import AmbsError, RecorderError
 
@@ -22,6 +29,7 @@ __all__ = ["DEFAULT_MAX_EVALS", "METHOD_OPTIONS", "build_parser", "main"]
 
 # What tests and scripts reach for by this module's name.
 _make_search = _make_search
+_is_multi_fidelity = _is_multi_fidelity
 
 def _format_warning(message: Any, category: Any, filename: str, lineno: int, line: Any = None) -> str:
     return f"ambs: warning: {message}\n"

@@ -17,6 +17,14 @@ from ambs.errors import AmbsError
 __all__ = ["cmd_analyze", "cmd_search", "cmd_simulate", "cmd_submit"]
 
 
+def _is_multi_fidelity(args: argparse.Namespace) -> bool:
+    """Whether these options make ``ambs search`` run a search that promotes
+    configurations through budgets (a multi-fidelity method, or a stopper)."""
+    from ambs.search import MULTI_FIDELITY
+
+    return args.method in MULTI_FIDELITY or getattr(args, "stopper", None) is not None
+
+
 def _check_budget_options(args: argparse.Namespace) -> None:
     """A stopper goes with ambs or asha (whether the problem has a budget, and
     what the budget flags mean for the method, is checked when the search is
