@@ -31,7 +31,9 @@ ABILITIES = {
     "serial": set(),
     "process": {"crash", "timeout", "parallel"},
     "mpi": {"crash", "timeout", "parallel"},
-    "balsam": {"crash", "timeout", "parallel"},
+    # The test's Balsam launcher has one node and runs one job on it at a time
+    # (MPI job mode), so its evaluations cannot run side by side here.
+    "balsam": {"crash", "timeout"},
     "simulated": {"parallel-virtual"},
 }
 
@@ -155,7 +157,7 @@ def test_statuses_timeouts_crashes_asynchrony_and_resume(evaluator, tmp_path, la
     expected = {"ok": {"ok"}, "raise": {"failed"}, "nan": {"failed"}, "abort": {"crashed"}, "slow": {"timeout"}}
     assert by_mode == {m: expected[m] for m in modes}
     assert all(r["error"] for r in rows if r["status"] != "ok")
-    if "timeout" in can:
+    if {"timeout", "parallel"} <= can:
         # While a slow evaluation waited for its timeout, the other worker went on.
         first = [r for r in rows if int(r["job_id"]) < n - 2]
         slows = [r for r in first if r["p:mode"] == "slow"]
