@@ -157,8 +157,9 @@ class Shipped:
 def refusal(path: Path, loaded: LoadedProblem, options: list[str]) -> str | None:
     """The one line ``ambs search`` refuses these options with, or None if it takes them.
 
-    Calls what ``ambs search`` calls: its parser, then ``_make_search`` (whose
-    ValueError becomes the same AmbsError in ``cli._search``)."""
+    Calls what ``ambs search`` calls: its parser, then ``_make_search``, which
+    checks the options and builds the search with :func:`ambs.search.factory.make_search`,
+    as :func:`ambs.run_search` does."""
     args = PARSER.parse_args(["search", str(path), *options])
     try:
         cli._make_search(args, loaded.problem)
