@@ -34,10 +34,16 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v qsub >/dev/null; then
+# libpmix2 lets `srun --mpi=pmix` start Open MPI ranks; slurmd loads it when it
+# starts, so a slurmd that started before it was installed is restarted below.
+PMIX=/usr/lib/x86_64-linux-gnu/libpmix.so.2
+NEW_PMIX=""
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v qsub >/dev/null \
+   || [ ! -e "$PMIX" ]; then
+  [ -e "$PMIX" ] || NEW_PMIX=1
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends slurm-wlm munge slurm-wlm-torque >/dev/null
+  apt-get install -y -qq --no-install-recommends slurm-wlm munge slurm-wlm-torque libpmix2 >/dev/null
 fi
 
 HOST=$(hostname -s)
@@ -92,6 +98,9 @@ else
     if running /run/slurm/$d.pid; then kill "$(cat /run/slurm/$d.pid)"; fi
   done
   sleep 2
+fi
+if [ -n "$NEW_PMIX" ] && running /run/slurm/slurmd.pid; then
+  kill "$(cat /run/slurm/slurmd.pid)"; sleep 2
 fi
 running /run/slurm/slurmctld.pid || slurmctld
 running /run/slurm/slurmd.pid || slurmd

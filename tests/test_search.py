@@ -16,6 +16,7 @@ from ambs.errors import SpaceError
 from ambs.search import AMBS, METHODS, GridSearch, RandomSearch
 from ambs.search.ambs import LIARS
 from ambs.search.base import config_key
+from ambs.surrogate import SURROGATES
 
 ALL = sorted(METHODS)
 
@@ -259,7 +260,7 @@ def fitted_ambs(problem: Problem, objective, seed: int = 0, n: int = 10, **kw) -
 
 def test_ambs_options_are_checked(quadratic_problem):
     for kw, match in [
-        ({"surrogate": "gp"}, "unknown surrogate"),
+        ({"surrogate": "kriging"}, "unknown surrogate"),
         ({"acquisition": "foo"}, "unknown acquisition"),
         ({"liar": "cl_median"}, "unknown liar"),
         ({"initial_design": "sobol"}, "unknown initial design"),
@@ -296,7 +297,7 @@ def test_ambs_initial_design_then_model(quadratic_problem):
     assert search.n_fits == 1
 
 
-@pytest.mark.parametrize("surrogate", ["rf", "et"])
+@pytest.mark.parametrize("surrogate", sorted(SURROGATES))
 @pytest.mark.parametrize("acquisition", ["lcb", "ucb", "ei", "pi"])
 def test_ambs_surrogates_and_acquisitions(surrogate, acquisition, quadratic_problem):
     search = fitted_ambs(quadratic_problem, quadratic, surrogate=surrogate, acquisition=acquisition)

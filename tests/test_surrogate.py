@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ambs.surrogate import SURROGATES, ForestSurrogate, LeafView, make_surrogate
+from ambs.surrogate import SURROGATES, ForestSurrogate, GPSurrogate, LeafView, make_surrogate
 
 
 def data(n: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -15,7 +15,10 @@ def data(n: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-@pytest.fixture(params=sorted(SURROGATES))
+FORESTS = ["et", "rf"]
+
+
+@pytest.fixture(params=FORESTS)
 def fitted(request) -> ForestSurrogate:
     X, y = data()
     return make_surrogate(request.param, random_state=0, n_estimators=24, min_samples_leaf=2).fit(X, y)
@@ -25,7 +28,49 @@ def test_make_surrogate():
     assert make_surrogate("rf").kind == "rf"
     assert make_surrogate("et").kind == "et"
     with pytest.raises(ValueError, match="unknown surrogate"):
-        make_surrogate("gp")
+        make_surrogate("kriging")
+    assert isinstance(make_surrogate("gp"), GPSurrogate)
+
+
+# ------------------------------------------------- the contract, every surrogate
+@pytest.mark.parametrize("name", sorted(SURROGATES))
+def test_every_surrogate_predicts_a_smooth_bowl(name):
+    X, y = data()
+    model = SURROGATES[name].make(random_state=0).fit(X, y)
+    Xt, yt = data(200, seed=1)
+    mu, std = model.predict(Xt, return_std=True)
+    assert mu.shape == std.shape == (200,)
+    assert np.all(std >= 0)
+    assert np.allclose(model.predict(Xt), mu)
+    assert np.corrcoef(mu, yt)[0, 1] > 0.8
+
+
+@pytest.mark.parametrize("name", sorted(SURROGATES))
+def test_every_surrogates_belief_folds_a_lie_where_it_is_told(name):
+    """What constant liar needs: a belief that tracks candidates as predict()
+    scores them, and a lie folded at one candidate pulls its mean to the lie
+    without adding spread there, while a point far away hardly moves."""
+    X, y = data(40)
+    model = SURROGATES[name].make(random_state=0).fit(X, y)
+    belief = model.belief()
+    C = np.array([[0.9, 0.1], [0.92, 0.12], [0.3, 0.7]])
+    belief.extend(belief.locate(C))
+    assert len(belief) == 3
+    mu0, sd0 = belief.mean_std()
+    assert np.allclose(mu0, model.predict(C)) and np.allclose(sd0, model.predict(C, return_std=True)[1])
+    assert np.allclose(belief.peek(belief.locate(C[:1])), (mu0[:1], sd0[:1]))
+    lie = float(y.min())
+    belief.add_at(0, lie, spread=False)
+    mu1, sd1 = belief.mean_std()
+    assert abs(mu1[0] - lie) < abs(mu0[0] - lie)
+    assert sd1[0] <= sd0[0] + 1e-12
+    assert belief.mean_at(0) == pytest.approx(mu1[0])
+    assert abs(mu1[2] - mu0[2]) < abs(mu1[0] - mu0[0])
+    # Folding at untracked points: the same as tracking them first.
+    other = model.belief()
+    other.extend(other.locate(C))
+    other.add_many(other.locate(C[:1]), lie, spread=False)
+    assert np.allclose(other.mean_std()[0], mu1)
 
 
 def test_predict_shapes_and_fit_quality(fitted):

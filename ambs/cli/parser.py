@@ -12,6 +12,7 @@ from typing import Any
 
 from ambs import __version__
 from ambs.evaluator import EVALUATORS
+from ambs.surrogate import SURROGATES
 from ambs.walltime import HELP as WALLTIME_HELP
 
 __all__ = ["DEFAULT_MAX_EVALS", "METHOD_OPTIONS", "build_parser"]
@@ -93,8 +94,9 @@ def _add_method_options(g: Any) -> None:
                    help=f"evaluations of the whole run, resumed ones included (default: {DEFAULT_MAX_EVALS}; "
                         "with --resume, the run's own)")
     g.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default: random)")
-    g.add_argument("--surrogate", default="et", choices=["et", "rf"],
-                   help=_for("surrogate", "extremely randomized trees or a bootstrap random forest (default: et)"))
+    g.add_argument("--surrogate", default="et", choices=list(SURROGATES),
+                   help=_for("surrogate", "the model of the objective: " + "; ".join(
+                       f"{k}: {v.description}" for k, v in SURROGATES.items()) + " (default: et)"))
     g.add_argument("--acquisition", default="lcb", choices=["lcb", "ucb", "ei", "pi"],
                    help=_for("acquisition", "acquisition function (default: lcb)"))
     g.add_argument("--kappa", type=_nonneg_float, default=1.0,

@@ -37,7 +37,7 @@ from ambs.acquisition import score
 from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Search
-from ambs.surrogate import ForestSurrogate, make_surrogate, transform_targets
+from ambs.surrogate import SURROGATES, Surrogate, transform_targets
 
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LIARS", "LIE_MODES"]
 
@@ -55,7 +55,7 @@ class FitTask:
                  make: Any) -> None:
         self.X, self.y, self.n_told = X, y, n_told
         self.transform, self.eps, self._make = transform, eps, make
-        self.model: ForestSurrogate | None = None
+        self.model: Surrogate | None = None
         self.tf: Any = None
         self.yt = np.empty(0)
         self.seconds = 0.0
@@ -120,17 +120,8 @@ class AMBS(Search):
         self.y_eps = float(o.y_eps)
         self.lie_mode = o.lie_mode
         self.background_fit = False
-        self.surrogate_kw: dict[str, Any] = dict(
-            n_estimators=o.n_estimators,
-            min_samples_leaf=o.min_samples_leaf,
-            max_features=o.max_features,
-            bootstrap=o.bootstrap,
-            rotate=o.rotate,
-            rotate_features=self.space.rotatable_features(),
-            n_jobs=o.n_jobs,
-        )
         self.initial = self._initial_design(o.initial_design)
-        self.model: ForestSurrogate | None = None
+        self.model: Surrogate | None = None
         self._fitted_on = -1  # n_told at the last fit
         self._launched_on = -1  # n_told of the newest fit task handed out
         self._tf = None  # loss -> surrogate target, from the last fit
@@ -190,11 +181,11 @@ class AMBS(Search):
             X = np.vstack([X, extra[0]])
             y = np.concatenate([y, np.broadcast_to(np.asarray(extra[1], dtype=float), (len(extra[0]),))])
         seed = int(np.random.default_rng([self.random_state, self.n_told, len(y), 0xF17]).integers(2**31))
-        name, kw = self.surrogate_name, dict(self.surrogate_kw)
+        spec, options, space = SURROGATES[self.surrogate_name], self.options, self.space
         self._launched_on = self.n_told
 
-        def make() -> ForestSurrogate:
-            return make_surrogate(name, random_state=seed, **kw)
+        def make() -> Surrogate:
+            return spec.build(options, space, seed)
 
         return FitTask(self.space.encode(X), y, self.n_told, self.y_transform, self.y_eps, make)
 
@@ -283,11 +274,11 @@ class AMBS(Search):
         return score(self.acquisition, mu, sigma, best, self.kappa if kappa is None else kappa, self.xi)
 
     def _lied_view(self, extra_pending: np.ndarray, lies: bool = True):
-        """An empty leaf view with the results told since the fit, and the
-        pending points' lies, folded into the leaves."""
+        """An empty belief with the results told since the fit, and the
+        pending points' lies, folded in (into the leaves of a forest)."""
         assert self.model is not None and self._tf is not None
-        model, tf = self.model, self._tf
-        view = model.view()
+        tf = self._tf
+        view = self.model.belief()
         yt = self._yt
         # Results told since the model was fitted (a background fit lags
         # behind) enter as known values.
@@ -296,24 +287,23 @@ class AMBS(Search):
         if ok.any():
             Xr = np.asarray(self._X[self._fitted_on :])[ok]
             vals = np.asarray(tf(recent[ok]), dtype=float)
-            view.add_many(model.leaves(self.space.encode(Xr)), vals)
+            view.add_many(view.locate(self.space.encode(Xr)), vals)
             yt = np.concatenate([yt, vals])
         lie = self._lie(yt)
         pend = np.vstack([self.pending, extra_pending])
         if lies and len(pend):
-            L = model.leaves(self.space.encode(pend))
+            L = view.locate(self.space.encode(pend))
             view.add_many(L, view.peek(L)[0] if self.liar == "believer" else lie, spread=self.lie_spread)
         return view, lie, float(yt.min())
 
     def _acquire(
         self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True
     ) -> np.ndarray:
-        assert self.model is not None
-        model, space = self.model, self.space
+        space = self.space
         view, lie, best = self._lied_view(extra_pending, lies)
 
-        def leaves(X: np.ndarray) -> np.ndarray:
-            return model.leaves(space.encode(X))
+        def leaves(X: np.ndarray) -> Any:
+            return view.locate(space.encode(X))
 
         # Random candidates, and candidates recombined from the best results.
         R = space.sample(self.n_candidates, rng)
@@ -373,6 +363,6 @@ class AMBS(Search):
             ok[i] = False
             chosen.append(i)
             # The believer's lie is the point's own predicted mean (as lied so far).
-            v = float(view.s1[i]) / view.n_trees if self.liar == "believer" else lie
-            view.add(view.leaves[:, i], v, spread=self.lie_spread)
+            v = view.mean_at(i) if self.liar == "believer" else lie
+            view.add_at(i, v, spread=self.lie_spread)
         return C[chosen]

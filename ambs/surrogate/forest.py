@@ -16,6 +16,7 @@ is what lets the acquisition optimizer search locally on the lied model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -177,7 +178,11 @@ class ForestSurrogate:
             leaves = np.empty((self.n_trees, 0), dtype=np.int64)
         else:
             leaves = self.leaves(X)
-        return LeafView(leaves, mean.copy(), second.copy(), count.copy())
+        return LeafView(leaves, mean.copy(), second.copy(), count.copy(), locate=self.leaves)
+
+    def belief(self) -> LeafView:
+        """An empty leaf view (the :class:`ambs.surrogate.base.Belief` of a forest)."""
+        return self.view()
 
 
 def _merged(n, m, s, k, s1, s2, spread: bool):
@@ -207,11 +212,14 @@ class LeafView:
         leaves: global leaf ids, shape (n_trees, n_points).
         mean, second, count: per-node mean, second moment and weight (copies;
             updates do not touch the fitted forest).
+        locate: points to their leaf ids (the forest's :meth:`ForestSurrogate.leaves`).
     """
 
     def __init__(
-        self, leaves: np.ndarray, mean: np.ndarray, second: np.ndarray, count: np.ndarray
+        self, leaves: np.ndarray, mean: np.ndarray, second: np.ndarray, count: np.ndarray,
+        locate: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
+        self._locate = locate
         self.leaves = leaves
         self.mean = mean
         self.second = second
@@ -222,6 +230,19 @@ class LeafView:
 
     def __len__(self) -> int:
         return self.leaves.shape[1]
+
+    def locate(self, X: np.ndarray) -> np.ndarray:
+        """Leaf ids of encoded points ``X``: the handles the other methods take."""
+        assert self._locate is not None, "a view made without its forest"
+        return self._locate(X)
+
+    def mean_at(self, i: int) -> float:
+        """The mean of tracked point ``i``."""
+        return float(self.s1[i]) / self.n_trees
+
+    def add_at(self, i: int, y: float, spread: bool = True) -> None:
+        """Fold ``y`` at tracked point ``i`` (see :meth:`add`)."""
+        self.add(self.leaves[:, i], y, spread=spread)
 
     def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
         """Predictive mean and standard deviation of every point, shapes (n,)."""
