@@ -19,7 +19,6 @@ of the repeatable options (``setup``, ``directive``) come after the file's.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,13 @@ def config_path(given: str | None, cwd: Path | None = None) -> Path | None:
 def load_config(path: Path, known: dict[str, Any]) -> dict[str, Any]:
     """The ``[submit]`` table of ``path``, checked against ``known`` (option
     name -> argparse action); every mistake is one line naming the file."""
+    try:
+        import tomllib  # Python 3.11
+    except ImportError:  # pragma: no cover - older Pythons
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise AmbsError(f"reading {path} needs Python 3.11 or the tomli package") from None
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
