@@ -8,7 +8,6 @@
 #PBS -l walltime=02:00:00
 #PBS -A MYPROJECT
 #PBS -q normal
-# A rerun job resumes the run.
 #PBS -j oe
 #PBS -o ambs-job.out
 

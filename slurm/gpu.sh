@@ -11,7 +11,7 @@
 #SBATCH --time=02:00:00
 #SBATCH --account=MYPROJECT
 #SBATCH --partition=gpu
-# A requeued job keeps its id: its output is appended, and it resumes the run.
+# A requeued job keeps its id (%j): its output is appended, and it resumes the run.
 #SBATCH --output=ambs-%j.out
 #SBATCH --open-mode=append
 # Time limit 02:00:00 = the search's own --walltime (7080 s) + --warning (120 s).

@@ -102,20 +102,23 @@ def test_examples_are_rendered_from_the_templates() -> None:
 
 def test_dry_run_prints_the_script(tmp_path: Path) -> None:
     res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--nodes", "2",
-                "--ranks-per-node", "4", "--gpus-per-node", "4", "--walltime", "01:00:00",
+                "--gpus-per-node", "4", "--walltime", "01:00:00",
                 "--account", "proj", "--queue", "gpu", "--max-evals", "50", "--method", "random",
                 "--assign", "shadho", "--fit", "sync", "--dry-run", "-o", str(tmp_path / "run"))
     assert res.returncode == 0, res.stderr
     script = res.stdout
-    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks=9", "#SBATCH --gpus-per-node=4",
                  "#SBATCH --time=01:00:00", "#SBATCH --account=proj", "#SBATCH --partition=gpu",
-                 "#SBATCH --signal=B:USR1@120", "METHOD=random", "MAX_EVALS=50"):
+                 "#SBATCH --signal=B:USR1@120", "#SBATCH --open-mode=append", "METHOD=random", "MAX_EVALS=50"):
         assert line in script
-    assert 'mpiexec -n "$SLURM_NTASKS"' in script
+    assert "--ntasks-per-node" not in script and "--mpi=" not in script
+    assert f'{BIN / "mpiexec"} -n "$SLURM_NTASKS" --hostfile "$HOSTFILE"' in script
     assert "--gpus-per-node 4" in script
     assert "--assign shadho" in script and "--fit sync" in script  # search options travel along
     assert "--walltime 3480" in script  # the search's own clock: walltime minus the warning
-    assert not (tmp_path / "run").exists(), "a dry run writes nothing"
+    # The run directory is made (#SBATCH --output names it) and holds the printed script.
+    assert (tmp_path / "run" / "job.slurm").read_text() == script
+    assert f"sbatch --parsable {tmp_path / 'run' / 'job.slurm'}" in res.stderr
 
 
 @pytest.mark.parametrize(
@@ -124,6 +127,17 @@ def test_dry_run_prints_the_script(tmp_path: Path) -> None:
         (["--walltime", "00:02:00"], "leaves no time"),
         (["--walltime", "abc"], "HH:MM:SS"),
         (["--launcher", "srun", "--scheduler", "pbs"], "mpiexec"),
+        (["--mpi", "pmix"], "srun"),
+        (["--launcher", "custom"], "--launcher-command"),
+        (["--launcher-command", "srun\n-n 2"], "control character"),
+        (["--launcher-command", "aprun 'x"], "quotation"),
+        (["--setup", "module load x\nrm -rf y"], "control character"),
+        (["--directive", "--comment=a\n#SBATCH --x"], "control character"),
+        (["--directive", "mail-type=END"], "#SBATCH option"),
+        (["--qos", "a b"], "one word"),
+        (["--constraint", "a\tb"], "control character"),
+        (["--qos", "high", "--scheduler", "pbs"], "Slurm's"),
+        (["--setup-file", "/nonexistent/setup.sh"], "--setup-file"),
     ],
 )
 def test_submit_errors_are_one_line(args: list[str], message: str) -> None:
@@ -161,7 +175,9 @@ def test_pbs_script_body_reads_the_pbs_environment(tmp_path: Path) -> None:
     job = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=180)
     assert job.returncode == 0, job.stderr + job.stdout
-    assert f"ambs job 4242.pbs-server: 4 ranks on {host}" in job.stdout
+    # The script writes its own output file per job, beside the run.
+    log = (run_dir / "job-4242.pbs-server.out").read_text()
+    assert f"ambs job 4242.pbs-server: 4 ranks on {host}" in log
     rows = _rows(run_dir / "results.csv")
     assert len(rows) == 12
     assert {r["worker"] for r in rows} == {"1", "2", "3"}
