@@ -38,10 +38,13 @@ def _ambs_command() -> list[str]:
 
 
 def _mpiexec(spec: JobSpec, name: str) -> str:
-    """mpiexec/mpirun as the script calls it: absolute when resolved, the bare name otherwise."""
-    if spec.portable or not spec.launcher_path:
+    """mpiexec/mpirun as the script calls it: absolute (the one beside this Python
+    first), or the bare name, from the job's PATH, when there is none here."""
+    if spec.portable:
         return name
-    return spec.launcher_path
+    from ambs.jobscript.launcher import resolve
+
+    return spec.launcher_path or resolve(name) or name
 
 
 def launcher_words(spec: JobSpec) -> list[str]:
