@@ -199,6 +199,30 @@ def test_slurm_job_runs_an_mpi_search(slurm: None, tmp_path: Path) -> None:
     assert "ambs job" in log and "3 ranks" in log
 
 
+def test_slurm_job_runs_the_site_setup_and_directives(slurm: None, tmp_path: Path) -> None:
+    """--setup runs in the job before the launch and --directive reaches sbatch,
+    with no script edited; the venv's MPICH mpiexec, checked at submit time, launches."""
+    run_dir = tmp_path / "run"
+    res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--ranks-per-node", "3",
+                "--walltime", "00:05:00", "--max-evals", "6", "--seed", "3", "-o", str(run_dir),
+                "--setup", "export AMBS_TEST_SETUP=yes", "--setup", 'echo "setup says $AMBS_TEST_SETUP"',
+                "--directive=--comment=ambs-test", "--launcher", "mpiexec", "--requeue")
+    assert res.returncode == 0, res.stderr
+    assert "warning" not in res.stderr, res.stderr  # the launcher check passed
+    (job,) = _job_ids(res.stdout)
+    comment = subprocess.run(["squeue", "-h", "-j", job, "-o", "%k"], capture_output=True, text=True).stdout
+    _wait_job(job, 120)
+    state = _job_state(job)
+    assert state.get("JobState") == "COMPLETED", state
+    assert state.get("Comment") == "ambs-test" or comment.strip() == "ambs-test", (state, comment)
+    assert state.get("Requeue") == "1"
+    log = (run_dir / f"job-{job}.out").read_text()
+    assert "setup says yes" in log, log
+    assert len(_rows(run_dir / "results.csv")) == 6
+    script = (run_dir / "job.slurm").read_text()
+    assert f"export AMBS_LAUNCHER={BIN / 'mpiexec'}" in script
+
+
 def test_slurm_time_limit_stops_cleanly_and_chain_resumes(slurm: None, tmp_path: Path) -> None:
     prob = tmp_path / "prob.py"
     prob.write_text(textwrap.dedent(SLEEPY.format(sleep=1.0)))
@@ -244,8 +268,10 @@ def test_pbs_job_through_slurm_torque_wrappers(slurm: None, tmp_path: Path) -> N
     if shutil.which("qsub") is None:
         pytest.fail("qsub missing: scripts/slurm-local-up.sh installs slurm-wlm-torque")
     run_dir = tmp_path / "run"
+    # Slurm's wrappers read Torque's nodes=N:ppn=P, not PBS Pro's select=.
     res = _ambs("submit", "--scheduler", "pbs", "problems/branin.py", "--ranks-per-node", "3",
-                "--walltime", "00:05:00", "--max-evals", "9", "--seed", "2", "-o", str(run_dir))
+                "--walltime", "00:05:00", "--max-evals", "9", "--seed", "2", "-o", str(run_dir),
+                "--pbs-flavor", "torque")
     assert res.returncode == 0, res.stderr
     (job,) = _job_ids(res.stdout)
     _wait_job(job, 240)
