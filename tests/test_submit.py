@@ -223,6 +223,26 @@ def test_slurm_job_runs_the_site_setup_and_directives(slurm: None, tmp_path: Pat
     assert f"export AMBS_LAUNCHER={BIN / 'mpiexec'}" in script
 
 
+def test_slurm_gpu_layout_launches_from_the_host_file(slurm: None, tmp_path: Path) -> None:
+    """A GPU job's script (its --gpus-per-node directive left out: this node has
+    no GPUs) runs N*G+1 ranks from the host file it builds: the master and G
+    workers on the first node."""
+    run_dir = tmp_path / "run"
+    res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--gpus-per-node", "2",
+                "--walltime", "00:05:00", "--max-evals", "6", "--seed", "5", "--dry-run", "-o", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    script = tmp_path / "job.slurm"
+    script.write_text("".join(ln + "\n" for ln in res.stdout.splitlines() if "--gpus-per-node=" not in ln))
+    job = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True,
+                         cwd=tmp_path).stdout.strip()
+    _wait_job(job, 120)
+    assert _job_state(job).get("JobState") == "COMPLETED", (run_dir / f"job-{job}.out").read_text()
+    host = (run_dir / f"hosts-{job}").read_text().split()
+    assert len(host) == 3 and len(set(host)) == 1
+    assert "3 ranks" in (run_dir / f"job-{job}.out").read_text()
+    assert {r["worker"] for r in _rows(run_dir / "results.csv")} == {"1", "2"}
+
+
 def test_slurm_time_limit_stops_cleanly_and_chain_resumes(slurm: None, tmp_path: Path) -> None:
     prob = tmp_path / "prob.py"
     prob.write_text(textwrap.dedent(SLEEPY.format(sleep=1.0)))
