@@ -205,6 +205,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     ``--dry-run``, write it and print it with the commands that would submit it)."""
     from ambs.submit import JobSpec, chain_commands, render, submit
 
+    from_file = getattr(args, "config_values", {})
+    changed = (args.launcher, args.launcher_command) != (from_file.get("launcher"), from_file.get("launcher_command"))
+    if args.mpi is not None and args.mpi == from_file.get("mpi") and changed and args.launcher != "srun":
+        args.mpi = None  # the file's srun --mpi type, but the command line chose another launcher
     if args.dry_run:  # rendering needs the problem's name only: torch and the like stay unloaded
         name = _problem_name(args.problem)
     else:
@@ -254,6 +258,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(script)
         sys.stdout.flush()
+        if getattr(args, "config_file", None):
+            print(f"# with the [submit] settings of {args.config_file}", file=sys.stderr)
         print(f"# written to {path}; to submit it by hand:", file=sys.stderr)
         for line in chain_commands(spec, path, chain=args.chain):
             print(line, file=sys.stderr)

@@ -302,9 +302,12 @@ def use_submit_config(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     if path is None:
         return
     known = _submit_actions(parser)
-    for key, value in load_config(path, known).items():
+    values = load_config(path, known)
+    for key, value in values.items():
         known[key].default = value
         known[key].required = False
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub.choices["submit"].set_defaults(config_file=str(path), config_values={known[k].dest: v for k, v in values.items()})
 
 
 def _add_simulate_parser(sub: Any) -> None:
