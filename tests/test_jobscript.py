@@ -178,6 +178,19 @@ def test_launcher_of_another_mpi_is_refused(tmp_path: Path) -> None:
     assert mpi_launcher.check_launcher(str(mpi_launcher.resolve("mpiexec"))) == lib
 
 
+def test_a_system_open_mpi_launcher_is_refused_for_a_venv_mpich() -> None:
+    """The case the check is for: Debian's Open MPI mpirun on PATH, mpi4py on pip's MPICH."""
+    system = Path("/usr/bin/mpirun")
+    lib = mpi_launcher.library_version()
+    if not system.exists() or lib is None or mpi_launcher.family(lib) != "mpich":
+        pytest.skip("needs /usr/bin/mpirun and an mpi4py on MPICH")
+    version = subprocess.run([str(system), "--version"], capture_output=True, text=True).stdout
+    if mpi_launcher.family(version) != "openmpi":
+        pytest.skip(f"{system} is not Open MPI's")
+    with pytest.raises(AmbsError, match=r"is Open MPI's launcher but mpi4py was built with MPICH"):
+        mpi_launcher.check_launcher(str(system))
+
+
 def test_submit_checks_the_launcher(ambs_main, make_problem, capfd, monkeypatch, tmp_path) -> None:
     """A mismatch is one line (exit 2); --no-launcher-check skips it; an MPI that
     cannot be told is one warning line, and the script is still written."""
