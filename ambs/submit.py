@@ -2,7 +2,9 @@
 
 The job script only calls the ``ambs`` command line: one MPI search over the
 allocation, a warning signal (Slurm) or timer (PBS) before the walltime so
-the search stops cleanly, and a resume when a later job of a chain starts.
+the search stops cleanly, and a resume when a later job of a chain (or a
+requeued job) starts. The site's own lines (``--setup``, ``--directive``)
+and launcher (``--launcher``) go in as given, so no script needs editing.
 """
 
 from __future__ import annotations
@@ -12,60 +14,19 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from ambs.errors import AmbsError
+from ambs.jobscript.launcher import LAUNCHERS, custom_words
+from ambs.jobscript.spec import JobSpec, check_values
 from ambs.walltime import hms, parse_walltime
 
-__all__ = ["EXAMPLES", "JobSpec", "render", "submit", "LAUNCHERS", "SCHEDULERS"]
+__all__ = ["EXAMPLES", "JobSpec", "LAUNCHERS", "SCHEDULERS", "chain_commands", "launcher_words",
+           "render", "submit"]
 
 SCHEDULERS = ("slurm", "pbs")
-LAUNCHERS = ("srun", "mpiexec")
 _PLACEHOLDER = re.compile(r"@(\w+)@")
-# C0 and C1 control characters and Unicode line breaks: any of them would end
-# a #SBATCH/#PBS line (or a shell word) early and start a line of its own.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-@dataclass
-class JobSpec:
-    """What a job asks for and what it runs.
-
-    Args:
-        scheduler: ``slurm`` or ``pbs``.
-        problem: the problem module as the search should load it.
-        run_dir: absolute run directory.
-        workdir: directory the job runs in (dotted problem names resolve there).
-        nodes, ranks_per_node: the allocation; rank 0 is the master.
-        walltime: the job's walltime, as :func:`ambs.walltime.parse_walltime` reads it.
-        method, max_evals: the search method and evaluation budget.
-        search_args: further ``ambs search`` flags, already split.
-        gpus_per_node, threads_per_worker: placement on GPU or CPU nodes.
-        account, queue: charged account, partition or queue.
-        launcher: ``mpiexec`` (default) or ``srun`` (Slurm only).
-        warning: seconds before the walltime at which the search stops.
-    """
-
-    scheduler: str
-    problem: str
-    run_dir: Path
-    workdir: Path
-    nodes: int
-    ranks_per_node: int
-    walltime: str
-    method: str = "ambs"
-    max_evals: int = 100
-    search_args: list[str] = field(default_factory=list)
-    gpus_per_node: int | None = None
-    threads_per_worker: int | None = None
-    account: str | None = None
-    queue: str | None = None
-    launcher: str | None = None
-    warning: int = 120
-    job_name: str = "ambs"
-    portable: bool = False  # `ambs`, `mpiexec` from PATH; paths relative to the submit directory
 
 
 def _ambs_command() -> list[str]:
@@ -76,53 +37,114 @@ def _ambs_command() -> list[str]:
     return [sys.executable, "-m", "ambs"]
 
 
-def _check_values(spec: JobSpec, job_output: str) -> None:
-    """Refuse, in one line, a value that would break out of its line of the script.
+def _mpiexec(spec: JobSpec, name: str) -> str:
+    """mpiexec/mpirun as the script calls it: absolute (the one beside this Python
+    first), or the bare name, from the job's PATH, when there is none here."""
+    if spec.portable:
+        return name
+    from ambs.jobscript.launcher import resolve
 
-    Every value is checked for control characters (a newline would end a
-    ``#SBATCH`` line or a shell word and start a line of its own); values of
-    scheduler directives must also be one word, as sbatch and qsub read them.
-    The values that reach command lines are shell-quoted by :func:`render`.
-    """
-    directives = {
-        "the job name (--job-name, or ambs-<Problem name>)": spec.job_name,
-        "--account": spec.account,
-        "--queue": spec.queue,
-        "--walltime": spec.walltime,
-        "--output": job_output,
+    return spec.launcher_path or resolve(name) or name
+
+
+def launcher_words(spec: JobSpec) -> list[str]:
+    """The launcher's words before ``ambs``; the script adds its rank count and host file
+    (``"$SLURM_NTASKS"``, ``"$NRANKS"``, ``"$HOSTFILE"``) for mpiexec and mpirun."""
+    launcher = spec.launcher or ("custom" if spec.launcher_command else "mpiexec")
+    if launcher not in LAUNCHERS:
+        raise AmbsError(f"unknown launcher {launcher!r} (choose from {', '.join(LAUNCHERS)})")
+    if spec.launcher_command is not None and launcher != "custom":
+        raise AmbsError(f"--launcher-command is a custom launcher: drop --launcher {launcher}")
+    if spec.mpi is not None and launcher != "srun":
+        raise AmbsError(f"--mpi is srun's (srun --mpi=TYPE); --launcher {launcher} does not take it")
+    if launcher == "custom":
+        if spec.launcher_command is None:
+            raise AmbsError("--launcher custom needs --launcher-command 'CMD ...'")
+        return custom_words(spec.launcher_command)
+    if launcher == "srun":
+        if spec.scheduler != "slurm":
+            raise AmbsError("srun is Slurm's launcher: PBS jobs launch with mpiexec, mpirun or "
+                            "--launcher-command")
+        words = ["srun"]
+        if spec.gpus_per_node:
+            words.append("--distribution=arbitrary")  # ranks placed by SLURM_HOSTFILE
+        return words + ([f"--mpi={spec.mpi}"] if spec.mpi else [])
+    words = [_mpiexec(spec, launcher)]
+    if spec.oversubscribe and spec.mpi_family == "openmpi":
+        words.append("--oversubscribe")  # Hydra oversubscribes without being asked
+    return words
+
+
+_EXPANDABLE = re.compile(r"(?:[\w@%+=:,./-]|\$\{?[A-Za-z_]\w*\}?)+")
+
+
+def _custom_word(word: str) -> str:
+    """One word of ``--launcher-command``: ``$VAR``/``${VAR}`` expand, nothing else is shell."""
+    if "$" in word and _EXPANDABLE.fullmatch(word):
+        return f'"{word}"'
+    return shlex.quote(word)
+
+
+def _launch(spec: JobSpec, words: list[str], placed: bool) -> str:
+    """The launch as the script writes it (``"$VAR"`` words stay unquoted)."""
+    text = " ".join(shlex.quote(w) for w in words)
+    launcher = spec.launcher or ("custom" if spec.launcher_command else "mpiexec")
+    if launcher == "custom":
+        return " ".join(_custom_word(w) for w in words)
+    if launcher == "srun":
+        return ('SLURM_HOSTFILE="$HOSTFILE" ' + text) if placed else text
+    if spec.scheduler == "pbs":
+        return text + ' -n "$NRANKS" ${HOSTS[@]+"${HOSTS[@]}"}'
+    return text + ' -n "$SLURM_NTASKS"' + (' --hostfile "$HOSTFILE"' if placed else "")
+
+
+def _allocation(spec: JobSpec) -> dict[str, str | None]:
+    """Ranks, CPUs and the resource lines of the allocation."""
+    g = spec.gpus_per_node
+    if g:
+        if spec.ranks_per_node not in (None, g):
+            raise AmbsError(f"with --gpus-per-node {g} the job runs {g} worker ranks a node plus the "
+                            f"master on the first: drop --ranks-per-node {spec.ranks_per_node}")
+        per_node, total = g + 1, spec.nodes * g + 1
+    else:
+        if spec.ranks_per_node is None:
+            raise AmbsError("--ranks-per-node is needed (or --gpus-per-node on GPU nodes)")
+        per_node, total = spec.ranks_per_node, spec.nodes * spec.ranks_per_node
+    if total < 2:
+        raise AmbsError("a job needs at least 2 ranks: rank 0 searches, the others evaluate")
+    cpus = spec.threads_per_worker or (spec.cores_per_node // per_node if spec.cores_per_node else None)
+    if cpus == 0:
+        raise AmbsError(f"--cores-per-node {spec.cores_per_node} is fewer than the {per_node} ranks a node")
+    if spec.scheduler == "pbs" and (spec.qos or spec.constraint):
+        raise AmbsError("--qos and --constraint are Slurm's: on PBS write them with --directive")
+    if spec.pbs_flavor == "torque":
+        chunk = f"nodes={spec.nodes}:ppn={per_node}" + (f":gpus={g}" if g else "")
+    else:
+        ncpus = spec.cores_per_node or per_node * (cpus or 1)
+        chunk = (f"select={spec.nodes}:ncpus={ncpus}:mpiprocs={per_node}" + (f":ngpus={g}" if g else "")
+                 + (f":mem={spec.mem}" if spec.mem else ""))
+    return {
+        "ranks_per_node": None if g else str(per_node),
+        "total_ranks": str(total),
+        "gpu_ranks": str(total) if g else None,
+        "cpus_per_task": str(cpus) if cpus else None,
+        "threads": str(cpus or 1),
+        "pbs_select": chunk,
+        "pbs_mem": spec.mem if spec.pbs_flavor == "torque" else None,
+        "pbs_exclusive": ("-n" if spec.pbs_flavor == "torque" else "-l place=scatter:excl")
+        if spec.exclusive else None,
     }
-    words = {
-        "PROBLEM": spec.problem,
-        "the run directory (--output)": str(spec.run_dir),
-        "the working directory": str(spec.workdir),
-        "--method": spec.method,
-        **{f"search option {a!r}"[:60]: a for a in spec.search_args},
-    }
-    for what, value in {**directives, **words}.items():
-        if value is not None and _CONTROL.search(value):
-            raise AmbsError(f"{what} {value!r} holds a control character (a newline, tab, ...), "
-                            "which cannot go into a job script")
-    tag = "#SBATCH" if spec.scheduler == "slurm" else "#PBS"
-    for what, value in directives.items():
-        if value is not None and (value == "" or re.search(r"[\s'\"\\]", value)):
-            raise AmbsError(f"{what} {value!r} cannot go into a {tag} line: it must be one word "
-                            "without spaces or quotes")
-
-
-def _mpiexec() -> str:
-    exe = Path(sys.executable).parent / "mpiexec"
-    return shlex.quote(str(exe)) if exe.exists() else "mpiexec"
 
 
 def render(spec: JobSpec) -> str:
     """The job script text for ``spec``."""
     if spec.scheduler not in SCHEDULERS:
         raise AmbsError(f"unknown scheduler {spec.scheduler!r} (choose from {', '.join(SCHEDULERS)})")
-    if spec.nodes < 1 or spec.ranks_per_node < 1:
+    if spec.pbs_flavor not in ("pro", "torque"):
+        raise AmbsError(f"unknown PBS flavor {spec.pbs_flavor!r} (choose from pro, torque)")
+    if spec.nodes < 1 or (spec.ranks_per_node is not None and spec.ranks_per_node < 1):
         raise AmbsError("--nodes and --ranks-per-node must be at least 1")
-    total = spec.nodes * spec.ranks_per_node
-    if total < 2:
-        raise AmbsError("a job needs at least 2 ranks: rank 0 searches, the others evaluate")
+    allocation = _allocation(spec)
     try:
         seconds = int(parse_walltime(spec.walltime))
     except ValueError as exc:
@@ -132,15 +154,8 @@ def render(spec: JobSpec) -> str:
             f"--walltime {spec.walltime} leaves no time to search: it must exceed the "
             f"--warning of {spec.warning} s by more than 30 s"
         )
-    # mpiexec (Hydra reads the Slurm or PBS allocation) is the default: srun
-    # --mpi=pmi2 needs a Slurm PMI2 that the job's MPI works with.
-    launcher = spec.launcher or "mpiexec"
-    if launcher not in LAUNCHERS:
-        raise AmbsError(f"unknown launcher {launcher!r} (choose from {', '.join(LAUNCHERS)})")
-    if spec.scheduler == "pbs" and launcher != "mpiexec":
-        raise AmbsError("PBS jobs launch with mpiexec; drop --launcher srun")
-    mpiexec = "mpiexec" if spec.portable else _mpiexec()
-    launch = "srun --mpi=pmi2" if launcher == "srun" else f'{mpiexec} -n "$SLURM_NTASKS"'
+    words = launcher_words(spec)
+    placed = bool(spec.gpus_per_node)
     if spec.portable:
         submit_dir = "SLURM_SUBMIT_DIR" if spec.scheduler == "slurm" else "PBS_O_WORKDIR"
         workdir = f'"${{{submit_dir}:-$PWD}}"'
@@ -148,36 +163,41 @@ def render(spec: JobSpec) -> str:
     else:
         workdir = shlex.quote(str(spec.workdir))
         job_output = f"{spec.run_dir}/job-%j.out" if spec.scheduler == "slurm" else f"{spec.run_dir}/job.out"
-    _check_values(spec, job_output)
-    threads = spec.threads_per_worker or 1
+    check_values(spec, job_output)
     search_args = list(spec.search_args)
     if spec.gpus_per_node:
         search_args += ["--gpus-per-node", str(spec.gpus_per_node)]
     if spec.threads_per_worker:
         search_args += ["--threads-per-worker", str(spec.threads_per_worker)]
+    tag = "#SBATCH" if spec.scheduler == "slurm" else "#PBS"
     values: dict[str, str | None] = {
+        **allocation,
         "job_name": spec.job_name,
         "nodes": str(spec.nodes),
-        "ranks_per_node": str(spec.ranks_per_node),
-        "total_ranks": str(total),
-        "cpus_per_task": str(spec.threads_per_worker) if spec.threads_per_worker else None,
         "gpus_per_node": str(spec.gpus_per_node) if spec.gpus_per_node else None,
-        "pbs_gpus": f":gpus={spec.gpus_per_node}" if spec.gpus_per_node else "",
         "walltime": hms(seconds),  # every scheduler reads HH:MM:SS the same way
         "account": spec.account,
         "queue": spec.queue,
+        "qos": spec.qos,
+        "constraint": spec.constraint,
+        "mem": spec.mem,
+        "exclusive": "" if spec.exclusive else None,
+        "requeue": ("" if spec.scheduler == "slurm" else "y") if spec.requeue else None,
+        "directives": "\n".join(f"{tag} {d.strip()}" for d in spec.directives) or None,
+        # The site's lines as written; module and conda scripts may read unset variables.
+        "setup": "\n".join(["# Site setup (--setup, --setup-file, the config file), as written.", "set +u",
+                            *spec.setup, "set -u"]) if spec.setup else None,
         "run_dir": shlex.quote(str(spec.run_dir)),
         "workdir": workdir,
         "job_output": job_output,
         "method": shlex.quote(spec.method),
         "max_evals": str(spec.max_evals),
-        "threads": str(threads),
         "warning": str(spec.warning),
         # The search's own clock stops it too, in case a signal never comes.
         "search_walltime": str(seconds - spec.warning),
         "grace": str(max(spec.warning // 2, 5)),
-        "launcher": launch,
-        "mpiexec": mpiexec,
+        "launch": _launch(spec, words, placed),
+        "launcher_env": shlex.quote(" ".join(words)),
         # The words of a bash array, used as "${AMBS[@]}": a path with a space stays one word.
         "ambs": "ambs" if spec.portable else " ".join(shlex.quote(w) for w in _ambs_command()),
         "problem": shlex.quote(spec.problem),
@@ -186,6 +206,10 @@ def render(spec: JobSpec) -> str:
     template = (resources.files("ambs") / "templates" / f"{spec.scheduler}.sh").read_text()
     lines = []
     for line in template.splitlines():
+        if line.startswith("#@gpu "):  # the host file of a GPU job
+            if not placed:
+                continue
+            line = line[len("#@gpu "):]
         names = _PLACEHOLDER.findall(line)
         if any(values.get(n) is None for n in names):
             if any(n not in values for n in names):
@@ -195,9 +219,28 @@ def render(spec: JobSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _command(spec: JobSpec, script: Path, after: str | None) -> list[str]:
+    """The sbatch/qsub command line of one job of a chain."""
+    if spec.scheduler == "slurm":
+        return ["sbatch", "--parsable", *([f"--dependency=afterany:{after}"] if after else []), str(script)]
+    return ["qsub", *(["-W", f"depend=afterany:{after}"] if after else []), str(script.resolve())]
+
+
+def chain_commands(spec: JobSpec, script: Path, chain: int = 0) -> list[str]:
+    """The command lines that submit ``script`` and its ``chain`` follow-ups, with
+    ``<job K>`` for the id the command before prints (what ``--dry-run`` shows)."""
+    lines = []
+    for k in range(chain + 1):
+        cmd = _command(spec, script, f"<job {k}>" if k else None)
+        lines.append(" ".join(shlex.quote(w) if not w.startswith("--dependency=") and "<job" not in w
+                              else w for w in cmd) + f"    # job {k + 1}")
+    return lines
+
+
 def _run(cmd: list[str], cwd: Path | None = None) -> str:
     if shutil.which(cmd[0]) is None:
-        raise AmbsError(f"{cmd[0]} not found: is this a login node of a {cmd[0][:2]} cluster? "
+        kind = "Slurm" if cmd[0] == "sbatch" else "PBS"
+        raise AmbsError(f"{cmd[0]} not found: is this a login node of a {kind} cluster? "
                         "(use --dry-run to only print the script)")
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     if res.returncode != 0:
@@ -211,19 +254,13 @@ def submit(spec: JobSpec, script: Path, chain: int = 0) -> list[str]:
     previous one ends (any outcome) and resume the run. Returns the job ids."""
     ids: list[str] = []
     for _ in range(chain + 1):
+        cmd = _command(spec, script, ids[-1] if ids else None)
         if spec.scheduler == "slurm":
-            cmd = ["sbatch", "--parsable"]
-            if ids:
-                cmd.append(f"--dependency=afterany:{ids[-1]}")
-            out = _run(cmd + [str(script)])
-            ids.append(out.split(";")[0].strip())
+            ids.append(_run(cmd).split(";")[0].strip())
         else:
-            cmd = ["qsub"]
-            if ids:
-                cmd += ["-W", f"depend=afterany:{ids[-1]}"]
             # From the run directory: a qsub that ignores #PBS -o (Slurm's PBS
             # wrappers do) writes the job's output where it was called.
-            ids.append(_run(cmd + [str(script.resolve())], cwd=script.resolve().parent).split()[0])
+            ids.append(_run(cmd, cwd=script.resolve().parent).split()[0])
     return ids
 
 
@@ -231,9 +268,9 @@ def _example(scheduler: str, gpu: bool) -> JobSpec:
     return JobSpec(
         scheduler=scheduler, problem="problems.mlp_digits",
         run_dir=Path("runs/mlp_digits-ambs"), workdir=Path("."),
-        nodes=4 if gpu else 8, ranks_per_node=4 if gpu else 16, walltime="02:00:00",
+        nodes=4 if gpu else 8, ranks_per_node=None if gpu else 16, walltime="02:00:00",
         method="ambs", max_evals=2000, gpus_per_node=4 if gpu else None,
-        threads_per_worker=None if gpu else 4, account="MYPROJECT",
+        threads_per_worker=None if gpu else 4, cores_per_node=32 if gpu else None, account="MYPROJECT",
         queue="gpu" if gpu else "normal", job_name="ambs-mlp", portable=True,
     )
 

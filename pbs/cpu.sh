@@ -2,9 +2,9 @@
 # One ambs search across a PBS allocation: MPI rank 0 runs the search and
 # writes results.csv, every other rank trains candidate models.
 # Rendered by `ambs submit`; change the values here or render anew.
-# (PBS Pro / OpenPBS sites may prefer: -l select=8:ncpus=16:mpiprocs=16)
 #PBS -N ambs-mlp
-#PBS -l nodes=8:ppn=16
+#PBS -l select=8:ncpus=64:mpiprocs=16
+# Time limit 02:00:00 = the search's own --walltime (7080 s) + --warning (120 s).
 #PBS -l walltime=02:00:00
 #PBS -A MYPROJECT
 #PBS -q normal
@@ -20,25 +20,35 @@ RUN_DIR=runs/mlp_digits-ambs
 # The ambs command, as the words of an array: a path with a space stays one word.
 AMBS=(ambs)
 cd "${PBS_O_WORKDIR:-$PWD}"
+# One output file per job of a chain, beside the run (#PBS -o cannot name the job's id).
+JOB_ID=${PBS_JOBID:-${SLURM_JOB_ID:-$$}}
+mkdir -p "$RUN_DIR"
+exec >>"$RUN_DIR/job-$JOB_ID.out" 2>&1
 export OMP_NUM_THREADS=4
+export AMBS_LAUNCHER=mpiexec
 # Ranks and hosts as PBS hands them over: one line per rank in PBS_NODEFILE.
 # Under Slurm's PBS wrappers there is no PBS_NODEFILE; SLURM_NTASKS says it.
 if [ -n "${PBS_NODEFILE:-}" ] && [ -f "$PBS_NODEFILE" ]; then
-  NRANKS=$(wc -l < "$PBS_NODEFILE")
-  HOSTS=(-f "$PBS_NODEFILE")
+  HOSTFILE=$PBS_NODEFILE
+  NRANKS=$(wc -l < "$HOSTFILE")
+  # --hostfile: Hydra (MPICH, Intel MPI) and Open MPI both read it.
+  HOSTS=(--hostfile "$HOSTFILE")
   NODES=$(sort -u "$PBS_NODEFILE" | paste -sd, -)
 else
+  HOSTFILE=""
   NRANKS=${SLURM_NTASKS:-128}
   HOSTS=()
   NODES=${SLURM_JOB_NODELIST:-$(hostname -s)}
 fi
+export AMBS_HOSTFILE="$HOSTFILE" NRANKS
 RESUME=""
 if [ -f "$RUN_DIR/run.json" ]; then RESUME="--resume"; fi
-echo "ambs job ${PBS_JOBID:-${SLURM_JOB_ID:-?}}: $NRANKS ranks on $NODES"
+echo "ambs job $JOB_ID: $NRANKS ranks on $NODES"
 
 # PBS sends no warning before the walltime kill: the search's own --walltime
 # is the timer, set 120 s short of the job's walltime.
-# Stop signals are passed on to the search, also one that comes before it starts.
+# Stop signals reach the search as USR1, which Hydra and Open MPI's mpirun
+# both pass on to the ranks; also one that comes before the search starts.
 STOP=""
 trap 'STOP=1; if [ -n "${PID:-}" ]; then kill -USR1 "$PID" 2>/dev/null; fi' USR1 TERM
 if [ -n "$STOP" ]; then echo "ambs: stop signal before the search started; a later job resumes"; exit 0; fi

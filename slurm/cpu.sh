@@ -9,7 +9,10 @@
 #SBATCH --time=02:00:00
 #SBATCH --account=MYPROJECT
 #SBATCH --partition=normal
+# A requeued job keeps its id (%j): its output is appended, and it resumes the run.
 #SBATCH --output=ambs-%j.out
+#SBATCH --open-mode=append
+# Time limit 02:00:00 = the search's own --walltime (7080 s) + --warning (120 s).
 # USR1 to this script 120 s before the time limit; it is passed on to
 # the search, which stops handing out work and exits cleanly with a full CSV.
 #SBATCH --signal=B:USR1@120
@@ -24,12 +27,15 @@ RUN_DIR=runs/mlp_digits-ambs
 AMBS=(ambs)
 cd "${SLURM_SUBMIT_DIR:-$PWD}"
 export OMP_NUM_THREADS=4
-# The first job starts the run; a later one (a chain, a resubmission) resumes it.
+export AMBS_LAUNCHER=mpiexec
+# The first job starts the run; a later one (a chain, a requeue) resumes it.
 RESUME=""
 if [ -f "$RUN_DIR/run.json" ]; then RESUME="--resume"; fi
 echo "ambs job ${SLURM_JOB_ID:-?}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NODELIST:-?}"
 
-# Stop signals are passed on to the search, also one that comes before it starts.
+# Stop signals reach the search as USR1, which srun, Hydra and Open MPI's
+# mpirun all pass on to the ranks (mpirun answers TERM by killing them);
+# also one that comes before the search starts.
 STOP=""
 trap 'STOP=1; if [ -n "${PID:-}" ]; then kill -USR1 "$PID" 2>/dev/null; fi' USR1 TERM
 if [ -n "$STOP" ]; then echo "ambs: stop signal before the search started; a later job resumes"; exit 0; fi

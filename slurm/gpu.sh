@@ -4,12 +4,17 @@
 # Rendered by `ambs submit`; change the values here or render anew.
 #SBATCH --job-name=ambs-mlp
 #SBATCH --nodes=4
-#SBATCH --ntasks-per-node=4
+# GPU nodes: 4 worker ranks a node (one a GPU) plus the master, which takes no GPU.
+#SBATCH --ntasks=17
+#SBATCH --cpus-per-task=6
 #SBATCH --gpus-per-node=4
 #SBATCH --time=02:00:00
 #SBATCH --account=MYPROJECT
 #SBATCH --partition=gpu
+# A requeued job keeps its id (%j): its output is appended, and it resumes the run.
 #SBATCH --output=ambs-%j.out
+#SBATCH --open-mode=append
+# Time limit 02:00:00 = the search's own --walltime (7080 s) + --warning (120 s).
 # USR1 to this script 120 s before the time limit; it is passed on to
 # the search, which stops handing out work and exits cleanly with a full CSV.
 #SBATCH --signal=B:USR1@120
@@ -23,17 +28,26 @@ RUN_DIR=runs/mlp_digits-ambs
 # The ambs command, as the words of an array: a path with a space stays one word.
 AMBS=(ambs)
 cd "${SLURM_SUBMIT_DIR:-$PWD}"
-export OMP_NUM_THREADS=1
-# The first job starts the run; a later one (a chain, a resubmission) resumes it.
+export OMP_NUM_THREADS=6
+export AMBS_LAUNCHER=mpiexec
+# The first job starts the run; a later one (a chain, a requeue) resumes it.
 RESUME=""
 if [ -f "$RUN_DIR/run.json" ]; then RESUME="--resume"; fi
 echo "ambs job ${SLURM_JOB_ID:-?}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NODELIST:-?}"
+# One line per rank: the master and 4 workers on the first node, 4 on each other.
+mkdir -p "$RUN_DIR"
+HOSTFILE="$RUN_DIR/hosts-${SLURM_JOB_ID:-$$}"
+scontrol show hostnames "$SLURM_JOB_NODELIST" |
+  awk -v g=4 'NR == 1 { print } { for (i = 0; i < g; i++) print }' > "$HOSTFILE"
+export AMBS_HOSTFILE="$HOSTFILE"
 
-# Stop signals are passed on to the search, also one that comes before it starts.
+# Stop signals reach the search as USR1, which srun, Hydra and Open MPI's
+# mpirun all pass on to the ranks (mpirun answers TERM by killing them);
+# also one that comes before the search starts.
 STOP=""
 trap 'STOP=1; if [ -n "${PID:-}" ]; then kill -USR1 "$PID" 2>/dev/null; fi' USR1 TERM
 if [ -n "$STOP" ]; then echo "ambs: stop signal before the search started; a later job resumes"; exit 0; fi
-mpiexec -n "$SLURM_NTASKS" "${AMBS[@]}" search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
+mpiexec -n "$SLURM_NTASKS" --hostfile "$HOSTFILE" "${AMBS[@]}" search "$PROBLEM" --method "$METHOD" --max-evals "$MAX_EVALS" \
     --evaluator mpi --output "$RUN_DIR" $RESUME \
     --walltime 7080 --grace 60 --gpus-per-node 4 &
 PID=$!

@@ -599,8 +599,9 @@ def test_job_name_from_the_problem_cannot_inject_lines(scheduler, ambs_main, wri
         def run(config):
             return config["x"]
     """)
+    # Not a dry run: that one loads nothing of the problem; here the values are checked before submitting.
     code = ambs_main("submit", "named.py", "--scheduler", scheduler, "--ranks-per-node", "2",
-                     "--walltime", "01:00:00", "--dry-run")
+                     "--walltime", "01:00:00")
     out, err = capfd.readouterr()
     assert code == 2, out
     check_error_line(err, ["job name", "Problem name", "control character"])
@@ -618,9 +619,9 @@ def test_job_script_quotes_paths_and_values(scheduler, tmp_path, monkeypatch):
     log = tmp_path / "argv.txt"
     stub = bindir / "ambs"
     stub.write_text(f'#!/bin/bash\nprintf "%s\\n" "$@" > {shlex.quote(str(log))}\n')
-    mpi = bindir / "mpiexec"  # drops -n N and -f FILE, runs the rest
-    mpi.write_text('#!/bin/bash\nwhile [ "$1" = -n ] || [ "$1" = -f ]; do\n'
-                   '  if [ "$1" = -f ]; then [ -f "$2" ] || exit 9; fi; shift 2\ndone\nexec "$@"\n')
+    mpi = bindir / "mpiexec"  # drops -n N and --hostfile FILE, runs the rest
+    mpi.write_text('#!/bin/bash\nwhile [ "$1" = -n ] || [ "$1" = --hostfile ]; do\n'
+                   '  if [ "$1" = --hostfile ]; then [ -f "$2" ] || exit 9; fi; shift 2\ndone\nexec "$@"\n')
     for p in (stub, mpi):
         p.chmod(0o755)
     # The job runs the ambs and mpiexec beside the interpreter that renders it.

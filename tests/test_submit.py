@@ -102,20 +102,23 @@ def test_examples_are_rendered_from_the_templates() -> None:
 
 def test_dry_run_prints_the_script(tmp_path: Path) -> None:
     res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--nodes", "2",
-                "--ranks-per-node", "4", "--gpus-per-node", "4", "--walltime", "01:00:00",
+                "--gpus-per-node", "4", "--walltime", "01:00:00",
                 "--account", "proj", "--queue", "gpu", "--max-evals", "50", "--method", "random",
                 "--assign", "shadho", "--fit", "sync", "--dry-run", "-o", str(tmp_path / "run"))
     assert res.returncode == 0, res.stderr
     script = res.stdout
-    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks=9", "#SBATCH --gpus-per-node=4",
                  "#SBATCH --time=01:00:00", "#SBATCH --account=proj", "#SBATCH --partition=gpu",
-                 "#SBATCH --signal=B:USR1@120", "METHOD=random", "MAX_EVALS=50"):
+                 "#SBATCH --signal=B:USR1@120", "#SBATCH --open-mode=append", "METHOD=random", "MAX_EVALS=50"):
         assert line in script
-    assert 'mpiexec -n "$SLURM_NTASKS"' in script
+    assert "--ntasks-per-node" not in script and "--mpi=" not in script
+    assert f'{BIN / "mpiexec"} -n "$SLURM_NTASKS" --hostfile "$HOSTFILE"' in script
     assert "--gpus-per-node 4" in script
     assert "--assign shadho" in script and "--fit sync" in script  # search options travel along
     assert "--walltime 3480" in script  # the search's own clock: walltime minus the warning
-    assert not (tmp_path / "run").exists(), "a dry run writes nothing"
+    # The run directory is made (#SBATCH --output names it) and holds the printed script.
+    assert (tmp_path / "run" / "job.slurm").read_text() == script
+    assert f"sbatch --parsable {tmp_path / 'run' / 'job.slurm'}" in res.stderr
 
 
 @pytest.mark.parametrize(
@@ -124,6 +127,17 @@ def test_dry_run_prints_the_script(tmp_path: Path) -> None:
         (["--walltime", "00:02:00"], "leaves no time"),
         (["--walltime", "abc"], "HH:MM:SS"),
         (["--launcher", "srun", "--scheduler", "pbs"], "mpiexec"),
+        (["--mpi", "pmix"], "srun"),
+        (["--launcher", "custom"], "--launcher-command"),
+        (["--launcher-command", "srun\n-n 2"], "control character"),
+        (["--launcher-command", "aprun 'x"], "quotation"),
+        (["--setup", "module load x\nrm -rf y"], "control character"),
+        (["--directive", "--comment=a\n#SBATCH --x"], "control character"),
+        (["--directive", "mail-type=END"], "#SBATCH option"),
+        (["--qos", "a b"], "one word"),
+        (["--constraint", "a\tb"], "control character"),
+        (["--qos", "high", "--scheduler", "pbs"], "Slurm's"),
+        (["--setup-file", "/nonexistent/setup.sh"], "--setup-file"),
     ],
 )
 def test_submit_errors_are_one_line(args: list[str], message: str) -> None:
@@ -161,7 +175,9 @@ def test_pbs_script_body_reads_the_pbs_environment(tmp_path: Path) -> None:
     job = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=180)
     assert job.returncode == 0, job.stderr + job.stdout
-    assert f"ambs job 4242.pbs-server: 4 ranks on {host}" in job.stdout
+    # The script writes its own output file per job, beside the run.
+    log = (run_dir / "job-4242.pbs-server.out").read_text()
+    assert f"ambs job 4242.pbs-server: 4 ranks on {host}" in log
     rows = _rows(run_dir / "results.csv")
     assert len(rows) == 12
     assert {r["worker"] for r in rows} == {"1", "2", "3"}
@@ -181,6 +197,50 @@ def test_slurm_job_runs_an_mpi_search(slurm: None, tmp_path: Path) -> None:
     assert {r["worker"] for r in rows} == {"1", "2"}
     log = (run_dir / f"job-{job}.out").read_text()
     assert "ambs job" in log and "3 ranks" in log
+
+
+def test_slurm_job_runs_the_site_setup_and_directives(slurm: None, tmp_path: Path) -> None:
+    """--setup runs in the job before the launch and --directive reaches sbatch,
+    with no script edited; the venv's MPICH mpiexec, checked at submit time, launches."""
+    run_dir = tmp_path / "run"
+    res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--ranks-per-node", "3",
+                "--walltime", "00:05:00", "--max-evals", "6", "--seed", "3", "-o", str(run_dir),
+                "--setup", "export AMBS_TEST_SETUP=yes", "--setup", 'echo "setup says $AMBS_TEST_SETUP"',
+                "--directive=--comment=ambs-test", "--launcher", "mpiexec", "--requeue")
+    assert res.returncode == 0, res.stderr
+    assert "warning" not in res.stderr, res.stderr  # the launcher check passed
+    (job,) = _job_ids(res.stdout)
+    comment = subprocess.run(["squeue", "-h", "-j", job, "-o", "%k"], capture_output=True, text=True).stdout
+    _wait_job(job, 120)
+    state = _job_state(job)
+    assert state.get("JobState") == "COMPLETED", state
+    assert state.get("Comment") == "ambs-test" or comment.strip() == "ambs-test", (state, comment)
+    assert state.get("Requeue") == "1"
+    log = (run_dir / f"job-{job}.out").read_text()
+    assert "setup says yes" in log, log
+    assert len(_rows(run_dir / "results.csv")) == 6
+    script = (run_dir / "job.slurm").read_text()
+    assert f"export AMBS_LAUNCHER={BIN / 'mpiexec'}" in script
+
+
+def test_slurm_gpu_layout_launches_from_the_host_file(slurm: None, tmp_path: Path) -> None:
+    """A GPU job's script (its --gpus-per-node directive left out: this node has
+    no GPUs) runs N*G+1 ranks from the host file it builds: the master and G
+    workers on the first node."""
+    run_dir = tmp_path / "run"
+    res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--gpus-per-node", "2",
+                "--walltime", "00:05:00", "--max-evals", "6", "--seed", "5", "--dry-run", "-o", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    script = tmp_path / "job.slurm"
+    script.write_text("".join(ln + "\n" for ln in res.stdout.splitlines() if "--gpus-per-node=" not in ln))
+    job = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True,
+                         cwd=tmp_path).stdout.strip()
+    _wait_job(job, 120)
+    assert _job_state(job).get("JobState") == "COMPLETED", (run_dir / f"job-{job}.out").read_text()
+    host = (run_dir / f"hosts-{job}").read_text().split()
+    assert len(host) == 3 and len(set(host)) == 1
+    assert "3 ranks" in (run_dir / f"job-{job}.out").read_text()
+    assert {r["worker"] for r in _rows(run_dir / "results.csv")} == {"1", "2"}
 
 
 def test_slurm_time_limit_stops_cleanly_and_chain_resumes(slurm: None, tmp_path: Path) -> None:
@@ -228,8 +288,10 @@ def test_pbs_job_through_slurm_torque_wrappers(slurm: None, tmp_path: Path) -> N
     if shutil.which("qsub") is None:
         pytest.fail("qsub missing: scripts/slurm-local-up.sh installs slurm-wlm-torque")
     run_dir = tmp_path / "run"
+    # Slurm's wrappers read Torque's nodes=N:ppn=P, not PBS Pro's select=.
     res = _ambs("submit", "--scheduler", "pbs", "problems/branin.py", "--ranks-per-node", "3",
-                "--walltime", "00:05:00", "--max-evals", "9", "--seed", "2", "-o", str(run_dir))
+                "--walltime", "00:05:00", "--max-evals", "9", "--seed", "2", "-o", str(run_dir),
+                "--pbs-flavor", "torque")
     assert res.returncode == 0, res.stderr
     (job,) = _job_ids(res.stdout)
     _wait_job(job, 240)

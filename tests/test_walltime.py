@@ -37,3 +37,24 @@ def test_a_bare_number_means_the_same_in_search_and_submit(given, scheduler, tmp
     limit = "#SBATCH --time=01:00:00" if scheduler == "slurm" else "#PBS -l walltime=01:00:00"
     assert limit in script
     assert "--walltime 3480 " in script
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+@pytest.mark.parametrize("given", ["3600", "90m", "01:30:00"])
+@pytest.mark.parametrize("warning", [120, 300])
+def test_search_walltime_plus_warning_is_the_limit(given, scheduler, warning, tmp_path):
+    """The margin is explicit: the scheduler's limit is the search's own
+    --walltime plus --warning, and the script's comment says so."""
+    import re
+
+    from ambs.walltime import hms
+
+    spec = JobSpec(scheduler=scheduler, problem="problems.ackley", run_dir=tmp_path / "run", workdir=tmp_path,
+                   nodes=1, ranks_per_node=2, walltime=given, method="random", max_evals=10, warning=warning)
+    script = render(spec)
+    flag = r"#SBATCH --time=(\S+)" if scheduler == "slurm" else r"#PBS -l walltime=(\S+)"
+    limit = parse_walltime(re.search(flag, script).group(1))
+    search = int(re.search(r"--walltime (\d+) ", script).group(1))
+    assert limit == parse_walltime(given)
+    assert search + warning == limit
+    assert f"Time limit {hms(limit)} = the search's own --walltime ({search} s) + --warning ({warning} s)" in script

@@ -22,7 +22,7 @@ from ambs.cli.commands import (
     cmd_simulate,
     cmd_submit,
 )
-from ambs.cli.parser import DEFAULT_MAX_EVALS, METHOD_OPTIONS, build_parser
+from ambs.cli.parser import DEFAULT_MAX_EVALS, METHOD_OPTIONS, build_parser, use_submit_config
 from ambs.errors import AmbsError, RecorderError
 
 __all__ = ["DEFAULT_MAX_EVALS", "METHOD_OPTIONS", "build_parser", "main"]
@@ -48,7 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         faulthandler.register(signal.SIGUSR2, all_threads=True)
     except (AttributeError, ValueError, OSError):  # stderr without a file descriptor
         pass
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    try:
+        use_submit_config(parser, argv)  # a cluster's own [submit] settings, as defaults
+    except AmbsError as exc:
+        print(f"ambs: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     try:
         if args.command == "search":
             return cmd_search(args)

@@ -15,7 +15,7 @@ from ambs.evaluator import EVALUATORS
 from ambs.surrogate import SURROGATES
 from ambs.walltime import HELP as WALLTIME_HELP
 
-__all__ = ["DEFAULT_MAX_EVALS", "METHOD_OPTIONS", "build_parser"]
+__all__ = ["DEFAULT_MAX_EVALS", "METHOD_OPTIONS", "build_parser", "use_submit_config"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,40 +188,128 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds running evaluations may finish after a stop (default: 30)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
-    b = sub.add_parser("submit", help="render a Slurm or PBS job script and submit it",
-                       description="Render a job script that runs one MPI search over the "
-                                   "allocation, and submit it (with --chain follow-ups).")
+    _add_submit_parser(sub)
+    _add_analyze_parser(sub)
+    _add_simulate_parser(sub)
+    return parser
+
+
+def _add_submit_parser(sub: Any) -> None:
+    """The ``submit`` subcommand: a job script for Slurm or PBS (see ambs.submit)."""
+    b = sub.add_parser(
+        "submit", help="render a Slurm or PBS job script and submit it",
+        description="Render a job script that runs one MPI search over the allocation, and submit "
+                    "it (with --chain follow-ups). Every option can also come from the [submit] "
+                    "table of a TOML file: --config FILE, else ./ambs.toml, else "
+                    "$XDG_CONFIG_HOME/ambs/config.toml (~/.config/ambs/config.toml); keys are the "
+                    "long option names with underscores (account = \"X\", setup = [\"module load x\"]). "
+                    "The command line wins; --setup and --directive lines add to the file's.")
     b.add_argument("problem", metavar="PROBLEM", help="problem module, as for `ambs search`")
+    b.add_argument("--config", metavar="FILE", default=None,
+                   help="read the [submit] settings from FILE (default: ./ambs.toml, else "
+                        "~/.config/ambs/config.toml, when they exist)")
     j = b.add_argument_group("job")
     j.add_argument("--scheduler", required=True, choices=["slurm", "pbs"])
     j.add_argument("--nodes", type=_positive_int, default=1, help="nodes (default: 1)")
-    j.add_argument("--ranks-per-node", type=_positive_int, required=True,
-                   help="MPI ranks per node; rank 0 of the job is the master")
+    j.add_argument("--ranks-per-node", type=_positive_int, default=None,
+                   help="MPI ranks per node on CPU nodes; rank 0 of the job is the master")
     j.add_argument("--gpus-per-node", type=_positive_int, default=None,
-                   help="GPU nodes: one rank per GPU, each worker sees its own GPU")
+                   help="GPU nodes: G worker ranks a node, one per GPU, plus the master rank on the "
+                        "first node, which takes no GPU (nodes*G+1 ranks)")
+    j.add_argument("--cores-per-node", type=_positive_int, default=None,
+                   help="cores of a node: each rank gets cores // ranks-a-node CPUs (cpus-per-task, "
+                        "OMP_NUM_THREADS) unless --threads-per-worker says (default: unknown, no "
+                        "cpus-per-task)")
     j.add_argument("--threads-per-worker", type=_positive_int, default=None,
                    help="CPU/KNL nodes: OpenMP and torch threads of each worker")
     j.add_argument("--assign", default="none", choices=["none", "shadho"],
                    help="as for `ambs search`: send the most complex configurations to GPU ranks")
     j.add_argument("--walltime", required=True,
-                   help=f"job walltime: {WALLTIME_HELP} (as for `ambs search`)")
-    j.add_argument("--account", default=None, help="account (project) to charge")
-    j.add_argument("--queue", default=None, help="partition (Slurm) or queue (PBS)")
-    j.add_argument("--launcher", default=None, choices=["srun", "mpiexec"],
-                   help="how ranks start (default: mpiexec, which reads the allocation; "
-                        "srun --mpi=pmi2 on Slurm sites whose PMI2 suits their MPI)")
+                   help=f"the scheduler's time limit: {WALLTIME_HELP}; the search's own "
+                        "--walltime is this minus --warning")
     j.add_argument("--warning", type=_positive_int, default=120,
-                   help="seconds before the walltime at which the search stops (default: 120)")
+                   help="seconds before the time limit at which the search stops (Slurm sends USR1 "
+                        "then; on PBS the search's own clock is the timer) (default: 120)")
+    j.add_argument("--account", default=None, help="account (project) to charge")
+    j.add_argument("--queue", "--partition", dest="queue", default=None,
+                   help="partition (Slurm) or queue (PBS)")
+    j.add_argument("--qos", default=None, help="Slurm quality of service")
+    j.add_argument("--constraint", default=None, help="Slurm node features, e.g. a100")
+    j.add_argument("--mem", default=None, help="memory per node, e.g. 64G (Slurm) or 64gb (PBS)")
+    j.add_argument("--exclusive", action="store_true", help="nodes not shared with other jobs")
+    j.add_argument("--requeue", action="store_true",
+                   help="let the scheduler requeue the job (preemption, node failure); the requeued "
+                        "job resumes the run")
+    j.add_argument("--pbs-flavor", default="pro", choices=["pro", "torque"],
+                   help="PBS Pro/OpenPBS select=N:ncpus=..:mpiprocs=.. (default) or Torque nodes=N:ppn=P")
+    j.add_argument("--directive", action="append", default=None, metavar="ARG",
+                   help="an extra #SBATCH/#PBS line, as written, e.g. '--mail-type=END' (repeatable)")
+    j.add_argument("--setup", action="append", default=None, metavar="LINE",
+                   help="a shell line run before the launch, e.g. 'module load cuda' (repeatable)")
+    j.add_argument("--setup-file", metavar="FILE", default=None,
+                   help="shell lines run before the launch (after the --setup lines)")
     j.add_argument("--chain", type=_nonneg_int, default=0,
                    help="follow-up jobs that resume the run after each job ends (default: 0)")
     j.add_argument("--job-name", default=None, help="job name (default: ambs-<problem>)")
     j.add_argument("--output", "-o", default=None,
                    help="run directory (default: runs/<problem>-<method>-<time>)")
-    j.add_argument("--dry-run", action="store_true", help="print the job script, submit nothing")
+    j.add_argument("--dry-run", action="store_true",
+                   help="create the run directory, write and print the job script and the commands "
+                        "that would submit the chain; submit nothing, load nothing of the problem")
+    m = b.add_argument_group("MPI launcher")
+    m.add_argument("--launcher", default=None, choices=["mpiexec", "mpirun", "srun", "custom"],
+                   help="how ranks start (default: mpiexec, which reads the allocation). mpiexec and "
+                        "mpirun are written with their absolute path (the one beside this Python "
+                        "first) and checked at submit time against the MPI mpi4py was built with")
+    m.add_argument("--mpi", default=None, metavar="TYPE",
+                   help="srun --mpi=TYPE, e.g. pmix or pmi2 (default: none given, the site's MpiDefault)")
+    m.add_argument("--launcher-command", default=None, metavar="'CMD ...'",
+                   help="a launcher of the site's own (Cray, Intel MPI...), written as given before "
+                        "`ambs`; $VAR words expand ($SLURM_NTASKS, $NRANKS, $AMBS_HOSTFILE)")
+    m.add_argument("--oversubscribe", action="store_true",
+                   help="more ranks than cores: adds Open MPI's --oversubscribe (Hydra needs nothing)")
+    m.add_argument("--no-launcher-check", action="store_true",
+                   help="skip the check that mpiexec/mpirun and mpi4py come from the same MPI")
     _add_method_options(b.add_argument_group("search"))
-    _add_analyze_parser(sub)
-    _add_simulate_parser(sub)
-    return parser
+
+
+def _submit_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """``ambs submit``'s options a settings file may set, by long name with underscores."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    known: dict[str, argparse.Action] = {}
+    for action in sub.choices["submit"]._actions:
+        if action.dest in ("help", "config", "dry_run", "problem"):
+            continue
+        for opt in action.option_strings:
+            if opt.startswith("--"):
+                known[opt[2:].replace("-", "_")] = action
+    return known
+
+
+def use_submit_config(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Make the settings file's ``[submit]`` values the defaults of ``ambs submit``
+    (see ambs.jobscript.config) when ``argv`` is a submit command line."""
+    from ambs.jobscript.config import config_path, load_config
+
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or words[0] != "submit":
+        return
+    given = None
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            given = argv[i + 1]
+        elif a.startswith("--config="):
+            given = a.split("=", 1)[1]
+    path = config_path(given)
+    if path is None:
+        return
+    known = _submit_actions(parser)
+    values = load_config(path, known)
+    for key, value in values.items():
+        known[key].default = value
+        known[key].required = False
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub.choices["submit"].set_defaults(config_file=str(path), config_values={known[k].dest: v for k, v in values.items()})
 
 
 def _add_simulate_parser(sub: Any) -> None:
