@@ -51,7 +51,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 FUNCTIONS = ["ackley", "branin", "griewank", "hartmann6", "levy", "rosenbrock", "mixed"]
-OWN = ["ambs", "ambs-lag", "ambs-refit", "random"]
+OWN = ["ambs", "ambs-lag", "ambs-refit", "ambs-gp", "random"]
 PEERS = ["optuna-tpe", "optuna-gp", "dh-cbo", "hebo"]
 PATHS = ["batch", "async"]
 BATCH_ONLY = {"ambs-lag"}  # emulates the background fitter's lag; the async path has the real one
@@ -116,6 +116,8 @@ def _make_own(method: str, problem, seed: int, options: dict | None):
         return RandomSearch(problem, random_state=seed)
     if method == "ambs-refit":
         return AMBS(problem, random_state=seed, lie_mode="refit", **options)
+    if method == "ambs-gp":
+        return AMBS(problem, random_state=seed, **{"surrogate": "gp", **options})
     return AMBS(problem, random_state=seed, **options)
 
 
