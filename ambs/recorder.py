@@ -65,7 +65,10 @@ __all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for
 
 RESULTS = "results.csv"
 FIXED_BEFORE = ["job_id"]
-FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
+FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "gpu", "submitted", "started", "finished",
+               "error", "log"]
+# Columns that runs of older versions lack: resuming such a run keeps its header without them.
+ADDED = ("gpu", "log")
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
 
@@ -170,12 +173,16 @@ class Recorder:
     # ------------------------------------------------------------ checks
     def _check_header(self) -> None:
         """The CSV of the run being resumed has this problem's columns (a header cut
-        short by a crash is no header: the tail repair drops it)."""
+        short by a crash is no header: the tail repair drops it); one written by
+        an older version, without some of the ADDED columns, keeps its header."""
         if self.path.exists() and self.path.stat().st_size:
             with open(self.path, encoding="utf-8", newline="") as fh:
                 first = fh.readline()
             allow_large_fields()
             header = next(csv.reader([first]), [])
+            if first.endswith("\n") and header != self.columns and set(header) <= set(self.columns) \
+                    and [c for c in self.columns if c not in ADDED] == [c for c in header if c not in ADDED]:
+                self.columns = header
             if first.endswith("\n") and header != self.columns:
                 raise RunDirError(
                     f"cannot resume {self.dir}: {RESULTS} has other columns than this problem "
@@ -233,6 +240,8 @@ class Recorder:
             "finished": round(ev.finished, 6),
             "error": ev.error,
             BUDGET: ev.budget,
+            "gpu": ev.gpu,
+            "log": self._relative(ev.log),
         }
         for k, v in ev.config.items():
             row[f"p:{k}"] = v
@@ -266,6 +275,15 @@ class Recorder:
                 f"cannot append to {self.path}: {exc.strerror}; the search stops so that "
                 "no further result is lost"
             ) from None
+
+    def _relative(self, path: str) -> str:
+        """A log's path relative to the run directory (as it is, when outside it)."""
+        if not path:
+            return ""
+        try:
+            return Path(os.path.relpath(Path(path).resolve(), self.dir.resolve())).as_posix()
+        except ValueError:  # another drive
+            return path
 
     def _encode(self, row: dict[str, Any], extra: dict[str, Any]) -> tuple[list[str], list[str]]:
         """The row's cells, and what could not be encoded (a metadata dict with
