@@ -171,7 +171,8 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
     gpu = None
     try:
         if gpus:
-            refused = too_many_workers(placement.node_workers, gpus, f"on {placement.host} (--gpus-per-node {gpus})")
+            refused = too_many_workers(placement.node_workers, gpus, f"on {placement.host} (--gpus-per-node {gpus})",
+                                       "worker ranks")
             if refused and not settings.get("share_gpus"):
                 raise AmbsError(refused)
             gpu = device(placement.local_rank % gpus, gpus)
@@ -192,7 +193,7 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
         why = str(exc) if isinstance(exc, AmbsError) else f"{type(exc).__name__}: {exc}"
         comm.send(f"rank {rank} on {placement.host}: {why}", dest=master, tag=Tag.FATAL)
         _recv_idle(comm, master, Tag.STOP, status)
-        return 1
+        return 0 if isinstance(exc, AmbsError) else 1  # a refused setting: the master says so, and exits
     kind = os.environ.get(KIND_VAR, "").strip().lower() or ("gpu" if gpu is not None else "cpu")
     comm.send({"host": placement.host, "local_rank": placement.local_rank, "gpu": gpu, "kind": kind},
               dest=master, tag=Tag.READY)

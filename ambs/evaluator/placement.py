@@ -118,12 +118,12 @@ def device(index: int, count: int) -> str:
     return given[index] if len(given) >= count else str(index)
 
 
-def too_many_workers(workers: int, gpus: int, where: str, share_flag: str = "--share-gpus") -> str:
+def too_many_workers(workers: int, gpus: int, where: str, what: str = "workers") -> str:
     """The one-line refusal of more workers than GPUs on one machine ("" when they fit)."""
     if workers <= gpus:
         return ""
-    return (f"{workers} workers for {gpus} GPU(s) {where}: each GPU gets one worker; "
-            f"give {share_flag} to let workers share GPUs, or start fewer workers")
+    return (f"{workers} {what} for {gpus} GPU(s) {where}: each GPU gets one worker; "
+            f"give --share-gpus to let workers share GPUs, or start fewer {what}")
 
 
 def rank_env(rank: int, placement: Placement) -> dict[str, str]:
