@@ -50,7 +50,7 @@ from ambs.comm import Tag
 from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.evaluator.logs import log_name
-from ambs.evaluator.placement import GPU_VAR, Placement, device, rank_env, too_many_workers, world
+from ambs.evaluator.placement import GPU_VAR, Placement, rank_env, rank_gpu, world
 from ambs.evaluator.placement import mpi as _mpi
 from ambs.result import Evaluation, Job, Status
 from ambs.target import RunTarget
@@ -171,11 +171,7 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
     gpu = None
     try:
         if gpus:
-            refused = too_many_workers(placement.node_workers, gpus, f"on {placement.host} (--gpus-per-node {gpus})",
-                                       "worker ranks")
-            if refused and not settings.get("share_gpus"):
-                raise AmbsError(refused)
-            gpu = device(placement.local_rank % gpus, gpus)
+            gpu = rank_gpu(placement, gpus, bool(settings.get("share_gpus")))
             os.environ[GPU_VAR] = gpu
         os.chdir(settings["cwd"])
         from ambs.problem import module_file

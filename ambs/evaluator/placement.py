@@ -22,7 +22,7 @@ from typing import Any
 
 from ambs.errors import AmbsError
 
-__all__ = ["GPU_VAR", "WORKERS_PER_CPU", "Placement", "device", "mpi", "mpi_library", "parse_gpus", "rank_env", "too_many_workers", "world", "worker_limit"]
+__all__ = ["GPU_VAR", "WORKERS_PER_CPU", "Placement", "device", "mpi", "mpi_library", "place", "rank_gpu", "parse_gpus", "rank_env", "too_many_workers", "world", "worker_limit"]
 
 GPU_VAR = "CUDA_VISIBLE_DEVICES"
 
@@ -80,11 +80,26 @@ def world(master: int | None = 0) -> tuple[Any, Placement]:
     node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=rank)
     on_node = node.allgather(rank)
     node.Free()
+    return comm, place(MPI.Get_processor_name() or socket.gethostname(), on_node, rank, master)
+
+
+def place(host: str, on_node: list[int], rank: int, master: int | None = 0) -> Placement:
+    """The placement of ``rank`` among the ranks ``on_node`` of its host (the master no worker)."""
     workers = sorted(r for r in on_node if r != master)
     local = workers.index(rank) if rank in workers else -1
-    return comm, Placement(host=MPI.Get_processor_name() or socket.gethostname(), local_rank=local,
-                           node_size=len(on_node), node_rank=sorted(on_node).index(rank),
-                           node_workers=len(workers))
+    return Placement(host=host, local_rank=local, node_size=len(on_node), node_rank=sorted(on_node).index(rank),
+                     node_workers=len(workers))
+
+
+def rank_gpu(placement: Placement, gpus: int, share: bool = False) -> str:
+    """The ``CUDA_VISIBLE_DEVICES`` of the worker rank at ``placement`` with
+    ``gpus`` GPUs per node: its index among the node's worker ranks; AmbsError
+    for more worker ranks on the node than GPUs, unless ``share``."""
+    refused = too_many_workers(placement.node_workers, gpus, f"on {placement.host} (--gpus-per-node {gpus})",
+                               "worker ranks")
+    if refused and not share:
+        raise AmbsError(refused)
+    return device(placement.local_rank % gpus, gpus)
 
 
 def parse_gpus(value: int | str | list[int] | None) -> list[str]:
