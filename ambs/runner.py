@@ -228,6 +228,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     from ambs.runinfo import where_it_runs
     from ambs.search.factory import make_search
 
+    takes = evaluator_options(evaluator)  # an unknown evaluator is refused before anything is written
     loaded = _load(problem, run)
     if isinstance(method, Search):
         search, name = method, type(method).__name__.lower()
@@ -298,7 +299,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         os.environ[CHECKPOINT_VAR] = str((out / "checkpoints").resolve())
     if evaluator == "balsam":
         options.setdefault("balsam_workflow", f"ambs-{out.resolve().name}")
-    if "log_dir" in evaluator_options(evaluator):  # each evaluation's output in a file (None: not)
+    if "log_dir" in takes:  # each evaluation's output in a file (None: not)
         options.setdefault("log_dir", out / LOGS)
     if not quiet:
         what = f"resuming {out} ({len(previous)} done)" if previous else f"results in {out}/results.csv"
