@@ -5,6 +5,8 @@ A resume continues a run only when its rows keep their meaning: the same
 problem and space, method, budget range and objective names
 (:func:`check_same_run`); what may change (``--max-evals``, ``--seed``) is
 added to the settings' history, never written over it (:func:`write_settings`).
+run.json also says where the run ran: the MPI library and launcher of its
+latest start, and the scheduler job of every start (``scheduler_jobs``).
 """
 
 from __future__ import annotations

@@ -86,6 +86,8 @@ def _resume_command(args: argparse.Namespace, out: Path) -> str:
             words += [f"--{name.replace('_', '-')}", str(value)]
     if args.evaluator != "process":
         words += ["--evaluator", args.evaluator]
+    if getattr(args, "gpus", None):  # the same workers on the same GPUs
+        words += ["--gpus", args.gpus] + (["--share-gpus"] if args.share_gpus else [])
     words += ["--resume", "--output", str(out)]
     return " ".join(shlex.quote(w) for w in words)
 
