@@ -43,6 +43,7 @@ from ambs.cells import (  # noqa: F401 - MAX_*: part of this module's interface
     hp_cell,
     parse_hp_cell,
     read_table,
+    relative_path,
 )
 from ambs.cells import cell as _cell
 from ambs.cells import first_line as _first_line
@@ -241,7 +242,7 @@ class Recorder:
             "error": ev.error,
             BUDGET: ev.budget,
             "gpu": ev.gpu,
-            "log": self._relative(ev.log),
+            "log": relative_path(ev.log, self.dir),
         }
         for k, v in ev.config.items():
             row[f"p:{k}"] = v
@@ -275,15 +276,6 @@ class Recorder:
                 f"cannot append to {self.path}: {exc.strerror}; the search stops so that "
                 "no further result is lost"
             ) from None
-
-    def _relative(self, path: str) -> str:
-        """A log's path relative to the run directory (as it is, when outside it)."""
-        if not path:
-            return ""
-        try:
-            return Path(os.path.relpath(Path(path).resolve(), self.dir.resolve())).as_posix()
-        except ValueError:  # another drive
-            return path
 
     def _encode(self, row: dict[str, Any], extra: dict[str, Any]) -> tuple[list[str], list[str]]:
         """The row's cells, and what could not be encoded (a metadata dict with
