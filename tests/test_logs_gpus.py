@@ -215,6 +215,30 @@ def test_process_logs_each_evaluation_and_keeps_the_tail_of_a_failure(tmp_path):
     assert len(list((out / "logs").iterdir())) == 8
 
 
+def test_a_crash_or_a_timeout_keeps_what_it_printed(tmp_path):
+    problem = tmp_path / "dies.py"
+    problem.write_text(textwrap.dedent("""
+        import os, time
+        from ambs import Problem
+        problem = Problem()
+        problem.add_hyperparameter(["abort", "hang"], "mode")
+        def run(config):
+            print("LAST WORDS of", config["mode"])
+            if config["mode"] == "abort":
+                os.abort()
+            time.sleep(60)
+    """))
+    out = tmp_path / "run"
+    proc = _search(tmp_path, str(problem), "--method", "grid", "--max-evals", "2", "--workers", "2",
+                   "--eval-timeout", "3", "-o", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["p:mode"]: r for r in _rows(out)}
+    assert rows["abort"]["status"] == "crashed" and rows["hang"]["status"] == "timeout"
+    for mode, r in rows.items():
+        assert r["log"] and f"--- last lines of {r['log']} ---\nLAST WORDS of {mode}" in r["error"], r
+    assert "LAST WORDS" not in proc.stdout + proc.stderr
+
+
 def test_no_logs_leaves_output_on_the_terminal(tmp_path):
     problem = _problem(tmp_path, top=1)
     out = tmp_path / "run"
