@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["MAX_CELL_CHARS", "MAX_ERROR_CHARS", "Table", "allow_large_fields", "cap_text", "cell", "first_line",
-           "hp_cell", "hp_text", "hp_value", "parse_hp_cell", "read_table", "to_json"]
+           "hp_cell", "hp_text", "hp_value", "parse_hp_cell", "read_table", "relative_path", "to_json"]
 
 MAX_ERROR_CHARS = 10_000  # the error text of a row (a 200 KB exception message is cut)
 MAX_CELL_CHARS = 100_000  # any other cell (large metadata is cut)
@@ -76,6 +77,16 @@ def cell(v: Any) -> str:
         except (TypeError, ValueError):
             pass
     return str(v)
+
+
+def relative_path(path: str, run_dir: Path) -> str:
+    """The cell of a file's path (an evaluation's log): relative to the run directory."""
+    if not path:
+        return ""
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), Path(run_dir).resolve())).as_posix()
+    except ValueError:  # on another drive: as it is
+        return path
 
 
 # A hyperparameter cell: empty means inactive (a conditional hyperparameter

@@ -43,6 +43,7 @@ from ambs.cells import (  # noqa: F401 - MAX_*: part of this module's interface
     hp_cell,
     parse_hp_cell,
     read_table,
+    relative_path,
 )
 from ambs.cells import cell as _cell
 from ambs.cells import first_line as _first_line
@@ -65,7 +66,10 @@ __all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for
 
 RESULTS = "results.csv"
 FIXED_BEFORE = ["job_id"]
-FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "submitted", "started", "finished", "error"]
+FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "gpu", "submitted", "started", "finished",
+               "error", "log"]
+# Columns that runs of older versions lack: resuming such a run keeps its header without them.
+ADDED = ("gpu", "log")
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
 
@@ -170,12 +174,16 @@ class Recorder:
     # ------------------------------------------------------------ checks
     def _check_header(self) -> None:
         """The CSV of the run being resumed has this problem's columns (a header cut
-        short by a crash is no header: the tail repair drops it)."""
+        short by a crash is no header: the tail repair drops it); one written by
+        an older version, without some of the ADDED columns, keeps its header."""
         if self.path.exists() and self.path.stat().st_size:
             with open(self.path, encoding="utf-8", newline="") as fh:
                 first = fh.readline()
             allow_large_fields()
             header = next(csv.reader([first]), [])
+            if first.endswith("\n") and header != self.columns and set(header) <= set(self.columns) \
+                    and [c for c in self.columns if c not in ADDED] == [c for c in header if c not in ADDED]:
+                self.columns = header
             if first.endswith("\n") and header != self.columns:
                 raise RunDirError(
                     f"cannot resume {self.dir}: {RESULTS} has other columns than this problem "
@@ -233,6 +241,8 @@ class Recorder:
             "finished": round(ev.finished, 6),
             "error": ev.error,
             BUDGET: ev.budget,
+            "gpu": ev.gpu,
+            "log": relative_path(ev.log, self.dir),
         }
         for k, v in ev.config.items():
             row[f"p:{k}"] = v

@@ -39,6 +39,7 @@ class Job:
     submitted: float = 0.0  # seconds since the run began
     budget: float | None = None
     kind: str | None = None
+    log: str | None = None  # the file its output goes to (absolute path), None: no log
 
 
 @dataclass
@@ -54,10 +55,12 @@ class Evaluation:
     worker: int = 0  # worker number (the MPI rank under the mpi evaluator)
     host: str = ""
     local_rank: int = 0  # the worker's index among the workers on its host
+    gpu: str = ""  # the GPU the worker was given (its CUDA_VISIBLE_DEVICES), "" on CPU
     submitted: float = math.nan
     started: float = math.nan
     finished: float = math.nan
     budget: float | None = None  # the budget it trained with; None: the full one, or no budget declared
+    log: str = ""  # the file that holds its stdout and stderr ("" for none)
 
     @property
     def ok(self) -> bool:
@@ -148,14 +151,28 @@ def _end_fork(pid: int) -> None:
         os._exit(0)
 
 
-def execute(run: Callable[..., Any], job: Job, t0: float) -> Evaluation:
+def _print_traceback(exc: BaseException) -> None:
+    """Write the traceback of a failed ``run`` to stderr (its log, where it has one)."""
+    import sys
+
+    tb = exc.__traceback__
+    tb = tb.tb_next if tb is not None and tb.tb_next is not None else tb  # from run's frame on, not execute's
+    try:
+        traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a traceback that cannot be written is left out
+        pass
+
+
+def execute(run: Callable[..., Any], job: Job, t0: float, print_traceback: bool = False) -> Evaluation:
     """Run one job in this process and record what happened.
 
     ``t0`` is the run's start as ``time.time()``; times are seconds since then.
     Exceptions from ``run`` become FAILED evaluations, ``sys.exit`` (SystemExit)
     too: under the serial evaluator it would end the whole search, under the
     others a worker process. KeyboardInterrupt propagates, so a worker can
-    still be stopped.
+    still be stopped. ``print_traceback``: write the traceback of a failure
+    to stderr (the evaluation's log) besides the one-line error.
     """
     started = time.time() - t0
     budget = getattr(job, "budget", None)  # a Job pickled by an older version has none
@@ -170,6 +187,8 @@ def execute(run: Callable[..., Any], job: Job, t0: float) -> Evaluation:
         objective, status, error, metadata = math.nan, Status.FAILED, f"{_error_text(exc)} (run called sys.exit)", {}
     except BaseException as exc:  # noqa: BLE001 - any user error is a failed evaluation
         _end_fork(pid)
+        if print_traceback:
+            _print_traceback(exc)
         objective, status, error, metadata = math.nan, Status.FAILED, _error_text(exc), {}
     else:
         _end_fork(pid)

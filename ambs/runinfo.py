@@ -5,6 +5,8 @@ A resume continues a run only when its rows keep their meaning: the same
 problem and space, method, budget range and objective names
 (:func:`check_same_run`); what may change (``--max-evals``, ``--seed``) is
 added to the settings' history, never written over it (:func:`write_settings`).
+run.json also says where the run ran: the MPI library and launcher of its
+latest start, and the scheduler job of every start (``scheduler_jobs``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 
 from ambs.errors import RecorderError, RunDirError
 
-__all__ = ["MEANING", "SETTINGS", "SPACE", "RunInfo", "check_same_run", "effective_settings", "write_settings",
-           "write_space"]
+__all__ = ["LAUNCHER_VAR", "MEANING", "SETTINGS", "SPACE", "RunInfo", "check_same_run", "effective_settings",
+           "scheduler_jobs", "where_it_runs", "write_settings", "write_space"]
 
 SETTINGS = "run.json"
 SPACE = "space.json"  # the search space in ConfigSpace's JSON format, for the analysis
@@ -79,6 +81,28 @@ class RunInfo:
     budget: dict[str, Any] | None = None  # the problem's declared budget (name, low, high, default)
     objectives: list[str] | None = None  # names of several objectives, when the problem gives them
     space: Any = None  # the ConfigurationSpace, written to space.json for the analysis
+    where: dict[str, Any] = field(default_factory=dict)  # what it ran on: mpi_library, launcher
+
+
+LAUNCHER_VAR = "AMBS_LAUNCHER"  # how the job script started the ranks (srun, mpiexec), set by it
+JOB_VARS = ("SLURM_JOB_ID", "PBS_JOBID")  # the scheduler's id of the job this search runs in
+
+
+def where_it_runs() -> dict[str, Any]:
+    """What run.json records of where this search runs: the launcher
+    (``$AMBS_LAUNCHER``) when a job script says, omitted otherwise."""
+    launcher = os.environ.get(LAUNCHER_VAR, "").strip()
+    return {"launcher": launcher} if launcher else {}
+
+
+def scheduler_jobs(old: dict[str, Any] | None) -> list[str]:
+    """The scheduler job ids of a run: those of its run.json (``old``), and this
+    job's (``$SLURM_JOB_ID`` or ``$PBS_JOBID``) after them, once."""
+    jobs = [str(j) for j in (old or {}).get("scheduler_jobs") or [] if j]
+    job = next((os.environ[v].strip() for v in JOB_VARS if os.environ.get(v, "").strip()), "")
+    if job and job not in jobs:
+        jobs.append(job)
+    return jobs
 
 
 def check_same_run(run_dir: Path, info: RunInfo) -> dict[str, Any]:
@@ -151,6 +175,10 @@ def write_settings(path: Path, info: RunInfo, columns: list[str], old: dict[str,
         doc["budget"] = info.budget
     if info.objectives:
         doc["objectives"] = info.objectives
+    doc.update(info.where)  # the latest run's (a resume may run on another MPI, another launcher)
+    jobs = scheduler_jobs(old)
+    if jobs:  # each job of a chain adds its own, kept across resumes
+        doc["scheduler_jobs"] = jobs
     if old is not None:
         # The original settings stay; each resume adds what it changed (a
         # larger --max-evals, another --seed or --kappa) to the history.

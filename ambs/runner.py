@@ -108,7 +108,7 @@ def _load(problem: str | Problem | LoadedProblem, run: Callable[..., Any] | None
 
 def _worker_count(evaluator: str, workers: int | None, max_evals: int) -> int:
     """Refuse, before anything is written, more worker processes than the machine takes."""
-    from ambs.evaluator.process import worker_limit
+    from ambs.evaluator.placement import worker_limit
 
     wanted = min(workers or os.cpu_count() or 1, max_evals)
     limit, why = worker_limit()
@@ -160,7 +160,9 @@ def run_search(
         quiet: no header and (unless ``progress`` says otherwise) no progress line on stderr.
         progress: show the progress line (default: unless ``quiet``).
         evaluator_options: the evaluator's own options (``eval_timeout``,
-            ``eval_memory``, ``threads_per_worker``, ``gpus_per_node``,
+            ``eval_memory``, ``threads_per_worker``, ``gpus`` (process),
+            ``gpus_per_node`` (mpi), ``share_gpus``, ``log_dir`` (default
+            ``output/logs``; None keeps evaluations' output on the terminal),
             ``duration`` for the simulated one, ...); unknown ones are errors.
         settings: what run.json records as the run's settings (default: the
             arguments given).
@@ -171,6 +173,13 @@ def run_search(
         a :class:`RunResult`; None on an MPI worker rank, after it has served.
     """
     options = dict(evaluator_options or {})
+    if evaluator == "process" and options.get("gpus") is not None and not workers:
+        from ambs.evaluator.placement import parse_gpus
+
+        try:  # one worker per GPU
+            workers = len(parse_gpus(options["gpus"])) or None
+        except ValueError as exc:
+            raise AmbsError(str(exc)) from None
     if evaluator == "mpi":
         return _run_mpi(problem, method, max_evals, output, resume, walltime, grace, workers, seed, run, fit,
                         assign, (quiet, progress), options, settings, on_result, method_options)
@@ -213,10 +222,13 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
          on_result: Any, method_options: dict[str, Any], cluster: Any) -> RunResult:
     """The master's side of a run, whatever the evaluator."""
     quiet, show = display
-    from ambs.evaluator import make_evaluator
+    from ambs.evaluator import evaluator_options, make_evaluator
+    from ambs.evaluator.logs import LOGS
     from ambs.recorder import Recorder, RunInfo, columns_for, read_results
+    from ambs.runinfo import where_it_runs
     from ambs.search.factory import make_search
 
+    takes = evaluator_options(evaluator)  # an unknown evaluator is refused before anything is written
     loaded = _load(problem, run)
     if isinstance(method, Search):
         search, name = method, type(method).__name__.lower()
@@ -238,10 +250,16 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     if search.multi_fidelity:  # the budgets it uses, the problem's when no option gave them
         recorded.update(min_budget=search.min_budget, max_budget=search.max_budget, eta=search.eta)  # type: ignore[attr-defined]
     budget = loaded.problem.budget
+    where = where_it_runs()
+    if cluster is not None:
+        from ambs.evaluator.placement import mpi_library
+
+        where["mpi_library"] = mpi_library()
     info = RunInfo(problem=loaded.ref, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
                    method=name, columns=columns, settings=recorded,
                    budget=budget.as_dict() if budget is not None else None,
-                   objectives=list(loaded.problem.objective_names) or None, space=loaded.problem.space)
+                   objectives=list(loaded.problem.objective_names) or None, space=loaded.problem.space,
+                   where=where)
     recorder = Recorder(out, info, resume=resume)
     try:
         previous = read_results(recorder.path, search.space) if resume else []
@@ -281,6 +299,8 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         os.environ[CHECKPOINT_VAR] = str((out / "checkpoints").resolve())
     if evaluator == "balsam":
         options.setdefault("balsam_workflow", f"ambs-{out.resolve().name}")
+    if "log_dir" in takes:  # each evaluation's output in a file (None: not)
+        options.setdefault("log_dir", out / LOGS)
     if not quiet:
         what = f"resuming {out} ({len(previous)} done)" if previous else f"results in {out}/results.csv"
         print(f"ambs: {name} search of {loaded.name} on {n_workers} {evaluator} "

@@ -1,5 +1,6 @@
 """The same contract for every evaluator: statuses, timeouts, crash isolation,
-asynchrony, resume without repeats.
+asynchrony, resume without repeats, per-evaluation logs, options from the
+constructor.
 
 Parametrized from the registries (``ambs.evaluator.EVALUATORS`` and
 ``SIMULATED``); each evaluator is started as a user starts it (``ambs search``,
@@ -26,11 +27,12 @@ from tests.test_balsam import balsam_site, launcher  # noqa: F401 - the balsam e
 BIN = Path(sys.executable).parent
 
 # What each evaluator can do: isolate a crash (an evaluation in a process of
-# its own), stop an evaluation at a timeout, run evaluations side by side.
+# its own), stop an evaluation at a timeout, run evaluations side by side,
+# keep each evaluation's output in a log of its own (RUN_DIR/logs).
 ABILITIES = {
-    "serial": set(),
-    "process": {"crash", "timeout", "parallel"},
-    "mpi": {"crash", "timeout", "parallel"},
+    "serial": {"logs"},
+    "process": {"crash", "timeout", "parallel", "logs"},
+    "mpi": {"crash", "timeout", "parallel", "logs"},
     # The test's Balsam launcher has one node and runs one job on it at a time
     # (MPI job mode), so its evaluations cannot run side by side here.
     "balsam": {"crash", "timeout"},
@@ -168,3 +170,59 @@ def test_statuses_timeouts_crashes_asynchrony_and_resume(evaluator, tmp_path, la
         during = [r for r in first if r["p:mode"] != "slow"
                   and float(slow["started"]) < float(r["finished"]) < float(slow["finished"])]
         assert len(during) >= 2, f"results did not come in while the slow evaluation {slow['job_id']} ran: {first}"
+
+
+LOUD = """
+import sys
+
+from ambs import Problem
+
+problem = Problem(name="loud")
+problem.add_hyperparameter(["ok", "raise"], "mode")
+problem.add_hyperparameter((0, 1), "i")
+
+
+def run(config):
+    for n in range(40):
+        print(f"EVAL-OUT {n}")
+    if config["mode"] == "raise":
+        print("EVAL-ERR last words", file=sys.stderr)
+        raise KeyError("boom")
+    return float(config["i"])
+"""
+
+
+@pytest.mark.parametrize("evaluator", EVERY)
+def test_each_evaluation_has_its_own_log(evaluator, tmp_path, launch):
+    """What an evaluation prints is in its log, named in the ``log`` column, never in
+    the search's own output; a failure's ``error`` ends with the last lines printed.
+    An evaluator without logs leaves the column empty."""
+    problem = tmp_path / "loud.py"
+    problem.write_text(LOUD)
+    out = tmp_path / "run"
+    proc = launch(problem, out, "--method", "grid", "--seed", "0", "--max-evals", "4", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    rows = _rows(out)
+    assert len(rows) == 4
+    if "logs" not in ABILITIES[evaluator]:
+        assert all(r["log"] == "" for r in rows)
+        return
+    assert "EVAL-" not in proc.stdout + proc.stderr
+    for r in rows:
+        text = (out / r["log"]).read_text()
+        assert r["log"] == f"logs/{int(r['job_id']):06d}.log" and "EVAL-OUT 0\n" in text and "EVAL-OUT 39\n" in text
+        if r["p:mode"] == "raise":
+            assert r["error"].startswith("KeyError") and "EVAL-ERR last words" in r["error"]
+            assert "EVAL-OUT 0\n" not in r["error"] and "KeyError: 'boom'" in text
+
+
+def test_the_options_of_each_evaluator_come_from_its_constructor():
+    """What the command line may pass each evaluator (``ambs.evaluator.evaluator_options``)."""
+    from ambs.evaluator import evaluator_options
+
+    takes = {name: set(evaluator_options(name)) for name in [*EVALUATORS, *SIMULATED]}
+    assert {"log_dir"} <= takes["serial"]
+    assert {"gpus", "share_gpus", "log_dir", "workers", "eval_timeout", "eval_memory"} <= takes["process"]
+    assert {"gpus_per_node", "share_gpus", "log_dir", "eval_timeout", "eval_memory"} <= takes["mpi"]
+    assert "gpus" not in takes["mpi"] and "gpus_per_node" not in takes["process"]
+    assert all(("log_dir" in takes[n]) == ("logs" in ABILITIES[n]) for n in takes)

@@ -1193,12 +1193,12 @@ def test_a_resume_that_changes_what_rows_mean_is_refused(case, tmp_path, ambs_cl
     common = ["search", "meaningful.py", "--method", "asha", "--evaluator", "serial", "-o", "run", "-q"]
     res = ambs_cli.run(*common, "--max-evals", "4", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
     write_module(tmp_path, "meaningful", MEANINGFUL.format(**{**base, **params}))
     res = ambs_cli.run(*common, "--max-evals", "8", "--resume", *options, cwd=tmp_path)
     assert res.returncode == 2, res.stderr
     check_error_line(res.stderr, ["cannot resume", *words])
-    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
 
 
 def test_a_resume_keeps_the_settings_history(tmp_path, ambs_main, make_problem):

@@ -52,7 +52,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
             "sample_size", "min_budget", "max_budget", "eta", "stopper", "evaluator", "workers",
-            "threads_per_worker", "gpus_per_node", "assign", "eval_timeout", "eval_memory", "walltime", "grace")
+            "threads_per_worker", "gpus", "gpus_per_node", "share_gpus", "assign", "eval_timeout", "eval_memory", "walltime", "grace")
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
                  "balsam_node_packing", "balsam_workflow")
@@ -86,6 +86,8 @@ def _resume_command(args: argparse.Namespace, out: Path) -> str:
             words += [f"--{name.replace('_', '-')}", str(value)]
     if args.evaluator != "process":
         words += ["--evaluator", args.evaluator]
+    if getattr(args, "gpus", None):  # the same workers on the same GPUs
+        words += ["--gpus", args.gpus] + (["--share-gpus"] if args.share_gpus else [])
     words += ["--resume", "--output", str(out)]
     return " ".join(shlex.quote(w) for w in words)
 
@@ -115,7 +117,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         recorded = _recorded_max_evals(Path(args.output)) if args.resume else None
         args.max_evals = recorded or DEFAULT_MAX_EVALS
     if args.gpus_per_node and args.evaluator != "mpi":
-        raise AmbsError("--gpus-per-node applies to --evaluator mpi")
+        raise AmbsError("--gpus-per-node applies to --evaluator mpi (on one machine: --evaluator process --gpus N)")
+    if args.gpus is not None and args.evaluator != "process":
+        hint = "; under mpi: --gpus-per-node N" if args.evaluator == "mpi" else ""
+        raise AmbsError(f"--gpus applies to --evaluator process{hint}")
+    if args.share_gpus and args.gpus is None and not args.gpus_per_node:
+        raise AmbsError("--share-gpus goes with --gpus (process) or --gpus-per-node (mpi)")
     return _search(args)
 
 
@@ -124,11 +131,15 @@ def _evaluator_options(args: argparse.Namespace) -> dict[str, Any]:
     from ambs.evaluator import evaluator_options
 
     given = {"eval_timeout": args.eval_timeout, "eval_memory": args.eval_memory,
-             "threads_per_worker": args.threads_per_worker, "gpus_per_node": args.gpus_per_node}
+             "threads_per_worker": args.threads_per_worker, "gpus": args.gpus, "gpus_per_node": args.gpus_per_node,
+             "share_gpus": args.share_gpus or None}
     if args.evaluator == "balsam":
         given.update(_balsam_options(args))
     takes = set(evaluator_options(args.evaluator))
-    return {k: v for k, v in given.items() if k in takes and v is not None}
+    out = {k: v for k, v in given.items() if k in takes and v is not None}
+    if args.no_logs and "log_dir" in takes:
+        out["log_dir"] = None  # evaluations' output stays on the terminal
+    return out
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -67,6 +67,17 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _gpus(text: str) -> str:
+    """``--gpus``: a count (4) or GPU indices (0,1,3), checked here, read by the evaluator."""
+    from ambs.evaluator.placement import parse_gpus
+
+    try:
+        parse_gpus(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 # Options of the search itself, shared by `search` and `submit` (which passes
 # them on to the `ambs search` of the job script).
 DEFAULT_MAX_EVALS = 100
@@ -161,8 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="parallel evaluations (default: the number of cores)")
     e.add_argument("--threads-per-worker", type=_positive_int, default=None,
                    help="cap on each worker's math-library threads")
+    e.add_argument("--gpus", type=_gpus, default=None, metavar="N|I,J,...",
+                   help="process: one worker per GPU of this machine, N GPUs (0..N-1) or these indices; "
+                        "each worker's CUDA_VISIBLE_DEVICES is its GPU (--workers defaults to their number)")
     e.add_argument("--gpus-per-node", type=_positive_int, default=None,
-                   help="mpi: one GPU per worker, CUDA_VISIBLE_DEVICES from its node-local index")
+                   help="mpi: one GPU per worker rank, CUDA_VISIBLE_DEVICES from its index among the "
+                        "worker ranks of its node (rank 0, the master, takes none)")
+    e.add_argument("--share-gpus", action="store_true",
+                   help="allow more workers on a machine than GPUs (worker i gets GPU i mod G); "
+                        "refused without it")
+    e.add_argument("--no-logs", action="store_true",
+                   help="leave each evaluation's stdout and stderr on the terminal instead of "
+                        "RUN_DIR/logs/<job id>.log")
     e.add_argument("--assign", default="none", choices=["none", "shadho"],
                    help="shadho: when workers differ (mpi ranks with and without a GPU, or "
                         "$AMBS_WORKER_KIND on a rank), send the configurations of highest complexity "

@@ -15,6 +15,14 @@ or runs past ``--eval-timeout`` is recorded and the rank goes on, and what
 an evaluation starts ends with it, also when mpiexec kills the rank (see
 :mod:`ambs.reaper`).
 
+Each worker rank sets ``AMBS_RANK``, ``AMBS_LOCAL_RANK`` and
+``AMBS_WORKER_INDEX`` (and corrects Slurm's ``SLURM_PROCID``/``SLURM_LOCALID``)
+before it loads the problem, and, with ``--gpus-per-node G``, its GPU: its
+index among the worker ranks of its host (the master excluded); more worker
+ranks on a host than G is refused unless ``--share-gpus`` (see
+:mod:`ambs.evaluator.placement`). Evaluations' output goes to their logs
+(:mod:`ambs.evaluator.logs`).
+
 Each worker reports its kind when it is ready: ``gpu`` when it was given a
 GPU (``--gpus-per-node``), else ``cpu``, or what ``$AMBS_WORKER_KIND`` says
 on that rank (for nodes whose GPUs are set up outside ambs, and for tests:
@@ -31,7 +39,6 @@ import importlib.abc
 import importlib.util
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +49,9 @@ from typing import Any
 from ambs.comm import Tag
 from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
+from ambs.evaluator.logs import log_name
+from ambs.evaluator.placement import GPU_VAR, Placement, rank_env, rank_gpu, world
+from ambs.evaluator.placement import mpi as _mpi
 from ambs.result import Evaluation, Job, Status
 from ambs.target import RunTarget
 
@@ -51,55 +61,6 @@ KIND_VAR = "AMBS_WORKER_KIND"  # a worker rank's kind (gpu, cpu), instead of the
 # Variables the master set for this run that worker ranks need too (mpiexec
 # started them before): where NAS problems keep trained weights for morphisms.
 FORWARDED_ENV = ("AMBS_CHECKPOINT_DIR",)
-
-
-def _mpi() -> Any:
-    """Import mpi4py (initializing MPI), with MPICH's own launcher first on PATH.
-
-    A singleton MPICH process that spawns workers runs the first ``mpiexec``
-    on PATH; another MPI's (or a scheduler wrapper's) hangs it. The ``mpich``
-    wheel installs its launcher next to this Python, so that one goes first.
-    """
-    here = Path(sys.executable).parent
-    if (here / "mpiexec").exists():
-        path = os.environ.get("PATH", "")
-        if not path.startswith(str(here) + os.pathsep):
-            os.environ["PATH"] = str(here) + os.pathsep + path
-    try:
-        from mpi4py import MPI
-    except ImportError as exc:
-        raise AmbsError(
-            f"the mpi evaluator needs mpi4py ({exc}); install it with: pip install -e '.[mpi]'"
-        ) from None
-    return MPI
-
-
-@dataclass
-class Placement:
-    """Where a rank runs: its host, and its index among the workers of that host."""
-
-    host: str
-    local_rank: int
-    node_size: int  # ranks of this job on the host
-
-
-def world(master: int | None = 0) -> tuple[Any, Placement]:
-    """COMM_WORLD and this rank's placement (collective: every rank calls it).
-
-    Args:
-        master: the world rank that is the master, or None when the master
-            is outside this world (spawned workers).
-    """
-    MPI = _mpi()
-    comm = MPI.COMM_WORLD
-    node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
-    on_node = node.allgather(comm.Get_rank())
-    node.Free()
-    workers = sorted(r for r in on_node if r != master)
-    rank = comm.Get_rank()
-    local = workers.index(rank) if rank in workers else -1
-    return comm, Placement(host=MPI.Get_processor_name() or socket.gethostname(),
-                           local_rank=local, node_size=len(on_node))
 
 
 @dataclass
@@ -205,12 +166,13 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
         return 0
     rank = comm.Get_rank()
     os.environ.update(settings.get("env", {}))
+    os.environ.update(rank_env(rank, placement))
     gpus = settings.get("gpus_per_node")
     gpu = None
-    if gpus:
-        gpu = placement.local_rank % gpus
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     try:
+        if gpus:
+            gpu = rank_gpu(placement, gpus, bool(settings.get("share_gpus")))
+            os.environ[GPU_VAR] = gpu
         os.chdir(settings["cwd"])
         from ambs.problem import module_file
 
@@ -224,9 +186,10 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
             eval_memory=settings.get("eval_memory"),
         )
     except Exception as exc:  # noqa: BLE001 - reported to the master, which stops
-        comm.send(f"rank {rank} on {placement.host}: {type(exc).__name__}: {exc}", dest=master, tag=Tag.FATAL)
+        why = str(exc) if isinstance(exc, AmbsError) else f"{type(exc).__name__}: {exc}"
+        comm.send(f"rank {rank} on {placement.host}: {why}", dest=master, tag=Tag.FATAL)
         _recv_idle(comm, master, Tag.STOP, status)
-        return 1
+        return 0 if isinstance(exc, AmbsError) else 1  # a refused setting: the master says so, and exits
     kind = os.environ.get(KIND_VAR, "").strip().lower() or ("gpu" if gpu is not None else "cpu")
     comm.send({"host": placement.host, "local_rank": placement.local_rank, "gpu": gpu, "kind": kind},
               dest=master, tag=Tag.READY)
@@ -244,6 +207,7 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
                 if done:
                     ev = done[0]
                     ev.worker, ev.host, ev.local_rank = rank, placement.host, placement.local_rank
+                    ev.gpu = gpu or ""
                     comm.send(ev, dest=master, tag=Tag.RESULT)
                     break
                 if comm.Iprobe(source=master, tag=MPI.ANY_TAG, status=status):
@@ -265,7 +229,11 @@ class MPIEvaluator(Evaluator):
         cluster: the worker ranks (see :meth:`Cluster.connect`).
         threads_per_worker: OMP/MKL/torch threads per worker (CPU and KNL nodes).
         gpus_per_node: one GPU per worker, ``CUDA_VISIBLE_DEVICES`` from its
-            index among the workers of its node.
+            index among the worker ranks of its node (the master excluded).
+        share_gpus: allow more worker ranks on a node than ``gpus_per_node``
+            (worker ``i`` gets GPU ``i mod gpus_per_node``); refused otherwise.
+        log_dir: where each evaluation's stdout and stderr go, one file per
+            evaluation (:mod:`ambs.evaluator.logs`); None: they stay on the rank's.
         eval_memory: MiB of address space each evaluation may add to its
             child process (see :class:`ambs.evaluator.process.ProcessEvaluator`).
     """
@@ -282,10 +250,13 @@ class MPIEvaluator(Evaluator):
         gpus_per_node: int | None = None,
         ready_timeout: float = 600.0,
         eval_memory: int | None = None,
+        share_gpus: bool = False,
+        log_dir: str | Path | None = None,
     ) -> None:
         super().__init__(target, t0, eval_timeout)
         self.target.check_portable(self.name)
         self.MPI = _mpi()
+        self.log_dir = Path(log_dir).resolve() if log_dir is not None else None
         if cluster is None:
             raise AmbsError("the mpi evaluator needs a Cluster of worker ranks")
         self.cluster = cluster
@@ -296,7 +267,7 @@ class MPIEvaluator(Evaluator):
         settings = {
             "problem": self.target, "cwd": os.getcwd(), "t0": t0, "eval_timeout": eval_timeout,
             "threads_per_worker": threads_per_worker, "gpus_per_node": gpus_per_node,
-            "eval_memory": eval_memory,
+            "eval_memory": eval_memory, "share_gpus": share_gpus,
             "env": {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ},
         }
         for r in cluster.ranks:
@@ -343,6 +314,8 @@ class MPIEvaluator(Evaluator):
         if not free:
             raise RuntimeError("submit() with no free worker")
         rank = next((r for r in free if self._kind(r) == job.kind), free[0])
+        if self.log_dir is not None:
+            job.log = str(self.log_dir / log_name(job.job_id))
         self.busy[rank] = job
         self._sends.append(self.comm.isend(job, dest=rank, tag=Tag.JOB))
         if len(self._sends) > 64:
@@ -387,8 +360,8 @@ class MPIEvaluator(Evaluator):
             out.append(Evaluation(
                 job_id=job.job_id, config=job.config, status=Status.CANCELLED,
                 error="search stopped before it finished", worker=rank,
-                host=info.get("host", ""), local_rank=info.get("local_rank", 0),
-                submitted=job.submitted, finished=now,
+                host=info.get("host", ""), local_rank=info.get("local_rank", 0), gpu=info.get("gpu") or "",
+                submitted=job.submitted, finished=now, log=job.log or "",
             ))
             self.busy[rank] = None
         return out

@@ -11,13 +11,14 @@ never the machine.
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
 from typing import Any
@@ -26,29 +27,29 @@ from ambs import reaper
 from ambs.errors import AmbsError
 from ambs.evaluator import worker as worker_side
 from ambs.evaluator.base import Evaluator
+from ambs.evaluator.logs import log_name, with_tail
+from ambs.evaluator.placement import GPU_VAR, WORKERS_PER_CPU, parse_gpus, too_many_workers, worker_limit
 from ambs.evaluator.worker import limit_memory, thread_env
 from ambs.result import Evaluation, Job, Status
 from ambs.target import RunTarget
 
-__all__ = ["ProcessEvaluator", "limit_memory", "thread_env"]
+__all__ = ["WORKERS_PER_CPU", "ProcessEvaluator", "limit_memory", "thread_env", "worker_limit"]
 
-_THREAD_VARS = tuple(thread_env(1))
+# Set for each worker process as it starts: the math-library threads, its GPU
+# and its index (read by problems that pick a device themselves).
+_START_VARS = (*thread_env(1), GPU_VAR, "AMBS_WORKER_INDEX")
 
 
 def _unsendable(ev: Evaluation, exc: Exception) -> Evaluation:
     """A FAILED copy of ``ev``, for a result that cannot be pickled back to the master."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return Evaluation(
-        job_id=ev.job_id, config=ev.config, status=Status.FAILED,
-        error=f"run returned a result that cannot be sent back to the master ({type(exc).__name__}: {msg})",
-        worker=ev.worker, host=ev.host, local_rank=ev.local_rank,
-        submitted=ev.submitted, started=ev.started, finished=ev.finished,
-    )
+    return replace(ev, objective=math.nan, status=Status.FAILED, metadata={},
+                   error=f"run returned a result that cannot be sent back to the master ({type(exc).__name__}: {msg})")
 
 
 def _worker_main(
     conn: Connection, target: RunTarget, cwd: str, t0: float, worker: int, threads: int | None = None,
-    memory_mb: int | None = None,
+    memory_mb: int | None = None, gpu: str = "",
 ) -> None:
     """Worker loop: start up and load the problem once (:mod:`ambs.evaluator.worker`),
     then run jobs until told to stop."""
@@ -62,14 +63,16 @@ def _worker_main(
     except (BrokenPipeError, OSError):
         return
     try:
-        _serve(conn, run, load_error, t0, worker, host, memory_mb)
+        _serve(conn, run, load_error, t0, (worker, host, gpu), memory_mb)
     finally:
         reaper.end(reaper.descendants())  # what the problem module started too
 
 
-def _serve(conn: Connection, run: Any, load_error: str, t0: float, worker: int, host: str,
+def _serve(conn: Connection, run: Any, load_error: str, t0: float, where: tuple[int, str, str],
            memory_mb: int | None) -> None:
-    """Run the jobs the master sends until it sends None or goes away."""
+    """Run the jobs the master sends until it sends None or goes away;
+    ``where``: this worker's number, host and GPU."""
+    worker, host, gpu = where
     while True:
         try:
             job = conn.recv()
@@ -78,7 +81,7 @@ def _serve(conn: Connection, run: Any, load_error: str, t0: float, worker: int, 
         if job is None:
             return
         ev = worker_side.evaluate(run, load_error, job, t0, memory_mb)
-        ev.worker, ev.host, ev.local_rank = worker, host, worker - 1
+        ev.worker, ev.host, ev.local_rank, ev.gpu = worker, host, worker - 1, gpu
         try:
             try:
                 conn.send(ev)  # pickles first: a pickling error has sent nothing
@@ -96,6 +99,7 @@ _READY = "ready"  # sent once by a worker when it has loaded the problem
 @dataclass
 class _Slot:
     worker: int
+    gpu: str = ""  # its CUDA_VISIBLE_DEVICES ("": none set)
     proc: Any = None
     conn: Connection | None = None
     job: Job | None = None
@@ -126,27 +130,6 @@ def _death_reason(exitcode: int | None, memory_mb: int | None = None) -> str:
     return f"worker process exited with code {exitcode}"
 
 
-# At most this many worker processes per CPU core: more is a typo, not a plan
-# (evaluations that wait on I/O rarely need more than a few per core).
-WORKERS_PER_CPU = 32
-
-
-def worker_limit() -> tuple[int, str]:
-    """The most worker processes this machine is asked to start, and why:
-    WORKERS_PER_CPU per core, or fewer under RLIMIT_NPROC (``ulimit -u``)."""
-    cpus = os.cpu_count() or 1
-    limit, why = WORKERS_PER_CPU * cpus, f"{WORKERS_PER_CPU} per CPU core, {cpus} core(s)"
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
-    except (ImportError, AttributeError, OSError, ValueError):
-        soft = -1
-    if soft != -1 and soft < limit and soft != getattr(resource, "RLIM_INFINITY", -1):
-        limit, why = max(int(soft), 1), f"RLIMIT_NPROC (ulimit -u) of {soft} processes"
-    return limit, why
-
-
 class ProcessEvaluator(Evaluator):
     """``workers`` local processes, each running one evaluation at a time.
 
@@ -159,6 +142,15 @@ class ProcessEvaluator(Evaluator):
         eval_memory: MiB of address space an evaluation may add to its
             worker's (RLIMIT_AS, set once the worker has loaded the problem);
             None: no limit.
+        gpus: one GPU per worker: a count or GPU indices (``4``, ``"0,1,3"``,
+            see :func:`ambs.evaluator.placement.parse_gpus`); each worker's
+            ``CUDA_VISIBLE_DEVICES`` is set before it imports the problem.
+            ``workers`` defaults to their number.
+        share_gpus: allow more workers than GPUs (worker ``i`` gets GPU
+            ``i mod len(gpus)``); refused otherwise.
+        log_dir: where each evaluation's stdout and stderr go, one file per
+            evaluation (:mod:`ambs.evaluator.logs`); None: they stay on the
+            workers' (the master's terminal).
     """
 
     name = "process"
@@ -173,12 +165,20 @@ class ProcessEvaluator(Evaluator):
         wait_ready: bool = True,
         ready_timeout: float = 600.0,
         eval_memory: int | None = None,
+        gpus: int | str | list[int] | None = None,
+        share_gpus: bool = False,
+        log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(target, t0, eval_timeout)
         self.target.check_portable(self.name)
-        self._n = int(workers or os.cpu_count() or 1)
+        self.gpus = parse_gpus(gpus)
+        self._n = int(workers or len(self.gpus) or os.cpu_count() or 1)
         if self._n < 1:
             raise ValueError("the process evaluator needs at least one worker")
+        refused = too_many_workers(self._n, len(self.gpus), "(--gpus)") if self.gpus else ""
+        if refused and not share_gpus:
+            raise ValueError(refused)
+        self.log_dir = os.path.abspath(log_dir) if log_dir is not None else None
         if eval_memory is not None and eval_memory < 1:
             raise ValueError(f"eval_memory must be at least 1 MB, got {eval_memory}")
         self.eval_memory = eval_memory
@@ -186,7 +186,8 @@ class ProcessEvaluator(Evaluator):
         self._ctx = mp.get_context("spawn")
         self._cwd = os.getcwd()
         self._host = socket.gethostname()
-        self._slots = [_Slot(worker=i + 1) for i in range(self._n)]
+        self._slots = [_Slot(worker=i + 1, gpu=self.gpus[i % len(self.gpus)] if self.gpus else "")
+                       for i in range(self._n)]
         try:
             for slot in self._slots:
                 self._start(slot)
@@ -230,13 +231,16 @@ class ProcessEvaluator(Evaluator):
     # ------------------------------------------------------------ workers
     def _start(self, slot: _Slot) -> None:
         parent, child = self._ctx.Pipe(duplex=True)
-        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+        saved = {k: os.environ.get(k) for k in _START_VARS}
         os.environ.update(thread_env(self.threads_per_worker))
+        os.environ.update({GPU_VAR: slot.gpu} if slot.gpu else {})
+        if self.gpus or "AMBS_WORKER_INDEX" not in os.environ:  # not an MPI rank's own index
+            os.environ["AMBS_WORKER_INDEX"] = str(slot.worker - 1)
         try:
             proc = self._ctx.Process(
                 target=_worker_main,
                 args=(child, self.target, self._cwd, self.t0, slot.worker, self.threads_per_worker,
-                      self.eval_memory),
+                      self.eval_memory, slot.gpu),
                 name=f"ambs-worker-{slot.worker}",
                 daemon=True,
             )
@@ -281,12 +285,20 @@ class ProcessEvaluator(Evaluator):
     def n_running(self) -> int:
         return sum(s.job is not None for s in self._slots)
 
+    def worker_kinds(self) -> list[str]:
+        return ["gpu" if s.gpu else "cpu" for s in self._slots]
+
+    def free_kinds(self) -> list[str]:
+        return ["gpu" if s.gpu else "cpu" for s in self._slots if s.job is None]
+
     def submit(self, job: Job) -> None:
         free = [s for s in self._slots if s.job is None]
         # A worker restarted after a crash may still be loading: prefer ready ones.
         slot = next((s for s in free if s.ready), free[0] if free else None)
         if slot is None:
             raise RuntimeError("submit() with no free worker")
+        if self.log_dir is not None:
+            job.log = os.path.join(self.log_dir, log_name(job.job_id))
         slot.job = job
         self._arm(slot)
         try:
@@ -305,10 +317,14 @@ class ProcessEvaluator(Evaluator):
         job = slot.job
         assert job is not None
         now = time.time() - self.t0
+        log = getattr(job, "log", None) or ""
+        if log and status in (Status.CRASHED, Status.TIMEOUT):  # what it printed before it ended
+            error = with_tail(error, log)
         ev = Evaluation(
             job_id=job.job_id, config=job.config, status=status, error=error,
-            worker=slot.worker, host=self._host, local_rank=slot.worker - 1, submitted=job.submitted,
-            started=job.submitted, finished=now,
+            worker=slot.worker, host=self._host, local_rank=slot.worker - 1, gpu=slot.gpu,
+            submitted=job.submitted, started=job.submitted, finished=now,
+            log=log if os.path.exists(log) else "",
         )
         slot.job = None
         return ev

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import socket
 import time
 from collections import deque
@@ -11,6 +12,7 @@ from typing import Any
 
 from ambs import reaper
 from ambs.evaluator.base import Evaluator
+from ambs.evaluator.logs import captured, log_name, with_tail
 from ambs.result import Evaluation, Job, Status, execute
 from ambs.target import RunTarget
 
@@ -23,13 +25,19 @@ class SerialEvaluator(Evaluator):
     An evaluation timeout cannot be enforced in process; use the process
     evaluator for that. The processes an evaluation starts are ended when it
     returns (:mod:`ambs.reaper`); if the master is killed (SIGKILL), they are not.
+
+    With ``log_dir``, this process's stdout and stderr (file descriptors 1
+    and 2) go to the evaluation's log while it runs, and come back after it
+    (:mod:`ambs.evaluator.logs`): what the master's other threads write
+    meanwhile lands in that log too.
     """
 
     name = "serial"
 
     def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float,
-                 eval_timeout: float | None = None) -> None:
+                 eval_timeout: float | None = None, log_dir: str | os.PathLike[str] | None = None) -> None:
         super().__init__(target, t0, eval_timeout)
+        self.log_dir = os.path.abspath(log_dir) if log_dir is not None else None
         if eval_timeout is not None:
             raise ValueError("the serial evaluator cannot stop a running evaluation: no eval_timeout")
         self.run = self.target.load()
@@ -57,12 +65,21 @@ class SerialEvaluator(Evaluator):
         before = reaper.descendants()
         was = reaper.is_subreaper()
         reaper.subreaper(True)
+        job = self.queue.popleft()
+        log = os.path.join(self.log_dir, log_name(job.job_id)) if self.log_dir is not None else None
         try:
-            ev = execute(self.run, self.queue.popleft(), self.t0)
+            with captured(log) as logged:
+                try:
+                    ev = execute(self.run, job, self.t0, print_traceback=logged)
+                finally:
+                    reaper.end_new(before)
         finally:
-            reaper.end_new(before)
             if not was:
                 reaper.subreaper(False)
+        if logged:
+            ev.log = str(log)
+            if not ev.ok:
+                ev.error = with_tail(ev.error, log)
         ev.worker, ev.host = 0, self.host
         return [ev]
 

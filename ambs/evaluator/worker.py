@@ -11,7 +11,8 @@ order, all written here once:
 2. :func:`load`: resolve the run target once (a problem module's ``run`` or a
    callable); a failure is reported for every job instead of crashing.
 3. :func:`cap_memory`: the address-space limit, counted from the loaded problem.
-4. :func:`evaluate`: run one job, end whatever it started, return its
+4. :func:`evaluate`: run one job with its stdout and stderr in its log
+   (:mod:`ambs.evaluator.logs`), end whatever it started, return its
    :class:`ambs.result.Evaluation` for the backend to report.
 """
 
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ambs import reaper
+from ambs.evaluator.logs import captured, with_tail
 from ambs.result import Evaluation, Job, Status, execute
 from ambs.target import RunTarget
 
@@ -127,17 +129,24 @@ def cap_memory(megabytes: int | None) -> None:
 
 def evaluate(run: Callable[..., Any] | None, load_error: str, job: Job, t0: float,
              memory_mb: int | None = None) -> Evaluation:
-    """Run ``job``; what it started ends with it. A worker that could not load
-    the problem records that as the job's failure."""
+    """Run ``job``, its output in ``job.log`` when it names a file; what it
+    started ends with it. A worker that could not load the problem records
+    that as the job's failure."""
     if run is None:
         now = time.time() - t0
         return Evaluation(job.job_id, job.config, status=Status.FAILED, error=load_error,
                           submitted=job.submitted, started=now, finished=now)
+    log = getattr(job, "log", None)  # a Job pickled by an older version has none
     before = reaper.descendants()
-    try:
-        ev = execute(run, job, t0)
-    finally:
-        reaper.end_new(before)
+    with captured(log) as logged:
+        try:
+            ev = execute(run, job, t0, print_traceback=logged)
+        finally:
+            reaper.end_new(before)  # inside: what it left behind writes to the log, not here
     if memory_mb and ev.status is Status.FAILED and ev.error.split(" ", 1)[0].rstrip(":").endswith("MemoryError"):
         ev.error = f"{ev.error} (over the evaluation memory limit of {memory_mb} MB)"
+    if logged:
+        ev.log = str(log)
+        if ev.status is not Status.OK:
+            ev.error = with_tail(ev.error, log)
     return ev
