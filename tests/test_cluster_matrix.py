@@ -17,6 +17,7 @@ period and the job exits 0. The chained job then resumes the run to its end.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -74,9 +75,10 @@ def _wait_rows(path: Path, n: int, job: str, timeout: float) -> None:
     pytest.fail(f"job {job} wrote fewer than {n} results in {timeout:g} s")
 
 
+@pytest.mark.usefixtures("slurm")
 @pytest.mark.parametrize(("mpi", "launcher", "pmi"), CELLS, ids=[f"{m}-{x}{'-' + p if p else ''}" for m, x, p in CELLS])
-def test_a_chained_search_is_stopped_by_a_signal_and_resumed(slurm: None, tmp_path: Path, mpi: str,
-                                                             launcher: str, pmi: str | None) -> None:
+def test_a_chained_search_is_stopped_by_a_signal_and_resumed(tmp_path: Path, mpi: str, launcher: str,
+                                                             pmi: str | None) -> None:
     python = _python(mpi)
     prob = tmp_path / "prob.py"
     prob.write_text(textwrap.dedent(PROBLEM))
@@ -116,3 +118,8 @@ def test_a_chained_search_is_stopped_by_a_signal_and_resumed(slurm: None, tmp_pa
     assert rows[: len(done)] == done
     assert len({r["p:x"] for r in rows}) == n, "an evaluation was repeated"
     assert {r["worker"] for r in rows} == {"1", "2", "3"}
+    # run.json says which MPI and launcher ran, and which jobs.
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["mpi_library"].startswith("Open MPI" if mpi == "openmpi" else "MPICH"), info["mpi_library"]
+    assert info["launcher"].split()[0].endswith(launcher), info["launcher"]
+    assert info["scheduler_jobs"] == [first, second]
