@@ -18,3 +18,5 @@ class Tag(enum.IntEnum):
     CANCEL = 5  # master -> worker: abandon the running job (no RESULT follows)
     STOP = 6  # master -> worker: leave the loop and exit
     FATAL = 7  # worker -> master: the worker cannot go on (text of the cause)
+    REPORT = 8  # worker -> master: (job_id, step, value), one in-training report (ambs.reports)
+    HALT = 9  # master -> worker: job_id, that evaluation should stop (relayed to its process)

@@ -67,9 +67,9 @@ __all__ = ["Recorder", "RunInfo", "allow_large_fields", "cap_text", "columns_for
 RESULTS = "results.csv"
 FIXED_BEFORE = ["job_id"]
 FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "gpu", "submitted", "started", "finished",
-               "error", "log"]
+               "error", "log", "stopped"]
 # Columns that runs of older versions lack: resuming such a run keeps its header without them.
-ADDED = ("gpu", "log")
+ADDED = ("gpu", "log", "stopped")
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
 
@@ -243,6 +243,7 @@ class Recorder:
             BUDGET: ev.budget,
             "gpu": ev.gpu,
             "log": relative_path(ev.log, self.dir),
+            "stopped": getattr(ev, "stopped", None),  # the report step it was stopped at (ambs.reports)
         }
         for k, v in ev.config.items():
             row[f"p:{k}"] = v
@@ -397,6 +398,8 @@ def read_results(path: str | Path, space: Any) -> list[Evaluation]:
                 ev.worker = int(row[index["worker"]])
             if BUDGET in index and row[index[BUDGET]]:
                 ev.budget = float(row[index[BUDGET]])
+            if "stopped" in index and row[index["stopped"]]:
+                ev.stopped = float(row[index["stopped"]])
         except (KeyError, ValueError) as exc:
             if n == len(table.rows) and table.last_cut:
                 warnings.warn(f"{path}: skipped a half-written last line", stacklevel=2)

@@ -61,6 +61,7 @@ class Evaluation:
     finished: float = math.nan
     budget: float | None = None  # the budget it trained with; None: the full one, or no budget declared
     log: str = ""  # the file that holds its stdout and stderr ("" for none)
+    stopped: float | None = None  # the report step at which it was told to stop; None: it ran to its end
 
     @property
     def ok(self) -> bool:
@@ -164,7 +165,8 @@ def _print_traceback(exc: BaseException) -> None:
         pass
 
 
-def execute(run: Callable[..., Any], job: Job, t0: float, print_traceback: bool = False) -> Evaluation:
+def execute(run: Callable[..., Any], job: Job, t0: float, print_traceback: bool = False,
+            reporter: Any = None) -> Evaluation:
     """Run one job in this process and record what happened.
 
     ``t0`` is the run's start as ``time.time()``; times are seconds since then.
@@ -173,12 +175,22 @@ def execute(run: Callable[..., Any], job: Job, t0: float, print_traceback: bool 
     others a worker process. KeyboardInterrupt propagates, so a worker can
     still be stopped. ``print_traceback``: write the traceback of a failure
     to stderr (the evaluation's log) besides the one-line error.
+    ``reporter``: what a ``run`` that declares ``report`` gets (see
+    :mod:`ambs.reports`); None gives such a run one that records nothing.
     """
     started = time.time() - t0
     budget = getattr(job, "budget", None)  # a Job pickled by an older version has none
     pid = os.getpid()
+    from ambs.reports import Reporter, accepts_report
+
+    args: tuple[Any, ...] = (dict(job.config),) if budget is None else (dict(job.config), budget)
+    kwargs: dict[str, Any] = {}
+    if accepts_report(run):
+        reporter = kwargs["report"] = reporter if reporter is not None else Reporter(job.job_id)
+    else:
+        reporter = None
     try:
-        out = run(dict(job.config)) if budget is None else run(dict(job.config), budget)
+        out = run(*args, **kwargs)
     except KeyboardInterrupt:
         _end_fork(pid)
         raise
@@ -208,4 +220,5 @@ def execute(run: Callable[..., Any], job: Job, t0: float, print_traceback: bool 
         started=started,
         finished=time.time() - t0,
         budget=budget,
+        stopped=reporter.stopped if reporter is not None else None,
     )

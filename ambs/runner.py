@@ -106,6 +106,28 @@ def _load(problem: str | Problem | LoadedProblem, run: Callable[..., Any] | None
                          problem=problem, run=run, module=None)
 
 
+def _curve_book(out: Path, stop: dict[str, Any], search: Search, budget: Any, t0: float, resume: bool,
+                previous: list[Evaluation]) -> Any:
+    """Where in-training reports go (``out/curves.csv``) and the stop rule that reads them."""
+    from ambs.reports import CurveBook
+    from ambs.stopping import make_rule
+
+    rule = None
+    if stop.get("rule"):
+        final = stop.get("final_step")
+        if final is None:
+            final = search.max_budget if search.multi_fidelity else search.train_budget  # type: ignore[attr-defined]
+            final = final or (budget.unbudgeted if budget is not None else None)
+        try:
+            rule = make_rule(stop["rule"], final_step=final)
+        except ValueError as exc:
+            raise AmbsError(str(exc)) from None
+    book = CurveBook(out, rule, t0, resume=resume)
+    for e in previous:
+        book.finished(e.job_id, e.objective if e.ok else None)
+    return book
+
+
 def _worker_count(evaluator: str, workers: int | None, max_evals: int) -> int:
     """Refuse, before anything is written, more worker processes than the machine takes."""
     from ambs.evaluator.placement import worker_limit
@@ -137,6 +159,8 @@ def run_search(
     evaluator_options: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     on_result: Callable[[Evaluation], None] | None = None,
+    stop_rule: str | None = None,
+    stop_final_step: float | None = None,
     **method_options: Any,
 ) -> RunResult | None:
     """Run a search and stream every result to ``output/results.csv``.
@@ -167,12 +191,23 @@ def run_search(
         settings: what run.json records as the run's settings (default: the
             arguments given).
         on_result: called with each evaluation after it is written.
+        stop_rule: stop evaluations early on their in-training reports:
+            ``median``, ``patience`` or ``lce`` (:mod:`ambs.stopping`); None:
+            reports are recorded in ``output/curves.csv``, nothing is stopped.
+        stop_final_step: the step a full training reaches, for ``lce``
+            (default: the full budget).
         **method_options: the method's options (``kappa=``, ``eta=``, ...).
 
     Returns:
         a :class:`RunResult`; None on an MPI worker rank, after it has served.
     """
     options = dict(evaluator_options or {})
+    stop = {"rule": stop_rule, "final_step": stop_final_step}
+    if stop_rule is not None:
+        from ambs.stopping import RULES
+
+        if stop_rule not in RULES:
+            raise AmbsError(f"unknown stop rule {stop_rule!r} (choose from {', '.join(RULES)})")
     if evaluator == "process" and options.get("gpus") is not None and not workers:
         from ambs.evaluator.placement import parse_gpus
 
@@ -182,16 +217,16 @@ def run_search(
             raise AmbsError(str(exc)) from None
     if evaluator == "mpi":
         return _run_mpi(problem, method, max_evals, output, resume, walltime, grace, workers, seed, run, fit,
-                        assign, (quiet, progress), options, settings, on_result, method_options)
+                        assign, (quiet, progress), options, settings, on_result, method_options, stop)
     if evaluator == "process":
         _worker_count(evaluator, workers, max_evals)
     return _run(problem, method, evaluator, max_evals, output, resume, walltime, grace, workers, seed, run, fit,
-                assign, (quiet, progress), options, settings, on_result, method_options, cluster=None)
+                assign, (quiet, progress), options, settings, on_result, method_options, cluster=None, stop=stop)
 
 
 def _run_mpi(problem: Any, method: Any, max_evals: int, output: Any, resume: bool, walltime: Any, grace: float,
              workers: int | None, seed: Any, run: Any, fit: str, assign: str, quiet: tuple, options: dict,
-             settings: Any, on_result: Any, method_options: dict) -> RunResult | None:
+             settings: Any, on_result: Any, method_options: dict, stop: dict) -> RunResult | None:
     """Rank 0 runs the search; the other ranks serve until it stops them."""
     from ambs.evaluator import mpi as ambs_mpi
 
@@ -211,7 +246,7 @@ def _run_mpi(problem: Any, method: Any, max_evals: int, output: Any, resume: boo
     cluster = ambs_mpi.Cluster.connect(comm, spawn=spawn)
     try:
         return _run(problem, method, "mpi", max_evals, output, resume, walltime, grace, workers, seed, run, fit,
-                    assign, quiet, options, settings, on_result, method_options, cluster=cluster)
+                    assign, quiet, options, settings, on_result, method_options, cluster=cluster, stop=stop)
     finally:
         cluster.stop()
 
@@ -219,7 +254,7 @@ def _run_mpi(problem: Any, method: Any, max_evals: int, output: Any, resume: boo
 def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, output: Any, resume: bool,
          walltime: float | None, grace: float, workers: int | None, seed: int | None, run: Any, fit: str,
          assign: str, display: tuple[bool, bool | None], options: dict[str, Any], settings: dict[str, Any] | None,
-         on_result: Any, method_options: dict[str, Any], cluster: Any) -> RunResult:
+         on_result: Any, method_options: dict[str, Any], cluster: Any, stop: dict[str, Any]) -> RunResult:
     """The master's side of a run, whatever the evaluator."""
     quiet, show = display
     from ambs.evaluator import evaluator_options, make_evaluator
@@ -247,6 +282,8 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         "method": name, "max_evals": max_evals, "evaluator": evaluator, "workers": workers, "walltime": walltime,
         "grace": grace, "fit": fit, "assign": assign, **method_options, **options}
     recorded["seed"] = search.random_state
+    if stop.get("rule") and settings is None:
+        recorded.update(stop_rule=stop["rule"], stop_final_step=stop.get("final_step"))
     if search.multi_fidelity:  # the budgets it uses, the problem's when no option gave them
         recorded.update(min_budget=search.min_budget, max_budget=search.max_budget, eta=search.eta)  # type: ignore[attr-defined]
     budget = loaded.problem.budget
@@ -305,6 +342,11 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         what = f"resuming {out} ({len(previous)} done)" if previous else f"results in {out}/results.csv"
         print(f"ambs: {name} search of {loaded.name} on {n_workers} {evaluator} "
               f"worker(s), {max_evals} evaluations; {what}", file=sys.stderr)
+    try:
+        book = _curve_book(out, stop, search, budget, t0, resume, previous)
+    except AmbsError:
+        recorder.discard() if not previous else recorder.close()
+        raise
     target = loaded.ref if loaded.module is not None else loaded.run
     try:
         ev = make_evaluator(evaluator, target, t0, **options)
@@ -325,11 +367,19 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         recorder.discard() if not previous else recorder.close()
         raise AmbsError(f"assign must be none or shadho, not {assign!r}")
     progress = Progress(max_evals) if (not quiet if show is None else show) else None
+    ev.on_report = book.report
+
+    def finished(e: Evaluation) -> None:
+        book.finished(e.job_id, e.objective if e.ok else None)
+        if on_result is not None:
+            on_result(e)
+
     try:
         with ev:
             summary, fitter = drive(search, ev, recorder, max_evals=max_evals, t0=t0, walltime=walltime,
                                     grace=grace if evaluator != "simulated" else 0.0, previous=previous, fit=fit,
-                                    progress=progress, on_result=on_result, assigner=assigner)
+                                    progress=progress, on_result=finished, assigner=assigner)
     finally:
+        book.close()
         recorder.close()
     return RunResult(summary, out, loaded, search, ev, fitter=fitter, max_evals=max_evals, previous=len(previous))

@@ -55,7 +55,7 @@ def configs(problem) -> list[dict]:
 def test_columns_for():
     assert columns_for(["a", "b"], ["m1"]) == [
         "job_id", "p:a", "p:b", "objective", "status", "worker", "host", "local_rank", "gpu",
-        "submitted", "started", "finished", "error", "log", "m:m1", EXTRA,
+        "submitted", "started", "finished", "error", "log", "stopped", "m:m1", EXTRA,
     ]
 
 

@@ -302,8 +302,14 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
             notes.append("the CSV does not say which worker ran what: workers inferred as the "
                          "fewest parallel slots that fit the intervals")
     df = df.sort_values(["finished", "job_id"], kind="stable", na_position="last").reset_index(drop=True)
+    # The CSV's stopped cell is the report step an evaluation was stopped at
+    # (ambs.reports); here "stopped" is whether its training stopped early, by
+    # a stop rule or at a budget rung, and "stopped_step" that step.
+    at = numbers(df.pop("stopped")) if "stopped" in df else pd.Series(np.nan, index=df.index)
+    df["stopped_step"] = at
+    df["stopped"] = at.notna()
     if "budget" in df:
-        df["stopped"] = stopped_rows(df, pcols, full_budget(settings, df))
+        df["stopped"] = stopped_rows(df, pcols, full_budget(settings, df)) | df["stopped"]
     if label is None:
         label = str(settings.get("method") or (csv_path.parent.name if p.is_dir() or
                                                   csv_path.name == RESULTS else csv_path.stem))

@@ -207,6 +207,30 @@ def _best_row(run: Run, i: Any) -> dict[str, Any]:
     return out
 
 
+def _final_step(settings: dict[str, Any]) -> float | None:
+    """The step a training that runs to its end reaches: --stop-final-step, else
+    the budget it trains with (--max-budget, the problem's), else unknown."""
+    from ambs.recorder import effective_settings
+
+    inner = effective_settings(settings) if isinstance(settings.get("settings"), dict) else {}
+    budget = settings.get("budget") if isinstance(settings.get("budget"), dict) else {}
+    for v in (inner.get("stop_final_step"), inner.get("max_budget"), budget.get("default")):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            return float(v)
+    return None
+
+
+def early_stops(run: Run) -> dict[str, Any] | None:
+    """Evaluations a stop rule stopped (their CSV's ``stopped`` step) and the
+    steps that saved, when the final step is known; None when there are none."""
+    at = run.data["stopped_step"].dropna() if "stopped_step" in run.data else []
+    if len(at) == 0:
+        return None
+    final = _final_step(run.settings)
+    saved = float((final - at).clip(lower=0).sum()) if final is not None else None
+    return {"count": int(len(at)), "final_step": final, "steps_saved": saved}
+
+
 def summarize(run: Run, k: int = 5, budget: float | None = None) -> dict[str, Any]:
     """The numbers of a run as a JSON-friendly dict (see :func:`format_summary`).
 
@@ -253,6 +277,7 @@ def summarize(run: Run, k: int = 5, budget: float | None = None) -> dict[str, An
         "utilization_after_start": util["utilization_after_start"],
         "errors": _common_errors(run),
         "budgets": budget_table(run).to_dict("records"),
+        "early_stops": early_stops(run),
         "dropped_partial_line": run.dropped_partial_line,
         "notes": list(run.notes),
     })
@@ -308,6 +333,11 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
     for b in s.get("budgets") or []:
         lines.append(f"budget {budget_text(b['budget'])}: {b['evaluations']} evaluations, {b['stopped']} stopped there, "
                      f"best {fmt(b['best'])}, median {fmt(b['median'])}")
+    stops = s.get("early_stops")
+    if stops:
+        saved = (f", saving {fmt(stops['steps_saved'])} of {fmt(stops['count'] * stops['final_step'])} steps"
+                 if stops["steps_saved"] is not None else "")
+        lines.append(f"stopped early by a stop rule: {stops['count']} evaluations{saved}")
     if s["dropped_partial_line"]:
         lines.append("note: skipped a half-written last line (run still in progress?)")
     for e in s["errors"]:

@@ -51,7 +51,8 @@ def _make_search(args: argparse.Namespace, problem: Any) -> Any:
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
-            "sample_size", "min_budget", "max_budget", "eta", "stopper", "evaluator", "workers",
+            "sample_size", "min_budget", "max_budget", "eta", "stopper", "stop_rule", "stop_final_step",
+            "evaluator", "workers",
             "threads_per_worker", "gpus", "gpus_per_node", "share_gpus", "assign", "eval_timeout", "eval_memory", "walltime", "grace")
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
@@ -151,7 +152,8 @@ def _search(args: argparse.Namespace) -> int:
     result = run_search(
         args.problem, method=args.method, evaluator=args.evaluator, max_evals=args.max_evals, output=out,
         resume=args.resume, walltime=args.walltime, grace=args.grace, workers=args.workers, seed=args.seed,
-        fit=args.fit, assign=args.assign, quiet=args.quiet,
+        fit=args.fit, assign=args.assign, quiet=args.quiet, stop_rule=args.stop_rule,
+        stop_final_step=args.stop_final_step,
         evaluator_options=_evaluator_options(args), settings=_settings(args), **_method_options(args))
     if result is None or result.evaluator is None:  # an MPI worker rank, or nothing left to do
         return 0

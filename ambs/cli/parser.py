@@ -145,6 +145,16 @@ def _add_method_options(g: Any) -> None:
     g.add_argument("--stopper", default=None, choices=["sha", "median"],
                    help=_for("stopper", "early stopping; new configurations start at the smallest budget and "
                         "asynchronous successive halving (sha) or the median rule promotes them"))
+    from ambs.stopping import RULES
+
+    g.add_argument("--stop-rule", default=None, choices=list(RULES),
+                   help="stop evaluations early on their in-training reports (a run(config, report) that "
+                        "calls report(step, value)): median (below the median of the others at that step), "
+                        "patience (no improvement for 5 reports) or lce (learning-curve extrapolation unlikely "
+                        "to beat the best); every report goes to RUN_DIR/curves.csv (default: none stopped)")
+    g.add_argument("--stop-final-step", type=_positive_float, default=None,
+                   help="the step a full training reaches, for --stop-rule lce and the summary's saved steps "
+                        "(default: the budget it trains with)")
     g.add_argument("--eval-timeout", type=_seconds, default=None,
                    help="kill an evaluation after this many seconds (process and mpi evaluators)")
     g.add_argument("--eval-memory", type=_positive_int, default=None, metavar="MB",

@@ -43,6 +43,9 @@ class Evaluator(ABC):
         self.target = as_target(target)
         self.t0 = t0
         self.eval_timeout = eval_timeout
+        # Where in-training reports go on the master (ambs.reports.CurveBook.report):
+        # (job_id, step, value) -> True when that evaluation should stop. None: not listened to.
+        self.on_report: Callable[[int, Any, float], bool] | None = None
 
     @property
     def problem_ref(self) -> str | None:

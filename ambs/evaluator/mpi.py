@@ -190,6 +190,15 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
         comm.send(f"rank {rank} on {placement.host}: {why}", dest=master, tag=Tag.FATAL)
         _recv_idle(comm, master, Tag.STOP, status)
         return 0 if isinstance(exc, AmbsError) else 1  # a refused setting: the master says so, and exits
+    reports: list[Any] = []  # sends in flight
+
+    def report(job_id: int, step: Any, value: float) -> bool:
+        reports.append(comm.isend((job_id, step, value), dest=master, tag=Tag.REPORT))
+        if len(reports) > 64:
+            reports[:] = [r for r in reports if not r.test()[0]]
+        return False  # the master's decision comes as a HALT
+
+    local.on_report = report
     kind = os.environ.get(KIND_VAR, "").strip().lower() or ("gpu" if gpu is not None else "cpu")
     comm.send({"host": placement.host, "local_rank": placement.local_rank, "gpu": gpu, "kind": kind},
               dest=master, tag=Tag.READY)
@@ -212,6 +221,9 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
                     break
                 if comm.Iprobe(source=master, tag=MPI.ANY_TAG, status=status):
                     tag = status.Get_tag()
+                    if tag == Tag.HALT:
+                        local.halt(comm.recv(source=master, tag=tag))
+                        continue
                     if tag in (Tag.CANCEL, Tag.STOP):
                         comm.recv(source=master, tag=tag)
                         local.cancel()
@@ -219,6 +231,8 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
                             return 0
                         break
     finally:
+        for r in reports:
+            r.wait()
         local.close()
 
 
@@ -337,6 +351,11 @@ class MPIEvaluator(Evaluator):
                         self.busy[src] = None
                         out.append(msg)
                     # else: the result of a job cancelled meanwhile; dropped
+                elif tag == Tag.REPORT:
+                    job = self.busy.get(src)
+                    if job is not None and job.job_id == msg[0] and self.on_report is not None \
+                            and self.on_report(*msg):
+                        self._sends.append(self.comm.isend(msg[0], dest=src, tag=Tag.HALT))
                 elif tag == Tag.FATAL:
                     raise AmbsError(f"a worker failed: {msg}")
                 pause = 0.0

@@ -30,6 +30,9 @@ from ambs.evaluator.base import Evaluator
 from ambs.evaluator.logs import log_name, with_tail
 from ambs.evaluator.placement import GPU_VAR, WORKERS_PER_CPU, parse_gpus, too_many_workers, worker_limit
 from ambs.evaluator.worker import limit_memory, thread_env
+from ambs.reports import HALT as _HALT
+from ambs.reports import REPORT as _REPORT
+from ambs.reports import pipe_reporter as _reporter
 from ambs.result import Evaluation, Job, Status
 from ambs.target import RunTarget
 
@@ -80,7 +83,9 @@ def _serve(conn: Connection, run: Any, load_error: str, t0: float, where: tuple[
             return
         if job is None:
             return
-        ev = worker_side.evaluate(run, load_error, job, t0, memory_mb)
+        if not isinstance(job, Job):
+            continue  # the stop decision for a job that has ended meanwhile
+        ev = worker_side.evaluate(run, load_error, job, t0, memory_mb, reporter=_reporter(conn, job.job_id))
         ev.worker, ev.host, ev.local_rank, ev.gpu = worker, host, worker - 1, gpu
         try:
             try:
@@ -373,6 +378,9 @@ class ProcessEvaluator(Evaluator):
                     s.ready = True
                     self._arm(s)
                     continue
+                if isinstance(msg, tuple) and msg and msg[0] == _REPORT:
+                    self._report(s, *msg[1:])
+                    continue
                 s.job = None
                 s.deadline = float("inf")
                 return msg
@@ -390,6 +398,21 @@ class ProcessEvaluator(Evaluator):
         self._stop(s, kill=True)
         self._start(s)
         return ev
+
+    def _report(self, s: _Slot, job_id: int, step: Any, value: float) -> None:
+        """One in-training report of a slot's job: to ``on_report``, and a stop back when it says so."""
+        if self.on_report is not None and s.job is not None and s.job.job_id == job_id \
+                and self.on_report(job_id, step, value):
+            self.halt(job_id)
+
+    def halt(self, job_id: int) -> None:
+        """Tell the evaluation ``job_id`` that it should stop (read at its next report)."""
+        for s in self._slots:
+            if s.job is not None and s.job.job_id == job_id:
+                try:
+                    s.conn.send((_HALT, job_id))
+                except (BrokenPipeError, OSError):
+                    pass
 
     def cancel(self) -> list[Evaluation]:
         out = []

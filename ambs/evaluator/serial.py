@@ -13,6 +13,7 @@ from typing import Any
 from ambs import reaper
 from ambs.evaluator.base import Evaluator
 from ambs.evaluator.logs import captured, log_name, with_tail
+from ambs.reports import Reporter
 from ambs.result import Evaluation, Job, Status, execute
 from ambs.target import RunTarget
 
@@ -70,7 +71,7 @@ class SerialEvaluator(Evaluator):
         try:
             with captured(log) as logged:
                 try:
-                    ev = execute(self.run, job, self.t0, print_traceback=logged)
+                    ev = execute(self.run, job, self.t0, print_traceback=logged, reporter=self._reporter(job))
                 finally:
                     reaper.end_new(before)
         finally:
@@ -82,6 +83,12 @@ class SerialEvaluator(Evaluator):
                 ev.error = with_tail(ev.error, log)
         ev.worker, ev.host = 0, self.host
         return [ev]
+
+    def _reporter(self, job: Job) -> Reporter | None:
+        """In process, the master decides at once on each report."""
+        if self.on_report is None:
+            return None
+        return Reporter(job.job_id, send=self.on_report)
 
     def cancel(self) -> list[Evaluation]:
         out = []

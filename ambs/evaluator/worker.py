@@ -128,10 +128,10 @@ def cap_memory(megabytes: int | None) -> None:
 
 
 def evaluate(run: Callable[..., Any] | None, load_error: str, job: Job, t0: float,
-             memory_mb: int | None = None) -> Evaluation:
+             memory_mb: int | None = None, reporter: Any = None) -> Evaluation:
     """Run ``job``, its output in ``job.log`` when it names a file; what it
     started ends with it. A worker that could not load the problem records
-    that as the job's failure."""
+    that as the job's failure. ``reporter``: see :func:`ambs.result.execute`."""
     if run is None:
         now = time.time() - t0
         return Evaluation(job.job_id, job.config, status=Status.FAILED, error=load_error,
@@ -140,7 +140,7 @@ def evaluate(run: Callable[..., Any] | None, load_error: str, job: Job, t0: floa
     before = reaper.descendants()
     with captured(log) as logged:
         try:
-            ev = execute(run, job, t0, print_traceback=logged)
+            ev = execute(run, job, t0, print_traceback=logged, reporter=reporter)
         finally:
             reaper.end_new(before)  # inside: what it left behind writes to the log, not here
     if memory_mb and ev.status is Status.FAILED and ev.error.split(" ", 1)[0].rstrip(":").endswith("MemoryError"):

@@ -1,0 +1,222 @@
+"""Stopping rules on in-training reports (``ambs search --stop-rule``).
+
+A rule lives on the master and sees every evaluation's learning curve as it
+is reported (:mod:`ambs.reports`): ``decide(job_id, step, value)`` records the
+point and says whether that evaluation should stop now; ``finish`` tells it
+an evaluation's final objective. Values are maximized, like the objective.
+Rules work with every search method; they are not the budget-rung stoppers
+of ``--stopper sha|median`` (:mod:`ambs.search.multifidelity`), which retrain
+at growing budgets.
+
+* ``median``: stop at step s when the value is below the median of the other
+  evaluations' values at step s, once ``min_others`` of them reached s.
+* ``patience``: stop when ``patience`` reports in a row did not improve on
+  the best value of the evaluation's own curve.
+* ``lce``: learning-curve extrapolation: stop when the curve, extrapolated to
+  the final step, is unlikely to beat the best finished value.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = ["RULES", "LearningCurveRule", "MedianRule", "PatienceRule", "StopRule", "make_rule"]
+
+
+class StopRule:
+    """The curves so far, and the decision for the latest point of one of them.
+
+    Args:
+        grace: reports an evaluation makes before the rule may stop it.
+    """
+
+    name = ""
+
+    def __init__(self, grace: int = 3) -> None:
+        self.grace = int(grace)
+        self.curves: dict[int, list[tuple[float, float]]] = {}
+        self.finals: dict[int, float] = {}
+
+    def observe(self, job_id: int, step: float, value: float) -> None:
+        """Record one point without deciding (reports read back on resume)."""
+        if math.isfinite(value):
+            self.curves.setdefault(job_id, []).append((float(step), float(value)))
+
+    def decide(self, job_id: int, step: float, value: float) -> bool:
+        """Record the point; True when evaluation ``job_id`` should stop now."""
+        self.observe(job_id, step, value)
+        if not math.isfinite(value):
+            return True  # a diverged training gets no better
+        curve = self.curves.get(job_id, [])
+        return len(curve) > self.grace and self._stop(job_id, curve)
+
+    def finish(self, job_id: int, objective: float | None) -> None:
+        """An evaluation finished; ``objective`` None when it did not end ok."""
+        if objective is not None and math.isfinite(objective):
+            self.finals[job_id] = float(objective)
+
+    def _stop(self, job_id: int, curve: list[tuple[float, float]]) -> bool:
+        raise NotImplementedError
+
+
+def _value_at(curve: list[tuple[float, float]], step: float) -> float | None:
+    """The latest value reported at or before ``step`` by a curve that reached it."""
+    if not curve or curve[-1][0] < step:
+        return None
+    last = None
+    for s, v in curve:
+        if s > step:
+            break
+        last = v
+    return last
+
+
+class MedianRule(StopRule):
+    """Median stopping (Golovin et al., Google Vizier, 2017): stop when the value at
+    step s is below the median of the others' values at s."""
+
+    name = "median"
+
+    def __init__(self, grace: int = 3, min_others: int = 3) -> None:
+        super().__init__(grace)
+        self.min_others = int(min_others)
+
+    def _stop(self, job_id: int, curve: list[tuple[float, float]]) -> bool:
+        step, value = curve[-1]
+        others = [v for j, c in self.curves.items() if j != job_id and (v := _value_at(c, step)) is not None]
+        return len(others) >= self.min_others and value < statistics.median(others)
+
+
+class PatienceRule(StopRule):
+    """Stop when ``patience`` reports in a row did not beat the curve's own best by ``min_delta``."""
+
+    name = "patience"
+
+    def __init__(self, grace: int = 3, patience: int = 5, min_delta: float = 0.0) -> None:
+        super().__init__(grace)
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+
+    def _stop(self, job_id: int, curve: list[tuple[float, float]]) -> bool:
+        if len(curve) <= self.patience:
+            return False
+        best_before = max(v for _, v in curve[: -self.patience])
+        return max(v for _, v in curve[-self.patience:]) <= best_before + self.min_delta
+
+
+def _pow3(x: Any, c: float, a: float, alpha: float) -> Any:
+    return c - a * np.power(x, -alpha)
+
+
+def _exp3(x: Any, c: float, a: float, b: float) -> Any:
+    return c - a * np.exp(-b * x)
+
+
+def _log2(x: Any, c: float, a: float) -> Any:
+    return c + a * np.log(x)
+
+
+# name -> (function, initial parameters from (x, y), lower bounds, upper bounds)
+_FAMILIES: dict[str, tuple[Any, Any, list[float], list[float]]] = {
+    "pow3": (_pow3, lambda x, y: [y[-1], max(y[-1] - y[0], 1e-6), 0.5], [-np.inf, 0.0, 1e-3], [np.inf, np.inf, 5.0]),
+    "exp3": (_exp3, lambda x, y: [y[-1], max(y[-1] - y[0], 1e-6), 1.0 / max(x[-1], 1.0)],
+             [-np.inf, 0.0, 1e-6], [np.inf, np.inf, 10.0]),
+    "log2": (_log2, lambda x, y: [y[0], 0.0], [-np.inf, -np.inf], [np.inf, np.inf]),
+}
+
+
+def extrapolate(steps: list[float], values: list[float], final: float) -> tuple[float, float] | None:
+    """The value a curve reaches at step ``final``, as (mean, standard deviation),
+    from least-squares fits of pow3, exp3 and log2 weighted by their BIC; None
+    when no family could be fitted."""
+    from scipy.optimize import curve_fit
+
+    x, y = np.asarray(steps, float), np.asarray(values, float)
+    n = len(x)
+    fits = []
+    for func, init, low, high in _FAMILIES.values():
+        p0 = np.clip(init(x, y), np.array(low) + 1e-9, np.array(high) - 1e-9)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                params, _ = curve_fit(func, x, y, p0=p0, bounds=(low, high), maxfev=400)
+        except (RuntimeError, ValueError):
+            continue
+        resid = y - func(x, *params)
+        sse = float(np.sum(resid ** 2))
+        k = len(params)
+        bic = n * math.log(max(sse / n, 1e-12)) + k * math.log(n)
+        pred = float(func(np.asarray([final], float), *params)[0])
+        if math.isfinite(pred):
+            fits.append((bic, pred, math.sqrt(sse / max(n - k, 1))))
+    if not fits:
+        return None
+    best_bic = min(b for b, _, _ in fits)
+    weights = np.array([math.exp(-(b - best_bic) / 2) for b, _, _ in fits])
+    weights /= weights.sum()
+    preds = np.array([p for _, p, _ in fits])
+    mean = float(weights @ preds)
+    spread = float(weights @ (preds - mean) ** 2)
+    noise = float(weights @ np.array([s ** 2 for _, _, s in fits]))
+    return mean, math.sqrt(spread + noise)
+
+
+class LearningCurveRule(StopRule):
+    """Learning-curve extrapolation: a simplification of Domhan, Springenberg &
+    Hutter, "Speeding up automatic hyperparameter optimization of deep neural
+    networks by extrapolation of learning curves" (IJCAI 2015).
+
+    The partial curve is fitted by least squares with three parametric
+    families (pow3 ``c - a x^-alpha``, exp3 ``c - a exp(-b x)``, log2
+    ``c + a log x``), combined by their BIC weights instead of the paper's
+    MCMC over a weighted ensemble of eleven; the value at ``final_step`` is
+    taken as normal, its spread from the residuals and the families'
+    disagreement. The evaluation stops when the probability that it beats
+    the best finished objective is below ``threshold``.
+    """
+
+    name = "lce"
+
+    def __init__(self, grace: int = 4, final_step: float | None = None, threshold: float = 0.05) -> None:
+        super().__init__(grace)
+        if final_step is None or not final_step > 0:
+            raise ValueError("the lce stop rule needs the final step: the problem's budget, --max-budget "
+                             "or --stop-final-step")
+        self.final_step = float(final_step)
+        self.threshold = float(threshold)
+
+    def probability(self, curve: list[tuple[float, float]]) -> float | None:
+        """P(the curve's value at the final step beats the best finished one); None when unknown."""
+        if not self.finals:
+            return None
+        best = max(self.finals.values())
+        steps = [max(s, 1e-9) for s, _ in curve]
+        if steps[-1] >= self.final_step:
+            return None
+        fit = extrapolate(steps, [v for _, v in curve], self.final_step)
+        if fit is None:
+            return None
+        mean, sd = fit
+        sd = max(sd, 1e-12)
+        return 0.5 * math.erfc((best - mean) / (sd * math.sqrt(2)))
+
+    def _stop(self, job_id: int, curve: list[tuple[float, float]]) -> bool:
+        p = self.probability(curve)
+        return p is not None and p < self.threshold
+
+
+RULES: dict[str, type[StopRule]] = {"median": MedianRule, "patience": PatienceRule, "lce": LearningCurveRule}
+
+
+def make_rule(name: str, final_step: float | None = None, **options: Any) -> StopRule:
+    """The rule called ``name``; ValueError with one line for an unknown one or a missing final step."""
+    if name not in RULES:
+        raise ValueError(f"unknown stop rule {name!r} (choose from {', '.join(RULES)})")
+    if name == "lce":
+        return LearningCurveRule(final_step=final_step, **options)
+    return RULES[name](**options)
