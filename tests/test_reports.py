@@ -1,0 +1,243 @@
+"""In-training reports and the stop rules on them: the rules alone, then the
+reporter through the command line on the serial, process and MPI evaluators,
+curves.csv and the stopped column, resume, kill -9 and old CSVs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ambs.reports import CURVES, CurveBook, Reporter, accepts_report, read_curves
+from ambs.stopping import RULES, LearningCurveRule, MedianRule, PatienceRule, extrapolate, make_rule
+from tests.conftest import read_rows
+
+CURVE = """
+import time
+
+from ambs import Problem
+
+problem = Problem("curve")
+problem.add_hyperparameter((0.0, 1.0), "q")
+
+
+def run(config, report):
+    q, value = config["q"], 0.0
+    for step in range(1, 21):
+        time.sleep({sleep})
+        value = q * step / 20
+        if report(step, value):
+            break
+    return value
+"""
+
+
+def _curve_problem(tmp_path: Path, sleep: float = 0.005) -> Path:
+    path = tmp_path / "curve.py"
+    path.write_text(textwrap.dedent(CURVE.format(sleep=sleep)))
+    return path
+
+
+def _curves(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# ---------------------------------------------------------------- the rules alone
+def _feed(rule, job_id: int, values: list[float]) -> list[bool]:
+    return [rule.decide(job_id, step, v) for step, v in enumerate(values, start=1)]
+
+
+def test_rules_registry_drives_the_choices() -> None:
+    assert set(RULES) == {"median", "patience", "lce"}
+    assert isinstance(make_rule("median"), MedianRule)
+    with pytest.raises(ValueError, match="final step"):
+        make_rule("lce")
+    with pytest.raises(ValueError, match="unknown stop rule"):
+        make_rule("nope")
+
+
+def test_median_stops_a_curve_clearly_below_the_others() -> None:
+    rule = MedianRule(grace=2, min_others=3)
+    for j in range(3):
+        assert not any(_feed(rule, j, [0.5 + 0.1 * s + 0.01 * j for s in range(10)]))
+    decisions = _feed(rule, 9, [0.01 * s for s in range(10)])
+    assert decisions[:2] == [False, False]  # within the grace
+    assert decisions[2]  # the first step after it, clearly below the median
+    good = _feed(rule, 10, [0.6 + 0.1 * s for s in range(10)])
+    assert not any(good)
+
+
+def test_median_waits_for_enough_others() -> None:
+    rule = MedianRule(grace=0, min_others=3)
+    _feed(rule, 0, [1.0] * 5)
+    _feed(rule, 1, [1.0] * 5)
+    assert not any(_feed(rule, 2, [0.0] * 5))  # two others only
+
+
+def test_patience_stops_after_reports_without_improvement() -> None:
+    rule = PatienceRule(grace=0, patience=3)
+    decisions = _feed(rule, 0, [0.1, 0.2, 0.3, 0.3, 0.25, 0.29, 0.2])
+    assert decisions == [False, False, False, False, False, True, True]
+    assert not any(_feed(rule, 1, [0.1 * s for s in range(10)]))
+
+
+def test_lce_stops_a_flat_poor_curve_and_keeps_one_on_course() -> None:
+    rule = LearningCurveRule(grace=4, final_step=50, threshold=0.05)
+    rule.finish(0, 0.8)
+    flat = [0.30 + 0.001 * (s % 2) for s in range(10)]
+    assert any(_feed(rule, 1, flat))
+    rising = [0.9 - 0.8 / s ** 0.7 for s in range(1, 11)]  # 0.1 ... 0.74, tending to 0.9
+    assert not any(_feed(rule, 2, rising))
+    mean, sd = extrapolate(list(range(1, 11)), rising, 50)
+    assert mean > 0.8 and sd >= 0
+
+
+def test_lce_does_not_stop_before_anything_finished() -> None:
+    rule = LearningCurveRule(grace=0, final_step=50)
+    assert not any(_feed(rule, 1, [0.1] * 8))
+
+
+def test_reporter_contract_in_process() -> None:
+    seen = []
+    rep = Reporter(7, send=lambda j, s, v: seen.append((j, s, v)) or s >= 3)
+    assert [rep(s, 0.5) for s in (1, 2, 3, 4)] == [False, False, True, True]
+    assert rep.should_stop and rep.stopped == 3 and seen == [(7, 1, 0.5), (7, 2, 0.5), (7, 3, 0.5)]
+    with pytest.raises(TypeError, match="value must be a number"):
+        rep(5, "x")
+    null = Reporter(1)  # where reports are not supported: records nothing, never stops
+    assert not null(1, 0.1) and not null.should_stop
+
+
+def test_report_parameter_is_detected_from_the_signature() -> None:
+    def plain(config):
+        return 0.0
+
+    def budgeted(config, budget):
+        return 0.0
+
+    def reporting(config, budget=None, report=None):
+        return 0.0
+
+    assert not accepts_report(plain) and not accepts_report(budgeted) and accepts_report(reporting)
+
+
+def test_curve_book_appends_and_reads_back(tmp_path: Path) -> None:
+    book = CurveBook(tmp_path, MedianRule(grace=0, min_others=1), t0=time.time())
+    assert not (tmp_path / CURVES).exists()  # made at the first report
+    book.report(0, 1, 0.9)
+    assert book.report(1, 1, 0.1)
+    book.close()
+    with open(tmp_path / CURVES, "ab") as fh:
+        fh.write(b"2,1,0.")  # a line cut by a crash
+    assert [(j, s, v) for j, s, v, _ in read_curves(tmp_path / CURVES)] == [(0, 1.0, 0.9), (1, 1.0, 0.1)]
+    rule = MedianRule(grace=0, min_others=1)
+    with pytest.warns(UserWarning, match="half-written"):
+        CurveBook(tmp_path, rule, resume=True).close()
+    assert set(rule.curves) == {0, 1}
+    assert (tmp_path / CURVES).read_bytes().endswith(b"\n")  # the cut line is gone
+
+
+# ---------------------------------------------------------------- through the command line
+def _check_run(out: Path, n: int) -> list[dict[str, str]]:
+    rows = read_rows(out / "results.csv")
+    assert len(rows) == n and all(r["status"] == "ok" for r in rows)
+    curves = _curves(out / CURVES)
+    stopped = [r for r in rows if r["stopped"]]
+    assert stopped, "the median rule stopped none"
+    for r in rows:
+        mine = [c for c in curves if c["job_id"] == r["job_id"]]
+        steps = [int(float(c["step"])) for c in mine]
+        assert steps == list(range(1, len(steps) + 1))  # every report, in order
+        if r["stopped"]:
+            assert int(r["stopped"]) == steps[-1] < 20  # it stopped at the step it was told at
+            assert float(r["objective"]) == pytest.approx(float(mine[-1]["value"]))
+        else:
+            assert steps[-1] == 20
+    return rows
+
+
+@pytest.mark.parametrize("evaluator", ["serial", "process"])
+def test_median_stops_evaluations_serial_and_process(tmp_path: Path, ambs_cli, evaluator: str) -> None:
+    prob = _curve_problem(tmp_path)
+    extra = ["--workers", "2"] if evaluator == "process" else []
+    res = ambs_cli.run("search", prob, "--method", "random", "--evaluator", evaluator, "--max-evals", "12",
+                       "--seed", "1", "--stop-rule", "median", "-o", "run", "-q", *extra, cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    _check_run(tmp_path / "run", 12)
+    res = ambs_cli.run("search", prob, "--method", "random", "--evaluator", evaluator, "--max-evals", "16",
+                       "--stop-rule", "median", "-o", "run", "--resume", "-q", *extra, cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    rows = _check_run(tmp_path / "run", 16)
+    assert sorted(int(r["job_id"]) for r in rows) == list(range(16))  # nothing repeated
+    res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    n = sum(bool(r["stopped"]) for r in rows)
+    assert f"stopped early by a stop rule: {n} evaluations" in res.stdout
+
+
+@pytest.mark.mpi
+def test_median_stops_evaluations_under_mpi(tmp_path: Path, ambs_cli) -> None:
+    prob = _curve_problem(tmp_path)
+    res = ambs_cli.run("search", prob, "--method", "random", "--evaluator", "mpi", "--max-evals", "12",
+                       "--seed", "1", "--stop-rule", "median", "-o", "run", "-q", cwd=tmp_path, timeout=90, ranks=3)
+    assert res.returncode == 0, res.stderr
+    _check_run(tmp_path / "run", 12)
+
+
+def test_lce_without_a_final_step_is_a_one_line_error(tmp_path: Path, ambs_cli) -> None:
+    prob = _curve_problem(tmp_path)
+    res = ambs_cli.run("search", prob, "--method", "random", "--evaluator", "serial", "--max-evals", "2",
+                       "--stop-rule", "lce", "-o", "run", "-q", cwd=tmp_path, timeout=60)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "--stop-final-step" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_kill_9_of_the_master_then_resume_loses_nothing(tmp_path: Path, ambs_cli) -> None:
+    prob = _curve_problem(tmp_path, sleep=0.02)
+    args = ("search", prob, "--method", "random", "--workers", "2", "--max-evals", "40", "--seed", "2",
+            "--stop-rule", "median", "-o", "run", "-q")
+    proc = ambs_cli.popen(*args, cwd=tmp_path)
+    results = tmp_path / "run" / "results.csv"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not results.exists() or len(read_rows(results)) < 4):
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    before_rows = read_rows(results)
+    before_curves = read_curves(tmp_path / "run" / CURVES)
+    assert len(before_rows) >= 4 and before_curves
+    time.sleep(0.5)  # the run lock of a dead master is taken over
+    res = ambs_cli.run(*args, "--resume", "--max-evals", str(len(before_rows) + 4), cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    after_rows = read_rows(results)
+    assert after_rows[: len(before_rows)] == before_rows
+    after = read_curves(tmp_path / "run" / CURVES)
+    assert after[: len(before_curves)] == before_curves
+    ids = [int(r["job_id"]) for r in after_rows]
+    assert len(ids) == len(set(ids))
+
+
+def test_old_csv_without_the_stopped_column_resumes(tmp_path: Path, ambs_cli) -> None:
+    prob = _curve_problem(tmp_path)
+    base = ("search", prob, "--method", "random", "--evaluator", "serial", "-o", "run", "-q")
+    res = ambs_cli.run(*base, "--max-evals", "3", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    path = tmp_path / "run" / "results.csv"
+    with open(path, newline="") as fh:
+        table = list(csv.reader(fh))
+    col = table[0].index("stopped")
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows([r[:col] + r[col + 1:] for r in table])
+    res = ambs_cli.run(*base, "--max-evals", "5", "--resume", "--stop-rule", "median", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    rows = read_rows(path)
+    assert len(rows) == 5 and "stopped" not in rows[0]
+    res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0 and "evaluations: 5" in res.stdout, res.stderr
