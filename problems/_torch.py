@@ -103,19 +103,21 @@ def fit(
     batch_size: int,
     generator: Any,
     clip_norm: float | None = None,
+    after_epoch: Callable[[int], bool] | None = None,
 ) -> tuple[float, float]:
     """Minibatch training on tensors already on the model's device.
 
     Shuffles with ``generator`` each epoch. Stops early once the loss is not
-    finite (a diverged configuration: its accuracy says so). Returns
-    (seconds, last epoch's mean loss).
+    finite (a diverged configuration: its accuracy says so), or when
+    ``after_epoch(epoch)`` (epochs counted from 1) returns True: an
+    in-training report told it to stop. Returns (seconds, last epoch's mean loss).
     """
     import torch
 
     n = X.shape[0]
     t = time.perf_counter()
     loss_mean = float("nan")
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(n, generator=generator).to(X.device)
         total = torch.zeros((), device=X.device)
@@ -130,6 +132,8 @@ def fit(
             total += loss.detach() * idx.shape[0]
         loss_mean = float(total) / n
         if not np.isfinite(loss_mean):
+            break
+        if after_epoch is not None and after_epoch(epoch):
             break
     if X.device.type == "cuda":
         torch.cuda.synchronize(X.device)

@@ -7,6 +7,8 @@ is 0.1); the test accuracy, never used by the search, is reported as
 metadata, with the training time, the number of weights and the device.
 
 The budget is the number of epochs (1 to 20): ``run(config)`` trains 20.
+Under ``ambs search --stop-rule``, ``run`` reports the validation accuracy
+after each epoch and stops when told to; without reports it trains as before.
 Training is seeded, so a configuration gives the same objective twice on the
 same device. Needs torch (``pip install torch``).
 
@@ -16,6 +18,7 @@ Run ``python -m problems.mlp_digits`` to train the default configuration.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ambs import Problem
@@ -56,8 +59,10 @@ def build(config: dict, n_in: int = 64, n_out: int = 10) -> nn.Module:
     return nn.Sequential(*blocks)
 
 
-def run(config: dict, budget: float | None = None) -> dict:
-    """Train for ``budget`` epochs (all 20 if None); validation accuracy."""
+def run(config: dict, budget: float | None = None, report: Callable[[int, float], bool] | None = None) -> dict:
+    """Train for ``budget`` epochs (all 20 if None); validation accuracy.
+    ``report``: called with (epoch, validation accuracy) after each epoch;
+    training stops when it returns True."""
     epochs = problem.budget.whole(budget)
     dev = _torch.device()
     gen = _torch.seed_everything()
@@ -66,11 +71,17 @@ def run(config: dict, budget: float | None = None) -> dict:
         dev, *data["train"], *data["valid"], *data["test"])
     model = build(config).to(dev)
     opt = _torch.optimizer(config["optimizer"], model.parameters(), config["lr"], config["weight_decay"])
+    trained = [epochs]
+
+    def after_epoch(epoch: int) -> bool:
+        trained[0] = epoch
+        return bool(report(epoch, (_torch.predict(model, X_valid) == y_valid).float().mean().item()))
+
     seconds, _ = _torch.fit(model, opt, nn.functional.cross_entropy, X_train, y_train,
-                            epochs, config["batch_size"], gen)
+                            epochs, config["batch_size"], gen, after_epoch=after_epoch if report else None)
     valid = (_torch.predict(model, X_valid) == y_valid).float().mean().item()
     test = (_torch.predict(model, X_test) == y_test).float().mean().item()
-    return {"objective": valid, "test_accuracy": test, "epochs": epochs, "train_seconds": seconds,
+    return {"objective": valid, "test_accuracy": test, "epochs": trained[0], "train_seconds": seconds,
             "n_parameters": _torch.n_parameters(model), "device": str(dev)}
 
 

@@ -241,3 +241,21 @@ def test_old_csv_without_the_stopped_column_resumes(tmp_path: Path, ambs_cli) ->
     assert len(rows) == 5 and "stopped" not in rows[0]
     res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path, timeout=60)
     assert res.returncode == 0 and "evaluations: 5" in res.stdout, res.stderr
+
+
+def test_mlp_digits_reports_each_epoch_and_stops_when_told() -> None:
+    pytest.importorskip("torch")
+    from ambs.problem import load_problem
+
+    loaded = load_problem("problems/mlp_digits.py")
+    config = dict(loaded.problem.default_configuration, units=16)
+    seen: list[tuple[int, float]] = []
+
+    def report(epoch: int, value: float) -> bool:
+        seen.append((epoch, value))
+        return epoch >= 2
+
+    out = loaded.run(config, 4, report=report)
+    assert [e for e, _ in seen] == [1, 2] and out["epochs"] == 2
+    assert out["objective"] == pytest.approx(seen[-1][1])
+    assert loaded.run(config, 2)["objective"] == pytest.approx(out["objective"])  # same training without reports
