@@ -83,7 +83,8 @@ def _gpus(text: str) -> str:
 DEFAULT_MAX_EVALS = 100
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
                   "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
-                  "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper")
+                  "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper",
+                  "stop_rule", "stop_final_step")
 
 
 def _for(option: str, text: str) -> str:
