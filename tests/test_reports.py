@@ -179,6 +179,10 @@ def test_median_stops_evaluations_serial_and_process(tmp_path: Path, ambs_cli, e
     assert res.returncode == 0, res.stderr
     n = sum(bool(r["stopped"]) for r in rows)
     assert f"stopped early by a stop rule: {n} evaluations" in res.stdout
+    if evaluator == "serial":
+        res = ambs_cli.run("analyze", "plot", "run", "--out", "plots", cwd=tmp_path, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert (tmp_path / "plots" / "learning_curves.png").stat().st_size > 0
 
 
 @pytest.mark.mpi

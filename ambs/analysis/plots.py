@@ -29,6 +29,7 @@ from ambs.analysis.canvas import (
     time_scale,
 )
 from ambs.analysis.compare import compare_runs
+from ambs.analysis.curves import curves_path, plot_curves
 from ambs.analysis.hp_importance import importance
 from ambs.analysis.load import STATUSES, Run
 from ambs.analysis.metrics import (
@@ -368,6 +369,8 @@ def plot_run(run: Run, out_dir: str | Path,
         files.append(plot_importance(run, out / "importance.png", importance_table))
     except AnalysisError as exc:
         notes.append(f"no importance plot: {exc}")
+    if curves_path(run) is not None:
+        files.append(plot_curves(run, out / "learning_curves.png"))
     if "m:objectives" in run.data.columns:
         try:
             files.append(plot_pareto(run, out / "pareto.png"))
