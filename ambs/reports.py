@@ -82,6 +82,7 @@ class Reporter:
         self._poll = poll
         self.stopped: int | float | None = None  # the step at which it was first told to stop
         self.steps = 0
+        self._last: int | float = 0  # the latest step reported
 
     def __call__(self, step: Any, value: Any) -> bool:
         step = _number(step)
@@ -90,6 +91,7 @@ class Reporter:
         except (TypeError, ValueError):
             raise TypeError(f"report(step, value): value must be a number, not {type(value).__name__}") from None
         self.steps += 1
+        self._last = step
         if self.stopped is not None:
             return True
         decided = self._send(self.job_id, step, value) if self._send is not None else None
@@ -101,7 +103,7 @@ class Reporter:
     def should_stop(self) -> bool:
         """True once the master decided that the evaluation should stop."""
         if self.stopped is None and self._poll is not None and self._poll():
-            self.stopped = 0  # told between reports, before its first one: step 0
+            self.stopped = self._last  # told after its latest report (0: before its first)
         return self.stopped is not None
 
 
@@ -206,8 +208,10 @@ class CurveBook:
                 self._write([job_id, step, v, round(time.time() - self.t0, 6)])
             except OSError as exc:
                 raise RecorderError(f"cannot append to {self.path}: {exc.strerror}") from None
-        if self.rule is None or job_id in self.stopped:
-            self.rule is not None and self.rule.observe(job_id, step, value)
+        if self.rule is None:
+            return False
+        if job_id in self.stopped:  # told already: its curve still counts for the others
+            self.rule.observe(job_id, step, value)
             return False
         if self.rule.decide(job_id, step, value):
             self.stopped.add(job_id)

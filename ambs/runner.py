@@ -208,6 +208,9 @@ def run_search(
 
         if stop_rule not in RULES:
             raise AmbsError(f"unknown stop rule {stop_rule!r} (choose from {', '.join(RULES)})")
+        if evaluator in ("balsam", "simulated"):
+            raise AmbsError(f"--stop-rule needs in-training reports, which the {evaluator} evaluator does not "
+                            "send back; use the process, mpi or serial evaluator")
     if evaluator == "process" and options.get("gpus") is not None and not workers:
         from ambs.evaluator.placement import parse_gpus
 
