@@ -167,18 +167,22 @@ def test_median_stops_evaluations_serial_and_process(tmp_path: Path, ambs_cli, e
     prob = _curve_problem(tmp_path)
     extra = ["--workers", "2"] if evaluator == "process" else []
     res = ambs_cli.run("search", prob, "--method", "random", "--evaluator", evaluator, "--max-evals", "12",
-                       "--seed", "1", "--stop-rule", "median", "-o", "run", "-q", *extra, cwd=tmp_path, timeout=60)
+                       "--seed", "1", "--stop-rule", "median", "--stop-final-step", "20", "-o", "run", "-q", *extra,
+                       cwd=tmp_path, timeout=60)
     assert res.returncode == 0, res.stderr
     _check_run(tmp_path / "run", 12)
     res = ambs_cli.run("search", prob, "--method", "random", "--evaluator", evaluator, "--max-evals", "16",
-                       "--stop-rule", "median", "-o", "run", "--resume", "-q", *extra, cwd=tmp_path, timeout=60)
+                       "--stop-rule", "median", "--stop-final-step", "20", "-o", "run", "--resume", "-q", *extra,
+                       cwd=tmp_path, timeout=60)
     assert res.returncode == 0, res.stderr
     rows = _check_run(tmp_path / "run", 16)
     assert sorted(int(r["job_id"]) for r in rows) == list(range(16))  # nothing repeated
     res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path, timeout=60)
     assert res.returncode == 0, res.stderr
-    n = sum(bool(r["stopped"]) for r in rows)
-    assert f"stopped early by a stop rule: {n} evaluations" in res.stdout
+    stops = [int(r["stopped"]) for r in rows if r["stopped"]]
+    saved = sum(20 - s for s in stops)
+    assert f"stopped early by a stop rule: {len(stops)} evaluations, saving {saved} of {20 * len(stops)} steps" \
+        in res.stdout
     if evaluator == "serial":
         res = ambs_cli.run("analyze", "plot", "run", "--out", "plots", cwd=tmp_path, timeout=60)
         assert res.returncode == 0, res.stderr
