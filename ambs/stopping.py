@@ -121,19 +121,64 @@ def _log2(x: Any, c: float, a: float) -> Any:
     return c + a * np.log(x)
 
 
-# name -> (function, initial parameters from (x, y), lower bounds, upper bounds)
+def _linear_start(x: Any, y: Any, basis: Any, shapes: Any) -> list[float]:
+    """A starting point for ``c - a * basis(x, shape)``: for each shape on a grid,
+    ``c`` and ``a >= 0`` by linear least squares; the shape that fits best."""
+    best = None
+    for shape in shapes:
+        g = basis(x, shape)
+        design = np.column_stack([np.ones_like(g), -g])
+        (c, a), *_ = np.linalg.lstsq(design, y, rcond=None)
+        if a < 0:
+            c, a = float(np.mean(y)), 0.0
+        sse = float(np.sum((y - (c - a * g)) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, [float(c), float(a), float(shape)])
+    assert best is not None
+    return best[1]
+
+
+def _log_start(x: Any, y: Any) -> list[float]:
+    (c, a), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(x), np.log(x)]), y, rcond=None)
+    return [float(c), float(a)]
+
+
+# name -> (function, starting point from (x, y), lower bounds, upper bounds). The start
+# solves the linear parameters for a grid of the shape parameter, so that a curve still
+# rising steadily (exp3 near its linear limit: small b, large a) is fitted too.
 _FAMILIES: dict[str, tuple[Any, Any, list[float], list[float]]] = {
-    "pow3": (_pow3, lambda x, y: [y[-1], max(y[-1] - y[0], 1e-6), 0.5], [-np.inf, 0.0, 1e-3], [np.inf, np.inf, 5.0]),
-    "exp3": (_exp3, lambda x, y: [y[-1], max(y[-1] - y[0], 1e-6), 1.0 / max(x[-1], 1.0)],
+    "pow3": (_pow3, lambda x, y: _linear_start(x, y, lambda x, al: np.power(x, -al), np.geomspace(1e-3, 5.0, 40)),
+             [-np.inf, 0.0, 1e-3], [np.inf, np.inf, 5.0]),
+    "exp3": (_exp3, lambda x, y: _linear_start(x, y, lambda x, b: np.exp(-b * x),
+                                               np.clip(np.geomspace(1e-3, 30.0, 40) / x[-1], 1e-6, 10.0)),
              [-np.inf, 0.0, 1e-6], [np.inf, np.inf, 10.0]),
-    "log2": (_log2, lambda x, y: [y[0], 0.0], [-np.inf, -np.inf], [np.inf, np.inf]),
+    "log2": (_log2, _log_start, [-np.inf, -np.inf], [np.inf, np.inf]),
 }
+
+
+def _spread_at(func: Any, params: np.ndarray, cov: np.ndarray, final: float) -> float:
+    """The standard deviation of ``func(final)`` from the parameters' covariance
+    (the delta method, with a numerical gradient); inf where it is not known."""
+    if not np.all(np.isfinite(cov)):
+        return math.inf
+    at = np.asarray([final], float)
+    grad = np.empty(len(params))
+    for i in range(len(params)):
+        h = 1e-6 * max(abs(params[i]), 1.0)
+        up, down = params.copy(), params.copy()
+        up[i] += h
+        down[i] -= h
+        grad[i] = (func(at, *up)[0] - func(at, *down)[0]) / (2 * h)
+    var = float(grad @ cov @ grad)
+    return math.sqrt(var) if math.isfinite(var) and var >= 0 else math.inf
 
 
 def extrapolate(steps: list[float], values: list[float], final: float) -> tuple[float, float] | None:
     """The value a curve reaches at step ``final``, as (mean, standard deviation),
     from least-squares fits of pow3, exp3 and log2 weighted by their BIC; None
-    when no family could be fitted."""
+    when no family could be fitted. A family's spread at ``final`` comes from its
+    residuals through its parameters' covariance, so it grows with the distance
+    extrapolated; the families' disagreement adds to it."""
     from scipy.optimize import curve_fit
 
     x, y = np.asarray(steps, float), np.asarray(values, float)
@@ -144,16 +189,16 @@ def extrapolate(steps: list[float], values: list[float], final: float) -> tuple[
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                params, _ = curve_fit(func, x, y, p0=p0, bounds=(low, high), maxfev=400)
+                params, cov = curve_fit(func, x, y, p0=p0, bounds=(low, high), maxfev=200)
         except (RuntimeError, ValueError):
             continue
-        resid = y - func(x, *params)
-        sse = float(np.sum(resid ** 2))
+        sse = float(np.sum((y - func(x, *params)) ** 2))
         k = len(params)
         bic = n * math.log(max(sse / n, 1e-12)) + k * math.log(n)
         pred = float(func(np.asarray([final], float), *params)[0])
         if math.isfinite(pred):
-            fits.append((bic, pred, math.sqrt(sse / max(n - k, 1))))
+            noise = math.sqrt(sse / max(n - k, 1))
+            fits.append((bic, pred, math.hypot(noise, _spread_at(func, params, cov, final))))
     if not fits:
         return None
     best_bic = min(b for b, _, _ in fits)

@@ -267,3 +267,10 @@ def test_mlp_digits_reports_each_epoch_and_stops_when_told() -> None:
     assert [e for e, _ in seen] == [1, 2] and out["epochs"] == 2
     assert out["objective"] == pytest.approx(seen[-1][1])
     assert loaded.run(config, 2)["objective"] == pytest.approx(out["objective"])  # same training without reports
+
+
+def test_lce_keeps_a_steady_climb_that_ends_above_the_best() -> None:
+    rule = LearningCurveRule(grace=4, final_step=20)
+    rule.finish(0, 0.909)
+    assert not any(_feed(rule, 1, [0.95 * s / 20 for s in range(1, 16)]))  # ends at 0.95
+    assert _feed(rule, 2, [0.84 * s / 20 for s in range(1, 16)])[4]  # ends at 0.84: stopped at once
