@@ -220,8 +220,8 @@ class LearningCurveRule(StopRule):
     families (pow3 ``c - a x^-alpha``, exp3 ``c - a exp(-b x)``, log2
     ``c + a log x``), combined by their BIC weights instead of the paper's
     MCMC over a weighted ensemble of eleven; the value at ``final_step`` is
-    taken as normal, its spread from the residuals and the families'
-    disagreement. The evaluation stops when the probability that it beats
+    taken as normal, its spread from the residuals (through each fit's
+    parameter covariance) and the families' disagreement. The evaluation stops when the probability that it beats
     the best finished objective is below ``threshold``.
     """
 
