@@ -14,6 +14,8 @@ at growing budgets.
   the best value of the evaluation's own curve.
 * ``lce``: learning-curve extrapolation: stop when the curve, extrapolated to
   the final step, is unlikely to beat the best finished value.
+* ``asha``: asynchronous successive halving on the reported steps: at steps
+  1, 3, 9, ... keep going only when in the top third of those that reached it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RULES", "LearningCurveRule", "MedianRule", "PatienceRule", "StopRule", "make_rule"]
+__all__ = ["RULES", "LearningCurveRule", "MedianRule", "PatienceRule", "RungRule", "StopRule", "make_rule"]
 
 
 class StopRule:
@@ -156,19 +158,28 @@ _FAMILIES: dict[str, tuple[Any, Any, list[float], list[float]]] = {
 }
 
 
-def _spread_at(func: Any, params: np.ndarray, cov: np.ndarray, final: float) -> float:
-    """The standard deviation of ``func(final)`` from the parameters' covariance
-    (the delta method, with a numerical gradient); inf where it is not known."""
-    if not np.all(np.isfinite(cov)):
-        return math.inf
-    at = np.asarray([final], float)
-    grad = np.empty(len(params))
+def _gradient(func: Any, at: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """d func(at) / d params, by central differences: one row per point of ``at``."""
+    grad = np.empty((len(at), len(params)))
     for i in range(len(params)):
         h = 1e-6 * max(abs(params[i]), 1.0)
         up, down = params.copy(), params.copy()
         up[i] += h
         down[i] -= h
-        grad[i] = (func(at, *up)[0] - func(at, *down)[0]) / (2 * h)
+        grad[:, i] = (func(at, *up) - func(at, *down)) / (2 * h)
+    return grad
+
+
+def _spread_at(func: Any, params: np.ndarray, cov: np.ndarray, final: float, x: np.ndarray, noise: float) -> float:
+    """The standard deviation of ``func(final)`` from the parameters' covariance
+    (the delta method, with a numerical gradient). Where the fit left the
+    covariance unknown (a flat curve: pow3's exponent does nothing when its
+    amplitude is 0), it is ``noise^2 pinv(J'J)`` over the parameters the data
+    determine; inf where even that is not finite."""
+    if not np.all(np.isfinite(cov)):
+        jac = _gradient(func, x, params)
+        cov = noise ** 2 * np.linalg.pinv(jac.T @ jac)
+    grad = _gradient(func, np.asarray([final], float), params)[0]
     var = float(grad @ cov @ grad)
     return math.sqrt(var) if math.isfinite(var) and var >= 0 else math.inf
 
@@ -198,7 +209,7 @@ def extrapolate(steps: list[float], values: list[float], final: float) -> tuple[
         pred = float(func(np.asarray([final], float), *params)[0])
         if math.isfinite(pred):
             noise = math.sqrt(sse / max(n - k, 1))
-            fits.append((bic, pred, math.hypot(noise, _spread_at(func, params, cov, final))))
+            fits.append((bic, pred, math.hypot(noise, _spread_at(func, params, cov, final, x, noise))))
     if not fits:
         return None
     best_bic = min(b for b, _, _ in fits)
@@ -255,13 +266,62 @@ class LearningCurveRule(StopRule):
         return p is not None and p < self.threshold
 
 
-RULES: dict[str, type[StopRule]] = {"median": MedianRule, "patience": PatienceRule, "lce": LearningCurveRule}
+class RungRule(StopRule):
+    """Asynchronous successive halving on reported steps (Li et al., "A system
+    for massively parallel hyperparameter tuning", MLSys 2020, used as a
+    stopping rule): rungs at steps ``min_step * eta^k``; when an evaluation's
+    report first reaches a rung, it stops unless its value is in the top
+    ``1/eta`` of the values recorded at that rung before it (the first to
+    arrive always goes on), and its value joins the rung. No barrier: a
+    decision never waits for other evaluations. Rungs below ``final_step``
+    only (the end is no rung)."""
+
+    name = "asha"
+
+    def __init__(self, grace: int = 0, min_step: float = 1.0, eta: int = 3, final_step: float | None = None) -> None:
+        super().__init__(grace)
+        if not min_step > 0 or int(eta) != eta or eta < 2:
+            raise ValueError(f"the asha stop rule needs min_step > 0 and a whole eta >= 2, got {min_step} and {eta}")
+        self.min_step, self.eta = float(min_step), int(eta)
+        self.final_step = float(final_step) if final_step else math.inf
+        self.rungs: list[dict[int, float]] = []  # rung k: job id -> its value there
+        self._next: dict[int, int] = {}  # job id -> the lowest rung it has not reached
+
+    def _place(self, job_id: int, step: float, value: float) -> float | None:
+        """Record the value at the highest new rung ``step`` reached; the cutoff
+        of that rung before it (None: no new rung, or nobody there yet)."""
+        k, top = self._next.get(job_id, 0), None
+        while self.min_step * self.eta ** k <= step and self.min_step * self.eta ** k < self.final_step:
+            top, k = k, k + 1
+        if top is None:
+            return None
+        self._next[job_id] = k
+        while len(self.rungs) <= top:
+            self.rungs.append({})
+        before = [v for v in self.rungs[top].values() if math.isfinite(v)]
+        self.rungs[top][job_id] = value
+        return float(np.quantile(before, 1 - 1 / self.eta)) if before else None
+
+    def observe(self, job_id: int, step: float, value: float) -> None:
+        super().observe(job_id, step, value)
+        self._place(job_id, float(step), float(value))
+
+    def decide(self, job_id: int, step: float, value: float) -> bool:
+        StopRule.observe(self, job_id, step, value)
+        if not math.isfinite(value):
+            return True
+        cutoff = self._place(job_id, float(step), float(value))
+        return len(self.curves.get(job_id, [])) > self.grace and cutoff is not None and value < cutoff
+
+
+RULES: dict[str, type[StopRule]] = {"median": MedianRule, "patience": PatienceRule, "lce": LearningCurveRule,
+                                    "asha": RungRule}
 
 
 def make_rule(name: str, final_step: float | None = None, **options: Any) -> StopRule:
     """The rule called ``name``; ValueError with one line for an unknown one or a missing final step."""
     if name not in RULES:
         raise ValueError(f"unknown stop rule {name!r} (choose from {', '.join(RULES)})")
-    if name == "lce":
-        return LearningCurveRule(final_step=final_step, **options)
+    if name in ("lce", "asha"):
+        return RULES[name](final_step=final_step, **options)  # type: ignore[call-arg]
     return RULES[name](**options)

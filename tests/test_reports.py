@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ambs.reports import CURVES, CurveBook, Reporter, accepts_report, read_curves
-from ambs.stopping import RULES, LearningCurveRule, MedianRule, PatienceRule, extrapolate, make_rule
+from ambs.stopping import RULES, LearningCurveRule, MedianRule, PatienceRule, RungRule, extrapolate, make_rule
 from tests.conftest import read_rows
 
 CURVE = """
@@ -54,12 +54,42 @@ def _feed(rule, job_id: int, values: list[float]) -> list[bool]:
 
 
 def test_rules_registry_drives_the_choices() -> None:
-    assert set(RULES) == {"median", "patience", "lce"}
+    assert set(RULES) == {"median", "patience", "lce", "asha"}
     assert isinstance(make_rule("median"), MedianRule)
     with pytest.raises(ValueError, match="final step"):
         make_rule("lce")
     with pytest.raises(ValueError, match="unknown stop rule"):
         make_rule("nope")
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_every_rule_stops_a_hopeless_curve_and_keeps_the_best(name: str) -> None:
+    """Six finished curves climbing to about 0.9: a curve stuck at 0.05 is
+    stopped, one above all the others all along is never."""
+    rule = make_rule(name, final_step=20)
+    for j in range(6):
+        values = [0.5 + 0.4 * (1 - 1 / s) + 0.01 * j for s in range(1, 21)]
+        assert not any(_feed(rule, j, values)) or name in ("median", "asha")  # below the others early on
+        rule.finish(j, values[-1])
+    assert any(_feed(rule, 10, [0.05] * 20))
+    assert not any(_feed(rule, 11, [0.6 + 0.4 * (1 - 1 / s) for s in range(1, 21)]))
+
+
+def test_asha_rule_keeps_the_top_third_at_each_rung() -> None:
+    rule = RungRule(min_step=1, eta=3, final_step=27)
+    assert [rule.decide(0, 1, 0.5)] == [False]  # the first at a rung always goes on
+    assert rule.decide(1, 1, 0.4)  # below the top third of [0.5]
+    assert not rule.decide(2, 1, 0.6)
+    assert not rule.decide(2, 2, 0.0)  # no rung at step 2
+    assert not rule.decide(2, 3, 0.7)  # the first at rung 3
+    assert rule.decide(3, 3, 0.1)  # a first report past two rungs counts at the highest: below 0.7
+    assert not rule.decide(4, 9, 0.1)  # the first at rung 9
+    assert [len(r) for r in rule.rungs] == [3, 2, 1]
+    assert not rule.decide(5, 27, 0.2) and len(rule.rungs) == 3  # the final step is no rung: judged at 9
+    again = RungRule(min_step=1, eta=3, final_step=27)  # a resumed run reads the curves back
+    for job, step, value in [(0, 1, 0.5), (1, 1, 0.4), (2, 1, 0.6)]:
+        again.observe(job, step, value)
+    assert again.decide(6, 1, 0.45) and not again.decide(7, 1, 0.65)
 
 
 def test_median_stops_a_curve_clearly_below_the_others() -> None:
@@ -275,3 +305,36 @@ def test_lce_keeps_a_steady_climb_that_ends_above_the_best() -> None:
     rule.finish(0, 0.909)
     assert not any(_feed(rule, 1, [0.95 * s / 20 for s in range(1, 16)]))  # ends at 0.95
     assert _feed(rule, 2, [0.84 * s / 20 for s in range(1, 16)])[4]  # ends at 0.84: stopped at once
+
+
+BUDGETED_CURVE = """
+from ambs import Problem
+
+problem = Problem("curve_b")
+problem.add_hyperparameter((0.0, 1.0), "q")
+problem.set_budget(1, 20, "steps")
+
+
+def run(config, budget=None, report=None):
+    value = 0.0
+    for step in range(1, int(budget or 20) + 1):
+        value = config["q"] * step / 20
+        if report(step, value):
+            break
+    return value
+"""
+
+
+def test_summary_tells_rule_stops_from_rung_stops(tmp_path: Path, ambs_cli) -> None:
+    """A full-budget run whose stop rule ended trainings: the summary says they
+    stopped in training, not that they were left behind at a budget rung."""
+    (tmp_path / "curve_b.py").write_text(textwrap.dedent(BUDGETED_CURVE))
+    res = ambs_cli.run("search", "curve_b.py", "--method", "random", "--evaluator", "serial", "--max-evals", "10",
+                       "--seed", "4", "--stop-rule", "median", "-o", "run", "-q", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    n = sum(1 for r in csv.DictReader(open(tmp_path / "run" / "results.csv")) if r["stopped"])
+    assert n > 0, "the median rule stopped none"
+    res = ambs_cli.run("analyze", "summary", "run", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert f"budget 20: 10 evaluations, {n} stopped in training by a stop rule, best" in res.stdout
+    assert "not promoted" not in res.stdout

@@ -65,16 +65,18 @@ def stopped_rows(df: pd.DataFrame, pcols: list[str], max_budget: float) -> pd.Se
 
 
 def budget_table(run: Run) -> pd.DataFrame:
-    """Per budget: evaluations, successes, stopped there, best and median
-    objective. Empty when the CSV records no budgets."""
+    """Per budget: evaluations, successes, how many stopped there (not
+    promoted further), how many of those a stop rule stopped in training,
+    best and median objective. Empty when the CSV records no budgets."""
     d = run.data
     if not has_budgets(d):
-        return pd.DataFrame(columns=["budget", "evaluations", "ok", "stopped", "best", "median"])
+        return pd.DataFrame(columns=["budget", "evaluations", "ok", "stopped", "rule_stopped", "best", "median"])
     rows = []
     for b, g in d.groupby("budget", sort=True):
         ok = g[(g["status"] == "ok") & g["objective"].notna()]
+        by_rule = g["stopped_step"].notna() if "stopped_step" in g else pd.Series(False, index=g.index)
         rows.append({"budget": float(b), "evaluations": len(g), "ok": len(ok),
-                     "stopped": int(g["stopped"].sum()),
+                     "stopped": int((g["stopped"] & ~by_rule).sum()), "rule_stopped": int(by_rule.sum()),
                      "best": float(ok["objective"].max()) if len(ok) else math.nan,
                      "median": float(ok["objective"].median()) if len(ok) else math.nan})
     return pd.DataFrame(rows)

@@ -331,7 +331,12 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
         lines.append(f"workers: {s['workers']}{inferred}; utilization {s['utilization']:.1%} "
                      f"({s['utilization_after_start']:.1%} after the first evaluation started)")
     for b in s.get("budgets") or []:
-        lines.append(f"budget {budget_text(b['budget'])}: {b['evaluations']} evaluations, {b['stopped']} stopped there, "
+        parts = [f"{b['evaluations']} evaluations"]
+        if b["stopped"]:
+            parts.append(f"{b['stopped']} not promoted further")
+        if b.get("rule_stopped"):
+            parts.append(f"{b['rule_stopped']} stopped in training by a stop rule")
+        lines.append(f"budget {budget_text(b['budget'])}: {', '.join(parts)}, "
                      f"best {fmt(b['best'])}, median {fmt(b['median'])}")
     stops = s.get("early_stops")
     if stops:

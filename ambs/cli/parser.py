@@ -151,8 +151,9 @@ def _add_method_options(g: Any) -> None:
     g.add_argument("--stop-rule", default=None, choices=list(RULES),
                    help="stop evaluations early on their in-training reports (a run(config, report) that "
                         "calls report(step, value)): median (below the median of the others at that step), "
-                        "patience (no improvement for 5 reports) or lce (learning-curve extrapolation unlikely "
-                        "to beat the best); every report goes to RUN_DIR/curves.csv (default: none stopped)")
+                        "patience (no improvement for 5 reports), lce (learning-curve extrapolation unlikely "
+                        "to beat the best) or asha (not in the top third at steps 1, 3, 9, ...); every report "
+                        "goes to RUN_DIR/curves.csv (default: none stopped)")
     g.add_argument("--stop-final-step", type=_positive_float, default=None,
                    help="the step a full training reaches, for --stop-rule lce and the summary's saved steps "
                         "(default: the budget it trains with)")
