@@ -192,6 +192,8 @@ class Driver:
         checkpoints: hands each budgeted job the file its training may
             continue from, and removes the files of configurations that can
             no longer be promoted (see :mod:`ambs.checkpoints`); None: none.
+        first_id: the lowest job id to hand out (above any id the run
+            directory already used).
     """
 
     def __init__(
@@ -208,6 +210,7 @@ class Driver:
         clock: Callable[[], float] = time.time,
         assigner: Assigner | None = None,
         checkpoints: CheckpointStore | None = None,
+        first_id: int = 0,
     ) -> None:
         self.search = search
         self.evaluator = evaluator
@@ -222,7 +225,9 @@ class Driver:
         self.summary = RunSummary()
         previous = previous or []
         self.n_done = len(previous)
-        self.next_id = max((e.job_id for e in previous), default=-1) + 1
+        # Ids of evaluations that started but never finished (a killed run) are
+        # not reused: their reports and logs are on disk under them.
+        self.next_id = max(max((e.job_id for e in previous), default=-1) + 1, first_id)
         declared = search.problem.budget
         # What run(config) trains with (the declared default, else high): recorded as
         # the budget of a job without one (a search's train_budget is its jobs' budget).

@@ -72,7 +72,7 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
           walltime: float | None = None, grace: float = 30.0, previous: list[Evaluation] | None = None,
           fit: str = "background", progress: Progress | None = None,
           on_result: Callable[[Evaluation], None] | None = None,
-          assigner: Assigner | None = None, checkpoints: Any = None) -> tuple[RunSummary, Any]:
+          assigner: Assigner | None = None, checkpoints: Any = None, first_id: int = 0) -> tuple[RunSummary, Any]:
     """Run ``search`` on ``evaluator`` until a stop rule fires; every finished
     evaluation goes to ``sink`` at once. Returns the summary and the fitter
     (None when the search fits in ``ask``)."""
@@ -83,7 +83,7 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
     try:
         driver = Driver(search, evaluator, sink, rules, t0, previous=previous, progress=progress,
                         on_result=on_result, fitter=fitter, clock=evaluator.clock, assigner=assigner,
-                        checkpoints=checkpoints)
+                        checkpoints=checkpoints, first_id=first_id)
         return driver.run(), fitter
     finally:
         if fitter is not None:
@@ -106,6 +106,19 @@ def _load(problem: str | Problem | LoadedProblem, run: Callable[..., Any] | None
 
     return LoadedProblem(ref=RunTarget(func=run).describe(), name=problem.name or getattr(run, "__name__", "run"),
                          problem=problem, run=run, module=None)
+
+
+def _first_free_id(out: Path) -> int:
+    """Above every job id the run directory used: an evaluation that was running
+    when the run was killed has reports in curves.csv and a log under its id."""
+    from ambs.evaluator.logs import LOGS
+    from ambs.reports import CURVES, read_curves
+
+    used = [job for job, *_ in read_curves(out / CURVES)]
+    logs = out / LOGS
+    if logs.is_dir():
+        used += [int(p.stem) for p in logs.glob("*.log") if p.stem.isdigit()]
+    return max(used, default=-1) + 1
 
 
 def _curve_book(out: Path, stop: dict[str, Any], search: Search, budget: Any, t0: float, resume: bool,
@@ -395,7 +408,8 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         with ev:
             summary, fitter = drive(search, ev, recorder, max_evals=max_evals, t0=t0, walltime=walltime,
                                     grace=grace if evaluator != "simulated" else 0.0, previous=previous, fit=fit,
-                                    progress=progress, on_result=finished, assigner=assigner, checkpoints=store)
+                                    progress=progress, on_result=finished, assigner=assigner, checkpoints=store,
+                                    first_id=_first_free_id(out) if resume else 0)
     finally:
         book.close()
         recorder.close()

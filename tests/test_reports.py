@@ -260,6 +260,13 @@ def test_kill_9_of_the_master_then_resume_loses_nothing(tmp_path: Path, ambs_cli
     assert after[: len(before_curves)] == before_curves
     ids = [int(r["job_id"]) for r in after_rows]
     assert len(ids) == len(set(ids))
+    # The evaluations running at the kill reported under their ids: the resumed
+    # run hands out new ones, so that no curve mixes two trainings.
+    orphans = {job for job, *_ in before_curves} - {int(r["job_id"]) for r in before_rows}
+    assert not orphans & set(ids[len(before_rows):])
+    for job in ids:
+        steps = [step for j, step, _, _ in after if j == job]
+        assert steps == list(range(1, len(steps) + 1)), f"job {job}'s curve is not one training"
 
 
 def test_old_csv_without_the_stopped_column_resumes(tmp_path: Path, ambs_cli) -> None:
