@@ -35,7 +35,7 @@ from ambs.checkpoints import CheckpointStore
 from ambs.evaluator.base import Evaluator
 from ambs.fitter import Fitter
 from ambs.result import Evaluation, Job
-from ambs.search.base import Search
+from ambs.search.base import Search, config_key
 
 __all__ = ["Assigner", "Driver", "Progress", "RowSink", "RunSummary", "StopRules"]
 
@@ -194,6 +194,8 @@ class Driver:
             no longer be promoted (see :mod:`ambs.checkpoints`); None: none.
         first_id: the lowest job id to hand out (above any id the run
             directory already used).
+        initial: configurations to evaluate before the search proposes any
+            (those among ``previous`` are not run again).
     """
 
     def __init__(
@@ -211,6 +213,7 @@ class Driver:
         assigner: Assigner | None = None,
         checkpoints: CheckpointStore | None = None,
         first_id: int = 0,
+        initial: list[dict[str, Any]] | None = None,
     ) -> None:
         self.search = search
         self.evaluator = evaluator
@@ -235,6 +238,8 @@ class Driver:
         self._budgets: dict[int, float | None] = {}  # job id -> budget, while it runs
         self.assigner = assigner
         self.checkpoints = checkpoints
+        ran = {config_key(e.config) for e in previous}
+        self.initial = [c for c in (initial or []) if config_key(c) not in ran]  # evaluated first
         for e in previous:
             self._count(e)
         if previous:
@@ -353,7 +358,12 @@ class Driver:
 
     def _ask(self, k: int) -> Jobs:
         """``k`` (configuration, budget) jobs from the search (budget None: the full one)."""
-        return list(self.search.ask_jobs(k)) if k > 0 else []
+        if k <= 0:
+            return []
+        first, self.initial = self.initial[:k], self.initial[k:]
+        self.search.hold(first)
+        budget = self.search.train_budget
+        return [(c, budget) for c in first] + (list(self.search.ask_jobs(k - len(first))) if k > len(first) else [])
 
     def _dispatch(self) -> None:
         """Give every free worker a configuration, within the evaluation budget."""

@@ -15,6 +15,7 @@ serve), the background fitter, the assigner, and the stop rules.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -72,7 +73,8 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
           walltime: float | None = None, grace: float = 30.0, previous: list[Evaluation] | None = None,
           fit: str = "background", progress: Progress | None = None,
           on_result: Callable[[Evaluation], None] | None = None,
-          assigner: Assigner | None = None, checkpoints: Any = None, first_id: int = 0) -> tuple[RunSummary, Any]:
+          assigner: Assigner | None = None, checkpoints: Any = None, first_id: int = 0,
+          initial: list[dict[str, Any]] | None = None) -> tuple[RunSummary, Any]:
     """Run ``search`` on ``evaluator`` until a stop rule fires; every finished
     evaluation goes to ``sink`` at once. Returns the summary and the fitter
     (None when the search fits in ``ask``)."""
@@ -83,7 +85,7 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
     try:
         driver = Driver(search, evaluator, sink, rules, t0, previous=previous, progress=progress,
                         on_result=on_result, fitter=fitter, clock=evaluator.clock, assigner=assigner,
-                        checkpoints=checkpoints, first_id=first_id)
+                        checkpoints=checkpoints, first_id=first_id, initial=initial)
         return driver.run(), fitter
     finally:
         if fitter is not None:
@@ -106,6 +108,38 @@ def _load(problem: str | Problem | LoadedProblem, run: Callable[..., Any] | None
 
     return LoadedProblem(ref=RunTarget(func=run).describe(), name=problem.name or getattr(run, "__name__", "run"),
                          problem=problem, run=run, module=None)
+
+
+def _inherit_begin(out: Path, stop: dict[str, Any]) -> None:
+    """A resume without --warm-start and --initial-configs keeps those of the run."""
+    if stop.get("warm_start") or stop.get("initial_configs") is not None:
+        return
+    from ambs.runinfo import SETTINGS, effective_settings
+
+    try:
+        was = effective_settings(json.loads((out / SETTINGS).read_text()))
+    except (OSError, ValueError):
+        return
+    stop["warm_start"] = was.get("warm_start") or None
+    if isinstance(was.get("initial_configs"), str) and Path(was["initial_configs"]).exists():
+        stop["initial_configs"] = was["initial_configs"]
+
+
+def _begin(out: Path, resume: bool, stop: dict[str, Any], loaded: LoadedProblem, search: Search,
+           quiet: bool) -> list[dict[str, Any]]:
+    """Tell the search the warm-start observations (a resume: the sources its
+    run.json names); the initial configurations to evaluate first."""
+    from ambs.warmstart import load_initial_configs, load_warm_start
+
+    sources, initial = stop.get("warm_start"), stop.get("initial_configs")
+    if sources:
+        if search.multi_fidelity:
+            raise AmbsError("--warm-start works with methods that train every configuration at one budget")
+        ws = load_warm_start(sources, loaded.problem.space)
+        search.tell(ws.observations)
+        if not quiet:
+            print(ws.summary(sources), file=sys.stderr)
+    return load_initial_configs(initial, loaded.problem.space) if initial is not None else []
 
 
 def _first_free_id(out: Path) -> int:
@@ -177,6 +211,8 @@ def run_search(
     stop_rule: str | None = None,
     stop_final_step: float | None = None,
     checkpoints: bool = True,
+    warm_start: list[str | Path] | None = None,
+    initial_configs: str | Path | list[dict[str, Any]] | None = None,
     **method_options: Any,
 ) -> RunResult | None:
     """Run a search and stream every result to ``output/results.csv``.
@@ -216,13 +252,21 @@ def run_search(
             checkpoint file (``report.checkpoint``) so that a promotion
             continues the training instead of retraining (see
             :mod:`ambs.checkpoints`); False: promotions retrain from scratch.
+        warm_start: earlier run directories whose finished results the search
+            is told before it starts (:mod:`ambs.warmstart`); not re-run, not
+            counted in ``max_evals``. A resume reads them again from run.json.
+        initial_configs: configurations to evaluate first: a CSV or JSON
+            file, or a list of dicts.
         **method_options: the method's options (``kappa=``, ``eta=``, ...).
 
     Returns:
         a :class:`RunResult`; None on an MPI worker rank, after it has served.
     """
     options = dict(evaluator_options or {})
-    stop = {"rule": stop_rule, "final_step": stop_final_step, "checkpoints": bool(checkpoints)}
+    # What the run does besides the method and the evaluator: stop rules, checkpoints, warm starts.
+    stop = {"rule": stop_rule, "final_step": stop_final_step, "checkpoints": bool(checkpoints),
+            "warm_start": [str(Path(p).resolve()) for p in warm_start] if warm_start else None,
+            "initial_configs": initial_configs}
     if stop_rule is not None:
         from ambs.stopping import RULES
 
@@ -296,6 +340,8 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         raise AmbsError("--resume needs --output DIR, the run directory to continue")
     out = Path(output) if output is not None else Path("runs") / (
         f"{loaded.name}-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if resume:
+        _inherit_begin(out, stop)
     metadata = list(loaded.problem.metadata)
     if evaluator == "balsam" and "balsam_job_id" not in metadata:
         metadata.append("balsam_job_id")  # the Balsam job of each evaluation
@@ -309,6 +355,14 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         recorded.update(stop_rule=stop["rule"], stop_final_step=stop.get("final_step"))
     if search.multi_fidelity and settings is None:
         recorded["checkpoints"] = stop["checkpoints"]
+    if stop.get("warm_start") or stop.get("initial_configs") is not None:
+        if search.multi_fidelity:
+            raise AmbsError(f"--warm-start and --initial-configs work with methods that train every "
+                            f"configuration at one budget, not with {name}")
+        recorded["warm_start"] = stop.get("warm_start")
+        ic = stop.get("initial_configs")
+        recorded["initial_configs"] = (str(Path(ic).resolve()) if isinstance(ic, (str, Path))
+                                       else f"{len(ic)} from Python" if ic is not None else None)
     if search.multi_fidelity:  # the budgets it uses, the problem's when no option gave them
         recorded.update(min_budget=search.min_budget, max_budget=search.max_budget, eta=search.eta)  # type: ignore[attr-defined]
     budget = loaded.problem.budget
@@ -331,6 +385,11 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     except Exception as exc:  # a CSV from another version or edited by hand
         recorder.close()
         raise RunDirError(f"cannot resume {out}: {exc}") from None
+    try:
+        initial = _begin(out, resume, stop, loaded, search, quiet)
+    except AmbsError:
+        recorder.discard() if not previous else recorder.close()
+        raise
     last = max((e.finished for e in previous if math.isfinite(e.finished)), default=0.0)
     t0 = time.time() - last
     if len(previous) >= max_evals:
@@ -409,7 +468,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
             summary, fitter = drive(search, ev, recorder, max_evals=max_evals, t0=t0, walltime=walltime,
                                     grace=grace if evaluator != "simulated" else 0.0, previous=previous, fit=fit,
                                     progress=progress, on_result=finished, assigner=assigner, checkpoints=store,
-                                    first_id=_first_free_id(out) if resume else 0)
+                                    first_id=_first_free_id(out) if resume else 0, initial=initial)
     finally:
         book.close()
         recorder.close()

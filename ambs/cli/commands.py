@@ -52,7 +52,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
             "sample_size", "min_budget", "max_budget", "eta", "stopper", "stop_rule", "stop_final_step",
-            "no_checkpoints", "evaluator", "workers",
+            "no_checkpoints", "warm_start", "initial_configs", "evaluator", "workers",
             "threads_per_worker", "gpus", "gpus_per_node", "share_gpus", "assign", "eval_timeout", "eval_memory", "walltime", "grace")
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
@@ -76,6 +76,8 @@ def _recorded_max_evals(run_dir: Path) -> int | None:
 def _option_words(name: str, value: Any) -> list[str]:
     """An option as command-line words: a flag alone when it is a switch."""
     flag = f"--{name.replace('_', '-')}"
+    if isinstance(value, list):
+        return [flag, *map(str, value)]
     return [flag] if value is True else [flag, str(value)]
 
 
@@ -160,6 +162,7 @@ def _search(args: argparse.Namespace) -> int:
         resume=args.resume, walltime=args.walltime, grace=args.grace, workers=args.workers, seed=args.seed,
         fit=args.fit, assign=args.assign, quiet=args.quiet, stop_rule=args.stop_rule,
         stop_final_step=args.stop_final_step, checkpoints=not args.no_checkpoints,
+        warm_start=args.warm_start, initial_configs=args.initial_configs,
         evaluator_options=_evaluator_options(args), settings=_settings(args), **_method_options(args))
     if result is None or result.evaluator is None:  # an MPI worker rank, or nothing left to do
         return 0

@@ -84,7 +84,7 @@ DEFAULT_MAX_EVALS = 100
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
                   "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
                   "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper",
-                  "stop_rule", "stop_final_step", "no_checkpoints")
+                  "stop_rule", "stop_final_step", "no_checkpoints", "warm_start", "initial_configs")
 
 
 def _for(option: str, text: str) -> str:
@@ -94,6 +94,17 @@ def _for(option: str, text: str) -> str:
     names = [m + (" --stopper" if m == "ambs" and option in BUDGET_OPTIONS else "")
              for m, takes in OPTIONS.items() if option in takes]
     return f"{', '.join(names)}: {text}"
+
+
+def _add_begin_options(g: Any) -> None:
+    """Where a search starts from (``ambs search`` and ``ambs submit``)."""
+    g.add_argument("--warm-start", nargs="+", default=None, metavar="RUN_DIR",
+                   help="tell the search the finished results of these earlier runs first (matched by "
+                        "hyperparameter name; rows outside the space dropped); not re-run, not counted in "
+                        "--max-evals; methods with one budget per configuration")
+    g.add_argument("--initial-configs", default=None, metavar="FILE",
+                   help="evaluate these configurations first: a CSV (a column per hyperparameter, p: "
+                        "prefixes allowed) or a JSON list of objects")
 
 
 def _add_method_options(g: Any) -> None:
@@ -179,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("problem", metavar="PROBLEM",
                    help="problem module: dotted name (problems.ackley) or path (problems/ackley.py)")
     _add_method_options(s.add_argument_group("search"))
+    _add_begin_options(s.add_argument_group("search"))
     e = s.add_argument_group("evaluation")
     e.add_argument("--evaluator", default="process", choices=list(EVALUATORS),
                    help="where evaluations run (default: process, a local pool; "
@@ -308,6 +320,7 @@ def _add_submit_parser(sub: Any) -> None:
     m.add_argument("--no-launcher-check", action="store_true",
                    help="skip the check that mpiexec/mpirun and mpi4py come from the same MPI")
     _add_method_options(b.add_argument_group("search"))
+    _add_begin_options(b.add_argument_group("search"))
 
 
 def _submit_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:

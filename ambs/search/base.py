@@ -108,6 +108,15 @@ class Search(ABC):
         (None: ``run(config)``, the full training)."""
         return [(config, self.train_budget) for config in self.ask(n)]
 
+    def hold(self, configs: list[dict[str, Any]]) -> None:
+        """Treat ``configs`` as asked: pending until told, never proposed again
+        (configurations the run evaluates on its own, ``--initial-configs``)."""
+        if not configs:
+            return
+        for c, x in zip(configs, self.space.to_vectors(configs)):
+            self._pending[config_key(c)] = x
+            self._seen.add(self.space.keys(x)[0])
+
     def retired(self) -> list[dict[str, Any]]:
         """Configurations that can no longer be promoted to a larger budget,
         since the last call (their checkpoints can go; see :mod:`ambs.checkpoints`)."""

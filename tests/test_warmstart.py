@@ -1,0 +1,195 @@
+"""Searches that begin from earlier runs: ``--warm-start`` and ``--initial-configs``
+(:mod:`ambs.warmstart`), from Python and the command line, on the evaluators, resumed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float
+
+from ambs import run_search
+from ambs.errors import AmbsError
+from ambs.warmstart import load_initial_configs, load_warm_start
+
+OLD = """
+from ambs import Problem
+
+problem = Problem(name="old")
+problem.add_hyperparameter((0.0, 10.0), "a")
+problem.add_hyperparameter(["x", "y"], "b")
+problem.add_hyperparameter((0.0, 1.0), "c")
+
+
+def run(config):
+    return -(config["a"] - 3.0) ** 2 - (0.0 if config["b"] == "x" else 1.0)
+"""
+
+NEW = """
+from ambs import Problem
+
+problem = Problem(name="new")
+problem.add_hyperparameter((0.0, 5.0), "a")
+problem.add_hyperparameter(["x", "y"], "b")
+problem.add_hyperparameter((0.0, 1.0), "d", default_value=0.5)
+
+
+def run(config):
+    return -(config["a"] - 3.0) ** 2 - (0.0 if config["b"] == "x" else 1.0) - config["d"]
+"""
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "results.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def old_run(tmp_path: Path) -> Path:
+    (tmp_path / "old.py").write_text(textwrap.dedent(OLD))
+    (tmp_path / "new.py").write_text(textwrap.dedent(NEW))
+    run_search(str(tmp_path / "old.py"), method="random", evaluator="serial", max_evals=30, seed=1,
+               output=tmp_path / "old_run", quiet=True)
+    return tmp_path / "old_run"
+
+
+def _space_of(path: Path):
+    from ambs.problem import load_problem
+
+    return load_problem(str(path)).problem.space
+
+
+def test_rows_are_matched_by_name_and_the_ones_outside_the_space_dropped(old_run: Path, tmp_path: Path) -> None:
+    ws = load_warm_start([old_run], _space_of(tmp_path / "new.py"))
+    old = _rows(old_run)
+    inside = [r for r in old if float(r["p:a"]) <= 5.0]
+    assert ws.read == 30 and ws.dropped == 30 - len(inside) > 0
+    assert len(ws.observations) == len(inside)
+    for (config, objective), r in zip(ws.observations, inside):
+        assert config == {"a": float(r["p:a"]), "b": r["p:b"], "d": 0.5}  # c ignored, d at its default
+        assert objective == float(r["objective"])
+    assert ws.ignored == {"c"} and ws.defaulted == {"d"}
+    line = ws.summary([str(old_run)])
+    assert f"{len(inside)} of 30 results told, {30 - len(inside)} outside the new space dropped" in line
+    assert "ignored (not in the space): c" in line and "at their default (new): d" in line
+
+
+def test_conditions_decide_which_rows_fit() -> None:
+    """A row with a value the new conditions switch off, or without one they
+    switch on, is dropped; one that agrees is kept."""
+    space = ConfigurationSpace(seed=0)
+    opt, lr = Categorical("opt", ["sgd", "adam"]), Float("momentum", (0.0, 1.0))
+    space.add([opt, lr, EqualsCondition(lr, opt, "sgd")])
+    from ambs.warmstart import _configure
+
+    assert _configure(space, {"opt": "sgd", "momentum": "0.5"}, None) == {"opt": "sgd", "momentum": 0.5}
+    assert _configure(space, {"opt": "adam", "momentum": ""}, None) == {"opt": "adam"}
+    assert _configure(space, {"opt": "adam", "momentum": "0.5"}, None) is None  # inactive now
+    assert _configure(space, {"opt": "sgd", "momentum": ""}, None) is None  # active now, no value
+    assert _configure(space, {"opt": "rmsprop"}, None) is None  # a choice the space lacks
+
+
+@pytest.mark.parametrize("evaluator", ["serial", "process", pytest.param("mpi", marks=pytest.mark.mpi)])
+def test_warm_start_tells_the_search_without_counting_or_rerunning(evaluator: str, old_run: Path,
+                                                                   tmp_path: Path, ambs_cli) -> None:
+    """``ambs search --warm-start``: the new run holds only its own evaluations,
+    the search knew the old ones (AMBS skips its random initial design and
+    proposes near the old optimum), and a resume told them again."""
+    out = tmp_path / "warm"
+    args = ["search", str(tmp_path / "new.py"), "--method", "ambs", "--evaluator", evaluator, "--max-evals", "4",
+            "--seed", "2", "-o", str(out), "--warm-start", str(old_run)]
+    if evaluator == "process":
+        args += ["--workers", "2"]
+    res = ambs_cli.run(*args, cwd=tmp_path, timeout=120, ranks=3 if evaluator == "mpi" else None)
+    assert res.returncode == 0, res.stderr
+    assert "ambs: warm start from 1 run(s):" in res.stderr
+    rows = _rows(out)
+    assert len(rows) == 4
+    # Told the old optimum at a = 3, the model's proposals are close to it (a random
+    # design over 0..5 would put half of them 1.25 away or more).
+    assert sum(abs(float(r["p:a"]) - 3.0) < 1.25 for r in rows) >= 3, rows
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    assert settings["warm_start"] == [str(old_run.resolve())]
+    res = ambs_cli.run(*[a for a in args if a not in ("--warm-start", str(old_run))], "--resume",
+                       "--max-evals", "6", cwd=tmp_path, timeout=120, ranks=3 if evaluator == "mpi" else None)
+    assert res.returncode == 0, res.stderr
+    assert "ambs: warm start from 1 run(s):" in res.stderr
+    assert len(_rows(out)) == 6
+
+
+def test_warm_start_from_python_counts_observations_apart(old_run: Path, tmp_path: Path) -> None:
+    result = run_search(str(tmp_path / "new.py"), method="ambs", evaluator="serial", max_evals=3, seed=0,
+                        output=tmp_path / "warm", quiet=True, warm_start=[old_run])
+    ws = load_warm_start([old_run], _space_of(tmp_path / "new.py"))
+    assert result.search.n_told == len(ws.observations) + 3
+    assert len(_rows(tmp_path / "warm")) == 3
+
+
+def test_warm_start_with_a_multi_fidelity_method_is_one_line(old_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(AmbsError, match="one budget"):
+        run_search(str(_budgeted(tmp_path)), method="hyperband", evaluator="serial", max_evals=3,
+                   output=tmp_path / "mf", quiet=True, warm_start=[old_run], min_budget=1, max_budget=9)
+    assert not (tmp_path / "mf").exists()
+
+
+def test_warm_start_from_a_directory_without_results_is_one_line(tmp_path: Path, ambs_cli) -> None:
+    (tmp_path / "new.py").write_text(textwrap.dedent(NEW))
+    (tmp_path / "empty").mkdir()
+    res = ambs_cli.run("search", "new.py", "--warm-start", "empty", "--max-evals", "2", "-o", "run",
+                       cwd=tmp_path, timeout=60)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("ambs: error: --warm-start ") and last.endswith("/empty: no results.csv there")
+    assert not (tmp_path / "run").exists()
+
+
+def test_initial_configs_run_first_once_and_are_checked(old_run: Path, tmp_path: Path, ambs_cli) -> None:
+    """A JSON list runs first (completed with defaults); a resume does not run
+    them again; a results.csv of another run works as a list too."""
+    listed = tmp_path / "first.json"
+    listed.write_text(json.dumps([{"a": 3.0, "b": "x", "d": 0.0}, {"a": 1.0}]))
+    args = ["search", "new.py", "--method", "ambs", "--evaluator", "serial", "--seed", "0", "-o", "run", "-q",
+            "--initial-configs", str(listed)]
+    res = ambs_cli.run(*args, "--max-evals", "1", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    res = ambs_cli.run(*args, "--max-evals", "4", "--resume", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    rows = _rows(tmp_path / "run")
+    assert [(float(r["p:a"]), r["p:b"], float(r["p:d"])) for r in rows[:2]] == [(3.0, "x", 0.0), (1.0, "x", 0.5)]
+    assert len({(r["p:a"], r["p:b"], r["p:d"]) for r in rows}) == 4
+    space = _space_of(tmp_path / "new.py")
+    from_csv = load_initial_configs(tmp_path / "run" / "results.csv", space)
+    assert len(from_csv) == 4 and from_csv[0] == {"a": 3.0, "b": "x", "d": 0.0}
+    with pytest.raises(AmbsError, match="configuration 1 is not in the search space"):
+        load_initial_configs([{"a": 9.0}], space)
+    with pytest.raises(AmbsError, match="lacks: zz"):
+        load_initial_configs([{"a": 1.0, "zz": 2}], space)
+
+
+def _budgeted(tmp_path: Path) -> Path:
+    path = tmp_path / "budgeted.py"
+    path.write_text(textwrap.dedent(NEW).replace("def run(config):", "def run(config, budget=None):")
+                    + "\nproblem.set_budget(1, 9)\n")
+    return path
+
+
+@pytest.mark.parametrize("method", sorted(__import__("ambs.search", fromlist=["ALL_METHODS"]).ALL_METHODS))
+def test_every_method_takes_a_warm_start_or_refuses_it_in_one_line(method: str, old_run: Path,
+                                                                   tmp_path: Path) -> None:
+    """From the registry: a method with one budget per configuration is told the
+    old results; a multi-fidelity one refuses before anything is written."""
+    from ambs.search import MULTI_FIDELITY
+
+    kwargs = dict(method=method, evaluator="serial", max_evals=3, seed=0, output=tmp_path / "w", quiet=True,
+                  warm_start=[old_run])
+    if method in MULTI_FIDELITY:
+        with pytest.raises(AmbsError, match="one budget"):
+            run_search(str(_budgeted(tmp_path)), **kwargs)
+        assert not (tmp_path / "w").exists()
+        return
+    result = run_search(str(tmp_path / "new.py"), **kwargs)
+    told = len(load_warm_start([old_run], _space_of(tmp_path / "new.py")).observations)
+    assert result.search.n_told == told + 3 and len(_rows(tmp_path / "w")) == 3
