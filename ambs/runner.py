@@ -15,7 +15,6 @@ serve), the background fitter, the assigner, and the stop rules.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ambs.begin import begin, curve_book, first_free_id, inherit
 from ambs.driver import Assigner, Driver, Progress, RowSink, RunSummary, StopRules
 from ambs.errors import AmbsError, RunDirError
 from ambs.evaluator.base import Evaluator
@@ -108,73 +108,6 @@ def _load(problem: str | Problem | LoadedProblem, run: Callable[..., Any] | None
 
     return LoadedProblem(ref=RunTarget(func=run).describe(), name=problem.name or getattr(run, "__name__", "run"),
                          problem=problem, run=run, module=None)
-
-
-def _inherit_begin(out: Path, stop: dict[str, Any]) -> None:
-    """A resume without --warm-start and --initial-configs keeps those of the run."""
-    if stop.get("warm_start") or stop.get("initial_configs") is not None:
-        return
-    from ambs.runinfo import SETTINGS, effective_settings
-
-    try:
-        was = effective_settings(json.loads((out / SETTINGS).read_text()))
-    except (OSError, ValueError):
-        return
-    stop["warm_start"] = was.get("warm_start") or None
-    if isinstance(was.get("initial_configs"), str) and Path(was["initial_configs"]).exists():
-        stop["initial_configs"] = was["initial_configs"]
-
-
-def _begin(out: Path, resume: bool, stop: dict[str, Any], loaded: LoadedProblem, search: Search,
-           quiet: bool) -> list[dict[str, Any]]:
-    """Tell the search the warm-start observations (a resume: the sources its
-    run.json names); the initial configurations to evaluate first."""
-    from ambs.warmstart import load_initial_configs, load_warm_start
-
-    sources, initial = stop.get("warm_start"), stop.get("initial_configs")
-    if sources:
-        if search.multi_fidelity:
-            raise AmbsError("--warm-start works with methods that train every configuration at one budget")
-        ws = load_warm_start(sources, loaded.problem.space)
-        search.tell(ws.observations)
-        if not quiet:
-            print(ws.summary(sources), file=sys.stderr)
-    return load_initial_configs(initial, loaded.problem.space) if initial is not None else []
-
-
-def _first_free_id(out: Path) -> int:
-    """Above every job id the run directory used: an evaluation that was running
-    when the run was killed has reports in curves.csv and a log under its id."""
-    from ambs.evaluator.logs import LOGS
-    from ambs.reports import CURVES, read_curves
-
-    used = [job for job, *_ in read_curves(out / CURVES)]
-    logs = out / LOGS
-    if logs.is_dir():
-        used += [int(p.stem) for p in logs.glob("*.log") if p.stem.isdigit()]
-    return max(used, default=-1) + 1
-
-
-def _curve_book(out: Path, stop: dict[str, Any], search: Search, budget: Any, t0: float, resume: bool,
-                previous: list[Evaluation]) -> Any:
-    """Where in-training reports go (``out/curves.csv``) and the stop rule that reads them."""
-    from ambs.reports import CurveBook
-    from ambs.stopping import make_rule
-
-    rule = None
-    if stop.get("rule"):
-        final = stop.get("final_step")
-        if final is None:
-            final = search.max_budget if search.multi_fidelity else search.train_budget  # type: ignore[attr-defined]
-            final = final or (budget.unbudgeted if budget is not None else None)
-        try:
-            rule = make_rule(stop["rule"], final_step=final)
-        except ValueError as exc:
-            raise AmbsError(str(exc)) from None
-    book = CurveBook(out, rule, t0, resume=resume)
-    for e in previous:
-        book.finished(e.job_id, e.objective if e.ok else None)
-    return book
 
 
 def _worker_count(evaluator: str, workers: int | None, max_evals: int) -> int:
@@ -341,7 +274,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     out = Path(output) if output is not None else Path("runs") / (
         f"{loaded.name}-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     if resume:
-        _inherit_begin(out, stop)
+        inherit(out, stop)
     metadata = list(loaded.problem.metadata)
     if evaluator == "balsam" and "balsam_job_id" not in metadata:
         metadata.append("balsam_job_id")  # the Balsam job of each evaluation
@@ -386,7 +319,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         recorder.close()
         raise RunDirError(f"cannot resume {out}: {exc}") from None
     try:
-        initial = _begin(out, resume, stop, loaded, search, quiet)
+        initial = begin(out, resume, stop, loaded, search, quiet)
     except AmbsError:
         recorder.discard() if not previous else recorder.close()
         raise
@@ -427,7 +360,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         print(f"ambs: {name} search of {loaded.name} on {n_workers} {evaluator} "
               f"worker(s), {max_evals} evaluations; {what}", file=sys.stderr)
     try:
-        book = _curve_book(out, stop, search, budget, t0, resume, previous)
+        book = curve_book(out, stop, search, budget, t0, resume, previous)
     except AmbsError:
         recorder.discard() if not previous else recorder.close()
         raise
@@ -468,7 +401,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
             summary, fitter = drive(search, ev, recorder, max_evals=max_evals, t0=t0, walltime=walltime,
                                     grace=grace if evaluator != "simulated" else 0.0, previous=previous, fit=fit,
                                     progress=progress, on_result=finished, assigner=assigner, checkpoints=store,
-                                    first_id=_first_free_id(out) if resume else 0, initial=initial)
+                                    first_id=first_free_id(out) if resume else 0, initial=initial)
     finally:
         book.close()
         recorder.close()

@@ -1,0 +1,89 @@
+"""Where a run begins: what a resume keeps, the warm start and initial
+configurations (:mod:`ambs.warmstart`), the first job id it may hand out,
+and the book of in-training reports with its stop rule (:mod:`ambs.reports`).
+
+``extras`` is the run's dict of these settings (``run_search``'s
+``stop_rule``, ``stop_final_step``, ``checkpoints``, ``warm_start``,
+``initial_configs``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ambs.errors import AmbsError
+from ambs.problem import LoadedProblem
+from ambs.result import Evaluation
+from ambs.search.base import Search
+
+__all__ = ["begin", "curve_book", "first_free_id", "inherit"]
+
+
+def inherit(out: Path, extras: dict[str, Any]) -> None:
+    """A resume without --warm-start and --initial-configs keeps those of the run."""
+    if extras.get("warm_start") or extras.get("initial_configs") is not None:
+        return
+    from ambs.runinfo import SETTINGS, effective_settings
+
+    try:
+        was = effective_settings(json.loads((out / SETTINGS).read_text()))
+    except (OSError, ValueError):
+        return
+    extras["warm_start"] = was.get("warm_start") or None
+    if isinstance(was.get("initial_configs"), str) and Path(was["initial_configs"]).exists():
+        extras["initial_configs"] = was["initial_configs"]
+
+
+def begin(out: Path, resume: bool, extras: dict[str, Any], loaded: LoadedProblem, search: Search,
+           quiet: bool) -> list[dict[str, Any]]:
+    """Tell the search the warm-start observations (a resume: the sources its
+    run.json names); the initial configurations to evaluate first."""
+    from ambs.warmstart import load_initial_configs, load_warm_start
+
+    sources, initial = extras.get("warm_start"), extras.get("initial_configs")
+    if sources:
+        if search.multi_fidelity:
+            raise AmbsError("--warm-start works with methods that train every configuration at one budget")
+        ws = load_warm_start(sources, loaded.problem.space)
+        search.tell(ws.observations)
+        if not quiet:
+            print(ws.summary(sources), file=sys.stderr)
+    return load_initial_configs(initial, loaded.problem.space) if initial is not None else []
+
+
+def first_free_id(out: Path) -> int:
+    """Above every job id the run directory used: an evaluation that was running
+    when the run was killed has reports in curves.csv and a log under its id."""
+    from ambs.evaluator.logs import LOGS
+    from ambs.reports import CURVES, read_curves
+
+    used = [job for job, *_ in read_curves(out / CURVES)]
+    logs = out / LOGS
+    if logs.is_dir():
+        used += [int(p.stem) for p in logs.glob("*.log") if p.stem.isdigit()]
+    return max(used, default=-1) + 1
+
+
+def curve_book(out: Path, extras: dict[str, Any], search: Search, budget: Any, t0: float, resume: bool,
+                previous: list[Evaluation]) -> Any:
+    """Where in-training reports go (``out/curves.csv``) and the stop rule that reads them."""
+    from ambs.reports import CurveBook
+    from ambs.stopping import make_rule
+
+    rule = None
+    if extras.get("rule"):
+        final = extras.get("final_step")
+        if final is None:
+            final = search.max_budget if search.multi_fidelity else search.train_budget  # type: ignore[attr-defined]
+            final = final or (budget.unbudgeted if budget is not None else None)
+        try:
+            rule = make_rule(extras["rule"], final_step=final)
+        except ValueError as exc:
+            raise AmbsError(str(exc)) from None
+    book = CurveBook(out, rule, t0, resume=resume)
+    for e in previous:
+        book.finished(e.job_id, e.objective if e.ok else None)
+    return book
