@@ -13,7 +13,9 @@ name with the new space:
 * a row whose values are outside the new space (out of new bounds, a value
   a categorical no longer has, forbidden, or active where the new conditions
   make it inactive and the other way round) is dropped;
-* only rows that ended ``ok`` with a finite objective are used.
+* only rows that ended ``ok`` with a finite objective are used, and of a
+  multi-fidelity run only those at its full budget (the largest in its
+  results): a lower budget is a cheaper, noisier objective.
 
 What was kept and dropped is one line on stderr. ``--initial-configs FILE``
 (a CSV with one column per hyperparameter, ``p:`` prefixes allowed, or a JSON
@@ -45,16 +47,27 @@ class WarmStart:
         self.dropped = 0  # of them, outside the new space
         self.ignored: set[str] = set()  # hyperparameters the new space lacks
         self.defaulted: set[str] = set()  # hyperparameters new to the space, at their default
+        self.low_budget = 0  # ok rows trained with less than their run's full budget, left out
 
     def summary(self, sources: list[str]) -> str:
         what = f"ambs: warm start from {len(sources)} run(s): {len(self.observations)} of {self.read} results told"
         if self.dropped:
             what += f", {self.dropped} outside the new space dropped"
+        if self.low_budget:
+            what += f", {self.low_budget} at a lower budget than their run's full one left out"
         if self.ignored:
             what += f"; ignored (not in the space): {', '.join(sorted(self.ignored))}"
         if self.defaulted:
             what += f"; at their default (new): {', '.join(sorted(self.defaulted))}"
         return what
+
+
+def _float(text: Any) -> float | None:
+    try:
+        f = float(text)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _number(text: str) -> Any:
@@ -136,8 +149,13 @@ def load_warm_start(sources: list[str | Path], space: Any) -> WarmStart:
         if "objective" not in fields or not any(f.startswith("p:") for f in fields):
             raise AmbsError(f"--warm-start {source}: {csv_path.name} is not a results file of ambs "
                             "(no objective and p: columns)")
-        for row in rows:
+        budgets = [_float(r.get("budget")) for r in rows]
+        full = max((b for b in budgets if b is not None), default=None)
+        for row, budget in zip(rows, budgets):
             if row.get("status", "ok") != "ok":
+                continue
+            if full is not None and budget is not None and budget < full * (1 - 1e-9):
+                ws.low_budget += 1  # a multi-fidelity run's cheaper, noisier objective
                 continue
             try:
                 objective = float(row["objective"])

@@ -193,3 +193,16 @@ def test_every_method_takes_a_warm_start_or_refuses_it_in_one_line(method: str, 
     result = run_search(str(tmp_path / "new.py"), **kwargs)
     told = len(load_warm_start([old_run], _space_of(tmp_path / "new.py")).observations)
     assert result.search.n_told == told + 3 and len(_rows(tmp_path / "w")) == 3
+
+
+def test_a_multi_fidelity_run_lends_its_full_budget_rows_only(tmp_path: Path) -> None:
+    (tmp_path / "new.py").write_text(textwrap.dedent(NEW))
+    budgeted = _budgeted(tmp_path)
+    run_search(str(budgeted), method="asha", evaluator="serial", max_evals=20, seed=0, output=tmp_path / "mf",
+               quiet=True)
+    rows = [r for r in _rows(tmp_path / "mf") if r["status"] == "ok"]
+    full = [r for r in rows if float(r["budget"]) == 9.0]
+    assert full and len(full) < len(rows)
+    ws = load_warm_start([tmp_path / "mf"], _space_of(tmp_path / "new.py"))
+    assert len(ws.observations) + ws.dropped == len(full) and ws.low_budget == len(rows) - len(full)
+    assert f"{ws.low_budget} at a lower budget than their run's full one left out" in ws.summary(["mf"])
