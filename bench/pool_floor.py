@@ -6,11 +6,9 @@ Prints one JSON line: tasks, wall seconds, busy seconds, workers.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
-
-from mpi4py.futures import MPIPoolExecutor
 
 
 def task(sleep: float) -> tuple[float, float]:
@@ -21,7 +19,13 @@ def task(sleep: float) -> tuple[float, float]:
 
 
 def main() -> None:
-    n, sleep = int(sys.argv[1]), float(sys.argv[2])
+    ap = argparse.ArgumentParser(description="mpi4py.futures' floor: N tasks that sleep SLEEP seconds")
+    ap.add_argument("n", type=int, help="tasks")
+    ap.add_argument("sleep", type=float, help="seconds each task sleeps")
+    args = ap.parse_args()
+    n, sleep = args.n, args.sleep
+    from mpi4py.futures import MPIPoolExecutor
+
     with MPIPoolExecutor() as pool:
         workers = pool.num_workers
         list(pool.map(task, [0.0] * workers * 4))  # start-up and warm-up, not timed

@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PY_SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
 SH_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
+# Benchmarks with a command line (bench/sleep_problem.py is a problem module, not a script).
+BENCH_SCRIPTS = sorted(p for p in (ROOT / "bench").glob("*.py") if "__main__" in p.read_text())
 
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -30,6 +32,14 @@ def test_there_are_scripts() -> None:
 
 @pytest.mark.parametrize("script", PY_SCRIPTS, ids=lambda p: p.name)
 def test_python_script_help_writes_nothing(script: Path, tmp_path: Path) -> None:
+    res = _run([sys.executable, str(script), "--help"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("usage:") and res.stderr == ""
+    assert _tree(tmp_path) == []
+
+
+@pytest.mark.parametrize("script", BENCH_SCRIPTS, ids=lambda p: p.name)
+def test_benchmark_help_writes_nothing(script: Path, tmp_path: Path) -> None:
     res = _run([sys.executable, str(script), "--help"], tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("usage:") and res.stderr == ""
