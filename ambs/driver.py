@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from ambs import stopsignals
+from ambs.checkpoints import CheckpointStore
 from ambs.evaluator.base import Evaluator
 from ambs.fitter import Fitter
 from ambs.result import Evaluation, Job
@@ -188,6 +189,9 @@ class Driver:
             :class:`ambs.nas.hardware.ShadhoAssigner`); used only while the
             evaluator's workers are of more than one kind. None: the first
             free worker gets the next configuration.
+        checkpoints: hands each budgeted job the file its training may
+            continue from, and removes the files of configurations that can
+            no longer be promoted (see :mod:`ambs.checkpoints`); None: none.
     """
 
     def __init__(
@@ -203,6 +207,7 @@ class Driver:
         fitter: Fitter | None = None,
         clock: Callable[[], float] = time.time,
         assigner: Assigner | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.search = search
         self.evaluator = evaluator
@@ -224,6 +229,7 @@ class Driver:
         self.full_budget: float | None = float(declared.unbudgeted) if declared is not None else None
         self._budgets: dict[int, float | None] = {}  # job id -> budget, while it runs
         self.assigner = assigner
+        self.checkpoints = checkpoints
         for e in previous:
             self._count(e)
         if previous:
@@ -280,6 +286,10 @@ class Driver:
                 self.on_result(ev)
         if evs:
             self._tell(evs)
+            if self.checkpoints is not None:
+                for ev in evs:
+                    self.checkpoints.finished(ev.config, ev.budget)
+                self.checkpoints.retire(self.search.retired())
 
     def elapsed(self) -> float:
         """Seconds since this process started the (possibly resumed) run."""
@@ -358,7 +368,8 @@ class Driver:
             jobs = [(c, b, None) for c, b in held + self._ask(k - len(held))]
         for config, budget, kind in jobs:
             self._budgets[self.next_id] = budget
-            self.evaluator.submit(Job(self.next_id, config, submitted=now, budget=budget, kind=kind))
+            path = self.checkpoints.path_for(config, budget) if self.checkpoints is not None else None
+            self.evaluator.submit(Job(self.next_id, config, submitted=now, budget=budget, kind=kind, checkpoint=path))
             self.next_id += 1
 
     def _show(self, force: bool = False) -> None:

@@ -9,6 +9,12 @@ when the evaluation should stop now; ``run`` then returns its current
 objective. The call is cheap: the report goes to the master without waiting
 for an answer, and the latest stop decision that has arrived is read.
 
+Under a multi-fidelity method (Hyperband, ASHA, SHA), ``report.checkpoint``
+is the file where the training may save its state when it ends and, when
+the same configuration is promoted to a larger budget, load it from, so
+that it continues instead of retraining (:mod:`ambs.checkpoints`); it is
+None otherwise.
+
 On the master, a :class:`CurveBook` appends every report to
 ``RUN_DIR/curves.csv`` (one flushed line each, append-only, like
 results.csv) and asks the stopping rule (:mod:`ambs.stopping`) whether the
@@ -83,6 +89,9 @@ class Reporter:
         self.stopped: int | float | None = None  # the step at which it was first told to stop
         self.steps = 0
         self._last: int | float = 0  # the latest step reported
+        # The file this configuration's training may continue from and should
+        # save to (a promotion of a multi-fidelity method); None: none (see ambs.checkpoints).
+        self.checkpoint: Path | None = None
 
     def __call__(self, step: Any, value: Any) -> bool:
         step = _number(step)

@@ -9,6 +9,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = ["Status", "Job", "Evaluation", "execute", "normalize_output"]
@@ -40,6 +41,7 @@ class Job:
     budget: float | None = None
     kind: str | None = None
     log: str | None = None  # the file its output goes to (absolute path), None: no log
+    checkpoint: str | None = None  # the file a promoted training continues from (see ambs.checkpoints)
 
 
 @dataclass
@@ -187,6 +189,8 @@ def execute(run: Callable[..., Any], job: Job, t0: float, print_traceback: bool 
     kwargs: dict[str, Any] = {}
     if accepts_report(run):
         reporter = kwargs["report"] = reporter if reporter is not None else Reporter(job.job_id)
+        checkpoint = getattr(job, "checkpoint", None)  # a Job pickled by an older version has none
+        reporter.checkpoint = Path(checkpoint) if checkpoint else None
     else:
         reporter = None
     try:

@@ -33,6 +33,7 @@ from ambs.search.base import Search
 
 __all__ = ["CHECKPOINT_VAR", "RunResult", "drive", "run_search"]
 
+COMPLETE = ("max-evals", "space exhausted", "nothing to run")  # stop reasons after which nothing is left
 CHECKPOINT_VAR = "AMBS_CHECKPOINT_DIR"  # as ambs.nas.morph.CHECKPOINT_VAR, without importing torch
 
 
@@ -71,7 +72,7 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
           walltime: float | None = None, grace: float = 30.0, previous: list[Evaluation] | None = None,
           fit: str = "background", progress: Progress | None = None,
           on_result: Callable[[Evaluation], None] | None = None,
-          assigner: Assigner | None = None) -> tuple[RunSummary, Any]:
+          assigner: Assigner | None = None, checkpoints: Any = None) -> tuple[RunSummary, Any]:
     """Run ``search`` on ``evaluator`` until a stop rule fires; every finished
     evaluation goes to ``sink`` at once. Returns the summary and the fitter
     (None when the search fits in ``ask``)."""
@@ -81,7 +82,8 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
     rules = StopRules(max_evals=max_evals, walltime=walltime, grace=grace)
     try:
         driver = Driver(search, evaluator, sink, rules, t0, previous=previous, progress=progress,
-                        on_result=on_result, fitter=fitter, clock=evaluator.clock, assigner=assigner)
+                        on_result=on_result, fitter=fitter, clock=evaluator.clock, assigner=assigner,
+                        checkpoints=checkpoints)
         return driver.run(), fitter
     finally:
         if fitter is not None:
@@ -161,6 +163,7 @@ def run_search(
     on_result: Callable[[Evaluation], None] | None = None,
     stop_rule: str | None = None,
     stop_final_step: float | None = None,
+    checkpoints: bool = True,
     **method_options: Any,
 ) -> RunResult | None:
     """Run a search and stream every result to ``output/results.csv``.
@@ -196,13 +199,17 @@ def run_search(
             reports are recorded in ``output/curves.csv``, nothing is stopped.
         stop_final_step: the step a full training reaches, for ``lce``
             (default: the full budget).
+        checkpoints: under a multi-fidelity method, each budgeted job gets a
+            checkpoint file (``report.checkpoint``) so that a promotion
+            continues the training instead of retraining (see
+            :mod:`ambs.checkpoints`); False: promotions retrain from scratch.
         **method_options: the method's options (``kappa=``, ``eta=``, ...).
 
     Returns:
         a :class:`RunResult`; None on an MPI worker rank, after it has served.
     """
     options = dict(evaluator_options or {})
-    stop = {"rule": stop_rule, "final_step": stop_final_step}
+    stop = {"rule": stop_rule, "final_step": stop_final_step, "checkpoints": bool(checkpoints)}
     if stop_rule is not None:
         from ambs.stopping import RULES
 
@@ -287,6 +294,8 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     recorded["seed"] = search.random_state
     if stop.get("rule") and settings is None:
         recorded.update(stop_rule=stop["rule"], stop_final_step=stop.get("final_step"))
+    if search.multi_fidelity and settings is None:
+        recorded["checkpoints"] = stop["checkpoints"]
     if search.multi_fidelity:  # the budgets it uses, the problem's when no option gave them
         recorded.update(min_budget=search.min_budget, max_budget=search.max_budget, eta=search.eta)  # type: ignore[attr-defined]
     budget = loaded.problem.budget
@@ -377,12 +386,19 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         if on_result is not None:
             on_result(e)
 
+    store = None
+    if search.multi_fidelity and stop.get("checkpoints", True) and evaluator != "simulated":
+        from ambs.checkpoints import CheckpointStore
+
+        store = CheckpointStore(out, search.max_budget)  # type: ignore[attr-defined]
     try:
         with ev:
             summary, fitter = drive(search, ev, recorder, max_evals=max_evals, t0=t0, walltime=walltime,
                                     grace=grace if evaluator != "simulated" else 0.0, previous=previous, fit=fit,
-                                    progress=progress, on_result=finished, assigner=assigner)
+                                    progress=progress, on_result=finished, assigner=assigner, checkpoints=store)
     finally:
         book.close()
         recorder.close()
+    if store is not None and summary.stop_reason in COMPLETE:
+        store.clear()  # nothing is left to promote; a run stopped early keeps them for --resume
     return RunResult(summary, out, loaded, search, ev, fitter=fitter, max_evals=max_evals, previous=len(previous))

@@ -104,20 +104,23 @@ def fit(
     generator: Any,
     clip_norm: float | None = None,
     after_epoch: Callable[[int], bool] | None = None,
+    first_epoch: int = 0,
 ) -> tuple[float, float]:
     """Minibatch training on tensors already on the model's device.
 
     Shuffles with ``generator`` each epoch. Stops early once the loss is not
     finite (a diverged configuration: its accuracy says so), or when
     ``after_epoch(epoch)`` (epochs counted from 1) returns True: an
-    in-training report told it to stop. Returns (seconds, last epoch's mean loss).
+    in-training report told it to stop. ``first_epoch``: epochs already
+    trained (a training continued from a checkpoint). Returns (seconds, last
+    epoch's mean loss).
     """
     import torch
 
     n = X.shape[0]
     t = time.perf_counter()
     loss_mean = float("nan")
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch + 1, epochs + 1):
         model.train()
         order = torch.randperm(n, generator=generator).to(X.device)
         total = torch.zeros((), device=X.device)
@@ -138,6 +141,75 @@ def fit(
     if X.device.type == "cuda":
         torch.cuda.synchronize(X.device)
     return time.perf_counter() - t, loss_mean
+
+
+def save_state(path: Any, model: Any, opt: Any, generator: Any, epoch: int) -> None:
+    """Write what continuing this training needs (weights, optimizer state, the
+    random generators, the epoch) to ``path``, atomically: a reader sees the
+    old file or the new one, never half of one."""
+    import torch
+
+    state = {"epoch": int(epoch), "model": model.state_dict(), "optimizer": opt.state_dict(),
+             "shuffle": generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    tmp = f"{path}.tmp-{os.getpid()}"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path: Any, model: Any, opt: Any, generator: Any, epochs: int) -> int:
+    """Continue from the state at ``path`` when it holds at most ``epochs``
+    epochs; returns the epochs it holds (0: none, train from scratch).
+
+    Loaded with ``weights_only=True``: tensors and plain values only, no
+    pickled objects run. With the generators restored too, a training
+    continued from epoch 3 to 9 gives what 9 epochs from scratch give.
+    """
+    import torch
+
+    if path is None or not os.path.exists(path):
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    epoch = int(state["epoch"])
+    if not 0 < epoch <= epochs:
+        return 0  # trained further than asked now: start afresh
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
+    generator.set_state(state["shuffle"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    return epoch
+
+
+def train(model: Any, opt: Any, loss_fn: Callable[[Any, Any], Any], X: Any, y: Any, epochs: int,
+          batch_size: int, generator: Any, report: Callable[[int, float], bool] | None = None,
+          score: Callable[[], float] | None = None, clip_norm: float | None = None) -> dict[str, Any]:
+    """:func:`fit` for a problem's ``run``: continues from ``report.checkpoint``
+    when it holds an earlier epoch of this configuration, calls
+    ``report(epoch, score())`` after each epoch and stops when told, and saves
+    the state to ``report.checkpoint`` at the end.
+
+    Returns the metadata of the training: ``epochs`` (the last one reached),
+    ``epochs_trained`` (by this call: a continued training counts only its
+    own), ``train_seconds``.
+    """
+    ckpt = getattr(report, "checkpoint", None)
+    start = load_state(ckpt, model, opt, generator, epochs) if ckpt is not None else 0
+    reached = [start]
+
+    def after_epoch(epoch: int) -> bool:
+        reached[0] = epoch
+        return bool(report(epoch, score())) if report is not None and score is not None else False
+
+    seconds, loss = fit(model, opt, loss_fn, X, y, epochs, batch_size, generator, clip_norm=clip_norm,
+                        after_epoch=after_epoch, first_epoch=start)
+    if not np.isfinite(loss) and reached[0] < epochs:
+        reached[0] += 1  # the epoch whose loss diverged ran too
+    if ckpt is not None and reached[0] > start:
+        save_state(ckpt, model, opt, generator, reached[0])
+    return {"epochs": reached[0], "epochs_trained": reached[0] - start, "train_seconds": seconds}
 
 
 def predict(model: Any, X: Any, batch_size: int = 2048) -> Any:

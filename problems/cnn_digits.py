@@ -9,6 +9,9 @@ mlp_digits. The objective is the validation accuracy (higher is better;
 chance is 0.1); the test accuracy is reported as metadata.
 
 The budget is the number of epochs (1 to 15): ``run(config)`` trains 15.
+``run`` reports the validation accuracy after each epoch and stops when told
+to (``ambs search --stop-rule``); a promotion of a multi-fidelity method
+continues from its checkpoint (``report.checkpoint``) instead of retraining.
 Training is seeded, so a configuration gives the same objective twice on the
 same device. Needs torch (``pip install torch``).
 
@@ -18,6 +21,7 @@ Run ``python -m problems.cnn_digits`` to train the default configuration.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ambs import Problem
@@ -40,7 +44,7 @@ problem.add_hyperparameter((0.0, 0.6), "dropout", default_value=0.2)
 problem.add_hyperparameter((1e-4, 1e-1, "log-uniform"), "lr", default_value=2e-3)
 problem.add_hyperparameter([16, 32, 64, 128, 256], "batch_size", default_value=32, ordered=True)
 problem.set_budget(1, 15, "epochs")
-problem.add_metadata("test_accuracy", "epochs", "train_seconds", "n_parameters", "device")
+problem.add_metadata("test_accuracy", "epochs", "epochs_trained", "train_seconds", "n_parameters", "device")
 
 _POOL = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
@@ -60,8 +64,9 @@ def build(config: dict, side: int = 8, n_out: int = 10) -> nn.Module:
     return nn.Sequential(*blocks)
 
 
-def run(config: dict, budget: float | None = None) -> dict:
-    """Train for ``budget`` epochs (all 15 if None); validation accuracy."""
+def run(config: dict, budget: float | None = None, report: Callable[[int, float], bool] | None = None) -> dict:
+    """Train for ``budget`` epochs (all 15 if None); validation accuracy.
+    ``report``: called with (epoch, validation accuracy) after each epoch."""
     epochs = problem.budget.whole(budget)
     dev = _torch.device()
     gen = _torch.seed_everything()
@@ -71,11 +76,12 @@ def run(config: dict, budget: float | None = None) -> dict:
     X_train, X_valid, X_test = (X.reshape(-1, 1, 8, 8) for X in (X_train, X_valid, X_test))
     model = build(config).to(dev)
     opt = _torch.optimizer("adam", model.parameters(), config["lr"])
-    seconds, _ = _torch.fit(model, opt, nn.functional.cross_entropy, X_train, y_train,
-                            epochs, config["batch_size"], gen)
+    trained = _torch.train(model, opt, nn.functional.cross_entropy, X_train, y_train, epochs,
+                           config["batch_size"], gen, report=report,
+                           score=lambda: (_torch.predict(model, X_valid) == y_valid).float().mean().item())
     valid = (_torch.predict(model, X_valid) == y_valid).float().mean().item()
     test = (_torch.predict(model, X_test) == y_test).float().mean().item()
-    return {"objective": valid, "test_accuracy": test, "epochs": epochs, "train_seconds": seconds,
+    return {"objective": valid, "test_accuracy": test, **trained,
             "n_parameters": _torch.n_parameters(model), "device": str(dev)}
 
 

@@ -7,8 +7,11 @@ is 0.1); the test accuracy, never used by the search, is reported as
 metadata, with the training time, the number of weights and the device.
 
 The budget is the number of epochs (1 to 20): ``run(config)`` trains 20.
-Under ``ambs search --stop-rule``, ``run`` reports the validation accuracy
-after each epoch and stops when told to; without reports it trains as before.
+``run`` reports the validation accuracy after each epoch and stops when
+told to (``ambs search --stop-rule``). Under a multi-fidelity method, a
+configuration promoted from 3 epochs to 9 continues from its 3-epoch
+checkpoint and trains 6 more (``epochs_trained``), with the same result as
+9 epochs from scratch.
 Training is seeded, so a configuration gives the same objective twice on the
 same device. Needs torch (``pip install torch``).
 
@@ -42,7 +45,7 @@ problem.add_hyperparameter([16, 32, 64, 128, 256], "batch_size", default_value=3
 problem.add_hyperparameter(["adam", "sgd", "rmsprop"], "optimizer", default_value="adam")
 problem.add_hyperparameter((1e-6, 1e-2, "log-uniform"), "weight_decay", default_value=1e-4)
 problem.set_budget(1, 20, "epochs")
-problem.add_metadata("test_accuracy", "epochs", "train_seconds", "n_parameters", "device")
+problem.add_metadata("test_accuracy", "epochs", "epochs_trained", "train_seconds", "n_parameters", "device")
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
 
@@ -62,7 +65,8 @@ def build(config: dict, n_in: int = 64, n_out: int = 10) -> nn.Module:
 def run(config: dict, budget: float | None = None, report: Callable[[int, float], bool] | None = None) -> dict:
     """Train for ``budget`` epochs (all 20 if None); validation accuracy.
     ``report``: called with (epoch, validation accuracy) after each epoch;
-    training stops when it returns True."""
+    training stops when it returns True. A promotion continues from
+    ``report.checkpoint`` (see :func:`_torch.train`)."""
     epochs = problem.budget.whole(budget)
     dev = _torch.device()
     gen = _torch.seed_everything()
@@ -71,19 +75,13 @@ def run(config: dict, budget: float | None = None, report: Callable[[int, float]
         dev, *data["train"], *data["valid"], *data["test"])
     model = build(config).to(dev)
     opt = _torch.optimizer(config["optimizer"], model.parameters(), config["lr"], config["weight_decay"])
-    trained = [epochs]
-
-    def after_epoch(epoch: int) -> bool:
-        trained[0] = epoch
-        return bool(report(epoch, (_torch.predict(model, X_valid) == y_valid).float().mean().item()))
-
-    seconds, _ = _torch.fit(model, opt, nn.functional.cross_entropy, X_train, y_train,
-                            epochs, config["batch_size"], gen, after_epoch=after_epoch if report else None)
+    trained = _torch.train(model, opt, nn.functional.cross_entropy, X_train, y_train, epochs,
+                           config["batch_size"], gen, report=report,
+                           score=lambda: (_torch.predict(model, X_valid) == y_valid).float().mean().item())
     valid = (_torch.predict(model, X_valid) == y_valid).float().mean().item()
     test = (_torch.predict(model, X_test) == y_test).float().mean().item()
-    return {"objective": valid, "test_accuracy": test, "epochs": trained[0], "train_seconds": seconds,
+    return {"objective": valid, "test_accuracy": test, **trained,
             "n_parameters": _torch.n_parameters(model), "device": str(dev)}
-
 
 if __name__ == "__main__":
     _torch.main(problem, run)

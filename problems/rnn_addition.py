@@ -28,6 +28,7 @@ Run ``python -m problems.rnn_addition`` to train the default configuration.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ problem.add_hyperparameter((1e-4, 1e-1, "log-uniform"), "lr", default_value=1e-2
 problem.add_hyperparameter([32, 64, 128, 256], "batch_size", default_value=64, ordered=True)
 problem.add_hyperparameter(["adam", "rmsprop", "sgd"], "optimizer", default_value="adam")
 problem.set_budget(1, 20, "epochs")
-problem.add_metadata("sequence_accuracy", "test_accuracy", "epochs", "train_seconds", "n_parameters",
+problem.add_metadata("sequence_accuracy", "test_accuracy", "epochs", "epochs_trained", "train_seconds", "n_parameters",
                      "device")
 
 
@@ -111,8 +112,10 @@ def _loss(logits, target):
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
 
 
-def run(config: dict, budget: float | None = None) -> dict:
-    """Train for ``budget`` epochs (all 20 if None); validation per-character accuracy."""
+def run(config: dict, budget: float | None = None, report: Callable[[int, float], bool] | None = None) -> dict:
+    """Train for ``budget`` epochs (all 20 if None); validation per-character accuracy.
+    ``report``: called with (epoch, validation per-character accuracy) after each
+    epoch; a promotion continues from ``report.checkpoint``."""
     epochs = problem.budget.whole(budget)
     dev = _torch.device()
     gen = _torch.seed_everything()
@@ -123,12 +126,13 @@ def run(config: dict, budget: float | None = None) -> dict:
         X_train, X_valid, X_test = (X.flip(1) for X in (X_train, X_valid, X_test))
     model = Seq2Seq(config["cell"], config["units"], config["layers"]).to(dev)
     opt = _torch.optimizer(config["optimizer"], model.parameters(), config["lr"])
-    seconds, _ = _torch.fit(model, opt, _loss, X_train, y_train, epochs, config["batch_size"], gen,
-                            clip_norm=1.0)
+    trained = _torch.train(model, opt, _loss, X_train, y_train, epochs, config["batch_size"], gen,
+                           report=report, clip_norm=1.0,
+                           score=lambda: (_torch.predict(model, X_valid) == y_valid).float().mean().item())
     right = _torch.predict(model, X_valid) == y_valid
     test = (_torch.predict(model, X_test) == y_test).float().mean().item()
     return {"objective": right.float().mean().item(), "sequence_accuracy": right.all(1).float().mean().item(),
-            "test_accuracy": test, "epochs": epochs, "train_seconds": seconds,
+            "test_accuracy": test, **trained,
             "n_parameters": _torch.n_parameters(model), "device": str(dev)}
 
 

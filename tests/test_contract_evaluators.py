@@ -1,6 +1,6 @@
 """The same contract for every evaluator: statuses, timeouts, crash isolation,
-asynchrony, resume without repeats, per-evaluation logs, options from the
-constructor.
+asynchrony, resume without repeats, per-evaluation logs, in-training reports
+and checkpoints, options from the constructor.
 
 Parametrized from the registries (``ambs.evaluator.EVALUATORS`` and
 ``SIMULATED``); each evaluator is started as a user starts it (``ambs search``,
@@ -28,14 +28,18 @@ BIN = Path(sys.executable).parent
 
 # What each evaluator can do: isolate a crash (an evaluation in a process of
 # its own), stop an evaluation at a timeout, run evaluations side by side,
-# keep each evaluation's output in a log of its own (RUN_DIR/logs).
+# keep each evaluation's output in a log of its own (RUN_DIR/logs), send
+# in-training reports to the master (RUN_DIR/curves.csv, stop rules), hand a
+# promoted training its checkpoint (report.checkpoint).
 ABILITIES = {
-    "serial": {"logs"},
-    "process": {"crash", "timeout", "parallel", "logs"},
-    "mpi": {"crash", "timeout", "parallel", "logs"},
+    "serial": {"logs", "reports", "checkpoints"},
+    "process": {"crash", "timeout", "parallel", "logs", "reports", "checkpoints"},
+    "mpi": {"crash", "timeout", "parallel", "logs", "reports", "checkpoints"},
     # The test's Balsam launcher has one node and runs one job on it at a time
-    # (MPI job mode), so its evaluations cannot run side by side here.
-    "balsam": {"crash", "timeout"},
+    # (MPI job mode), so its evaluations cannot run side by side here. A Balsam
+    # job reports to its database only when it ends: no in-training reports.
+    "balsam": {"crash", "timeout", "checkpoints"},
+    # Simulated evaluations run no code: nothing reports, nothing trains.
     "simulated": {"parallel-virtual"},
 }
 
@@ -214,6 +218,53 @@ def test_each_evaluation_has_its_own_log(evaluator, tmp_path, launch):
         if r["p:mode"] == "raise":
             assert r["error"].startswith("KeyError") and "EVAL-ERR last words" in r["error"]
             assert "EVAL-OUT 0\n" not in r["error"] and "KeyError: 'boom'" in text
+
+
+STEPS = """
+from ambs import Problem
+
+problem = Problem(name="steps")
+problem.add_hyperparameter((0.0, 1.0), "x")
+problem.set_budget(1, 3, "steps")
+problem.add_metadata("start")
+
+
+def run(config, budget, report):
+    start = 0
+    if report.checkpoint is not None and report.checkpoint.exists():
+        start = int(report.checkpoint.read_text())
+    for step in range(start + 1, int(budget) + 1):
+        report(step, config["x"] * step)
+    if report.checkpoint is not None:
+        report.checkpoint.write_text(str(int(budget)))
+    return {"objective": config["x"] * int(budget), "start": start}
+"""
+
+
+@pytest.mark.parametrize("evaluator", [p for p in EVERY if "checkpoints" in ABILITIES[p.values[0]]])
+def test_a_promotion_continues_from_its_checkpoint_and_reports_each_step(evaluator, tmp_path, launch):
+    """Successive halving at budgets 1 and 3 on one worker (with more, a new
+    bracket fills the barrier's wait): the promoted configuration finds
+    the checkpoint its budget-1 training wrote and trains steps 2 and 3 only;
+    every step reported is in curves.csv (where the evaluator sends reports);
+    the checkpoints are gone once the run is complete."""
+    problem = tmp_path / "steps.py"
+    problem.write_text(STEPS)
+    out = tmp_path / "run"
+    proc = launch(problem, out, "--method", "sha", "--seed", "0", "--max-evals", "4", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = _rows(out)
+    assert sorted(float(r["budget"]) for r in rows) == [1, 1, 1, 3]
+    assert {r["m:start"] for r in rows if float(r["budget"]) == 1} == {"0"}
+    (top,) = [r for r in rows if float(r["budget"]) == 3]
+    assert top["m:start"] == "1", "the promotion retrained from scratch"
+    assert not (out / "checkpoints").exists()
+    if "reports" in ABILITIES[evaluator]:
+        from ambs.reports import read_curves
+
+        steps = sorted((job, step) for job, step, _, _ in read_curves(out / "curves.csv"))
+        first = [(int(r["job_id"]), 1.0) for r in rows if float(r["budget"]) == 1]
+        assert steps == sorted(first + [(int(top["job_id"]), 2.0), (int(top["job_id"]), 3.0)])
 
 
 def test_the_options_of_each_evaluator_come_from_its_constructor():

@@ -79,3 +79,18 @@ def test_budget_is_rounded_and_clipped(loaded, name):
     assert p.run(config, 3)["n_estimators"] == 10
     assert p.run(config, 11.6)["n_estimators"] == 12
 
+
+
+def test_gb_reports_every_ten_stages_and_stops_when_told(loaded):
+    """gb_breast_cancer reports its cross-validated accuracy every 10 stages;
+    reporting does not change the model, and a stop ends the boosting there."""
+    from ambs.reports import Reporter
+
+    run = loaded["gb_breast_cancer"].run
+    config = loaded["gb_breast_cancer"].problem.default_configuration
+    points: list[tuple[int, float]] = []
+    full = run(config, 30, Reporter(0, send=lambda _j, s, v: points.append((s, v))))
+    assert [s for s, _ in points] == [10, 20, 30]
+    assert points[-1][1] == full["objective"] == run(config, 30)["objective"]
+    stopped = run(config, 30, Reporter(1, send=lambda _j, s, _v: s >= 20))
+    assert stopped["n_estimators"] == 20 and stopped["objective"] == points[1][1]

@@ -251,12 +251,13 @@ def test_old_csv_without_the_stopped_column_resumes(tmp_path: Path, ambs_cli) ->
     assert res.returncode == 0 and "evaluations: 5" in res.stdout, res.stderr
 
 
-def test_mlp_digits_reports_each_epoch_and_stops_when_told() -> None:
-    pytest.importorskip("torch")
+@pytest.mark.parametrize("name", ["mlp_digits", "cnn_digits", "rnn_addition"])
+def test_torch_problems_report_each_epoch_and_stop_when_told(name: str) -> None:
+    pytest.importorskip("torch", reason="torch is not installed: pip install -e '.[test]'")
     from ambs.problem import load_problem
 
-    loaded = load_problem("problems/mlp_digits.py")
-    config = dict(loaded.problem.default_configuration, units=16)
+    loaded = load_problem(f"problems/{name}.py")
+    config = loaded.problem.default_configuration
     seen: list[tuple[int, float]] = []
 
     def report(epoch: int, value: float) -> bool:
@@ -264,7 +265,7 @@ def test_mlp_digits_reports_each_epoch_and_stops_when_told() -> None:
         return epoch >= 2
 
     out = loaded.run(config, 4, report=report)
-    assert [e for e, _ in seen] == [1, 2] and out["epochs"] == 2
+    assert [e for e, _ in seen] == [1, 2] and out["epochs"] == out["epochs_trained"] == 2
     assert out["objective"] == pytest.approx(seen[-1][1])
     assert loaded.run(config, 2)["objective"] == pytest.approx(out["objective"])  # same training without reports
 

@@ -52,7 +52,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar",
             "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
             "sample_size", "min_budget", "max_budget", "eta", "stopper", "stop_rule", "stop_final_step",
-            "evaluator", "workers",
+            "no_checkpoints", "evaluator", "workers",
             "threads_per_worker", "gpus", "gpus_per_node", "share_gpus", "assign", "eval_timeout", "eval_memory", "walltime", "grace")
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
@@ -73,6 +73,12 @@ def _recorded_max_evals(run_dir: Path) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+def _option_words(name: str, value: Any) -> list[str]:
+    """An option as command-line words: a flag alone when it is a switch."""
+    flag = f"--{name.replace('_', '-')}"
+    return [flag] if value is True else [flag, str(value)]
+
+
 def _resume_command(args: argparse.Namespace, out: Path) -> str:
     """The ``ambs search`` line that continues this run: the problem, and the
     method options that differ from the defaults (a resume must use the same
@@ -84,7 +90,7 @@ def _resume_command(args: argparse.Namespace, out: Path) -> str:
     for name in METHOD_OPTIONS:
         value = getattr(args, name)
         if name not in ("method", "max_evals", "seed") and value is not None and value != getattr(defaults, name):
-            words += [f"--{name.replace('_', '-')}", str(value)]
+            words += _option_words(name, value)
     if args.evaluator != "process":
         words += ["--evaluator", args.evaluator]
     if getattr(args, "gpus", None):  # the same workers on the same GPUs
@@ -153,7 +159,7 @@ def _search(args: argparse.Namespace) -> int:
         args.problem, method=args.method, evaluator=args.evaluator, max_evals=args.max_evals, output=out,
         resume=args.resume, walltime=args.walltime, grace=args.grace, workers=args.workers, seed=args.seed,
         fit=args.fit, assign=args.assign, quiet=args.quiet, stop_rule=args.stop_rule,
-        stop_final_step=args.stop_final_step,
+        stop_final_step=args.stop_final_step, checkpoints=not args.no_checkpoints,
         evaluator_options=_evaluator_options(args), settings=_settings(args), **_method_options(args))
     if result is None or result.evaluator is None:  # an MPI worker rank, or nothing left to do
         return 0
@@ -243,7 +249,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if name_ in ("method", "max_evals"):
             continue
         if value is not None and value != getattr(parser_defaults, name_):
-            search_args += [f"--{name_.replace('_', '-')}", str(value)]
+            search_args += _option_words(name_, value)
     spec = JobSpec(
         scheduler=args.scheduler, problem=problem, run_dir=out, workdir=Path.cwd(),
         nodes=args.nodes, ranks_per_node=args.ranks_per_node, walltime=args.walltime,

@@ -84,7 +84,7 @@ DEFAULT_MAX_EVALS = 100
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
                   "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
                   "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper",
-                  "stop_rule", "stop_final_step")
+                  "stop_rule", "stop_final_step", "no_checkpoints")
 
 
 def _for(option: str, text: str) -> str:
@@ -156,6 +156,10 @@ def _add_method_options(g: Any) -> None:
     g.add_argument("--stop-final-step", type=_positive_float, default=None,
                    help="the step a full training reaches, for --stop-rule lce and the summary's saved steps "
                         "(default: the budget it trains with)")
+    g.add_argument("--no-checkpoints", action="store_true",
+                   help="multi-fidelity methods: promotions retrain from scratch (default: each budgeted "
+                        "evaluation gets a checkpoint file, report.checkpoint, that a promotion of the same "
+                        "configuration continues from)")
     g.add_argument("--eval-timeout", type=_seconds, default=None,
                    help="kill an evaluation after this many seconds (process and mpi evaluators)")
     g.add_argument("--eval-memory", type=_positive_int, default=None, metavar="MB",

@@ -164,6 +164,7 @@ class BalsamEvaluator(Evaluator):
             "job_id": job.job_id, "config": plain(job.config), "cwd": self._cwd, "t0": self.t0,
             "submitted": job.submitted, "threads": self.threads, "gpus_per_rank": self.gpus_per_rank,
             "budget": job.budget,  # None: run(config); a number: run(config, budget)
+            "checkpoint": job.checkpoint,
         }
         fields: dict[str, Any] = {
             "name": f"{self.workflow}-{job.job_id}",

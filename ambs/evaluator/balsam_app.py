@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = float(spec["t0"])
     budget = spec.get("budget")
     job = Job(int(spec["job_id"]), dict(spec["config"]), submitted=float(spec.get("submitted", 0.0)),
-              budget=None if budget is None else float(budget))
+              budget=None if budget is None else float(budget), checkpoint=spec.get("checkpoint"))
     run, load_error = worker.load(RunTarget(ref=argv[0]), spec.get("threads"))
     ev = worker.evaluate(run, load_error, job, t0)
     if rank() == 0:

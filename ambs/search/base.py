@@ -108,6 +108,11 @@ class Search(ABC):
         (None: ``run(config)``, the full training)."""
         return [(config, self.train_budget) for config in self.ask(n)]
 
+    def retired(self) -> list[dict[str, Any]]:
+        """Configurations that can no longer be promoted to a larger budget,
+        since the last call (their checkpoints can go; see :mod:`ambs.checkpoints`)."""
+        return []
+
     def tell(self, results: Iterable[Result]) -> None:
         """Record finished evaluations (:class:`Evaluation` objects or
         ``(config, objective)`` pairs); a None or non-finite objective, or an

@@ -67,6 +67,7 @@ class Bracket:
         self.asked: list[set[str]] = [set() for _ in budgets]  # keys handed out at each rung
         self.due: list[list[str]] = [[] for _ in budgets]  # median rule: promotions decided, not yet asked
         self.closed = False  # no new configuration can be drawn (finite space used up)
+        self.retired: set[str] = set()  # keys left behind at a completed rung, handed out as retired
 
     @property
     def top(self) -> int:
@@ -85,16 +86,16 @@ class Bracket:
         return [key for _, _, key in items[: max(k, 0)]]
 
     # ------------------------------------------------------------ synchronous
-    def _complete(self, i: int) -> bool:
+    def complete(self, i: int) -> bool:
         """Every configuration rung ``i`` will get was asked and told."""
         assert self.sizes is not None
         if i == 0:
             full = len(self.asked[0]) >= self.sizes[0] or self.closed
         else:
-            full = self._complete(i - 1) and set(self._promotions(i)) <= self.asked[i]
+            full = self.complete(i - 1) and set(self.promotions(i)) <= self.asked[i]
         return full and len(self.results[i]) == len(self.asked[i])
 
-    def _promotions(self, i: int) -> list[str]:
+    def promotions(self, i: int) -> list[str]:
         """SHA: the top ``n_i = floor(n_{i-1}/eta)`` of rung ``i-1`` (Li et al., top_k)."""
         assert self.sizes is not None
         return self.best(i - 1, self.sizes[i])
@@ -103,16 +104,16 @@ class Bracket:
     def done(self) -> bool:
         if self.sizes is None:
             return False
-        return self._complete(self.top)
+        return self.complete(self.top)
 
     # ---------------------------------------------------------------- common
     def next_job(self) -> tuple[int, str | None] | None:
         """(rung, key) of the next promotion, (0, None) for a new configuration, or None."""
         for i in range(self.top, 0, -1):
             if self.sizes is not None:
-                if not self._complete(i - 1):
+                if not self.complete(i - 1):
                     continue
-                due = [k for k in self._promotions(i) if k not in self.asked[i]]
+                due = [k for k in self.promotions(i) if k not in self.asked[i]]
             elif self.rule == "median":
                 due = [k for k in self.due[i] if k not in self.asked[i]]
             else:

@@ -85,6 +85,12 @@ class MultiFidelitySearch(Search):
         self.told_budgets: list[float] = []  # the budget of each told result, in told order
         self._configs: dict[str, dict[str, Any]] = {}  # config key -> configuration
         self._where: dict[str, Bracket] = {}  # config key -> its bracket
+        self._retired: list[str] = []  # keys no bracket will promote, not yet handed out by retired()
+
+    def retired(self) -> list[dict[str, Any]]:
+        out = [self._configs[k] for k in self._retired if k in self._configs]
+        self._retired = []
+        return out
 
     def ladder(self, s: int | None = None) -> list[float]:
         """Rung budgets of a bracket ``s`` (default ``s_max``): ``max_budget * eta^(i - s)``."""
@@ -253,6 +259,12 @@ class Hyperband(MultiFidelitySearch):
         rung = b.rung_of(budget)
         if rung is not None:
             b.record(rung, key, loss)
+            if rung < b.top and b.sizes is not None and b.complete(rung):
+                # The rung barrier passed: who was not promoted never will be.
+                promoted = set(b.promotions(rung + 1))
+                left = [k for k in b.results[rung] if k not in promoted and k not in b.retired]
+                b.retired.update(left)
+                self._retired += left
 
     def _adopt(self, key: str, budget: float) -> Bracket | None:
         """Place a result told without being asked (resume) in the first bracket
