@@ -149,10 +149,13 @@ def run_own(method: str, problem: str, seed: int, budget: int) -> dict[str, Any]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run")
         try:
-            run_search(f"problems.{problem}", evaluator="serial", max_evals=100_000, output=out, seed=seed,
-                       quiet=True, on_result=count, **_own_options(method))
+            res = run_search(f"problems.{problem}", evaluator="serial", max_evals=100_000, output=out, seed=seed,
+                             quiet=True, on_result=count, **_own_options(method))
         except BudgetSpent:
             pass
+        else:  # a signal, or a search out of configurations, ended it first
+            reason = res.summary.stop_reason if res is not None else "no result"
+            raise RuntimeError(f"the run ended after {spent[0]} epochs: {reason}")
         data = pd.read_csv(os.path.join(out, "results.csv"))
     seconds = time.perf_counter() - t
     col = "m:epochs_trained" if "m:epochs_trained" in data else "m:epochs"
