@@ -339,7 +339,7 @@ def markdown(table: dict[str, Any]) -> str:
              *(["B / budget"] if "B" in t else []), "evals", "ended early", "s/run"]
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for r in table["rows"]:
-        cells = [f"{r[f'at{int(m * 100)}']:.4f}" for m in MARKS]
+        cells = [f"{v:.4f}" if (v := r[f"at{int(m * 100)}"]) == v else "—" for m in MARKS]  # NaN: none finished
         for k in t:
             n = f"({r[f'hits{k}']}/{r['seeds']})"
             cells.append(f"{r[f'to{k}']:.0f} {n}" if r[f"to{k}"] is not None else f"— {n}")
