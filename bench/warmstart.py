@@ -28,10 +28,13 @@ Problems, each new task next to the earlier one it is warm-started from:
   ``--learning-evals`` evaluations (each fit takes 0.05 to 0.25 s).
 
 Methods: ``cold`` (no earlier run), ``warm`` (told the related earlier run),
-``warm-unrelated`` (told the unrelated one), and the same two with
+``warm-unrelated`` (told the unrelated one); the same two with
 ``-no-design``: the 10-point initial design removed after the tell, which is
-what the README says AMBS does after a warm start; in this version
-``AMBS.ask`` still hands out its Latin hypercube first.
+what the top-level README says AMBS does after a warm start (in this version
+``AMBS.ask`` still hands out its Latin hypercube first); and
+``initial-best`` / ``initial-best-unrelated``: nothing told, the earlier
+run's 10 best configurations evaluated first (``--initial-configs``; they
+count as evaluations), then AMBS as in a cold run.
 
 Seeds: the new search uses seed ``s``; the related earlier run ``1000 + s``,
 the unrelated one ``2000 + s``. Regret: the optimum minus the best objective
@@ -70,7 +73,7 @@ sys.path.insert(0, ROOT)
 from ambs import AMBS, Problem  # noqa: E402
 from ambs.recorder import Recorder, RunInfo, columns_for  # noqa: E402
 from ambs.result import Evaluation, Status  # noqa: E402
-from ambs.warmstart import load_warm_start  # noqa: E402
+from ambs.warmstart import load_initial_configs, load_warm_start  # noqa: E402
 
 # Where each test function's maximum lies (to keep the shifted optimum inside the box).
 ARGMAX: dict[str, list[float]] = {
@@ -82,7 +85,9 @@ ARGMAX: dict[str, list[float]] = {
 }
 LEARNING = ["svm"]
 PROBLEMS = list(ARGMAX) + LEARNING
-METHODS = ["cold", "warm", "warm-no-design", "warm-unrelated", "warm-unrelated-no-design"]
+METHODS = ["cold", "warm", "warm-no-design", "initial-best", "warm-unrelated", "warm-unrelated-no-design",
+           "initial-best-unrelated"]
+N_BEST = 10  # configurations of the earlier run that initial-best evaluates first
 CHECKPOINTS = (25, 50, 100, 200)
 SHIFT = 0.05  # of each dimension's range
 OLD_SEED, UNRELATED_SEED = 1000, 2000  # added to the seed of the new search
@@ -217,20 +222,28 @@ def tasks_for(problem: str, seed: int) -> tuple[Task, Task, Task]:
 # ------------------------------------------------------------------ runs
 def search_run(task: Task, seed: int, evals: int, batch: int,
                observations: list[tuple[dict[str, Any], float]] | None = None, skip_design: bool = False,
-               recorder: Recorder | None = None) -> dict[str, Any]:
+               initial: list[dict[str, Any]] | None = None, recorder: Recorder | None = None) -> dict[str, Any]:
     """One AMBS run of ``evals`` evaluations in batches: the objectives in
-    the order evaluated, and the seconds spent inside tell and ask."""
+    the order evaluated, and the seconds spent inside tell and ask.
+
+    ``observations`` are told first (a warm start); ``initial`` configurations
+    are evaluated first and counted (``--initial-configs``: held by the search,
+    the rest of their batches asked)."""
     t = time.perf_counter()
     search = AMBS(task.problem, random_state=seed)
     if observations:
         search.tell(observations)
         if skip_design:
             search.initial = search.initial[:0]
+    queue = list(initial or [])
+    search.hold(queue)
     spent = time.perf_counter() - t
     values: list[float] = []
     while len(values) < evals:
+        n = min(batch, evals - len(values))
+        configs, queue = queue[:n], queue[n:]
         t = time.perf_counter()
-        configs = search.ask(min(batch, evals - len(values)))
+        configs += search.ask(n - len(configs))
         spent += time.perf_counter() - t
         results = [(c, task.run(c)) for c in configs]
         t = time.perf_counter()
@@ -296,14 +309,19 @@ def runs_of_seed(problem: str, seed: int, evals: int, batch: int, methods: list[
     new, related, unrelated = tasks_for(problem, seed)
     earlier: dict[str, list[tuple[dict[str, Any], float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        if any(m.startswith("warm") and "unrelated" not in m for m in todo):
+        if any(m != "cold" and "unrelated" not in m for m in todo):
             earlier["related"] = earlier_run(related, OLD_SEED + seed, evals, batch, Path(tmp) / "related")
         if any("unrelated" in m for m in todo):
             earlier["unrelated"] = earlier_run(unrelated, UNRELATED_SEED + seed, evals, batch,
                                                Path(tmp) / "unrelated")
     for m in todo:
         obs = None if m == "cold" else earlier["unrelated" if "unrelated" in m else "related"]
-        run = search_run(new, seed, evals, batch, obs, skip_design=m.endswith("-no-design"))
+        if m.startswith("initial-best"):
+            assert obs is not None
+            best = [c for c, _ in sorted(obs, key=lambda o: -o[1])[:N_BEST]]
+            run = search_run(new, seed, evals, batch, initial=load_initial_configs(best, new.problem.space))
+        else:
+            run = search_run(new, seed, evals, batch, obs, skip_design=m.endswith("-no-design"))
         run = {"trace": _trace(run["values"]), "seconds": run["seconds"], "told": run["told"]}
         out[m] = run
         path = _run_file(save, problem, evals, batch, m, seed)
