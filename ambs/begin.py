@@ -48,7 +48,7 @@ def begin(out: Path, resume: bool, extras: dict[str, Any], loaded: LoadedProblem
         if search.multi_fidelity:
             raise AmbsError("--warm-start works with methods that train every configuration at one budget")
         ws = load_warm_start(sources, loaded.problem.space)
-        search.tell(ws.observations)
+        search.warm(ws.observations)
         if not quiet:
             print(ws.summary(sources), file=sys.stderr)
     return load_initial_configs(initial, loaded.problem.space) if initial is not None else []

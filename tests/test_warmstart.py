@@ -120,6 +120,16 @@ def test_warm_start_tells_the_search_without_counting_or_rerunning(evaluator: st
     assert len(_rows(out)) == 6
 
 
+def test_a_warm_start_replaces_the_random_design(old_run: Path, tmp_path: Path) -> None:
+    """Told 30 earlier results, AMBS models from its first proposal: none of the
+    warm run's evaluations is a point of the cold run's space-filling design."""
+    common = dict(method="ambs", evaluator="serial", max_evals=10, seed=5, quiet=True)
+    run_search(str(tmp_path / "new.py"), output=tmp_path / "cold", **common)
+    run_search(str(tmp_path / "new.py"), output=tmp_path / "warm", warm_start=[old_run], **common)
+    design = {r["p:a"] for r in _rows(tmp_path / "cold")}
+    assert not design & {r["p:a"] for r in _rows(tmp_path / "warm")}
+
+
 def test_warm_start_from_python_counts_observations_apart(old_run: Path, tmp_path: Path) -> None:
     result = run_search(str(tmp_path / "new.py"), method="ambs", evaluator="serial", max_evals=3, seed=0,
                         output=tmp_path / "warm", quiet=True, warm_start=[old_run])

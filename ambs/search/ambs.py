@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ from scipy.stats import qmc
 from ambs.acquisition import score
 from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
-from ambs.search.base import Search
+from ambs.search.base import Result, Search
 from ambs.surrogate import SURROGATES, Surrogate, transform_targets
 
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LIARS", "LIE_MODES"]
@@ -148,6 +149,16 @@ class AMBS(Search):
             else:
                 rows.append(self.space.sample(n, rng))
         return np.vstack(rows) if rows else np.empty((0, self.space.dim))
+
+    def warm(self, results: Iterable[Result]) -> None:
+        """Tell earlier runs' results; they stand in for as much of the
+        space-filling design (the problem's starting points are kept)."""
+        before = len(self._finite()[1])
+        self.tell(results)
+        told = len(self._finite()[1]) - before
+        start = len(self.problem.starting_points or [])
+        keep = max(self.n_initial_points - start - told, 0)
+        self.initial = self.initial[: start + keep]
 
     # -------------------------------------------------------------- model
     def _finite(self) -> tuple[np.ndarray, np.ndarray]:

@@ -108,6 +108,10 @@ class Search(ABC):
         (None: ``run(config)``, the full training)."""
         return [(config, self.train_budget) for config in self.ask(n)]
 
+    def warm(self, results: Iterable[Result]) -> None:
+        """Results of earlier runs, told before the first ask (``--warm-start``)."""
+        self.tell(results)
+
     def hold(self, configs: list[dict[str, Any]]) -> None:
         """Treat ``configs`` as asked: pending until told, never proposed again
         (configurations the run evaluates on its own, ``--initial-configs``)."""
