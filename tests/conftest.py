@@ -10,6 +10,7 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -19,13 +20,19 @@ MPIEXEC = Path(sys.executable).parent / "mpiexec"
 MPI_MISSING = "the mpi extra is not installed here (pip install -e '.[mpi]' brings mpi4py and mpiexec)"
 
 
+def unavailable(what: str, why: str) -> NoReturn:
+    """A test needs something this machine lacks (a scheduler, a database, a
+    site MPI): skip it saying what is missing and how to set it up, except
+    under CI (``$CI`` set), where every test must run and a missing piece fails."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run {what}, but {why}")
+    pytest.skip(f"{what} skipped: {why}")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Tests marked ``mpi`` need the mpiexec of the mpi extra: without it they
-    skip and say why, except under CI (``$CI`` set), where they must run."""
+    """Tests marked ``mpi`` need the mpiexec of the mpi extra."""
     if item.get_closest_marker("mpi") is not None and not MPIEXEC.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{MPI_MISSING} (CI must run the MPI tests)")
-        pytest.skip(MPI_MISSING)
+        unavailable("the MPI tests", MPI_MISSING)
 
 # Problem modules, formatted with str.format (so literal braces are doubled).
 TEMPLATES: dict[str, str] = {

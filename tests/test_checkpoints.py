@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from ambs.checkpoints import CheckpointStore, checkpoint_name
 from ambs.reports import Reporter
 from ambs.search import SuccessiveHalving
 from ambs.search.base import config_key
+from tests.test_contract_evaluators import STEPS
 from tests.test_multifidelity import budget_problem, objective
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,32 +160,11 @@ def test_asha_on_mlp_digits_continues_promotions(checkpoints, torch_problems, tm
     assert settings["no_checkpoints"] is (not checkpoints)
 
 
-SLOW_STEPS = """
-import time
-
-from ambs import Problem
-
-problem = Problem(name="slow_steps")
-problem.add_hyperparameter((0.0, 1.0), "x")
-problem.set_budget(1, 3, "steps")
-problem.add_metadata("start")
-
-
-def run(config, budget, report):
-    start = 0
-    if report.checkpoint is not None and report.checkpoint.exists():
-        start = int(report.checkpoint.read_text())
-    time.sleep(1.0)
-    report.checkpoint.write_text(str(int(budget)))
-    return {"objective": config["x"], "start": start}
-"""
-
-
 def test_a_run_stopped_by_its_walltime_keeps_checkpoints_for_resume(tmp_path, ambs_cli) -> None:
     """Stopped by --walltime before the promotion, the run keeps its checkpoints;
     the resumed run's promotion continues from the one of the first run."""
-    problem = tmp_path / "slow_steps.py"
-    problem.write_text(textwrap.dedent(SLOW_STEPS))
+    problem = tmp_path / "steps.py"
+    problem.write_text(STEPS.format(sleep=1.0))
     out = tmp_path / "run"
     common = ["search", str(problem), "--method", "sha", "--evaluator", "serial", "--max-evals", "4",
               "--seed", "0", "-q", "-o", str(out)]

@@ -220,7 +220,10 @@ def test_each_evaluation_has_its_own_log(evaluator, tmp_path, launch):
             assert "EVAL-OUT 0\n" not in r["error"] and "KeyError: 'boom'" in text
 
 
+# A training of `budget` steps that continues from its checkpoint; each evaluation sleeps {sleep} s.
 STEPS = """
+import time
+
 from ambs import Problem
 
 problem = Problem(name="steps")
@@ -233,11 +236,12 @@ def run(config, budget, report):
     start = 0
     if report.checkpoint is not None and report.checkpoint.exists():
         start = int(report.checkpoint.read_text())
+    time.sleep({sleep})
     for step in range(start + 1, int(budget) + 1):
         report(step, config["x"] * step)
     if report.checkpoint is not None:
         report.checkpoint.write_text(str(int(budget)))
-    return {"objective": config["x"] * int(budget), "start": start}
+    return {{"objective": config["x"] * int(budget), "start": start}}
 """
 
 
@@ -249,7 +253,7 @@ def test_a_promotion_continues_from_its_checkpoint_and_reports_each_step(evaluat
     every step reported is in curves.csv (where the evaluator sends reports);
     the checkpoints are gone once the run is complete."""
     problem = tmp_path / "steps.py"
-    problem.write_text(STEPS)
+    problem.write_text(STEPS.format(sleep=0))
     out = tmp_path / "run"
     proc = launch(problem, out, "--method", "sha", "--seed", "0", "--max-evals", "4", "--workers", "1")
     assert proc.returncode == 0, proc.stderr

@@ -30,16 +30,8 @@ def test_there_are_scripts() -> None:
     assert len(PY_SCRIPTS) >= 5 and SH_SCRIPTS
 
 
-@pytest.mark.parametrize("script", PY_SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("script", PY_SCRIPTS + BENCH_SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_python_script_help_writes_nothing(script: Path, tmp_path: Path) -> None:
-    res = _run([sys.executable, str(script), "--help"], tmp_path)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.startswith("usage:") and res.stderr == ""
-    assert _tree(tmp_path) == []
-
-
-@pytest.mark.parametrize("script", BENCH_SCRIPTS, ids=lambda p: p.name)
-def test_benchmark_help_writes_nothing(script: Path, tmp_path: Path) -> None:
     res = _run([sys.executable, str(script), "--help"], tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("usage:") and res.stderr == ""
