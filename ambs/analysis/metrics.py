@@ -227,8 +227,14 @@ def early_stops(run: Run) -> dict[str, Any] | None:
     if len(at) == 0:
         return None
     final = _final_step(run.settings)
-    saved = float((final - at).clip(lower=0).sum()) if final is not None else None
-    return {"count": int(len(at)), "final_step": final, "steps_saved": saved}
+    if final is None:
+        return {"count": int(len(at)), "final_step": None, "steps_saved": None, "steps_full": None}
+    # Each was to train to the final step, or to its own budget when a multi-fidelity
+    # method gave it a smaller one (ASHA at 7 of 20 epochs saves at most 7 - step).
+    budget = run.data["budget"].reindex(at.index) if "budget" in run.data else None
+    full = at * 0 + final if budget is None else budget.where(budget.notna(), final).clip(upper=final)
+    saved = float((full - at).clip(lower=0).sum())
+    return {"count": int(len(at)), "final_step": final, "steps_saved": saved, "steps_full": float(full.sum())}
 
 
 def summarize(run: Run, k: int = 5, budget: float | None = None) -> dict[str, Any]:
@@ -340,7 +346,7 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
                      f"best {fmt(b['best'])}, median {fmt(b['median'])}")
     stops = s.get("early_stops")
     if stops:
-        saved = (f", saving {fmt(stops['steps_saved'])} of {fmt(stops['count'] * stops['final_step'])} steps"
+        saved = (f", saving {fmt(stops['steps_saved'])} of {fmt(stops['steps_full'])} steps"
                  if stops["steps_saved"] is not None else "")
         lines.append(f"stopped early by a stop rule: {stops['count']} evaluations{saved}")
     if s["dropped_partial_line"]:
