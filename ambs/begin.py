@@ -44,9 +44,7 @@ def begin(out: Path, resume: bool, extras: dict[str, Any], loaded: LoadedProblem
     from ambs.warmstart import load_initial_configs, load_warm_start
 
     sources, initial = extras.get("warm_start"), extras.get("initial_configs")
-    if sources:
-        if search.multi_fidelity:
-            raise AmbsError("--warm-start works with methods that train every configuration at one budget")
+    if sources:  # a multi-fidelity method was refused before the run directory was made
         ws = load_warm_start(sources, loaded.problem.space)
         search.warm(ws.observations)
         if not quiet:
