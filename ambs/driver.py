@@ -232,6 +232,8 @@ class Driver:
         # not reused: their reports and logs are on disk under them.
         self.next_id = max(max((e.job_id for e in previous), default=-1) + 1, first_id)
         declared = search.problem.budget
+        # The declared objectives travel with every job: the worker reads them from run's dict.
+        self.objective_specs = tuple(o.spec() for o in search.problem.objectives) if search.problem.multi_objective else ()
         # What run(config) trains with (the declared default, else high): recorded as
         # the budget of a job without one (a search's train_budget is its jobs' budget).
         self.full_budget: float | None = float(declared.unbudgeted) if declared is not None else None
@@ -384,7 +386,8 @@ class Driver:
         for config, budget, kind in jobs:
             self._budgets[self.next_id] = budget
             path = self.checkpoints.path_for(config, budget) if self.checkpoints is not None else None
-            self.evaluator.submit(Job(self.next_id, config, submitted=now, budget=budget, kind=kind, checkpoint=path))
+            self.evaluator.submit(Job(self.next_id, config, submitted=now, budget=budget, kind=kind, checkpoint=path,
+                                      objectives=self.objective_specs))
             self.next_id += 1
 
     def _show(self, force: bool = False) -> None:

@@ -25,6 +25,7 @@ import ConfigSpace as CS
 from ConfigSpace import ConfigurationSpace
 
 from ambs.errors import ProblemError, SpaceError
+from ambs.objectives import DIRECTIONS, Objective
 from ambs.space import Space
 
 __all__ = ["Budget", "Problem", "LoadedProblem", "load_problem"]
@@ -88,13 +89,11 @@ class Problem:
         self.starting_points: list[dict[str, Any]] = []
         self.metadata: list[str] = []
         self.budget: Budget | None = None
-        self.objective_names: list[str] = []
+        self.objectives: list[Objective] = []  # declared objectives; none: one, ``objective``
         # An architecture space (ambs.nas.space.arch_problem sets it): the network
         # a configuration describes, for the morphism search.
         self.arch: Any = None
-        # A cheap second objective of a configuration, maximized (e.g. minus the
-        # parameter count), for LEMONADE's Pareto front; None: minus its size.
-        self.cheap_objective: Callable[[dict[str, Any]], float] | None = None
+        self._cheap: Callable[[dict[str, Any]], float] | None = None
 
     # ------------------------------------------------------------ declaring
     def add_hyperparameter(
@@ -196,12 +195,61 @@ class Problem:
             raise SpaceError(f"budget default must lie in [{low!r}, {high!r}], got {default!r}")
         self.budget = Budget(name=name, low=low, high=high, default=default)
 
+    def add_objective(self, name: str, direction: str = "max",
+                      cheap: Callable[[dict[str, Any]], float] | None = None) -> None:
+        """Declare one of several objectives, maximized (``"max"``) or
+        minimized (``"min"``); ``run`` then returns a dict holding each by
+        name, and the results CSV gets an ``o:<name>`` column for each.
+
+        ``cheap``: a function of the configuration alone that gives this
+        objective before training (a parameter count), used by LEMONADE.
+        Declare two or more; with none, ``run`` returns one objective, maximized.
+        """
+        if not isinstance(name, str) or not name.strip() or name != name.strip() or "\n" in name:
+            raise SpaceError(f"objective name must be a non-empty string without surrounding spaces, got {name!r}")
+        if name in ("objective", "objectives") or name in self.objective_names:
+            raise SpaceError(f"objective name {name!r} is reserved or declared twice")
+        if direction not in DIRECTIONS:
+            raise SpaceError(f"objective {name!r}: direction must be 'max' or 'min', got {direction!r}")
+        if cheap is not None and not callable(cheap):
+            raise SpaceError(f"objective {name!r}: cheap must be a function of a configuration")
+        self.objectives.append(Objective(name, direction, cheap))
+
     def set_objective_names(self, *names: str) -> None:
-        """Name the objectives of a run that returns several (in that order), for
-        the run's records and the axes of ``ambs analyze pareto``."""
+        """Declare several maximized objectives at once, in the order ``run``
+        returns them (a dict by name, or a list under ``objectives``)."""
         if len(names) < 2 or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
             raise SpaceError(f"objective names are two or more distinct non-empty strings, got {names!r}")
-        self.objective_names = list(names)
+        self.objectives = []
+        for n in names:
+            self.add_objective(n, "max")
+
+    @property
+    def objective_names(self) -> list[str]:
+        """The declared objectives' names ([] for a problem with one objective)."""
+        return [o.name for o in self.objectives]
+
+    @property
+    def multi_objective(self) -> bool:
+        """True when the problem declares two or more objectives."""
+        return len(self.objectives) >= 2
+
+    @property
+    def cheap_objective(self) -> Callable[[dict[str, Any]], float] | None:
+        """A cheap objective of a configuration, maximized, for LEMONADE: the
+        one set here, else the first declared objective with a ``cheap``
+        function (oriented so that larger is better), else None."""
+        if self._cheap is not None:
+            return self._cheap
+        for o in self.objectives:
+            if o.cheap is not None:
+                fn, sign = o.cheap, o.sign
+                return lambda config: sign * float(fn(config))
+        return None
+
+    @cheap_objective.setter
+    def cheap_objective(self, fn: Callable[[dict[str, Any]], float] | None) -> None:
+        self._cheap = fn
 
     def add_metadata(self, *names: str) -> None:
         """Declare extra result keys that ``run`` returns; each gets a ``m:<name>`` column."""
@@ -223,6 +271,12 @@ class Problem:
         """Check the problem is usable; raises SpaceError with the cause."""
         if len(self.space) == 0:
             raise SpaceError("the search space has no hyperparameters")
+        if len(self.objectives) == 1:
+            raise SpaceError(f"the problem declares one objective ({self.objectives[0].name!r}); declare two or "
+                             "more, or none and return one number (negate one you would minimize)")
+        clash = set(self.objective_names) & set(self.metadata)
+        if clash:
+            raise SpaceError(f"{sorted(clash)[0]!r} is declared both as an objective and as metadata")
         space = Space(self.space)
         for point in self.starting_points:
             try:

@@ -72,17 +72,22 @@ FIXED_AFTER = ["objective", "status", "worker", "host", "local_rank", "gpu", "su
 ADDED = ("gpu", "log", "stopped")
 EXTRA = "m:extra"  # JSON object of metadata keys the problem did not declare
 BUDGET = "budget"  # the budget an evaluation trained with (runs of a problem with a budget)
+OBJECTIVE = "o:"  # prefix of a declared objective's column (its value as run returned it)
 
 
-def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False) -> list[str]:
+def columns_for(hp_names: list[str], metadata: list[str], budget: bool = False,
+                objectives: list[str] | None = None) -> list[str]:
     """The CSV header of a run over these hyperparameters and metadata names;
     ``budget``: a ``budget`` column after the hyperparameters (the problem
-    declares a budget, or the method is multi-fidelity)."""
+    declares a budget, or the method is multi-fidelity); ``objectives``: the
+    declared objectives' names, an ``o:<name>`` column each after ``objective``."""
     return (
         FIXED_BEFORE
         + [f"p:{n}" for n in hp_names]
         + ([BUDGET] if budget else [])
-        + FIXED_AFTER
+        + FIXED_AFTER[:1]
+        + [f"{OBJECTIVE}{n}" for n in objectives or []]
+        + FIXED_AFTER[1:]
         + [f"m:{n}" for n in metadata]
         + [EXTRA]
     )
@@ -247,6 +252,9 @@ class Recorder:
         }
         for k, v in ev.config.items():
             row[f"p:{k}"] = v
+        names = [c[len(OBJECTIVE):] for c in self.columns if c.startswith(OBJECTIVE)]
+        for name, v in zip(names, getattr(ev, "objectives", None) or ()):
+            row[f"{OBJECTIVE}{name}"] = v
         extra = {}
         for k, v in ev.metadata.items():
             col = f"m:{k}"
@@ -400,6 +408,9 @@ def read_results(path: str | Path, space: Any) -> list[Evaluation]:
                 ev.budget = float(row[index[BUDGET]])
             if "stopped" in index and row[index["stopped"]]:
                 ev.stopped = float(row[index["stopped"]])
+            cols = [i for c, i in index.items() if c.startswith(OBJECTIVE)]
+            if cols and status is Status.OK and all(row[i] for i in cols):
+                ev.objectives = tuple(float(row[i]) for i in cols)
         except (KeyError, ValueError) as exc:
             if n == len(table.rows) and table.last_cut:
                 warnings.warn(f"{path}: skipped a half-written last line", stacklevel=2)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Status", "Job", "Evaluation", "execute", "normalize_output"]
+__all__ = ["Status", "Job", "Evaluation", "execute", "normalize_output", "normalize_multi"]
 
 
 class Status(str, enum.Enum):
@@ -42,6 +42,7 @@ class Job:
     kind: str | None = None
     log: str | None = None  # the file its output goes to (absolute path), None: no log
     checkpoint: str | None = None  # the file a promoted training continues from (see ambs.checkpoints)
+    objectives: tuple[tuple[str, str], ...] = ()  # the problem's declared (name, direction)s; () for one objective
 
 
 @dataclass
@@ -64,6 +65,9 @@ class Evaluation:
     budget: float | None = None  # the budget it trained with; None: the full one, or no budget declared
     log: str = ""  # the file that holds its stdout and stderr ("" for none)
     stopped: float | None = None  # the report step at which it was told to stop; None: it ran to its end
+    # The declared objectives' values, as run returned them (None: one objective, or no result);
+    # ``objective`` is then the first of them, negated when it is minimized.
+    objectives: tuple[float, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -77,6 +81,31 @@ def _short_repr(value: Any) -> str:
     except Exception:  # noqa: BLE001 - the value is reported, whatever its repr does
         return f"a {type(value).__name__}"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def normalize_multi(out: Any, specs: tuple[tuple[str, str], ...]
+                    ) -> tuple[float, Status, str, dict[str, Any], tuple[float, ...] | None]:
+    """What ``run`` returned, for a problem that declares objectives
+    ``specs`` ((name, direction) pairs): (objective, status, error, metadata,
+    the objectives' values). ``objective`` is the first value, negated when
+    it is minimized, so that what reads one objective still maximizes it."""
+    from ambs.objectives import read_objectives
+
+    names = ", ".join(name for name, _ in specs)
+    if not isinstance(out, dict):
+        return (math.nan, Status.FAILED, f"run returned {_short_repr(out)}; the problem declares the objectives "
+                f"{names}: return a dict holding each", {}, None)
+    values, metadata, error = read_objectives(out, specs)
+    if error:
+        return math.nan, Status.FAILED, error, {}, None
+    numbers = []
+    for (name, _), v in zip(specs, values):
+        number, status, err, _ = normalize_output(v)
+        if status is not Status.OK:
+            return math.nan, status, f"objective {name!r}: {err}", metadata, None
+        numbers.append(number)
+    first = numbers[0] if specs[0][1] == "max" else -numbers[0]
+    return first, Status.OK, "", metadata, tuple(numbers)
 
 
 def normalize_output(out: Any) -> tuple[float, Status, str, dict[str, Any]]:
@@ -186,6 +215,7 @@ def execute(run: Callable[..., Any], job: Job, t0: float, print_traceback: bool 
     from ambs.reports import Reporter, accepts_report
 
     args: tuple[Any, ...] = (dict(job.config),) if budget is None else (dict(job.config), budget)
+    values: tuple[float, ...] | None = None
     kwargs: dict[str, Any] = {}
     if accepts_report(run):
         reporter = kwargs["report"] = reporter if reporter is not None else Reporter(job.job_id)
@@ -208,11 +238,16 @@ def execute(run: Callable[..., Any], job: Job, t0: float, print_traceback: bool 
         objective, status, error, metadata = math.nan, Status.FAILED, _error_text(exc), {}
     else:
         _end_fork(pid)
+        specs = tuple(getattr(job, "objectives", ()) or ())  # a Job pickled by an older version has none
         try:
-            objective, status, error, metadata = normalize_output(out)
+            if specs:
+                objective, status, error, metadata, values = normalize_multi(out, specs)
+            else:
+                objective, status, error, metadata = normalize_output(out)
         except Exception as exc:  # noqa: BLE001 - a result that breaks what reads it is a failure too
             objective, status, error, metadata = (
                 math.nan, Status.FAILED, f"run returned a result that cannot be read ({_exc_text(exc)})", {})
+            values = None
     return Evaluation(
         job_id=job.job_id,
         config=job.config,
@@ -225,4 +260,5 @@ def execute(run: Callable[..., Any], job: Job, t0: float, print_traceback: bool 
         finished=time.time() - t0,
         budget=budget,
         stopped=reporter.stopped if reporter is not None else None,
+        objectives=values,
     )

@@ -80,6 +80,7 @@ class RunInfo:
     settings: dict[str, Any] = field(default_factory=dict)
     budget: dict[str, Any] | None = None  # the problem's declared budget (name, low, high, default)
     objectives: list[str] | None = None  # names of several objectives, when the problem gives them
+    directions: list[str] | None = None  # each objective's "max" or "min", in the same order
     space: Any = None  # the ConfigurationSpace, written to space.json for the analysis
     where: dict[str, Any] = field(default_factory=dict)  # what it ran on: mpi_library, launcher
 
@@ -141,6 +142,9 @@ def check_meaning(run_dir: Path, info: RunInfo, old: dict[str, Any]) -> None:
     if (old.get("objectives") or None) != (list(info.objectives or []) or None):
         raise RunDirError(f"{stop} objectives are now {info.objectives or ['objective']}, the run's were "
                           f"{old.get('objectives') or ['objective']}{tail}")
+    if info.objectives and (old.get("directions") or ["max"] * len(info.objectives)) != list(info.directions or []):
+        raise RunDirError(f"{stop} objectives' directions are now {info.directions}, the run's were "
+                          f"{old.get('directions') or ['max'] * len(info.objectives)}{tail}")
     was = effective_settings(old)
     for key in MEANING:
         if key in was and key in info.settings and _plain(was[key]) != _plain(info.settings[key]):
@@ -175,6 +179,7 @@ def write_settings(path: Path, info: RunInfo, columns: list[str], old: dict[str,
         doc["budget"] = info.budget
     if info.objectives:
         doc["objectives"] = info.objectives
+        doc["directions"] = list(info.directions or ["max"] * len(info.objectives))
     doc.update(info.where)  # the latest run's (a resume may run on another MPI, another launcher)
     jobs = scheduler_jobs(old)
     if jobs:  # each job of a chain adds its own, kept across resumes

@@ -269,6 +269,11 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         search, name = method, type(method).__name__.lower()
     else:
         search, name = make_search(method, loaded.problem, seed, **method_options), method
+    if loaded.problem.multi_objective and not search.multi_objective and not quiet:
+        first = loaded.problem.objectives[0]
+        print(f"ambs: {name} optimizes the first objective ({first.direction} {first.name}); "
+              f"ambs, random, evolution and lemonade search for the Pareto front of all "
+              f"{len(loaded.problem.objectives)}", file=sys.stderr)
     if resume and output is None:
         raise AmbsError("--resume needs --output DIR, the run directory to continue")
     out = Path(output) if output is not None else Path("runs") / (
@@ -279,7 +284,8 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     if evaluator == "balsam" and "balsam_job_id" not in metadata:
         metadata.append("balsam_job_id")  # the Balsam job of each evaluation
     columns = columns_for(loaded.problem.hyperparameter_names, metadata,
-                          budget=loaded.problem.budget is not None or search.multi_fidelity)
+                          budget=loaded.problem.budget is not None or search.multi_fidelity,
+                          objectives=loaded.problem.objective_names)
     recorded = dict(settings) if settings is not None else {
         "method": name, "max_evals": max_evals, "evaluator": evaluator, "workers": workers, "walltime": walltime,
         "grace": grace, "fit": fit, "assign": assign, **method_options, **options}
@@ -307,7 +313,8 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     info = RunInfo(problem=loaded.ref, problem_name=loaded.name, fingerprint=loaded.problem.fingerprint(),
                    method=name, columns=columns, settings=recorded,
                    budget=budget.as_dict() if budget is not None else None,
-                   objectives=list(loaded.problem.objective_names) or None, space=loaded.problem.space,
+                   objectives=list(loaded.problem.objective_names) or None,
+                   directions=[o.direction for o in loaded.problem.objectives] or None, space=loaded.problem.space,
                    where=where)
     recorder = Recorder(out, info, resume=resume)
     try:

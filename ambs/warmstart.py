@@ -42,12 +42,13 @@ class WarmStart:
     """Observations from earlier runs, and what was dropped on the way."""
 
     def __init__(self) -> None:
-        self.observations: list[tuple[dict[str, Any], float]] = []
+        self.observations: list[tuple[dict[str, Any], Any]] = []  # (config, objective or {name: value})
         self.read = 0  # ok rows read
         self.dropped = 0  # of them, outside the new space
         self.ignored: set[str] = set()  # hyperparameters the new space lacks
         self.defaulted: set[str] = set()  # hyperparameters new to the space, at their default
         self.low_budget = 0  # ok rows trained with less than their run's full budget, left out
+        self.no_objectives = 0  # ok rows without a value of every declared objective, left out
 
     def summary(self, sources: list[str]) -> str:
         what = f"ambs: warm start from {len(sources)} run(s): {len(self.observations)} of {self.read} results told"
@@ -55,6 +56,8 @@ class WarmStart:
             what += f", {self.dropped} outside the new space dropped"
         if self.low_budget:
             what += f", {self.low_budget} at a lower budget than their run's full one left out"
+        if self.no_objectives:
+            what += f", {self.no_objectives} without every declared objective (o: columns) left out"
         if self.ignored:
             what += f"; ignored (not in the space): {', '.join(sorted(self.ignored))}"
         if self.defaulted:
@@ -136,9 +139,11 @@ def _rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
         raise AmbsError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def load_warm_start(sources: list[str | Path], space: Any) -> WarmStart:
+def load_warm_start(sources: list[str | Path], space: Any, objectives: list[str] | None = None) -> WarmStart:
     """The ok results of the runs in ``sources`` (run directories or their
-    results.csv) as (configuration, objective) observations of ``space``."""
+    results.csv) as (configuration, objective) observations of ``space``;
+    for a problem with several declared ``objectives``, (configuration,
+    {name: value}) from the earlier runs' ``o:<name>`` columns."""
     ws = WarmStart()
     for source in sources:
         path = Path(source)
@@ -164,11 +169,16 @@ def load_warm_start(sources: list[str | Path], space: Any) -> WarmStart:
             if not math.isfinite(objective):
                 continue
             ws.read += 1
+            if objectives:
+                values = {n: _float(row.get(f"o:{n}")) for n in objectives}
+                if any(v is None for v in values.values()):
+                    ws.no_objectives += 1
+                    continue
             config = _configure(space, {k[2:]: v for k, v in row.items() if k.startswith("p:")}, ws)
             if config is None:
                 ws.dropped += 1
                 continue
-            ws.observations.append((config, objective))
+            ws.observations.append((config, values if objectives else objective))
     return ws
 
 

@@ -29,8 +29,8 @@ def train(config: dict, spec: ArchSpec, epochs: int, data: dict, dev: Any, gen: 
     """Train (inheriting a parent's weights when one is stored); accuracy and sizes.
 
     ``data`` holds train/valid/test tensors on ``dev``, inputs already shaped
-    as ``spec.input_shape``. Returns the run's result dict: ``objective`` is
-    [validation accuracy, minus the parameter count], both maximized.
+    as ``spec.input_shape``. Returns the run's result dict: the two declared
+    objectives ``accuracy`` (validation) and ``parameters``, and metadata.
     """
     import torch
 
@@ -68,6 +68,6 @@ def train(config: dict, spec: ArchSpec, epochs: int, data: dict, dev: Any, gen: 
     n_params = count_parameters(config, spec)
     if ckpt and math.isfinite(acc["valid"]):
         save_checkpoint(ckpt, config, acc["valid"], model)
-    return {"objective": [acc["valid"], -float(n_params)], "test_accuracy": acc["test"],
-            "n_parameters": n_params, "epochs": epochs, "train_seconds": seconds,
+    return {"accuracy": acc["valid"], "parameters": n_params, "test_accuracy": acc["test"],
+            "epochs": epochs, "train_seconds": seconds,
             "inherited": inherited, "device": str(dev)}

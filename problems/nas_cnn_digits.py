@@ -8,11 +8,10 @@ the third layer on an optional skip connection from an earlier layer; then
 a linear read-out of the flattened maps. Training: Adam with a cosine
 learning-rate schedule, batch 64, seeded (problems/_nas.py).
 
-Two objectives, both maximized: the validation accuracy (the one every
-search optimizes; chance is 0.1) and minus the number of weights
-(``m:objectives`` holds both; ``ambs analyze pareto`` draws the front).
-``problem.cheap_objective`` gives the second without training, for
-``--method lemonade``. With ``$AMBS_CHECKPOINT_DIR`` set (``--method
+Two objectives: the validation accuracy, maximized (the one a
+single-objective search optimizes; chance is 0.1), and the number of
+weights, minimized (``ambs analyze pareto`` draws the front). The second is
+known before training too, for ``--method lemonade``. With ``$AMBS_CHECKPOINT_DIR`` set (``--method
 morphism`` sets it), children start from their parent's weights.
 
 The budget is the number of epochs (1 to 8): ``run(config)`` trains 4.
@@ -41,14 +40,14 @@ EPOCHS = 4
 
 problem = arch_problem(SPEC, name="nas_cnn_digits")
 problem.set_budget(1, 8, "epochs", default=EPOCHS)
-problem.set_objective_names("validation accuracy", "-weights")  # the two of m:objectives
-problem.add_metadata("objectives", "test_accuracy", "n_parameters", "epochs", "train_seconds",
+problem.add_objective("accuracy", "max")  # on the validation set
+problem.add_objective("parameters", "min", cheap=lambda config: count_parameters(config, SPEC))
+problem.add_metadata("test_accuracy", "epochs", "train_seconds",
                      "inherited", "device")
-problem.cheap_objective = lambda config: -float(count_parameters(config, SPEC))
 
 
 def run(config: dict, budget: float | None = None) -> dict:
-    """Train for ``budget`` epochs (4 if None); [validation accuracy, -weights]."""
+    """Train for ``budget`` epochs (4 if None); validation accuracy and weights."""
     epochs = problem.budget.whole(budget)  # EPOCHS if None
     dev = _torch.device()
     gen = _torch.seed_everything()

@@ -38,11 +38,12 @@ from ambs.analysis.metrics import (
     utilization,
     worker_intervals,
 )
-from ambs.analysis.pareto import objectives_frame, pareto_front
+from ambs.analysis.pareto import default_reference, hypervolume_trace, objectives_frame, pareto_front
 from ambs.analysis.plots import (
     plot_best_so_far,
     plot_budget,
     plot_compare,
+    plot_hypervolume,
     plot_importance,
     plot_params,
     plot_pareto,
@@ -80,5 +81,8 @@ __all__ = [
     "write_report",
     "objectives_frame",
     "pareto_front",
+    "hypervolume_trace",
+    "default_reference",
+    "plot_hypervolume",
     "plot_pareto",
 ]

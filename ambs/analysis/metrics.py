@@ -18,6 +18,7 @@ import pandas as pd
 
 from ambs.analysis.budget import budget_table, has_budgets, ranking_budget
 from ambs.analysis.load import STATUSES, Run
+from ambs.analysis.pareto import front_summary
 from ambs.analysis.space import at_budget, budget_text
 
 __all__ = ["param_kinds", "top_k", "best_so_far", "worker_intervals", "utilization", "summarize",
@@ -268,6 +269,7 @@ def summarize(run: Run, k: int = 5, budget: float | None = None) -> dict[str, An
         "evaluations": int(len(d)),
         "by_status": by_status,
         "best": best,
+        "front": front_summary(run),
         "ranked_at": ranking_budget(run, budget),
         "best_any_budget": best_any,
         "top": [{"job_id": _py(r["job_id"]), "objective": float(r["objective"]), "config": _config(run, r)}
@@ -318,7 +320,18 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
     lines.append(f"evaluations: {s['evaluations']} ({counts})")
     b = s["best"]
     at = at_budget(run.settings if run is not None else {}, s.get("ranked_at"))
-    if b:
+    front = s.get("front")
+    if front:
+        heads = ", ".join(f"{o['name']} ({o['direction']})" for o in front["objectives"])
+        ref = ", ".join(fmt(v) for v in front["reference"])
+        lines.append(f"Pareto front of {heads}: {front['size']} of {front['successful']} successful evaluations; "
+                     f"hypervolume {fmt(front['hypervolume'])} up to ({ref})")
+        for m in front["members"]:
+            values = ", ".join(f"{k}={fmt(v)}" for k, v in m["objectives"].items())
+            lines.append(f"  job {m['job_id']}: {values}; " + ", ".join(f"{k}={v!r}" for k, v in m["config"].items()))
+        if front["size"] > len(front["members"]):
+            lines.append(f"  ... {front['size'] - len(front['members'])} more: ambs analyze pareto")
+    elif b:
         lines.append(f"best objective{at}: {fmt(b['objective'], 10)} (job {b['job_id']}, evaluation "
                      f"{b['evaluation']}, after {fmt_seconds(b['time'])})")
         lines.append("best configuration: " + ", ".join(f"{k}={v!r}" for k, v in b["config"].items()))
@@ -354,7 +367,7 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
     for e in s["errors"]:
         lines.append(f"error ({e['count']}x): {e['error']}")
     lines.extend(f"note: {n}" for n in s["notes"])
-    if run is not None and s["best"]:
+    if run is not None and s["best"] and not front:
         table = top_k(run, len(s["top"]), s.get("ranked_at"))
         lines.append(f"top {len(table)}{at}:")
         budgets = {"budget": budget_text} if "budget" in table else {}

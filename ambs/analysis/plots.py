@@ -30,6 +30,7 @@ from ambs.analysis.canvas import (
 )
 from ambs.analysis.compare import compare_runs
 from ambs.analysis.curves import curves_path, plot_curves
+from ambs.analysis.frontplot import plot_hypervolume, plot_pareto
 from ambs.analysis.hp_importance import importance
 from ambs.analysis.load import STATUSES, Run
 from ambs.analysis.metrics import (
@@ -40,12 +41,12 @@ from ambs.analysis.metrics import (
     utilization,
     worker_intervals,
 )
-from ambs.analysis.pareto import pareto_front
+from ambs.analysis.pareto import declared
 from ambs.analysis.space import at_budget, budget_name
 from ambs.errors import AnalysisError
 
 __all__ = ["plot_best_so_far", "plot_timeline", "plot_budget", "plot_params", "plot_importance", "plot_compare",
-           "plot_run", "plot_pareto"]
+           "plot_run", "plot_pareto", "plot_hypervolume"]
 
 
 def plot_best_so_far(run: Run, path: str | Path) -> Path:
@@ -371,30 +372,10 @@ def plot_run(run: Run, out_dir: str | Path,
         notes.append(f"no importance plot: {exc}")
     if curves_path(run) is not None:
         files.append(plot_curves(run, out / "learning_curves.png"))
-    if "m:objectives" in run.data.columns:
+    if "m:objectives" in run.data.columns or declared(run):
         try:
             files.append(plot_pareto(run, out / "pareto.png"))
+            files.append(plot_hypervolume(run, out / "hypervolume.png"))
         except AnalysisError as exc:
             notes.append(f"no Pareto plot: {exc}")
     return files, notes
-
-
-
-def plot_pareto(run: Run, path: str | Path, columns: Sequence[str] | None = None) -> Path:
-    """The first two objectives of every successful evaluation, the front joined by steps."""
-    front = pareto_front(run, columns)
-    names = [c for c in front.columns if c not in ("job_id", "pareto")]
-    x, y = names[1], names[0]
-    fig = figure(6.5, 4.8)
-    ax = fig.subplots()
-    rest = front[~front["pareto"]]
-    on = front[front["pareto"]].sort_values(x)
-    ax.scatter(rest[x], rest[y], s=14, color="#9ecae1", edgecolor="none", label="dominated")
-    ax.step(on[x], on[y], where="pre", color=STATUS_COLORS["ok"], lw=1.5)  # the attained region's edge
-    ax.scatter(on[x], on[y], s=26, color=STATUS_COLORS["ok"], zorder=3, label=f"Pareto front ({len(on)})")
-    ax.set_xlabel(f"{x} (higher is better)")
-    ax.set_ylabel(f"{y} (higher is better)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9, frameon=False)
-    fig.suptitle(f"{run_title(run)}: Pareto front of {len(front)} evaluations")
-    return save(fig, path)

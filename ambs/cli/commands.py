@@ -167,7 +167,7 @@ def _search(args: argparse.Namespace) -> int:
     if result is None or result.evaluator is None:  # an MPI worker rank, or nothing left to do
         return 0
     out = result.directory
-    _report(result.summary, out, args.max_evals, _resume_command(args, out))
+    _report(result.summary, out, args.max_evals, _resume_command(args, out), result.search)
     return 0
 
 
@@ -293,11 +293,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(summary: Any, out: Path, max_evals: int, resume: str) -> None:
+def _report(summary: Any, out: Path, max_evals: int, resume: str, search: Any = None) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.by_status.items())) or "none"
     print(f"evaluations: {summary.total} in {out / 'results.csv'} ({counts}); "
           f"{summary.evaluations} in this run, {summary.elapsed:.1f} s")
-    if summary.best_config is not None:
+    front = search.front() if search is not None and search.objectives else []
+    if front:
+        heads = ", ".join(f"{o.name} ({o.direction})" for o in search.objectives)
+        print(f"Pareto front: {len(front)} configuration(s) of {heads}; all of them: ambs analyze pareto {out}")
+        for _, values in sorted(front, key=lambda f: f[1])[:: max(1, len(front) // 5)][:5]:
+            print("  " + ", ".join(f"{o.name}={v:.6g}" for o, v in zip(search.objectives, values)))
+    elif summary.best_config is not None:
         print(f"best objective: {summary.best_objective:.10g}")
         print("best configuration: " + ", ".join(f"{k}={v!r}" for k, v in summary.best_config.items()))
     else:
@@ -372,10 +378,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         summary = analysis.summarize(run, k=args.top, budget=args.budget)
         print(json.dumps(summary, indent=2) if args.json else analysis.format_summary(summary, run))
     elif args.analyze_command == "pareto":
-        front = analysis.pareto_front(run, args.objectives)
+        front = analysis.pareto_front(run, args.objectives, configs=True)
         print(front[front["pareto"]].drop(columns="pareto").to_string(index=False))
         print(f"{int(front['pareto'].sum())} of {len(front)} successful evaluations on the front")
-        print(f"wrote {analysis.plot_pareto(run, args.out or run.directory / 'pareto.png', args.objectives)}")
+        trace, ref = analysis.hypervolume_trace(run, args.reference, args.objectives)
+        if len(trace):
+            print(f"hypervolume {trace['hypervolume'].iloc[-1]:.6g} up to the reference point "
+                  f"({', '.join(f'{v:.6g}' for v in ref)})")
+        out = Path(args.out) if args.out else run.directory / "pareto.png"
+        print(f"wrote {analysis.plot_pareto(run, out, args.objectives)}")
+        print(f"wrote {analysis.plot_hypervolume(run, out.with_name('hypervolume.png'), ref, args.objectives)}")
     elif args.analyze_command == "plot":
         files, notes = analysis.plot_run(run, args.out if args.out else run.directory / "plots")
         for note in notes:

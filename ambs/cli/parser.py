@@ -414,13 +414,17 @@ def _add_analyze_parser(sub: Any) -> None:
                    help="where compare.png goes (default: the directory that holds the runs, "
                         "their common parent)")
     p = what.add_parser("pareto", help="the Pareto front of a run with several objectives",
-                        description="Rows no other row dominates (all objectives maximized), "
-                                    "computed from the CSV, and pareto.png.")
+                        description="Rows no other row dominates in the problem's declared objectives "
+                                    "(each in its direction), with their configurations, computed from the "
+                                    "CSV; the hypervolume they dominate; pareto.png and hypervolume.png.")
     p.add_argument("run", metavar="RUN_DIR", help=run_help)
     p.add_argument("--objectives", metavar="COLUMNS", default=None,
                    type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
-                   help="comma-separated CSV columns, '-' in front of one to minimize it "
-                        "(objective,-m:n_parameters); default: the lists in m:objectives")
+                   help="comma-separated CSV columns, all maximized, '-' in front of one to minimize it "
+                        "(objective,-m:n_parameters); default: the declared objectives (o: columns)")
+    p.add_argument("--reference", metavar="VALUES", default=None, type=_numbers,
+                   help="the hypervolume's reference point, one value per objective in its own units, "
+                        "comma-separated (default: each objective's worst value, a tenth of its range beyond)")
     p.add_argument("--out", metavar="FILE", default=None, help="PNG file (default: RUN_DIR/pareto.png)")
     p = what.add_parser("report", help="a self-contained HTML report of one run",
                         description="Summary tables and all plots in one HTML file.")
@@ -428,3 +432,12 @@ def _add_analyze_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE", default=None, help="HTML file (default: RUN_DIR/report.html)")
 
 
+def _numbers(text: str) -> list[float]:
+    """A comma-separated list of numbers (``--reference 0.1,5000``)."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers, got {text!r}")
+    return values

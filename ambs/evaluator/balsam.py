@@ -165,6 +165,7 @@ class BalsamEvaluator(Evaluator):
             "submitted": job.submitted, "threads": self.threads, "gpus_per_rank": self.gpus_per_rank,
             "budget": job.budget,  # None: run(config); a number: run(config, budget)
             "checkpoint": job.checkpoint,
+            "objectives": [list(o) for o in job.objectives],
         }
         fields: dict[str, Any] = {
             "name": f"{self.workflow}-{job.job_id}",
@@ -289,6 +290,7 @@ class BalsamEvaluator(Evaluator):
         objective = result.get("objective")
         metadata = dict(result.get("metadata") or {})
         metadata[JOB_ID_METADATA] = str(flight.pk)
+        values = result.get("objectives")
         return Evaluation(
             job_id=flight.job.job_id, config=flight.job.config,
             objective=float(objective) if status is Status.OK and objective is not None else math.nan,
@@ -296,6 +298,7 @@ class BalsamEvaluator(Evaluator):
             worker=flight.slot, host=str(result.get("host") or ""),
             local_rank=int(result.get("local_rank") or 0), submitted=flight.job.submitted,
             started=_float(result.get("started")), finished=_float(result.get("finished")),
+            objectives=tuple(float(v) for v in values) if status is Status.OK and values else None,
         )
 
     def cancel(self) -> list[Evaluation]:

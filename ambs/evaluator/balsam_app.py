@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = float(spec["t0"])
     budget = spec.get("budget")
     job = Job(int(spec["job_id"]), dict(spec["config"]), submitted=float(spec.get("submitted", 0.0)),
-              budget=None if budget is None else float(budget), checkpoint=spec.get("checkpoint"))
+              budget=None if budget is None else float(budget), checkpoint=spec.get("checkpoint"),
+              objectives=tuple((str(n), str(d)) for n, d in spec.get("objectives") or ()))
     run, load_error = worker.load(RunTarget(ref=argv[0]), spec.get("threads"))
     ev = worker.evaluate(run, load_error, job, t0)
     if rank() == 0:
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             "status": ev.status.value, "objective": plain(ev.objective), "error": ev.error,
             "metadata": plain(ev.metadata), "started": ev.started, "finished": ev.finished,
             "host": socket.gethostname(), "local_rank": local_rank(),
+            "objectives": list(ev.objectives) if ev.objectives is not None else None,
         }
         # Only the data column is written: the launcher owns state and lock.
         current = models.BalsamJob.objects.get(pk=job_pk).data

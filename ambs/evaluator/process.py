@@ -46,7 +46,7 @@ _START_VARS = (*thread_env(1), GPU_VAR, "AMBS_WORKER_INDEX")
 def _unsendable(ev: Evaluation, exc: Exception) -> Evaluation:
     """A FAILED copy of ``ev``, for a result that cannot be pickled back to the master."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return replace(ev, objective=math.nan, status=Status.FAILED, metadata={},
+    return replace(ev, objective=math.nan, status=Status.FAILED, metadata={}, objectives=None,
                    error=f"run returned a result that cannot be sent back to the master ({type(exc).__name__}: {msg})")
 
 

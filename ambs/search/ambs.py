@@ -26,7 +26,6 @@ One ``ask(n)``:
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,45 +34,27 @@ from ConfigSpace import ConfigurationSpace
 from scipy.stats import qmc
 
 from ambs.acquisition import score
+from ambs.objectives import Scalarizer
 from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Result, Search
+from ambs.search.fit_task import FitTask
 from ambs.surrogate import SURROGATES, Surrogate, transform_targets
 
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LIARS", "LIE_MODES"]
 
 
-class FitTask:
-    """One surrogate fit on a snapshot of the results, runnable in any thread.
-
-    The task holds copies of what it needs, so :meth:`run` touches no state
-    of the search: a driver may run it in a background thread while the
-    search keeps proposing with the previous model, then hand it back with
-    :meth:`AMBS.install`.
-    """
-
-    def __init__(self, X: np.ndarray, y: np.ndarray, n_told: int, transform: str, eps: float,
-                 make: Any) -> None:
-        self.X, self.y, self.n_told = X, y, n_told
-        self.transform, self.eps, self._make = transform, eps, make
-        self.model: Surrogate | None = None
-        self.tf: Any = None
-        self.yt = np.empty(0)
-        self.seconds = 0.0
-
-    def run(self) -> FitTask:
-        """Fit the surrogate (the expensive part); returns itself."""
-        t = time.perf_counter()
-        self.yt, self.tf = transform_targets(self.y, self.transform, self.eps)
-        model = self._make()
-        model.fit(self.X, self.yt)
-        self.model = model
-        self.seconds = time.perf_counter() - t
-        return self
-
-
 class AMBS(Search):
     """Model-based search with a tree-ensemble surrogate and constant liar.
+
+    For a problem with several declared objectives, a forest is grown on all
+    of them at once (each normalized to [0, 1]), and every proposed point
+    reads it through a random scalarization of its own
+    (:class:`ambs.objectives.Scalarizer`, ParEGO's augmented Chebyshev
+    function, weights drawn per point), so that the points of one batch aim
+    at different parts of the Pareto front; constant liar and the background
+    fit work as for one objective. A surrogate that cannot be read that way
+    (``gp``) is fitted on one such scalarization per fit instead.
 
     Args:
         problem: the search space (an ``ambs.Problem`` or ConfigSpace space).
@@ -129,6 +110,10 @@ class AMBS(Search):
         self._yt = np.empty(0)  # transformed targets of the last fit
         self.n_fits = 0
         self._finite_cache: tuple[int, np.ndarray, np.ndarray] = (0, np.empty((0, self.space.dim)), np.empty(0))
+        self._scal: Scalarizer | None = None  # several objectives: the installed model's scalarization
+        self._front: np.ndarray | None = None  # and the losses of a model fitted on all of them
+
+    multi_objective = True
 
     @property
     def fits_in_background(self) -> bool:
@@ -161,7 +146,26 @@ class AMBS(Search):
         self.initial = self.initial[: start + keep]
 
     # -------------------------------------------------------------- model
-    def _finite(self) -> tuple[np.ndarray, np.ndarray]:
+    def _finite(self, scal: Scalarizer | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The results with a finite loss, as arrays; for several objectives,
+        their losses scalarized by ``scal`` (default: as the installed model's were)."""
+        X, y = self._finite_first()
+        if not self.objectives:
+            return X, y
+        L = self._finite_losses()
+        return X, (scal or self._scal or self._draw_scalarizer())(L) if len(L) else np.empty(0)
+
+    def _finite_losses(self) -> np.ndarray:
+        """Several objectives: the losses (k, m) of the rows of :meth:`_finite`."""
+        ok = np.isfinite(np.asarray(self._y, dtype=float))
+        return np.asarray(self._L, dtype=float)[ok] if ok.any() else np.empty((0, len(self.objectives)))
+
+    def _draw_scalarizer(self) -> Scalarizer:
+        """The scalarization of the next fit: a function of the seed and of what was told."""
+        rng = np.random.default_rng([self.random_state, self.n_told, 0x5CA1])
+        return Scalarizer.draw(self._finite_losses(), rng)
+
+    def _finite_first(self) -> tuple[np.ndarray, np.ndarray]:
         """The results with a finite loss, as arrays (kept between calls: told results never change)."""
         n = self.n_told
         if self._finite_cache[0] != n:
@@ -185,7 +189,12 @@ class AMBS(Search):
             extra: vectors and their values (one for all, or one each) to
                 add to the data (the "refit" lie mode's lies, on the loss scale).
         """
-        X, y = self._finite()
+        X, y = self._finite_first()
+        scal, losses = None, None
+        if self.objectives and len(y):
+            scal = self._draw_scalarizer()
+            losses = self._finite_losses() if extra is None else None  # lies have no losses: fit on y
+            y = scal(self._finite_losses())
         if len(y) < 2 or (extra is None and self._launched_on == self.n_told):
             return None
         if extra is not None and len(extra[0]):
@@ -198,7 +207,7 @@ class AMBS(Search):
         def make() -> Surrogate:
             return spec.build(options, space, seed)
 
-        return FitTask(self.space.encode(X), y, self.n_told, self.y_transform, self.y_eps, make)
+        return FitTask(self.space.encode(X), y, self.n_told, self.y_transform, self.y_eps, make, scal, losses)
 
     def install(self, task: FitTask) -> None:
         """Propose with the model that ``task`` fitted from now on."""
@@ -207,6 +216,8 @@ class AMBS(Search):
         if task.n_told < self._fitted_on:
             return  # an older fit finishing late
         self.model, self._tf, self._yt = task.model, task.tf, task.yt
+        self._scal = task.scalarize
+        self._front = task.losses if task.front else None
         self._fitted_on = task.n_told
         self.n_fits += 1
 
@@ -252,6 +263,8 @@ class AMBS(Search):
 
     def _propose_refit(self, n: int, rng: np.random.Generator, extra_pending: np.ndarray) -> np.ndarray:
         """Constant liar the textbook way: refit with the lies as data, once a point."""
+        if self.objectives:
+            self._scal = self._draw_scalarizer()  # the one every fit of this ask uses
         _, y = self._finite()
         yt, _ = transform_targets(y, self.y_transform, self.y_eps)
         lie: np.ndarray | float = self._lie(y)  # on the loss scale, chosen as the fold mode chooses it
@@ -284,16 +297,24 @@ class AMBS(Search):
     def _score(self, mu: np.ndarray, sigma: np.ndarray, best: float, kappa: float | None = None) -> np.ndarray:
         return score(self.acquisition, mu, sigma, best, self.kappa if kappa is None else kappa, self.xi)
 
-    def _lied_view(self, extra_pending: np.ndarray, lies: bool = True):
+    def _lied_view(self, extra_pending: np.ndarray, lies: bool = True, scal: Scalarizer | None = None):
         """An empty belief with the results told since the fit, and the
-        pending points' lies, folded in (into the leaves of a forest)."""
+        pending points' lies, folded in (into the leaves of a forest).
+        ``scal``: the scalarization of several objectives to read the model
+        for (a model fitted on all of them, see :class:`FitTask`)."""
         assert self.model is not None and self._tf is not None
-        tf = self._tf
-        view = self.model.belief()
-        yt = self._yt
+        tf, yt = self._tf, self._yt
+        if scal is not None:
+            yt, tf = transform_targets(scal(self._front), self.y_transform, self.y_eps)
+            view = self.model.belief_for(yt)  # type: ignore[attr-defined]
+        else:
+            view = self.model.belief()
         # Results told since the model was fitted (a background fit lags
         # behind) enter as known values.
         recent = np.asarray(self._y[self._fitted_on :], dtype=float)
+        if self.objectives and len(recent):
+            recent = (scal or self._scal or self._draw_scalarizer())(
+                np.asarray(self._L[self._fitted_on :], dtype=float))
         ok = np.isfinite(recent)
         if ok.any():
             Xr = np.asarray(self._X[self._fitted_on :])[ok]
@@ -310,8 +331,26 @@ class AMBS(Search):
     def _acquire(
         self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True
     ) -> np.ndarray:
+        if self._front is None:
+            return self._acquire_for(n, rng, extra_pending, lies)
+        # Several objectives, a model of them all: each point aims at the
+        # front through a scalarization of its own (weights drawn per point).
+        chosen = np.empty((0, self.space.dim))
+        for _ in range(n):
+            scal = Scalarizer.draw(self._front, rng)
+            one = self._acquire_for(1, rng, np.vstack([extra_pending, chosen]), lies, scal)
+            if not len(one):
+                break
+            chosen = np.vstack([chosen, one])
+            self._seen.update(self.space.keys(one))
+        return chosen
+
+    def _acquire_for(
+        self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True,
+        scal: Scalarizer | None = None,
+    ) -> np.ndarray:
         space = self.space
-        view, lie, best = self._lied_view(extra_pending, lies)
+        view, lie, best = self._lied_view(extra_pending, lies, scal)
 
         def leaves(X: np.ndarray) -> Any:
             return view.locate(space.encode(X))
@@ -320,7 +359,7 @@ class AMBS(Search):
         R = space.sample(self.n_candidates, rng)
         n_uniform = len(R)
         if self.n_recombine > 0:
-            X, y = self._finite()
+            X, y = self._finite(scal)
             k = max(self.top_min, int(math.ceil(self.top_fraction * len(y))))
             top = X[np.argsort(y, kind="stable")[:k]]
             R = np.vstack([R, space.recombine(top, self.n_recombine, rng, self.recombine_bandwidth)])
@@ -330,7 +369,7 @@ class AMBS(Search):
         # Local search from the best results and the best random candidates.
         k_obs, k_rand = self.local_starts
         if self.n_local > 0 and self.local_scales and k_obs + k_rand > 0:
-            X, y = self._finite()
+            X, y = self._finite(scal)
             starts = [X[np.argsort(y, kind="stable")[:k_obs]]]
             starts.append(R[np.argsort(s_rand + rng.random(len(R)) * 1e-12)[:k_rand]])
             S = np.vstack(starts)

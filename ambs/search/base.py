@@ -65,6 +65,9 @@ class Search(ABC):
     # Proposes (configuration, budget) jobs and repeats configurations at
     # larger budgets (see ambs.search.multifidelity).
     multi_fidelity: ClassVar[bool] = False
+    #: Searches for the Pareto front of a problem's declared objectives; a
+    #: search without it optimizes the first one (see :mod:`ambs.objectives`).
+    multi_objective: ClassVar[bool] = False
     #: A method meant for network architectures (the spaces of :mod:`ambs.nas`):
     #: the README's "Architecture search" methods. They work on any space.
     architecture_search: ClassVar[bool] = False
@@ -86,6 +89,10 @@ class Search(ABC):
         self.random_state = int(random_state)
         self._X: list[np.ndarray] = []  # told vectors
         self._y: list[float] = []  # told losses, NaN when the evaluation failed
+        # Several declared objectives: each told result's losses (objectives
+        # oriented to be minimized), a row of NaN for a failure; _y is the first.
+        self.objectives = list(problem.objectives) if problem.multi_objective else []
+        self._L: list[np.ndarray] = []
         self._seen: set[bytes] = set()  # vector keys told or pending
         self._pending: dict[str, np.ndarray] = {}  # config key -> vector
         self._enumeration: np.ndarray | None = None
@@ -130,19 +137,50 @@ class Search(ABC):
         """Record finished evaluations (:class:`Evaluation` objects or
         ``(config, objective)`` pairs); a None or non-finite objective, or an
         evaluation that did not end ``ok``, is a failure."""
-        for config, objective, _ in map(unpack, results):
+        for config, objective, _, values in map(self._outcome, results):
             x = self._pending.pop(config_key(config), None)
             if x is None:
                 x = self.space.to_vectors([config])[0]
-            self._record(x, objective)
+            self._record(x, objective, values)
 
-    def _record(self, x: np.ndarray, objective: float | None) -> float:
+    def _outcome(self, result: Result) -> tuple[dict[str, Any], float | None, float | None, Any]:
+        """(configuration, objective, budget, the declared objectives' values or
+        None) of a told result. A pair told for a problem with several
+        objectives gives them as a dict by name or a sequence in declared order;
+        its objective is then the first, oriented to be maximized."""
+        config, objective, budget = unpack(result)
+        if not self.objectives:
+            return config, objective, budget, None
+        if isinstance(result, Evaluation):
+            values = result.objectives if result.ok else None
+        elif isinstance(objective, dict):
+            values = tuple(objective[o.name] for o in self.objectives)
+        elif isinstance(objective, (list, tuple, np.ndarray)):
+            values = tuple(objective)
+            if len(values) != len(self.objectives):
+                raise ValueError(f"told {len(values)} objectives, the problem declares {len(self.objectives)}")
+        else:
+            values = None  # a failure (None), or one number where several are declared
+        if values is not None:
+            objective = self.objectives[0].sign * float(values[0])
+        elif not isinstance(result, Evaluation):
+            objective = None
+        return config, objective, budget, values
+
+    def _record(self, x: np.ndarray, objective: float | None, values: Any = None) -> float:
         """Append a told result (its vector, the loss ``-objective``, NaN for a
-        failure) and mark it seen; returns the loss."""
+        failure; the losses of several objectives) and mark it seen; returns the loss."""
         self._seen.add(self.space.keys(x)[0])
         loss = math.nan
         if objective is not None and math.isfinite(float(objective)):
             loss = -float(objective)
+        if self.objectives:
+            row = np.full(len(self.objectives), math.nan)
+            if values is not None and math.isfinite(loss):
+                row = np.array([-o.sign * float(v) for o, v in zip(self.objectives, values)], dtype=float)
+            if not np.isfinite(row).all():  # one objective missing or not finite: a failure
+                row[:], loss = math.nan, math.nan
+            self._L.append(row)
         self._X.append(x)
         self._y.append(loss)
         return loss
@@ -191,6 +229,19 @@ class Search(ABC):
         """True when every configuration of a finite space was asked for."""
         enum = self._enumerate()
         return enum is not None and len(self._seen) >= len(enum)
+
+    def front(self) -> list[tuple[dict[str, Any], tuple[float, ...]]]:
+        """The told results no other dominates in the declared objectives:
+        (configuration, the objectives' values), [] for one objective."""
+        if not self.objectives or not self._L:
+            return []
+        from ambs.objectives import nondominated
+
+        L = np.array(self._L)
+        idx = np.flatnonzero(nondominated(L))
+        configs = self.space.to_dicts(np.array([self._X[i] for i in idx])) if len(idx) else []
+        signs = np.array([o.sign for o in self.objectives])
+        return [(c, tuple(float(v) for v in -signs * L[i])) for c, i in zip(configs, idx)]
 
     def best(self) -> tuple[dict[str, Any], float] | None:
         """Best configuration told so far and its objective (maximized), or None."""

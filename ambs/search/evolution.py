@@ -6,7 +6,9 @@ leaves on the left, whatever its objective (aging, not killing the worst).
 Each child comes from its own tournament: ``sample_size`` members drawn at
 random, the best one the parent, one of its choices mutated. Asynchronous:
 ``ask(n)`` runs n tournaments, one child per free worker. Until the
-population is full (results told plus pending), proposals are random.
+population is full (results told plus pending), proposals are random. For
+a problem with several declared objectives, a tournament's winner is drawn
+from the members no other member of the sample dominates.
 
 :class:`Lemonade` (``--method lemonade``) follows LEMONADE (Elsken et al.
 2019) instead, with a *cheap objective* (``problem.cheap_objective(config)
@@ -26,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ambs.objectives import nondominated
 from ambs.pareto import pareto_mask
 from ambs.search.base import Result, Search
 from ambs.space import _KIND_INTEGER, _KIND_NUMERIC
@@ -80,6 +83,7 @@ class AgingEvolution(Search):
     """
 
     architecture_search = True
+    multi_objective = True
 
     def __init__(
         self,
@@ -101,13 +105,17 @@ class AgingEvolution(Search):
         self.cheap_objective = cheap_objective
         # (vector, loss) of the latest results, oldest on the left.
         self.population: deque[tuple[np.ndarray, float]] = deque(maxlen=self.population_size)
+        # Several objectives: the members' losses, in the same order.
+        self.population_losses: deque[np.ndarray] = deque(maxlen=self.population_size)
 
     def tell(self, results: Iterable[Result]) -> None:
         results = list(results)
         start = self.n_told
         super().tell(results)
-        for x, y in zip(self._X[start:], self._y[start:]):
+        for i, (x, y) in enumerate(zip(self._X[start:], self._y[start:]), start=start):
             self.population.append((x, y))
+            if self.objectives:
+                self.population_losses.append(self._L[i])
 
     # ------------------------------------------------------------ proposing
     def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -149,6 +157,11 @@ class AgingEvolution(Search):
     def _tournament(self, rng: np.random.Generator) -> np.ndarray:
         """The best of ``sample_size`` members drawn without replacement (failures lose)."""
         idx = rng.choice(len(self.population), size=min(self.sample_size, len(self.population)), replace=False)
+        if self.objectives:
+            L = np.array([self.population_losses[i] for i in idx], dtype=float)
+            best = np.flatnonzero(nondominated(L))
+            if len(best):
+                return self.population[int(idx[int(rng.choice(best))])][0]
         losses = np.array([self.population[i][1] for i in idx], dtype=float)
         losses = np.where(np.isnan(losses), np.inf, losses)
         return self.population[int(idx[int(np.argmin(losses))])][0]
@@ -161,7 +174,11 @@ class AgingEvolution(Search):
         members = [x for x, y in self.population if np.isfinite(y)]
         losses = np.array([y for _, y in self.population if np.isfinite(y)])
         cheap = self._cheap(members)
-        front = np.flatnonzero(pareto_mask(np.column_stack([-losses, cheap])))
+        if self.objectives:  # the declared objectives, the cheap one among them
+            L = np.array([v for (_, y), v in zip(self.population, self.population_losses) if np.isfinite(y)])
+            front = np.flatnonzero(nondominated(L))
+        else:
+            front = np.flatnonzero(pareto_mask(np.column_stack([-losses, cheap])))
         # Parents: the front, weighted toward sparse regions of the cheap objective.
         w = 1.0 / _kde(cheap, cheap[front])
         candidates = []
@@ -192,7 +209,8 @@ class Lemonade(AgingEvolution):
             self.cheap_objective = self.problem.cheap_objective or (lambda c: -float(len(c)))
 
     def pareto_front(self) -> list[tuple[dict[str, Any], float, float]]:
-        """(configuration, objective, cheap objective) of every told result no other dominates."""
+        """(configuration, objective, cheap objective) of every told result no
+        other dominates in these two (:meth:`front` for the declared objectives)."""
         ok = [(x, -y) for x, y in zip(self._X, self._y) if np.isfinite(y)]
         if not ok:
             return []

@@ -20,6 +20,8 @@ class GridSearch(Search):
             still covers the whole space coarsely); False keeps lexical order.
     """
 
+    multi_objective = True  # it ignores the objectives, whatever their number
+
     def __init__(
         self,
         problem: Problem | ConfigurationSpace,

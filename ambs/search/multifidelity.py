@@ -36,7 +36,7 @@ import numpy as np
 from ConfigSpace import ConfigurationSpace
 
 from ambs.problem import Problem
-from ambs.search.base import Result, Search, config_key, unpack
+from ambs.search.base import Result, Search, config_key
 from ambs.search.brackets import RULES, Bracket, hyperband_brackets, s_max_for
 
 __all__ = ["ASHA", "Hyperband", "MultiFidelitySearch", "RULES", "SuccessiveHalving", "hyperband_brackets",
@@ -130,11 +130,11 @@ class MultiFidelitySearch(Search):
         budget; for ``(config, objective)`` pairs, ``budgets`` gives them in the
         same order. A job told without a budget was at the one it was asked at
         (or ``max_budget``, for one never asked)."""
-        unpacked = [unpack(r) for r in results]
-        blist = list(budgets) if budgets is not None else [b for _, _, b in unpacked]
+        unpacked = [self._outcome(r) for r in results]
+        blist = list(budgets) if budgets is not None else [b for _, _, b, _ in unpacked]
         if len(blist) != len(unpacked):
             raise ValueError(f"{len(unpacked)} results but {len(blist)} budgets")
-        for (config, objective, _), budget in zip(unpacked, blist):
+        for (config, objective, _, values), budget in zip(unpacked, blist):
             key = config_key(config)
             asked = self._pending_budget.get(key)
             if budget is None:
@@ -149,7 +149,7 @@ class MultiFidelitySearch(Search):
                 if x is None:
                     x = self.space.to_vectors([config])[0]
             self._vec[key] = x
-            loss = self._record(x, objective)
+            loss = self._record(x, objective, values)
             self.told_budgets.append(budget)
             self._on_result(key, dict(config), budget, loss, objective, was_asked)
 

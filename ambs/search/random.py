@@ -12,5 +12,7 @@ __all__ = ["RandomSearch"]
 class RandomSearch(Search):
     """Independent random samples, never repeating a configuration."""
 
+    multi_objective = True  # it ignores the objectives, whatever their number
+
     def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return self._random_unseen(n, rng)

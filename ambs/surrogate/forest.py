@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
@@ -125,6 +126,10 @@ class ForestSurrogate:
         else:
             self.estimators_ = [fit_one(p) for p in plans]
         self._rotations = [p[2] for p in plans]
+        # Several targets (multi-output trees, split on all of them): keep
+        # which weighted training rows reach each node, so that the node
+        # statistics of any one target can be had later (belief_for).
+        self._paths = self._node_rows(X, [p[1] for p in plans], n) if y.ndim == 2 else None
         # Flatten all trees' node statistics into one array, addressed by
         # offset[t] + node, so the leaf view can update them vectorized.
         means, second, counts, offsets = [], [], [], [0]
@@ -132,7 +137,7 @@ class ForestSurrogate:
         for est in self.estimators_:
             t = est.tree_
             self._trees.append(t)
-            m = t.value[:, 0, 0].astype(float)
+            m = t.value[:, 0, 0].astype(float)  # several targets: the first
             v = np.maximum(t.impurity.astype(float), 0.0)
             means.append(m)
             second.append(v + m * m)
@@ -145,6 +150,29 @@ class ForestSurrogate:
             np.array(offsets[:-1], dtype=np.int64),
         )
         return self
+
+    def _node_rows(self, X: np.ndarray, weights: list, n: int) -> Any:
+        """The (n, all nodes) sparse matrix of each training row's weight in each node."""
+        from scipy import sparse
+
+        blocks = []
+        for est, R, w in zip(self.estimators_, self._rotations, weights):
+            path = est.decision_path(self._rotated(X, R)).tocsr().astype(float)
+            blocks.append(path if w is None else sparse.diags(w) @ path)
+        return sparse.hstack(blocks).tocsc()
+
+    def belief_for(self, y: np.ndarray) -> LeafView:
+        """An empty leaf view whose node statistics are those of target ``y``
+        (n,) over the training rows: trees grown on several targets at once,
+        read for one combination of them (a scalarization)."""
+        assert self._paths is not None, "fit() on several targets (y of shape (n, m)) first"
+        y = np.asarray(y, dtype=float)
+        A = self._paths
+        count = np.asarray(A.sum(axis=0)).ravel()
+        safe = np.where(count > 0, count, 1.0)
+        mean = (A.T @ y) / safe
+        second = (A.T @ (y * y)) / safe
+        return LeafView(np.empty((self.n_trees, 0), dtype=np.int64), mean, second, count, locate=self.leaves)
 
     @property
     def n_trees(self) -> int:

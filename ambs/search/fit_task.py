@@ -1,0 +1,56 @@
+"""One surrogate fit of AMBS on a snapshot of the results, runnable in any thread."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ambs.objectives import Scalarizer
+from ambs.surrogate import Surrogate, transform_targets
+
+__all__ = ["FitTask"]
+
+
+class FitTask:
+    """One surrogate fit on a snapshot of the results, runnable in any thread.
+
+    The task holds copies of what it needs, so :meth:`run` touches no state
+    of the search: a driver may run it in a background thread while the
+    search keeps proposing with the previous model, then hand it back with
+    :meth:`ambs.search.ambs.AMBS.install`.
+
+    Several objectives: ``losses`` (n, m) are the results' losses and ``y``
+    one scalarization of them (``scalarize``). A surrogate that can read its
+    fit for any combination of targets (a forest's ``belief_for``) is fitted
+    on all of them at once, each normalized to [0, 1], and every proposed
+    point then draws a scalarization of its own (``front`` is True); any
+    other is fitted on ``y``.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, n_told: int, transform: str, eps: float,
+                 make: Any, scalarize: Scalarizer | None = None, losses: np.ndarray | None = None) -> None:
+        self.X, self.y, self.n_told = X, y, n_told
+        self.scalarize = scalarize  # several objectives: how their losses became y
+        self.losses = losses
+        self.transform, self.eps, self._make = transform, eps, make
+        self.model: Surrogate | None = None
+        self.front = False
+        self.tf: Any = None
+        self.yt = np.empty(0)
+        self.seconds = 0.0
+
+    def run(self) -> FitTask:
+        """Fit the surrogate (the expensive part); returns itself."""
+        t = time.perf_counter()
+        model = self._make()
+        self.yt, self.tf = transform_targets(self.y, self.transform, self.eps)
+        if self.losses is not None and self.scalarize is not None and hasattr(model, "belief_for"):
+            model.fit(self.X, self.scalarize.normalize(self.losses))
+            self.front = True
+        else:
+            model.fit(self.X, self.yt)
+        self.model = model
+        self.seconds = time.perf_counter() - t
+        return self
