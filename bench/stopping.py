@@ -82,7 +82,18 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 BUDGETS = {"mlp_digits": 400, "cnn_digits": 300}  # default epochs per run: 20 full trainings
-OWN = ["random", "ambs", "ambs-median", "ambs-lce", "asha-retrain", "asha-continue"]
+# AMBS with a stop rule made with other settings than its defaults: ambs-<variant>.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "median-worst": ("median", {"tell": "worst"}),
+    "median-scaled": ("median", {"tell": "scaled"}),
+    "median-finished": ("median", {"against": "finished"}),
+    "median-vizier": ("median", {"against": "finished", "vizier": True}),
+    "median-vizier-worst": ("median", {"against": "finished", "vizier": True, "tell": "worst"}),
+    "lce-worst": ("lce", {"tell": "worst"}),
+    "lce-scaled": ("lce", {"tell": "scaled"}),
+}
+OWN = ["random", "ambs", "ambs-median", "ambs-lce", "asha-retrain", "asha-continue",
+       *(f"ambs-{v}" for v in VARIANTS)]
 PEERS = ["optuna-tpe-median", "optuna-tpe-hyperband", "dh-cbo-lce"]
 MARKS = (0.25, 0.5, 1.0)
 TARGETS = {"A": "random", "B": "ambs"}  # target: the median final best of this method
@@ -116,12 +127,17 @@ def _full_epochs(problem: str) -> int:
 
 
 # ------------------------------------------------------------------ own methods
-def _own_options(method: str) -> dict[str, Any]:
+def _own_options(method: str, problem: str) -> dict[str, Any]:
     """run_search's arguments for one of this package's methods."""
     if method == "random":
         return {"method": "random"}
     if method.startswith("ambs"):
         rule = method.partition("-")[2] or None
+        if rule in VARIANTS:
+            from ambs.stopping import make_rule
+
+            name, settings = VARIANTS[rule]
+            rule = make_rule(name, final_step=_full_epochs(problem), **settings)
         return {"method": "ambs", "fit": "sync", "fit_jobs": 1, "stop_rule": rule}
     from ambs import run_search
 
@@ -150,7 +166,7 @@ def run_own(method: str, problem: str, seed: int, budget: int) -> dict[str, Any]
         out = os.path.join(tmp, "run")
         try:
             res = run_search(f"problems.{problem}", evaluator="serial", max_evals=100_000, output=out, seed=seed,
-                             quiet=True, on_result=count, **_own_options(method))
+                             quiet=True, on_result=count, **_own_options(method, problem))
         except BudgetSpent:
             pass
         else:  # a signal, or a search out of configurations, ended it first
