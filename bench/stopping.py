@@ -12,6 +12,9 @@ evaluator (read back from the run's ``results.csv`` in finish order):
 * ``random``, ``ambs``: every configuration trained in full, no stop rule.
 * ``ambs-median``, ``ambs-lce``: AMBS with ``stop_rule="median"`` / ``"lce"``
   (:mod:`ambs.stopping`), on the reports ``run`` makes after each epoch.
+* ``ambs-<variant>``: AMBS with a stop rule made with other settings, and
+  AMBS's own settings, as ``VARIANTS`` lists them (what the search is told about
+  a stopped evaluation, what the median rule compares with, kappa).
 * ``asha-retrain``: ASHA (eta 3, the problem's budget range) where a promotion
   trains again from scratch (``checkpoints=False``).
 * ``asha-continue``: ASHA where a promotion continues from the checkpoint of
@@ -82,15 +85,17 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 BUDGETS = {"mlp_digits": 400, "cnn_digits": 300}  # default epochs per run: 20 full trainings
-# AMBS with a stop rule made with other settings than its defaults: ambs-<variant>.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "median-worst": ("median", {"tell": "worst"}),
-    "median-scaled": ("median", {"tell": "scaled"}),
-    "median-finished": ("median", {"against": "finished"}),
-    "median-vizier": ("median", {"against": "finished", "vizier": True}),
-    "median-vizier-worst": ("median", {"against": "finished", "vizier": True, "tell": "worst"}),
-    "lce-worst": ("lce", {"tell": "worst"}),
-    "lce-scaled": ("lce", {"tell": "scaled"}),
+# AMBS with a stop rule made with other settings than its defaults, and AMBS's own
+# settings: ambs-<variant> -> (rule, its settings, AMBS's settings).
+VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "median-worst": ("median", {"tell": "worst"}, {}),
+    "median-scaled": ("median", {"tell": "scaled"}, {}),
+    "median-finished": ("median", {"against": "finished"}, {}),
+    "median-finished-worst": ("median", {"against": "finished", "tell": "worst"}, {}),
+    "median-finished-k2": ("median", {"against": "finished"}, {"kappa": 1.96}),
+    "median-vizier": ("median", {"against": "finished", "vizier": True}, {}),
+    "lce-worst": ("lce", {"tell": "worst"}, {}),
+    "lce-scaled": ("lce", {"tell": "scaled"}, {}),
 }
 OWN = ["random", "ambs", "ambs-median", "ambs-lce", "asha-retrain", "asha-continue",
        *(f"ambs-{v}" for v in VARIANTS)]
@@ -136,8 +141,9 @@ def _own_options(method: str, problem: str) -> dict[str, Any]:
         if rule in VARIANTS:
             from ambs.stopping import make_rule
 
-            name, settings = VARIANTS[rule]
+            name, settings, search = VARIANTS[rule]
             rule = make_rule(name, final_step=_full_epochs(problem), **settings)
+            return {"method": "ambs", "fit": "sync", "fit_jobs": 1, "stop_rule": rule, **search}
         return {"method": "ambs", "fit": "sync", "fit_jobs": 1, "stop_rule": rule}
     from ambs import run_search
 
