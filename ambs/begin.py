@@ -69,10 +69,10 @@ def curve_book(out: Path, extras: dict[str, Any], search: Search, budget: Any, t
                 previous: list[Evaluation]) -> Any:
     """Where in-training reports go (``out/curves.csv``) and the stop rule that reads them."""
     from ambs.reports import CurveBook
-    from ambs.stopping import make_rule
+    from ambs.stopping import StopRule, make_rule
 
-    rule = None
-    if extras.get("rule"):
+    rule = extras.get("rule") if isinstance(extras.get("rule"), StopRule) else None
+    if extras.get("rule") and rule is None:
         final = extras.get("final_step")
         if final is None:
             final = search.max_budget if search.multi_fidelity else search.train_budget  # type: ignore[attr-defined]
@@ -83,5 +83,5 @@ def curve_book(out: Path, extras: dict[str, Any], search: Search, budget: Any, t
             raise AmbsError(str(exc)) from None
     book = CurveBook(out, rule, t0, resume=resume)
     for e in previous:
-        book.finished(e.job_id, e.objective if e.ok else None)
+        book.finished(e.job_id, e.objective if e.ok else None, e.stopped)
     return book

@@ -196,6 +196,9 @@ class Driver:
             directory already used).
         initial: configurations to evaluate before the search proposes any
             (those among ``previous`` are not run again).
+        told: what the search is told about an evaluation (a stopped one's
+            value from its stop rule, :meth:`ambs.reports.CurveBook.told`);
+            None: the evaluation as recorded.
     """
 
     def __init__(
@@ -214,6 +217,7 @@ class Driver:
         checkpoints: CheckpointStore | None = None,
         first_id: int = 0,
         initial: list[dict[str, Any]] | None = None,
+        told: Callable[[Evaluation], Evaluation] | None = None,
     ) -> None:
         self.search = search
         self.evaluator = evaluator
@@ -240,6 +244,7 @@ class Driver:
         self._budgets: dict[int, float | None] = {}  # job id -> budget, while it runs
         self.assigner = assigner
         self.checkpoints = checkpoints
+        self.told = told
         ran = {config_key(e.config) for e in previous}
         self.initial = [c for c in (initial or []) if config_key(c) not in ran]  # evaluated first
         for e in previous:
@@ -280,6 +285,8 @@ class Driver:
             s.best_objective, s.best_config = ev.objective, dict(ev.config)
 
     def _tell(self, evs: list[Evaluation]) -> None:
+        if self.told is not None:
+            evs = [self.told(ev) for ev in evs]
         if self.assigner is not None:
             self.assigner.tell([(ev.config, ev.objective if ev.ok else None) for ev in evs])
         self.search.tell(evs)

@@ -24,6 +24,7 @@ evaluation should stop.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import inspect
 import io
@@ -227,10 +228,20 @@ class CurveBook:
             return True
         return False
 
-    def finished(self, job_id: int, objective: float | None) -> None:
-        """An evaluation finished (objective None unless it is ok): the rule learns its final value."""
+    def finished(self, job_id: int, objective: float | None, stopped: float | None = None) -> None:
+        """An evaluation finished (objective None unless it is ok; ``stopped``: the
+        step at which it was told to stop): the rule learns its final value."""
         if self.rule is not None:
-            self.rule.finish(job_id, objective)
+            self.rule.finish(job_id, objective, stopped)
+
+    def told(self, ev: Any) -> Any:
+        """The evaluation as the search is told it: a stopped one with the
+        objective its rule gives it (:meth:`ambs.stopping.StopRule.told`);
+        the evaluation itself otherwise (what results.csv holds is unchanged)."""
+        if self.rule is None or not ev.ok or ev.stopped is None or ev.objective is None:
+            return ev
+        value = self.rule.told(ev.job_id, ev.stopped, ev.objective)
+        return ev if value == ev.objective else dataclasses.replace(ev, objective=value)
 
     def close(self) -> None:
         if self._fh is not None:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ambs.begin import begin, curve_book, first_free_id, inherit
 from ambs.driver import Assigner, Driver, Progress, RowSink, RunSummary, StopRules
@@ -31,6 +31,9 @@ from ambs.evaluator.base import Evaluator
 from ambs.problem import LoadedProblem, Problem, load_problem
 from ambs.result import Evaluation
 from ambs.search.base import Search
+
+if TYPE_CHECKING:
+    from ambs.stopping import StopRule
 
 __all__ = ["CHECKPOINT_VAR", "RunResult", "drive", "run_search"]
 
@@ -74,7 +77,8 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
           fit: str = "background", progress: Progress | None = None,
           on_result: Callable[[Evaluation], None] | None = None,
           assigner: Assigner | None = None, checkpoints: Any = None, first_id: int = 0,
-          initial: list[dict[str, Any]] | None = None) -> tuple[RunSummary, Any]:
+          initial: list[dict[str, Any]] | None = None,
+          told: Callable[[Evaluation], Evaluation] | None = None) -> tuple[RunSummary, Any]:
     """Run ``search`` on ``evaluator`` until a stop rule fires; every finished
     evaluation goes to ``sink`` at once. Returns the summary and the fitter
     (None when the search fits in ``ask``)."""
@@ -85,7 +89,7 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
     try:
         driver = Driver(search, evaluator, sink, rules, t0, previous=previous, progress=progress,
                         on_result=on_result, fitter=fitter, clock=evaluator.clock, assigner=assigner,
-                        checkpoints=checkpoints, first_id=first_id, initial=initial)
+                        checkpoints=checkpoints, first_id=first_id, initial=initial, told=told)
         return driver.run(), fitter
     finally:
         if fitter is not None:
@@ -141,7 +145,7 @@ def run_search(
     evaluator_options: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     on_result: Callable[[Evaluation], None] | None = None,
-    stop_rule: str | None = None,
+    stop_rule: str | StopRule | None = None,
     stop_final_step: float | None = None,
     checkpoints: bool = True,
     warm_start: list[str | Path] | None = None,
@@ -177,7 +181,9 @@ def run_search(
             arguments given).
         on_result: called with each evaluation after it is written.
         stop_rule: stop evaluations early on their in-training reports:
-            ``median``, ``patience`` or ``lce`` (:mod:`ambs.stopping`); None:
+            ``median``, ``patience``, ``lce`` or ``asha`` (:mod:`ambs.stopping`),
+            or a :class:`ambs.stopping.StopRule` made with other settings (a
+            resume makes the named rule with its defaults); None:
             reports are recorded in ``output/curves.csv``, nothing is stopped.
         stop_final_step: the step a full training reaches, for ``lce``
             (default: the full budget).
@@ -201,9 +207,9 @@ def run_search(
             "warm_start": [str(Path(p).resolve()) for p in warm_start] if warm_start else None,
             "initial_configs": initial_configs}
     if stop_rule is not None:
-        from ambs.stopping import RULES
+        from ambs.stopping import RULES, StopRule
 
-        if stop_rule not in RULES:
+        if not isinstance(stop_rule, StopRule) and stop_rule not in RULES:
             raise AmbsError(f"unknown stop rule {stop_rule!r} (choose from {', '.join(RULES)})")
         if evaluator in ("balsam", "simulated"):
             raise AmbsError(f"--stop-rule needs in-training reports, which the {evaluator} evaluator does not "
@@ -291,7 +297,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         "grace": grace, "fit": fit, "assign": assign, **method_options, **options}
     recorded["seed"] = search.random_state
     if stop.get("rule") and settings is None:
-        recorded.update(stop_rule=stop["rule"], stop_final_step=stop.get("final_step"))
+        recorded.update(stop_rule=getattr(stop["rule"], "name", stop["rule"]), stop_final_step=stop.get("final_step"))
     if search.multi_fidelity and settings is None:
         recorded["checkpoints"] = stop["checkpoints"]
     if stop.get("warm_start") or stop.get("initial_configs") is not None:
@@ -394,7 +400,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     ev.on_report = book.report
 
     def finished(e: Evaluation) -> None:
-        book.finished(e.job_id, e.objective if e.ok else None)
+        book.finished(e.job_id, e.objective if e.ok else None, e.stopped)
         if on_result is not None:
             on_result(e)
 
@@ -408,6 +414,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
             summary, fitter = drive(search, ev, recorder, max_evals=max_evals, t0=t0, walltime=walltime,
                                     grace=grace if evaluator != "simulated" else 0.0, previous=previous, fit=fit,
                                     progress=progress, on_result=finished, assigner=assigner, checkpoints=store,
+                                    told=book.told,
                                     first_id=first_free_id(out) if resume else 0, initial=initial)
     finally:
         book.close()

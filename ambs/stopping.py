@@ -27,7 +27,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RULES", "LearningCurveRule", "MedianRule", "PatienceRule", "RungRule", "StopRule", "make_rule"]
+__all__ = ["RULES", "TELLS", "LearningCurveRule", "MedianRule", "PatienceRule", "RungRule", "StopRule", "make_rule"]
+
+
+TELLS = ("value", "worst", "scaled")
 
 
 class StopRule:
@@ -35,14 +38,22 @@ class StopRule:
 
     Args:
         grace: reports an evaluation makes before the rule may stop it.
+
+    ``tell`` says what the search is told about a stopped evaluation
+    (:meth:`told`): ``"value"``, its objective where it stopped; ``"worst"``,
+    no better than the worst evaluation that ran to its end; ``"scaled"``,
+    its value plus the median gain the evaluations that ran to their end
+    made from that step to their end.
     """
 
     name = ""
+    tell = "value"
 
     def __init__(self, grace: int = 3) -> None:
         self.grace = int(grace)
         self.curves: dict[int, list[tuple[float, float]]] = {}
-        self.finals: dict[int, float] = {}
+        self.finals: dict[int, float] = {}  # every evaluation that ended ok, stopped or not
+        self.full: dict[int, float] = {}  # those that ran to their end
 
     def observe(self, job_id: int, step: float, value: float) -> None:
         """Record one point without deciding (reports read back on resume)."""
@@ -57,10 +68,24 @@ class StopRule:
         curve = self.curves.get(job_id, [])
         return len(curve) > self.grace and self._stop(job_id, curve)
 
-    def finish(self, job_id: int, objective: float | None) -> None:
-        """An evaluation finished; ``objective`` None when it did not end ok."""
+    def finish(self, job_id: int, objective: float | None, stopped: float | None = None) -> None:
+        """An evaluation finished; ``objective`` None when it did not end ok;
+        ``stopped`` the step at which it was told to stop (None: it ran to its end)."""
         if objective is not None and math.isfinite(objective):
             self.finals[job_id] = float(objective)
+            if stopped is None:
+                self.full[job_id] = float(objective)
+
+    def told(self, job_id: int, step: float, value: float) -> float:
+        """What the search is told about an evaluation stopped at ``step`` with ``value`` (see ``tell``)."""
+        if self.tell == "worst" and self.full:
+            return min(value, min(self.full.values()))
+        if self.tell == "scaled":
+            gains = [final - v for j, final in self.full.items()
+                     if (v := _value_at(self.curves.get(j, []), step)) is not None]
+            if gains:
+                return value + statistics.median(gains)
+        return value
 
     def _stop(self, job_id: int, curve: list[tuple[float, float]]) -> bool:
         raise NotImplementedError
@@ -78,19 +103,42 @@ def _value_at(curve: list[tuple[float, float]], step: float) -> float | None:
     return last
 
 
+def _mean_to(curve: list[tuple[float, float]], step: float) -> float | None:
+    """The mean of a curve's values at or before ``step``, for a curve that reached it."""
+    if not curve or curve[-1][0] < step:
+        return None
+    vals = [v for s, v in curve if s <= step]
+    return sum(vals) / len(vals) if vals else None
+
+
 class MedianRule(StopRule):
     """Median stopping (Golovin et al., Google Vizier, 2017): stop when the value at
-    step s is below the median of the others' values at s."""
+    step s is below the median of the others' values at s.
+
+    Args:
+        against: ``"all"``, the other curves that reached s, stopped or running;
+            ``"finished"``, the curves of the evaluations that ran to their end
+            (Vizier's completed trials), so that the curves a rule cut short do
+            not leave only the best to compare with.
+        vizier: the paper's comparison: the evaluation's best value up to s
+            against the median of the others' running means up to s.
+    """
 
     name = "median"
 
-    def __init__(self, grace: int = 3, min_others: int = 3) -> None:
+    def __init__(self, grace: int = 3, min_others: int = 3, against: str = "all", vizier: bool = False) -> None:
         super().__init__(grace)
-        self.min_others = int(min_others)
+        if against not in ("all", "finished"):
+            raise ValueError(f"the median rule compares against all or finished curves, not {against!r}")
+        self.min_others, self.against, self.vizier = int(min_others), against, bool(vizier)
 
     def _stop(self, job_id: int, curve: list[tuple[float, float]]) -> bool:
         step, value = curve[-1]
-        others = [v for j, c in self.curves.items() if j != job_id and (v := _value_at(c, step)) is not None]
+        ids = self.full if self.against == "finished" else self.curves
+        at = _mean_to if self.vizier else _value_at
+        others = [v for j in ids if j != job_id and (v := at(self.curves.get(j, []), step)) is not None]
+        if self.vizier:
+            value = max(v for _, v in curve)
         return len(others) >= self.min_others and value < statistics.median(others)
 
 
@@ -326,10 +374,18 @@ RULES: dict[str, type[StopRule]] = {"median": MedianRule, "patience": PatienceRu
                                     "asha": RungRule}
 
 
-def make_rule(name: str, final_step: float | None = None, **options: Any) -> StopRule:
-    """The rule called ``name``; ValueError with one line for an unknown one or a missing final step."""
+def make_rule(name: str, final_step: float | None = None, tell: str | None = None, **options: Any) -> StopRule:
+    """The rule called ``name``, telling the search ``tell`` about a stopped
+    evaluation (None: the rule's default); ValueError with one line for an
+    unknown one or a missing final step."""
     if name not in RULES:
         raise ValueError(f"unknown stop rule {name!r} (choose from {', '.join(RULES)})")
+    if tell is not None and tell not in TELLS:
+        raise ValueError(f"unknown value to tell of a stopped evaluation {tell!r} (choose from {', '.join(TELLS)})")
     if name in ("lce", "asha"):
-        return RULES[name](final_step=final_step, **options)  # type: ignore[call-arg]
-    return RULES[name](**options)
+        rule: StopRule = RULES[name](final_step=final_step, **options)  # type: ignore[call-arg]
+    else:
+        rule = RULES[name](**options)
+    if tell is not None:
+        rule.tell = tell
+    return rule

@@ -12,6 +12,9 @@ evaluator (read back from the run's ``results.csv`` in finish order):
 * ``random``, ``ambs``: every configuration trained in full, no stop rule.
 * ``ambs-median``, ``ambs-lce``: AMBS with ``stop_rule="median"`` / ``"lce"``
   (:mod:`ambs.stopping`), on the reports ``run`` makes after each epoch.
+* ``ambs-<variant>``: AMBS with a stop rule made with other settings, and
+  AMBS's own settings, as ``VARIANTS`` lists them (what the search is told about
+  a stopped evaluation, what the median rule compares with, kappa).
 * ``asha-retrain``: ASHA (eta 3, the problem's budget range) where a promotion
   trains again from scratch (``checkpoints=False``).
 * ``asha-continue``: ASHA where a promotion continues from the checkpoint of
@@ -82,7 +85,20 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 BUDGETS = {"mlp_digits": 400, "cnn_digits": 300}  # default epochs per run: 20 full trainings
-OWN = ["random", "ambs", "ambs-median", "ambs-lce", "asha-retrain", "asha-continue"]
+# AMBS with a stop rule made with other settings than its defaults, and AMBS's own
+# settings: ambs-<variant> -> (rule, its settings, AMBS's settings).
+VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "median-worst": ("median", {"tell": "worst"}, {}),
+    "median-scaled": ("median", {"tell": "scaled"}, {}),
+    "median-finished": ("median", {"against": "finished"}, {}),
+    "median-finished-worst": ("median", {"against": "finished", "tell": "worst"}, {}),
+    "median-finished-k2": ("median", {"against": "finished"}, {"kappa": 1.96}),
+    "median-vizier": ("median", {"against": "finished", "vizier": True}, {}),
+    "lce-worst": ("lce", {"tell": "worst"}, {}),
+    "lce-scaled": ("lce", {"tell": "scaled"}, {}),
+}
+OWN = ["random", "ambs", "ambs-median", "ambs-lce", "asha-retrain", "asha-continue",
+       *(f"ambs-{v}" for v in VARIANTS)]
 PEERS = ["optuna-tpe-median", "optuna-tpe-hyperband", "dh-cbo-lce"]
 MARKS = (0.25, 0.5, 1.0)
 TARGETS = {"A": "random", "B": "ambs"}  # target: the median final best of this method
@@ -116,12 +132,18 @@ def _full_epochs(problem: str) -> int:
 
 
 # ------------------------------------------------------------------ own methods
-def _own_options(method: str) -> dict[str, Any]:
+def _own_options(method: str, problem: str) -> dict[str, Any]:
     """run_search's arguments for one of this package's methods."""
     if method == "random":
         return {"method": "random"}
     if method.startswith("ambs"):
         rule = method.partition("-")[2] or None
+        if rule in VARIANTS:
+            from ambs.stopping import make_rule
+
+            name, settings, search = VARIANTS[rule]
+            rule = make_rule(name, final_step=_full_epochs(problem), **settings)
+            return {"method": "ambs", "fit": "sync", "fit_jobs": 1, "stop_rule": rule, **search}
         return {"method": "ambs", "fit": "sync", "fit_jobs": 1, "stop_rule": rule}
     from ambs import run_search
 
@@ -150,7 +172,7 @@ def run_own(method: str, problem: str, seed: int, budget: int) -> dict[str, Any]
         out = os.path.join(tmp, "run")
         try:
             res = run_search(f"problems.{problem}", evaluator="serial", max_evals=100_000, output=out, seed=seed,
-                             quiet=True, on_result=count, **_own_options(method))
+                             quiet=True, on_result=count, **_own_options(method, problem))
         except BudgetSpent:
             pass
         else:  # a signal, or a search out of configurations, ended it first
