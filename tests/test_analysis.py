@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from ambs import analysis
-from ambs.analysis import metrics, plots
+from ambs.analysis import frontplot, metrics, plots
 from ambs.cli import main
 
 pytest.importorskip("matplotlib")
@@ -352,6 +352,7 @@ def _figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
         return save(fig, path)
 
     monkeypatch.setattr(plots, "save", keep)
+    monkeypatch.setattr(frontplot, "save", keep)
     return figs
 
 

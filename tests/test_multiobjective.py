@@ -300,3 +300,24 @@ def test_hypervolume_trace_grows_and_matches_the_final_front(tmp_path):
     assert (np.diff(trace["hypervolume"]) >= 0).all()
     L = np.array([[v[0], v[1]] for _, v in result.search.front()])
     assert trace["hypervolume"].iloc[-1] == pytest.approx(hypervolume(L, (1.1, 12.0)))
+
+
+@pytest.mark.parametrize("kind", ["et", "rf"])
+def test_a_forest_grown_on_several_targets_reads_out_any_one_of_them(kind):
+    """The node statistics belief_for computes from the training rows are the
+    trees' own for each target (sklearn's weighted node means), and the
+    predicted mean interpolates a target the trees were grown on."""
+    from ambs.surrogate import ForestSurrogate
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 3))
+    Y = np.column_stack([X[:, 0] + X[:, 1], (X[:, 2] - 0.5) ** 2])
+    forest = ForestSurrogate(kind=kind, n_estimators=8, random_state=1).fit(X, Y)
+    for j in range(2):
+        view = forest.belief_for(Y[:, j])
+        own = np.concatenate([est.tree_.value[:, j, 0] for est in forest.estimators_])
+        assert np.allclose(view.mean, own)
+    view = forest.belief_for(Y[:, 1])
+    view.extend(view.locate(X.astype(np.float32)))
+    mu, sd = view.mean_std()
+    assert np.corrcoef(mu, Y[:, 1])[0, 1] > 0.9

@@ -19,7 +19,7 @@ from ambs.nas.hardware import assign, complexity, domain_complexity, priority
 from ambs.nas.space import ArchSpec, arch_problem, count_parameters, layers_of
 from ambs.pareto import dominates, pareto_mask
 from ambs.problem import load_problem
-from ambs.result import Status, normalize_output
+from ambs.result import Status, normalize_multi, normalize_output
 from ambs.search import AgingEvolution, Lemonade, MorphismSearch, Reinforce
 from ambs.search.base import config_key
 from ambs.search.evolution import mutate_one
@@ -140,8 +140,10 @@ def test_a_nas_problem_child_inherits_its_parents_weights(tmp_path, monkeypatch)
     start = loaded.problem.starting_points[0]
     first = loaded.run(start, 1)
     assert first["inherited"] == ""
-    objective, status, _, meta = normalize_output(first)
-    assert status is Status.OK and meta["objectives"] == [objective, -float(first["n_parameters"])]
+    specs = tuple(o.spec() for o in loaded.problem.objectives)
+    objective, status, _, meta, values = normalize_multi(first, specs)
+    assert specs == (("accuracy", "max"), ("parameters", "min"))
+    assert status is Status.OK and values == (objective, float(first["parameters"])) and "accuracy" not in meta
     deeper = next(m.child for m in morphisms(start, loaded.module.SPEC) if m.kind == "deepen")
     second = loaded.run(deeper, 1)
     assert second["inherited"] == "deepen"

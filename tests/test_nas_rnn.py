@@ -36,13 +36,14 @@ def test_default_configuration_beats_chance_with_a_small_budget(nas):
     assert config["n_layers"] == 1 and config["l0_op"] == "lstm" and "l1_op" not in config
     assert problem.budget.low == 1 and problem.budget.high == 10
     out = nas.run(config, 2)
-    acc, minus_weights = out["objective"]
+    acc, weights = out["accuracy"], out["parameters"]
     assert acc > CHANCE + 0.05, out
     assert 0.0 <= out["sequence_accuracy"] <= acc
     assert out["test_accuracy"] > CHANCE
-    assert minus_weights == -out["n_parameters"] == problem.cheap_objective(config)
+    assert -weights == problem.cheap_objective(config)  # LEMONADE maximizes minus the weights
     assert out["epochs"] == 2
-    assert {"objectives", "sequence_accuracy", "n_parameters"} <= set(problem.metadata)
+    assert problem.objective_names == ["accuracy", "parameters"]
+    assert {"sequence_accuracy", "test_accuracy"} <= set(problem.metadata)
 
 
 def test_every_sampled_architecture_builds_and_predicts_each_answer_character(nas):
