@@ -269,7 +269,7 @@ def summarize(run: Run, k: int = 5, budget: float | None = None) -> dict[str, An
         "evaluations": int(len(d)),
         "by_status": by_status,
         "best": best,
-        "front": front_summary(run),
+        "front": front_summary(run, config_of=lambda row: _config(run, row)),
         "ranked_at": ranking_budget(run, budget),
         "best_any_budget": best_any,
         "top": [{"job_id": _py(r["job_id"]), "objective": float(r["objective"]), "config": _config(run, r)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -161,23 +162,27 @@ def hypervolume_trace(run: Run, reference: Sequence[float] | None = None,
     return pd.DataFrame(out, columns=["evaluation", "finished", "hypervolume"]), ref
 
 
-def front_summary(run: Run, limit: int = 20) -> dict | None:
+def front_summary(run: Run, limit: int = 20, config_of: Any = None) -> dict | None:
     """The front of a run with declared objectives, for ``ambs analyze
     summary``: the objectives and their directions, how many evaluations
     are on the front, its hypervolume (default reference point), and up to
-    ``limit`` of its members with their configurations; None for a run
-    without declared objectives or without a successful evaluation."""
+    ``limit`` of its members with their configurations (``config_of(row)``
+    of the member's row of ``run.data``); None for a run without declared
+    objectives or without a successful evaluation."""
     names = declared(run)
     if not names or run.ok.empty:
         return None
-    front = pareto_front(run, configs=True)
-    on = front[front["pareto"]]
+    frame = objectives_frame(run)
+    dirs = directions(run, frame)
+    L = _losses(frame, dirs)
+    on = frame[nondominated(L)].iloc[np.argsort(L[nondominated(L), 0], kind="stable")]
     trace, ref = hypervolume_trace(run)
-    dirs = directions(run, objectives_frame(run))
     members = []
-    for _, r in on.head(limit).iterrows():
+    for idx, r in on.head(limit).iterrows():
+        row = run.data.loc[idx]
+        config = config_of(row) if config_of is not None else {p: row[f"p:{p}"] for p in run.params}
         members.append({"job_id": int(r["job_id"]), "objectives": {n: float(r[n]) for n in names},
-                        "config": {p: r[p] for p in run.params if isinstance(r[p], str) or pd.notna(r[p])}})
+                        "config": config})
     return {"objectives": [{"name": n, "direction": d} for n, d in zip(names, dirs)], "size": int(len(on)),
-            "successful": int(len(front)), "hypervolume": float(trace["hypervolume"].iloc[-1]) if len(trace) else 0.0,
+            "successful": int(len(frame)), "hypervolume": float(trace["hypervolume"].iloc[-1]) if len(trace) else 0.0,
             "reference": ref, "members": members}

@@ -301,7 +301,8 @@ def _report(summary: Any, out: Path, max_evals: int, resume: str, search: Any = 
     if front:
         heads = ", ".join(f"{o.name} ({o.direction})" for o in search.objectives)
         print(f"Pareto front: {len(front)} configuration(s) of {heads}; all of them: ambs analyze pareto {out}")
-        for _, values in sorted(front, key=lambda f: f[1])[:: max(1, len(front) // 5)][:5]:
+        first = search.objectives[0]
+        for _, values in sorted(front, key=lambda f: -first.sign * f[1][0])[:: max(1, len(front) // 5)][:5]:
             print("  " + ", ".join(f"{o.name}={v:.6g}" for o, v in zip(search.objectives, values)))
     elif summary.best_config is not None:
         print(f"best objective: {summary.best_objective:.10g}")
