@@ -34,6 +34,7 @@ from ambs import stopsignals
 from ambs.checkpoints import CheckpointStore
 from ambs.evaluator.base import Evaluator
 from ambs.fitter import Fitter
+from ambs.objectives import Front
 from ambs.result import Evaluation, Job
 from ambs.search.base import Search, config_key
 
@@ -129,7 +130,8 @@ class Progress:
         self._last_done = -1
         self._width = 0
 
-    def update(self, done: int, best: float, running: int, elapsed: float, rate_n: int, force: bool = False) -> None:
+    def update(self, done: int, best: float, running: int, elapsed: float, rate_n: int, force: bool = False,
+               front: int | None = None) -> None:
         now = time.monotonic()
         if self.tty:
             if not force and now - self._last < 0.2:
@@ -142,9 +144,11 @@ class Progress:
         self._last, self._last_done = now, done
         # A rate over less than a second of running says nothing.
         rate_s = f"{rate_n / elapsed * 60:.1f} evals/min" if elapsed >= 1.0 else "- evals/min"
-        best_s = f"{best:.6g}" if math.isfinite(best) else "-"
+        best_s = f"best {best:.6g}" if math.isfinite(best) else "best -"
+        if front is not None:  # several objectives: the size of the Pareto front so far
+            best_s = f"front {front}"
         line = (
-            f"[{done}/{self.max_evals}] best {best_s} | running {running} | "
+            f"[{done}/{self.max_evals}] {best_s} | running {running} | "
             f"{rate_s} | {_hms(elapsed)}"
         )
         if self.tty:
@@ -238,6 +242,7 @@ class Driver:
         declared = search.problem.budget
         # The declared objectives travel with every job: the worker reads them from run's dict.
         self.objective_specs = tuple(o.spec() for o in search.problem.objectives) if search.problem.multi_objective else ()
+        self.front = Front() if self.objective_specs else None  # for the progress line
         # What run(config) trains with (the declared default, else high): recorded as
         # the budget of a job without one (a search's train_budget is its jobs' budget).
         self.full_budget: float | None = float(declared.unbudgeted) if declared is not None else None
@@ -283,6 +288,8 @@ class Driver:
         s.by_status[ev.status.value] = s.by_status.get(ev.status.value, 0) + 1
         if ev.ok and not (ev.objective <= s.best_objective):
             s.best_objective, s.best_config = ev.objective, dict(ev.config)
+        if self.front is not None and ev.ok and ev.objectives is not None:
+            self.front.add([v if d == "min" else -v for v, (_, d) in zip(ev.objectives, self.objective_specs)])
 
     def _tell(self, evs: list[Evaluation]) -> None:
         if self.told is not None:
@@ -402,5 +409,6 @@ class Driver:
             self.progress.update(
                 self.n_done, self.summary.best_objective, self.evaluator.n_running,
                 self.elapsed(), self.summary.evaluations, force=force,
+                front=len(self.front) if self.front is not None else None,
             )
 

@@ -197,3 +197,23 @@ def _hv(P: np.ndarray, ref: np.ndarray) -> float:
         S = P[: i + 1, :-1]
         total += depth * _hv(S[nondominated(S)], ref[:-1])
     return total
+
+
+class Front:
+    """The non-dominated set of the losses added so far, kept as they come
+    (for a run's progress line: each addition is one pass over the front)."""
+
+    def __init__(self) -> None:
+        self.points: list[np.ndarray] = []
+
+    def add(self, losses: Sequence[float]) -> None:
+        p = np.asarray(losses, dtype=float)
+        if not np.isfinite(p).all():
+            return
+        for q in self.points:
+            if (q <= p).all() and (q < p).any():
+                return  # dominated
+        self.points = [q for q in self.points if not ((p <= q).all() and (p < q).any())] + [p]
+
+    def __len__(self) -> int:
+        return len(self.points)

@@ -172,6 +172,18 @@ def test_ambs_proposals_depend_on_the_seed_and_results_only():
 
 
 # ---------------------------------------------------------- hypervolume
+def test_the_front_kept_as_results_come_is_the_front_of_all_of_them():
+    from ambs.objectives import Front
+
+    rng = np.random.default_rng(5)
+    L = rng.random((200, 3))
+    front = Front()
+    for row in L:
+        front.add(row)
+    front.add([np.nan, 0.0, 0.0])
+    assert sorted(map(tuple, front.points)) == sorted(map(tuple, L[nondominated(L)]))
+
+
 def test_hypervolume_of_known_fronts():
     assert hypervolume(np.array([[0.0, 0.0]]), (1.0, 1.0)) == 1.0
     assert hypervolume(np.array([[0.5, 0.0], [0.0, 0.5], [0.6, 0.6]]), (1.0, 1.0)) == pytest.approx(0.75)
@@ -269,6 +281,7 @@ def test_the_command_line_reports_the_front_and_the_analysis_draws_it(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Pareto front:" in proc.stdout and "f1 (min), f2 (min)" in proc.stdout
+    assert "[30/30] front " in proc.stderr  # the progress line counts the front, not a best
     proc = subprocess.run([sys.executable, "-m", "ambs", "analyze", "summary", str(out)], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
