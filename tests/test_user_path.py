@@ -115,7 +115,7 @@ ARCHITECTURE_METHODS = [m for m in ALL_METHODS if ALL_METHODS[m].architecture_se
 MPI_RANKS = 3  # MPI cells (see mpi_cells): the master and two workers
 
 # What stderr may hold: the progress lines and the command's notes.
-PROGRESS = re.compile(r"\[\d+/\d+\] best \S+ \| running \d+ \| .* \| \d+:\d\d:\d\d")
+PROGRESS = re.compile(r"\[\d+/\d+\] (best \S+|front \d+) \| running \d+ \| .* \| \d+:\d\d:\d\d")
 NOTE = re.compile(r"ambs: (?!error|warning)\S.*")
 FORBIDDEN = re.compile(r"traceback|warning|error|exception", re.IGNORECASE)
 PARSER = cli.build_parser()  # the command line's parser; parse_args leaves it as it is
