@@ -243,6 +243,8 @@ def _one(job: tuple) -> tuple:
     if reuse and path and os.path.exists(path):
         with open(path) as fh:
             return method, problem, seed, json.load(fh)
+    if reuse == "only":
+        return method, problem, seed, None
     cache = os.path.join(save, "nas_mlp_digits-cache.jsonl") if save else None
     if method in PEERS:
         res = subprocess.run([peer_python, os.path.abspath(__file__), "--peer-worker", method, problem, str(seed),
@@ -265,11 +267,12 @@ def _table(problem: str, reference: list[float], front: float | None, runs: dict
     from ambs.objectives import hypervolume
 
     marks = [c for c in CHECKPOINTS if c <= evals]
-    head = f"### {problem}: median hypervolume over {max(len(r) for r in runs.values())} seeds"
+    runs = {m: r for m, r in runs.items() if r}
+    head = f"### {problem}: median hypervolume over seeds"
     head += f" (reference {tuple(reference)}; the exact front: {front:.4f})" if front is not None else \
         f" (reference {tuple(reference)})"
-    lines = [head, "", "| method | " + " | ".join(f"@{c}" for c in marks) + f" | IQR @{marks[-1]} | optimizer s |",
-             "|---|" + "---|" * (len(marks) + 2)]
+    lines = [head, "", "| method | seeds | " + " | ".join(f"@{c}" for c in marks) + f" | IQR @{marks[-1]} | optimizer s |",
+             "|---|---|" + "---|" * (len(marks) + 2)]
     best = {}
     rows = []
     for method, outs in runs.items():
@@ -284,7 +287,7 @@ def _table(problem: str, reference: list[float], front: float | None, runs: dict
         cells = [f"{v:.4f}" for v in med]
         if med[-1] == top:
             cells[-1] = f"**{cells[-1]}**"
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {q1:.4f}–{q3:.4f} | {secs:.1f} |")
+        lines.append(f"| {method} | {len(runs[method])} | " + " | ".join(cells) + f" | {q1:.4f}–{q3:.4f} | {secs:.1f} |")
     return lines
 
 
@@ -299,6 +302,8 @@ def main() -> None:
     ap.add_argument("--peer-python", default=PEER_PYTHON, help="interpreter with optuna and deephyper")
     ap.add_argument("--save", default=None, help="folder for each run's losses (and the NAS trainings' cache)")
     ap.add_argument("--reuse", action="store_true", help="take runs already in --save instead of rerunning them")
+    ap.add_argument("--saved-only", action="store_true",
+                    help="with --reuse: tabulate the runs in --save, run nothing (a method may have fewer seeds)")
     ap.add_argument("--json", default=None, help="write the medians to this file")
     ap.add_argument("--peer-worker", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -309,13 +314,15 @@ def main() -> None:
         return
     if any(m in PEERS for m in args.methods) and not os.path.exists(args.peer_python):
         ap.error(f"peers need --peer-python (no {args.peer_python}; see bench/README.md)")
-    jobs = [(m, p, s, args.evals, args.batch, args.save, args.reuse, args.peer_python)
+    reuse = "only" if args.saved_only else args.reuse
+    jobs = [(m, p, s, args.evals, args.batch, args.save, reuse, args.peer_python)
             for p in args.problems for s in range(args.seeds) for m in args.methods]
     results: dict[str, dict[str, list[dict]]] = {p: {m: [] for m in args.methods} for p in args.problems}
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for k, (method, problem, seed, out) in enumerate(pool.map(_one, jobs), start=1):
-            results[problem][method].append(out)
+            if out is not None:
+                results[problem][method].append(out)
             print(f"[{k}/{len(jobs)}] {problem} {method} seed {seed} ({time.time() - t0:.0f} s)", file=sys.stderr)
     summary = {}
     for p in args.problems:
@@ -326,7 +333,7 @@ def main() -> None:
         from ambs.objectives import hypervolume
 
         summary[p] = {m: [float(np.median([hypervolume(np.array(o["losses"][:c]), reference) for o in outs]))
-                          for c in CHECKPOINTS if c <= args.evals] for m, outs in results[p].items()}
+                          for c in CHECKPOINTS if c <= args.evals] for m, outs in results[p].items() if outs}
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(summary, fh, indent=1)
