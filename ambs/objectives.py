@@ -206,14 +206,16 @@ class Front:
     def __init__(self) -> None:
         self.points: list[np.ndarray] = []
 
-    def add(self, losses: Sequence[float]) -> None:
+    def add(self, losses: Sequence[float]) -> bool:
+        """Add one result's losses; True when it joined the front."""
         p = np.asarray(losses, dtype=float)
         if not np.isfinite(p).all():
-            return
+            return False
         for q in self.points:
             if (q <= p).all() and (q < p).any():
-                return  # dominated
+                return False  # dominated
         self.points = [q for q in self.points if not ((p <= q).all() and (p < q).any())] + [p]
+        return True
 
     def __len__(self) -> int:
         return len(self.points)

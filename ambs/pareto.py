@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ambs.objectives import nondominated
+
 __all__ = ["pareto_mask", "dominates"]
 
 
@@ -22,16 +24,8 @@ def dominates(a: np.ndarray, b: np.ndarray) -> bool:
 def pareto_mask(points: np.ndarray) -> np.ndarray:
     """Rows of ``points`` (n, m) that no other row dominates, all objectives maximized.
 
-    Rows with a NaN are never on the front; equal rows are all kept.
-    O(n^2 m), fine for the thousands of rows of a run.
+    Rows with a NaN are never on the front; equal rows are all kept
+    (:func:`ambs.objectives.nondominated` of the negated points).
     """
     P = np.asarray(points, dtype=float)
-    if P.ndim == 1:
-        P = P[:, None]
-    ok = ~np.isnan(P).any(axis=1)
-    mask = ok.copy()
-    Q = P[ok]
-    for i in np.flatnonzero(ok):
-        dominated = (Q >= P[i]).all(axis=1) & (Q > P[i]).any(axis=1)
-        mask[i] = not dominated.any()
-    return mask
+    return nondominated(-(P[:, None] if P.ndim == 1 else P))

@@ -29,10 +29,6 @@ REPO = Path(__file__).resolve().parent.parent
 CONNECTION = Path(os.environ.get("AMBS_PG_DIR", "/var/lib/ambs-postgres")) / "balsam.json"
 
 
-def _unavailable(reason: str) -> None:
-    unavailable("the Balsam tests", reason)
-
-
 # ---------------------------------------------------------------- unit tests
 def test_plain_makes_json_safe_values():
     np = pytest.importorskip("numpy")
@@ -99,11 +95,11 @@ def _connection() -> dict:
         proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-            _unavailable(f"PostgreSQL could not start: {script.name}: {tail[0]}")
+            unavailable("the Balsam tests", f"PostgreSQL could not start: {script.name}: {tail[0]}")
     try:
         return json.loads(CONNECTION.read_text())
     except OSError as exc:
-        _unavailable(f"no local PostgreSQL ({CONNECTION}: {exc.strerror}); start one with "
+        unavailable("the Balsam tests", f"no local PostgreSQL ({CONNECTION}: {exc.strerror}); start one with "
                      f"`sudo scripts/postgres-local-up.sh`")
     raise AssertionError("unreachable")
 
@@ -116,11 +112,11 @@ def balsam_site(tmp_path_factory):
     # Looked up, not imported: importing balsam would change this process's
     # sys.excepthook and root logger; Balsam runs in child processes only.
     if importlib.util.find_spec("balsam") is None:
-        _unavailable("Balsam is not installed; pip install -e '.[balsam]'")
+        unavailable("the Balsam tests", "Balsam is not installed; pip install -e '.[balsam]'")
     try:
         import psycopg2
     except ImportError as exc:
-        _unavailable(f"Balsam's PostgreSQL driver is missing ({exc}); pip install -e '.[balsam]'")
+        unavailable("the Balsam tests", f"Balsam's PostgreSQL driver is missing ({exc}); pip install -e '.[balsam]'")
     from ambs.evaluator import balsam_site as site
 
     conn = _connection()
@@ -128,7 +124,7 @@ def balsam_site(tmp_path_factory):
         psycopg2.connect(host=conn["host"], port=conn["port"], user=conn["user"], password=conn["password"],
                          dbname=conn["database"], connect_timeout=10).close()
     except psycopg2.OperationalError as exc:
-        _unavailable(f"cannot connect to the local PostgreSQL: {str(exc).strip().splitlines()[0]}")
+        unavailable("the Balsam tests", f"cannot connect to the local PostgreSQL: {str(exc).strip().splitlines()[0]}")
     root = tmp_path_factory.mktemp("balsam")
     home = root / "home"
     home.mkdir()

@@ -22,7 +22,7 @@ import pandas as pd
 from ambs.analysis.load import Run, numbers
 from ambs.analysis.space import objective_names
 from ambs.errors import AnalysisError
-from ambs.objectives import hypervolume, nondominated
+from ambs.objectives import Front, hypervolume, nondominated
 
 __all__ = ["objectives_frame", "pareto_front", "directions", "hypervolume_trace", "default_reference"]
 
@@ -145,7 +145,7 @@ def hypervolume_trace(run: Run, reference: Sequence[float] | None = None,
     order = np.argsort(finished.fillna(np.inf).to_numpy(), kind="stable")
     L = _losses(frame, dirs)
     row_of = {idx: k for k, idx in enumerate(frame.index)}
-    points: list[np.ndarray] = []
+    front = Front()  # a dominated point leaves the hypervolume as it was
     out = []
     hv = 0.0
     for n, i in enumerate(order, start=1):
@@ -153,11 +153,8 @@ def hypervolume_trace(run: Run, reference: Sequence[float] | None = None,
         if idx in row_of:
             p = L[row_of[idx]]
             if np.isfinite(p).all() and (p < R).all():
-                points.append(p)
-                P = np.array(points)
-                keep = nondominated(P)
-                points = list(P[keep])
-                hv = hypervolume(P[keep], R)
+                if front.add(p):
+                    hv = hypervolume(np.array(front.points), R)
         out.append({"evaluation": n, "finished": float(finished.iloc[i]), "hypervolume": hv})
     return pd.DataFrame(out, columns=["evaluation", "finished", "hypervolume"]), ref
 

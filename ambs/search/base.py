@@ -154,6 +154,9 @@ class Search(ABC):
         if isinstance(result, Evaluation):
             values = result.objectives if result.ok else None
         elif isinstance(objective, dict):
+            missing = [o.name for o in self.objectives if o.name not in objective]
+            if missing:
+                raise ValueError(f"told objectives lack {', '.join(map(repr, missing))}")
             values = tuple(objective[o.name] for o in self.objectives)
         elif isinstance(objective, (list, tuple, np.ndarray)):
             values = tuple(objective)
