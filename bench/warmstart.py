@@ -1,7 +1,7 @@
 """Warm starts: how many evaluations AMBS saves when it is told an earlier run of a related problem.
 
 A warm-started search is AMBS with its defaults whose first action is
-``search.tell(observations)``, the observations being what
+``search.warm(observations)``, the observations being what
 :func:`ambs.warmstart.load_warm_start` reads back from the earlier run's
 directory (the path ``ambs search --warm-start RUN_DIR`` takes). The earlier
 run is a real run directory: an AMBS run of the same length, written through
@@ -27,14 +27,16 @@ Problems, each new task next to the earlier one it is warm-started from:
   tuned the same space on the breast-cancer data (standardized). Run for
   ``--learning-evals`` evaluations (each fit takes 0.05 to 0.25 s).
 
-Methods: ``cold`` (no earlier run), ``warm`` (told the related earlier run),
-``warm-unrelated`` (told the unrelated one); the same two with
-``-no-design``: the 10-point initial design removed after the tell, which is
-what the top-level README says AMBS does after a warm start (in this version
-``AMBS.ask`` still hands out its Latin hypercube first); and
-``initial-best`` / ``initial-best-unrelated``: nothing told, the earlier
-run's 10 best configurations evaluated first (``--initial-configs``; they
-count as evaluations), then AMBS as in a cold run.
+Methods: ``cold`` (no earlier run); ``warm`` (``AMBS.warm`` with the related
+earlier run: a forest of the earlier results becomes an input of every fit,
+and the earlier best configurations take half of the initial design);
+``warm-all`` (the same, the earlier best taking all of the design:
+``warm_design=1.0``); ``tell`` (the earlier behaviour: the earlier results
+told as data, the initial design dropped); the same three with
+``-unrelated`` after an unrelated earlier run; and ``initial-best`` /
+``initial-best-unrelated``: nothing told, the earlier run's 10 best
+configurations evaluated first (``--initial-configs``; they count as
+evaluations), then AMBS as in a cold run.
 
 Seeds: the new search uses seed ``s``; the related earlier run ``1000 + s``,
 the unrelated one ``2000 + s``. Regret: the optimum minus the best objective
@@ -85,8 +87,8 @@ ARGMAX: dict[str, list[float]] = {
 }
 LEARNING = ["svm"]
 PROBLEMS = list(ARGMAX) + LEARNING
-METHODS = ["cold", "warm", "warm-no-design", "initial-best", "warm-unrelated", "warm-unrelated-no-design",
-           "initial-best-unrelated"]
+METHODS = ["cold", "warm", "warm-all", "tell", "initial-best", "warm-unrelated", "warm-all-unrelated",
+           "tell-unrelated", "initial-best-unrelated"]
 N_BEST = 10  # configurations of the earlier run that initial-best evaluates first
 CHECKPOINTS = (25, 50, 100, 200)
 SHIFT = 0.05  # of each dimension's range
@@ -221,20 +223,22 @@ def tasks_for(problem: str, seed: int) -> tuple[Task, Task, Task]:
 
 # ------------------------------------------------------------------ runs
 def search_run(task: Task, seed: int, evals: int, batch: int,
-               observations: list[tuple[dict[str, Any], float]] | None = None, skip_design: bool = False,
+               observations: list[tuple[dict[str, Any], float]] | None = None, how: str = "warm",
                initial: list[dict[str, Any]] | None = None, recorder: Recorder | None = None) -> dict[str, Any]:
     """One AMBS run of ``evals`` evaluations in batches: the objectives in
     the order evaluated, and the seconds spent inside tell and ask.
 
-    ``observations`` are told first (a warm start); ``initial`` configurations
+    ``observations`` are given first (``how``: ``warm`` or ``warm-all``,
+    through ``AMBS.warm``; ``tell``: told as data); ``initial`` configurations
     are evaluated first and counted (``--initial-configs``: held by the search,
     the rest of their batches asked)."""
     t = time.perf_counter()
-    search = AMBS(task.problem, random_state=seed)
-    if observations:
+    search = AMBS(task.problem, random_state=seed, warm_design=1.0 if how == "warm-all" else 0.5)
+    if observations and how == "tell":
         search.tell(observations)
-        if skip_design:
-            search.initial = search.initial[:0]
+        search.initial = search.initial[:0]
+    elif observations:
+        search.warm(observations)
     queue = list(initial or [])
     search.hold(queue)
     spent = time.perf_counter() - t
@@ -321,7 +325,7 @@ def runs_of_seed(problem: str, seed: int, evals: int, batch: int, methods: list[
             best = [c for c, _ in sorted(obs, key=lambda o: -o[1])[:N_BEST]]
             run = search_run(new, seed, evals, batch, initial=load_initial_configs(best, new.problem.space))
         else:
-            run = search_run(new, seed, evals, batch, obs, skip_design=m.endswith("-no-design"))
+            run = search_run(new, seed, evals, batch, obs, how=m.removesuffix("-unrelated"))
         run = {"trace": _trace(run["values"]), "seconds": run["seconds"], "told": run["told"]}
         out[m] = run
         path = _run_file(save, problem, evals, batch, m, seed)

@@ -112,8 +112,9 @@ def _front(losses: np.ndarray) -> set[int]:
 @pytest.mark.parametrize("method", list(ALL_METHODS))
 def test_every_search_takes_several_objectives_and_says_whether_it_searches_the_front(method):
     """Every registered search runs on a problem with two declared objectives,
-    told as dicts by name and as failures; one that searches the front
-    reports it (:meth:`front`), the rest optimize the first objective."""
+    told as dicts by name and as failures, and reports the front of what it
+    was told (a multi-fidelity one: of the results at the highest budget it
+    reached)."""
     p = two()
     p.set_budget(1, 9)
     search = make_search(method, p, 0)
@@ -121,16 +122,17 @@ def test_every_search_takes_several_objectives_and_says_whether_it_searches_the_
     for _ in range(4):
         jobs = search.ask_jobs(4)
         results = []
-        for k, (config, _) in enumerate(jobs):
+        for k, (config, budget) in enumerate(jobs):
             results.append((config, None if k == 3 else values(config)))
-            told.append((config, results[-1][1]))
+            told.append((config, results[-1][1], budget))
         if search.multi_fidelity:
             search.tell(results, budgets=[b for _, b in jobs])
         else:
             search.tell(results)
     assert search.n_told == 16
     front = search.front()
-    ok = [(c, v) for c, v in told if v is not None]
+    top = max(b for _, v, b in told if v is not None) if search.multi_fidelity else None
+    ok = [(c, v) for c, v, b in told if v is not None and b == top]
     L = np.array([[-v["gain"], v["cost"]] for _, v in ok])
     expected = sorted(tuple(sorted(ok[i][0].items())) for i in _front(L))
     assert sorted(tuple(sorted(c.items())) for c, _ in front) == expected
@@ -334,3 +336,52 @@ def test_a_forest_grown_on_several_targets_reads_out_any_one_of_them(kind):
     view.extend(view.locate(X.astype(np.float32)))
     mu, sd = view.mean_std()
     assert np.corrcoef(mu, Y[:, 1])[0, 1] > 0.9
+
+
+def _budgeted() -> Problem:
+    p = two("budgeted")
+    p.set_budget(1, 9, name="epochs")
+    return p
+
+
+def _inflated(config: dict, budget: float) -> dict:
+    """Short trainings look better in both objectives: mixed with the full
+    ones, they would take the whole front."""
+    v = values(config)
+    return {"gain": v["gain"] + (9 - budget), "cost": v["cost"] - (9 - budget)}
+
+
+@pytest.mark.parametrize("method", ["asha", "hyperband"])
+def test_a_multi_fidelity_front_is_the_front_at_the_highest_budget_reached(method, tmp_path):
+    """The end-of-run front, ``ambs analyze summary|pareto`` and the
+    hypervolume rank the evaluations at the highest budget reached, as
+    "best" does; ``--budget`` asks for another."""
+    from ambs import analysis, run_search
+
+    result = run_search(_budgeted(), method=method, run=_inflated, evaluator="serial", max_evals=40, seed=0,
+                        output=tmp_path / "run", quiet=True, min_budget=1, max_budget=9, eta=3)
+    search = result.search
+    top = max(search.told_budgets)
+    assert top == 9 and min(search.told_budgets) < top
+    full = {json_key(c) for c, b in zip(search.space.to_dicts(np.array(search._X)), search.told_budgets)
+            if b == top}
+    front = search.front()
+    assert front and all(json_key(c) in full for c, _ in front)
+    run = analysis.load_run(tmp_path / "run")
+    rows = analysis.pareto_front(run, configs=True)
+    assert set(rows["budget"]) == {9.0}
+    assert int(rows["pareto"].sum()) == len(front)
+    summary = analysis.summarize(run)
+    assert summary["front"]["size"] == len(front) and summary["ranked_at"] == 9.0
+    low = analysis.pareto_front(run, configs=True, budget=1)
+    assert set(low["budget"]) == {1.0}
+    assert analysis.hypervolume_trace(run, (0.0, 3.0))[0]["hypervolume"].iloc[-1] == pytest.approx(
+        hypervolume(np.array([[-v[0], v[1]] for _, v in front]), (0.0, 3.0)))
+    proc = subprocess.run([sys.executable, "-m", "ambs", "analyze", "pareto", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"of {len(rows)} successful evaluations at 9 epochs (--budget for another) on the front" in proc.stdout
+
+
+def json_key(config: dict) -> tuple:
+    return tuple(sorted((k, round(float(v), 9)) for k, v in config.items()))

@@ -8,11 +8,13 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float
 
-from ambs import run_search
+from ambs import Problem, run_search
 from ambs.errors import AmbsError
+from ambs.search.ambs import AMBS
 from ambs.warmstart import load_initial_configs, load_warm_start
 
 OLD = """
@@ -96,8 +98,8 @@ def test_conditions_decide_which_rows_fit() -> None:
 def test_warm_start_tells_the_search_without_counting_or_rerunning(evaluator: str, old_run: Path,
                                                                    tmp_path: Path, ambs_cli) -> None:
     """``ambs search --warm-start``: the new run holds only its own evaluations,
-    the search knew the old ones (AMBS skips its random initial design and
-    proposes near the old optimum), and a resume told them again."""
+    the search knew the old ones (AMBS begins with the best of them, near the
+    old optimum), and a resume told them again."""
     out = tmp_path / "warm"
     args = ["search", str(tmp_path / "new.py"), "--method", "ambs", "--evaluator", evaluator, "--max-evals", "4",
             "--seed", "2", "-o", str(out), "--warm-start", str(old_run)]
@@ -120,22 +122,58 @@ def test_warm_start_tells_the_search_without_counting_or_rerunning(evaluator: st
     assert len(_rows(out)) == 6
 
 
-def test_a_warm_start_replaces_the_random_design(old_run: Path, tmp_path: Path) -> None:
-    """Told 30 earlier results, AMBS models from its first proposal: none of the
-    warm run's evaluations is a point of the cold run's space-filling design."""
+def test_a_warm_start_begins_with_the_earlier_best_then_the_design(old_run: Path, tmp_path: Path) -> None:
+    """Told 30 earlier results, AMBS first evaluates the best of them that fit
+    the new space (half of its 10-point initial design, best first), then the
+    rest of the cold run's space-filling design; the results are a prior, not
+    evaluations of this run."""
     common = dict(method="ambs", evaluator="serial", max_evals=10, seed=5, quiet=True)
     run_search(str(tmp_path / "new.py"), output=tmp_path / "cold", **common)
-    run_search(str(tmp_path / "new.py"), output=tmp_path / "warm", warm_start=[old_run], **common)
-    design = {r["p:a"] for r in _rows(tmp_path / "cold")}
-    assert not design & {r["p:a"] for r in _rows(tmp_path / "warm")}
+    result = run_search(str(tmp_path / "new.py"), output=tmp_path / "warm", warm_start=[old_run], **common)
+    ws = load_warm_start([old_run], _space_of(tmp_path / "new.py"))
+    best = sorted(ws.observations, key=lambda o: -o[1])[:5]
+    warm, cold = _rows(tmp_path / "warm"), _rows(tmp_path / "cold")
+    assert [(float(r["p:a"]), r["p:b"]) for r in warm[:5]] == [(c["a"], c["b"]) for c, _ in best]
+    assert [r["p:a"] for r in warm[5:]] == [r["p:a"] for r in cold[:5]]
+    assert result.search.n_warm == len(ws.observations) and result.search.n_told == 10
 
 
 def test_warm_start_from_python_counts_observations_apart(old_run: Path, tmp_path: Path) -> None:
     result = run_search(str(tmp_path / "new.py"), method="ambs", evaluator="serial", max_evals=3, seed=0,
                         output=tmp_path / "warm", quiet=True, warm_start=[old_run])
     ws = load_warm_start([old_run], _space_of(tmp_path / "new.py"))
-    assert result.search.n_told == len(ws.observations) + 3
+    assert result.search.n_warm == len(ws.observations) and result.search.n_told == 3
     assert len(_rows(tmp_path / "warm")) == 3
+
+
+def _plane() -> Problem:
+    p = Problem(name="plane")
+    for name in "ab":
+        p.add_hyperparameter((0.0, 5.0), name)
+    return p
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_new_results_overrule_an_earlier_optimum_that_moved(seed: int) -> None:
+    """The earlier task's optimum is at (3, 3), the new one's at (1.5, 1.5).
+    Told as data, the earlier results held AMBS at the old optimum (best
+    found after 40 new evaluations: about -4.4 on every seed); as a prior
+    (AMBS.warm), the new results take over and it finds the new one."""
+    old = AMBS(_plane(), random_state=100 + seed)
+    told = []
+    for _ in range(8):
+        configs = old.ask(8)
+        told += [(c, -(c["a"] - 3) ** 2 - (c["b"] - 3) ** 2) for c in configs]
+        old.tell(told[-8:])
+    search = AMBS(_plane(), random_state=seed)
+    search.warm(told)
+    best = -np.inf
+    for _ in range(5):
+        results = [(c, -(c["a"] - 1.5) ** 2 - (c["b"] - 1.5) ** 2) for c in search.ask(8)]
+        search.tell(results)
+        best = max(best, max(v for _, v in results))
+    assert best > -0.5
+    assert search.n_told == 40 and search.n_warm == 64
 
 
 def test_warm_start_with_a_multi_fidelity_method_is_one_line(old_run: Path, tmp_path: Path) -> None:
@@ -202,7 +240,8 @@ def test_every_method_takes_a_warm_start_or_refuses_it_in_one_line(method: str, 
         return
     result = run_search(str(tmp_path / "new.py"), **kwargs)
     told = len(load_warm_start([old_run], _space_of(tmp_path / "new.py")).observations)
-    assert result.search.n_told == told + 3 and len(_rows(tmp_path / "w")) == 3
+    assert result.search.n_warm == told and len(_rows(tmp_path / "w")) == 3
+    assert result.search.n_told == 3 + (told if method != "ambs" else 0)  # AMBS: a prior, not data
 
 
 def test_a_multi_fidelity_run_lends_its_full_budget_rows_only(tmp_path: Path) -> None:

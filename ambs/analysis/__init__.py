@@ -51,6 +51,7 @@ from ambs.analysis.plots import (
     plot_timeline,
 )
 from ambs.analysis.report import write_report
+from ambs.analysis.space import at_budget
 from ambs.errors import AnalysisError
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "top_k",
     "budget_table",
     "ranking_budget",
+    "at_budget",
     "best_so_far",
     "worker_intervals",
     "utilization",

@@ -8,16 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ambs.analysis.budget import ranking_budget
 from ambs.analysis.canvas import STATUS_COLORS, figure, run_title, save
 from ambs.analysis.load import Run
 from ambs.analysis.pareto import directions, hypervolume_trace, pareto_front
+from ambs.analysis.space import at_budget
 
 __all__ = ["plot_pareto", "plot_hypervolume"]
 
 
-def plot_pareto(run: Run, path: str | Path, columns: Sequence[str] | None = None) -> Path:
-    """The first two objectives of every successful evaluation, the front joined by steps."""
-    front = pareto_front(run, columns)
+def plot_pareto(run: Run, path: str | Path, columns: Sequence[str] | None = None,
+                budget: float | None = None) -> Path:
+    """The first two objectives of every successful evaluation (at ``budget``,
+    in a run with several: see :func:`ambs.analysis.pareto.objectives_frame`),
+    the front joined by steps."""
+    front = pareto_front(run, columns, budget=budget)
+    b = ranking_budget(run, budget)
     names = [c for c in front.columns if c not in ("job_id", "pareto")]
     dirs = dict(zip(names, directions(run, front)))
     x, y = names[1], names[0]
@@ -38,14 +44,16 @@ def plot_pareto(run: Run, path: str | Path, columns: Sequence[str] | None = None
                      fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, frameon=False)
-    fig.suptitle(f"{run_title(run)}: Pareto front of {len(front)} evaluations")
+    at = at_budget(run.settings, b)
+    fig.suptitle(f"{run_title(run)}: Pareto front of {len(front)} evaluations{at}")
     return save(fig, path)
 
 
 def plot_hypervolume(run: Run, path: str | Path, reference: Sequence[float] | None = None,
-                     columns: Sequence[str] | None = None) -> Path:
-    """The hypervolume dominated so far, against evaluations and against time."""
-    trace, ref = hypervolume_trace(run, reference, columns)
+                     columns: Sequence[str] | None = None, budget: float | None = None) -> Path:
+    """The hypervolume dominated so far, against evaluations and against time
+    (by the evaluations at ``budget``, in a run with several)."""
+    trace, ref = hypervolume_trace(run, reference, columns, budget)
     fig = figure(10, 4.2)
     left, right = fig.subplots(1, 2)
     left.step(trace["evaluation"], trace["hypervolume"], where="post", color=STATUS_COLORS["ok"])

@@ -269,7 +269,7 @@ def summarize(run: Run, k: int = 5, budget: float | None = None) -> dict[str, An
         "evaluations": int(len(d)),
         "by_status": by_status,
         "best": best,
-        "front": front_summary(run, config_of=lambda row: _config(run, row)),
+        "front": front_summary(run, config_of=lambda row: _config(run, row), budget=budget),
         "ranked_at": ranking_budget(run, budget),
         "best_any_budget": best_any,
         "top": [{"job_id": _py(r["job_id"]), "objective": float(r["objective"]), "config": _config(run, r)}
@@ -324,7 +324,7 @@ def format_summary(summary: dict[str, Any], run: Run | None = None) -> str:
     if front:
         heads = ", ".join(f"{o['name']} ({o['direction']})" for o in front["objectives"])
         ref = ", ".join(fmt(v) for v in front["reference"])
-        lines.append(f"Pareto front of {heads}: {front['size']} of {front['successful']} successful evaluations; "
+        lines.append(f"Pareto front of {heads}: {front['size']} of {front['successful']} successful evaluations{at}; "
                      f"hypervolume {fmt(front['hypervolume'])} up to ({ref})")
         for m in front["members"]:
             values = ", ".join(f"{k}={fmt(v)}" for k, v in m["objectives"].items())

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ambs.analysis.budget import ranking_budget
 from ambs.analysis.load import Run, numbers
 from ambs.analysis.space import objective_names
 from ambs.errors import AnalysisError
@@ -34,9 +35,12 @@ def declared(run: Run) -> list[str]:
     return [c[len(PREFIX):] for c in run.data.columns if c.startswith(PREFIX)]
 
 
-def objectives_frame(run: Run, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def objectives_frame(run: Run, columns: Sequence[str] | None = None, budget: float | None = None) -> pd.DataFrame:
     """The objectives of the successful evaluations, one column each, named
-    by the objectives (:func:`directions` says which are minimized).
+    by the objectives (:func:`directions` says which are minimized). In a
+    run with several budgets, only the evaluations at ``budget`` (default:
+    the highest reached; :func:`ambs.analysis.budget.ranking_budget`): a
+    lower budget is another, cheaper objective, not a point of the same front.
 
     From ``columns`` of the CSV when given (all maximized; a leading ``-``
     negates one, ``-m:n_parameters``); else the declared objectives' ``o:``
@@ -44,6 +48,9 @@ def objectives_frame(run: Run, columns: Sequence[str] | None = None) -> pd.DataF
     The index is the rows' index in ``run.data``; ``job_id`` comes along.
     """
     ok = run.ok
+    b = ranking_budget(run, budget)
+    if b is not None:
+        ok = ok[np.isclose(numbers(ok["budget"]).to_numpy(dtype=float), b, rtol=1e-9)]
     out = pd.DataFrame({"job_id": ok["job_id"]}, index=ok.index)
     if columns:
         for col in columns:
@@ -85,7 +92,8 @@ def _losses(frame: pd.DataFrame, dirs: list[str]) -> np.ndarray:
     return frame[names].to_numpy(dtype=float) * signs
 
 
-def pareto_front(run: Run, columns: Sequence[str] | None = None, configs: bool = False) -> pd.DataFrame:
+def pareto_front(run: Run, columns: Sequence[str] | None = None, configs: bool = False,
+                 budget: float | None = None) -> pd.DataFrame:
     """The successful evaluations with their objectives and a ``pareto`` flag,
     the front first (sorted by the first objective, best first).
 
@@ -93,7 +101,7 @@ def pareto_front(run: Run, columns: Sequence[str] | None = None, configs: bool =
     objective and better in one. ``configs``: the hyperparameters (and the
     budget) of each row come along, after the objectives.
     """
-    frame = objectives_frame(run, columns)
+    frame = objectives_frame(run, columns, budget)
     dirs = directions(run, frame)
     names = [c for c in frame.columns if c != "job_id"]
     L = _losses(frame, dirs)
@@ -124,14 +132,15 @@ def default_reference(run: Run, frame: pd.DataFrame | None = None) -> list[float
     return [float(-r if d == "max" else r) for r, d in zip(ref, dirs)]
 
 
-def hypervolume_trace(run: Run, reference: Sequence[float] | None = None,
-                      columns: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[float]]:
+def hypervolume_trace(run: Run, reference: Sequence[float] | None = None, columns: Sequence[str] | None = None,
+                      budget: float | None = None) -> tuple[pd.DataFrame, list[float]]:
     """The hypervolume the successful evaluations dominate, after each
     evaluation in the order they finished: columns ``evaluation`` (how many
     had finished, failures included), ``finished`` (seconds since the run
     began) and ``hypervolume``; and the reference point used (given in the
-    objectives' own units, or :func:`default_reference`)."""
-    frame = objectives_frame(run, columns)
+    objectives' own units, or :func:`default_reference`); the evaluations
+    at ``budget`` count (see :func:`objectives_frame`)."""
+    frame = objectives_frame(run, columns, budget)
     dirs = directions(run, frame)
     ref = list(reference) if reference is not None else default_reference(run, frame)
     names = [c for c in frame.columns if c != "job_id"]
@@ -159,21 +168,24 @@ def hypervolume_trace(run: Run, reference: Sequence[float] | None = None,
     return pd.DataFrame(out, columns=["evaluation", "finished", "hypervolume"]), ref
 
 
-def front_summary(run: Run, limit: int = 20, config_of: Any = None) -> dict | None:
+def front_summary(run: Run, limit: int = 20, config_of: Any = None, budget: float | None = None) -> dict | None:
     """The front of a run with declared objectives, for ``ambs analyze
     summary``: the objectives and their directions, how many evaluations
     are on the front, its hypervolume (default reference point), and up to
     ``limit`` of its members with their configurations (``config_of(row)``
     of the member's row of ``run.data``); None for a run without declared
-    objectives or without a successful evaluation."""
+    objectives or without a successful evaluation (at ``budget``, see
+    :func:`objectives_frame`)."""
     names = declared(run)
     if not names or run.ok.empty:
         return None
-    frame = objectives_frame(run)
+    frame = objectives_frame(run, budget=budget)
+    if frame.empty:
+        return None
     dirs = directions(run, frame)
     L = _losses(frame, dirs)
     on = frame[nondominated(L)].iloc[np.argsort(L[nondominated(L), 0], kind="stable")]
-    trace, ref = hypervolume_trace(run)
+    trace, ref = hypervolume_trace(run, budget=budget)
     members = []
     for idx, r in on.head(limit).iterrows():
         row = run.data.loc[idx]

@@ -300,7 +300,8 @@ def _report(summary: Any, out: Path, max_evals: int, resume: str, search: Any = 
     front = search.front() if search is not None and search.objectives else []
     if front:
         heads = ", ".join(f"{o.name} ({o.direction})" for o in search.objectives)
-        print(f"Pareto front: {len(front)} configuration(s) of {heads}; all of them: ambs analyze pareto {out}")
+        at = f" at budget {max(search.told_budgets):g}" if search.multi_fidelity and search.told_budgets else ""
+        print(f"Pareto front{at}: {len(front)} configuration(s) of {heads}; all of them: ambs analyze pareto {out}")
         first = search.objectives[0]
         for _, values in sorted(front, key=lambda f: -first.sign * f[1][0])[:: max(1, len(front) // 5)][:5]:
             print("  " + ", ".join(f"{o.name}={v:.6g}" for o, v in zip(search.objectives, values)))
@@ -379,16 +380,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         summary = analysis.summarize(run, k=args.top, budget=args.budget)
         print(json.dumps(summary, indent=2) if args.json else analysis.format_summary(summary, run))
     elif args.analyze_command == "pareto":
-        front = analysis.pareto_front(run, args.objectives, configs=True)
+        b = analysis.ranking_budget(run, args.budget)
+        front = analysis.pareto_front(run, args.objectives, configs=True, budget=b)
         print(front[front["pareto"]].drop(columns="pareto").to_string(index=False))
-        print(f"{int(front['pareto'].sum())} of {len(front)} successful evaluations on the front")
-        trace, ref = analysis.hypervolume_trace(run, args.reference, args.objectives)
+        at = analysis.at_budget(run.settings, b) + (" (--budget for another)" if b is not None else "")
+        print(f"{int(front['pareto'].sum())} of {len(front)} successful evaluations{at} on the front")
+        trace, ref = analysis.hypervolume_trace(run, args.reference, args.objectives, b)
         if len(trace):
             print(f"hypervolume {trace['hypervolume'].iloc[-1]:.6g} up to the reference point "
                   f"({', '.join(f'{v:.6g}' for v in ref)})")
         out = Path(args.out) if args.out else run.directory / "pareto.png"
-        print(f"wrote {analysis.plot_pareto(run, out, args.objectives)}")
-        print(f"wrote {analysis.plot_hypervolume(run, out.with_name('hypervolume.png'), ref, args.objectives)}")
+        print(f"wrote {analysis.plot_pareto(run, out, args.objectives, b)}")
+        print(f"wrote {analysis.plot_hypervolume(run, out.with_name('hypervolume.png'), ref, args.objectives, b)}")
     elif args.analyze_command == "plot":
         files, notes = analysis.plot_run(run, args.out if args.out else run.directory / "plots")
         for note in notes:

@@ -425,6 +425,9 @@ def _add_analyze_parser(sub: Any) -> None:
     p.add_argument("--reference", metavar="VALUES", default=None, type=_numbers,
                    help="the hypervolume's reference point, one value per objective in its own units, "
                         "comma-separated (default: each objective's worst value, a tenth of its range beyond)")
+    p.add_argument("--budget", type=_positive_float, default=None, metavar="B",
+                   help="the front of the evaluations that trained with budget B (default: the highest "
+                        "budget reached, in a run with several)")
     p.add_argument("--out", metavar="FILE", default=None, help="PNG file (default: RUN_DIR/pareto.png)")
     p = what.add_parser("report", help="a self-contained HTML report of one run",
                         description="Summary tables and all plots in one HTML file.")

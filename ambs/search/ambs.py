@@ -34,7 +34,7 @@ from ConfigSpace import ConfigurationSpace
 from scipy.stats import qmc
 
 from ambs.acquisition import score
-from ambs.objectives import Scalarizer
+from ambs.objectives import Scalarizer, nondominated
 from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Result, Search
@@ -112,6 +112,9 @@ class AMBS(Search):
         self._finite_cache: tuple[int, np.ndarray, np.ndarray] = (0, np.empty((0, self.space.dim)), np.empty(0))
         self._scal: Scalarizer | None = None  # several objectives: the installed model's scalarization
         self._front: np.ndarray | None = None  # and the losses of a model fitted on all of them
+        self.warm_design = float(o.warm_design)
+        self._prior: list[Surrogate] = []  # forests of the earlier runs' results (warm)
+        self.n_warm = 0  # results of earlier runs told to warm
 
     multi_objective = True
 
@@ -136,14 +139,56 @@ class AMBS(Search):
         return np.vstack(rows) if rows else np.empty((0, self.space.dim))
 
     def warm(self, results: Iterable[Result]) -> None:
-        """Tell earlier runs' results; they stand in for as much of the
-        space-filling design (the problem's starting points are kept)."""
-        before = len(self._finite()[1])
-        self.tell(results)
-        told = len(self._finite()[1]) - before
+        """Earlier runs' results, as a prior rather than as data.
+
+        A forest fitted once on them predicts what the earlier runs saw at any
+        point; that prediction is one more input of every later fit, so the
+        trees follow it where the new results agree with it and split it away
+        where they do not (a model of the earlier task stacked under the new
+        one, as Vizier's transfer learning stacks its GPs: Golovin et al.,
+        KDD 2017). Told as data, the earlier results pinned the forest to
+        their optimum however many new results disagreed. The earlier runs'
+        best configurations take ``warm_design`` of the initial design."""
+        X, y, L = [], [], []
+        for config, objective, _, values in map(self._outcome, results):
+            loss, row = self._losses(objective, values)
+            if math.isfinite(loss):
+                X.append(self.space.to_vectors([config])[0])
+                y.append(loss)
+                L.append(row)
+        if not y:
+            return
+        Xa, ya = np.array(X), np.array(y)
+        self.n_warm = len(ya)
+        if self.objectives:
+            La = np.array(L)
+            span = np.ptp(La, axis=0)
+            N = (La - La.min(axis=0)) / np.where(span > 0, span, 1.0)
+            targets = list(N.T)
+            order = np.lexsort((N.sum(axis=1), ~nondominated(La)))
+        else:
+            targets = [transform_targets(ya, self.y_transform, self.y_eps)[0]]
+            order = np.argsort(ya, kind="stable")
+        if len(ya) >= 2:
+            E = self.space.encode(Xa)
+            rng = np.random.default_rng([self.random_state, len(ya), 0x9A1])
+            self._prior = [SURROGATES["et"].build(self.options, self.space, int(rng.integers(2**31))).fit(E, t)
+                           for t in targets]
+        # The earlier best (distinct) configurations, then the space-filling rest.
         start = len(self.problem.starting_points or [])
-        keep = max(self.n_initial_points - start - told, 0)
-        self.initial = self.initial[: start + keep]
+        room = max(self.n_initial_points - start, 0)
+        k = min(int(math.ceil(room * self.warm_design)), len(order))
+        _, first = np.unique(self.space.keys(Xa[order]), return_index=True)
+        best = Xa[order][np.sort(first)[:k]]
+        self.initial = np.vstack([self.initial[:start], best, self.initial[start : start + room - len(best)]])
+
+    def _enc(self, X: np.ndarray) -> np.ndarray:
+        """The surrogate's features of ``X``: the space's encoding and, after a
+        warm start, the earlier runs' predictions there (:meth:`warm`)."""
+        E = self.space.encode(X)
+        if not self._prior or not len(E):
+            return E
+        return np.hstack([E] + [np.asarray(p.predict(E), dtype=E.dtype)[:, None] for p in self._prior])
 
     # -------------------------------------------------------------- model
     def _finite(self, scal: Scalarizer | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -207,7 +252,7 @@ class AMBS(Search):
         def make() -> Surrogate:
             return spec.build(options, space, seed)
 
-        return FitTask(self.space.encode(X), y, self.n_told, self.y_transform, self.y_eps, make, scal, losses)
+        return FitTask(self._enc(X), y, self.n_told, self.y_transform, self.y_eps, make, scal, losses)
 
     def install(self, task: FitTask) -> None:
         """Propose with the model that ``task`` fitted from now on."""
@@ -281,7 +326,7 @@ class AMBS(Search):
         for _ in range(n):
             pend = np.vstack([self.pending, extra_pending, chosen])
             if believe is not None and len(pend):
-                lie = np.interp(believe.predict(self.space.encode(pend)), yt_sorted, y_sorted)
+                lie = np.interp(believe.predict(self._enc(pend)), yt_sorted, y_sorted)
             task = self.fit_task(extra=(pend, lie))
             assert task is not None
             self.install(task.run())
@@ -319,12 +364,12 @@ class AMBS(Search):
         if ok.any():
             Xr = np.asarray(self._X[self._fitted_on :])[ok]
             vals = np.asarray(tf(recent[ok]), dtype=float)
-            view.add_many(view.locate(self.space.encode(Xr)), vals)
+            view.add_many(view.locate(self._enc(Xr)), vals)
             yt = np.concatenate([yt, vals])
         lie = self._lie(yt)
         pend = np.vstack([self.pending, extra_pending])
         if lies and len(pend):
-            L = view.locate(self.space.encode(pend))
+            L = view.locate(self._enc(pend))
             view.add_many(L, view.peek(L)[0] if self.liar == "believer" else lie, spread=self.lie_spread)
         return view, lie, float(yt.min())
 
@@ -353,7 +398,7 @@ class AMBS(Search):
         view, lie, best = self._lied_view(extra_pending, lies, scal)
 
         def leaves(X: np.ndarray) -> Any:
-            return view.locate(space.encode(X))
+            return view.locate(self._enc(X))
 
         # Random candidates, and candidates recombined from the best results.
         R = space.sample(self.n_candidates, rng)

@@ -75,6 +75,9 @@ class AMBSOptions:
     Start:
         n_initial_points: size of the initial design (starting points included).
         initial_design: ``"lhs"`` (Latin hypercube) or ``"random"``.
+        warm_design: after a warm start, the share of the initial design
+            (past the starting points) that the earlier runs' best
+            configurations take, best first; the rest stays space-filling.
     """
 
     surrogate: str = "et"
@@ -104,6 +107,7 @@ class AMBSOptions:
     lie_mode: str = "fold"
     n_initial_points: int = 10
     initial_design: str = "lhs"
+    warm_design: float = 0.5
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("surrogate", self.surrogate, SURROGATES),
@@ -122,6 +126,8 @@ class AMBSOptions:
             raise ValueError(f"n_candidates must be at least 1, got {self.n_candidates}")
         if not 0.0 <= self.random_fraction <= 1.0:
             raise ValueError(f"random_fraction must be in [0, 1], got {self.random_fraction}")
+        if not 0.0 <= self.warm_design <= 1.0:
+            raise ValueError(f"warm_design must be in [0, 1], got {self.warm_design}")
 
     def replace(self, **settings: Any) -> AMBSOptions:
         """A copy with ``settings`` changed; an unknown name is a ValueError."""

@@ -115,9 +115,15 @@ class Search(ABC):
         (None: ``run(config)``, the full training)."""
         return [(config, self.train_budget) for config in self.ask(n)]
 
+    n_warm: int = 0  # results of earlier runs taken in by warm
+
     def warm(self, results: Iterable[Result]) -> None:
-        """Results of earlier runs, told before the first ask (``--warm-start``)."""
+        """Results of earlier runs, told before the first ask (``--warm-start``);
+        a model-based search may take them as a prior instead (they are then
+        not in ``n_told``: :meth:`ambs.search.ambs.AMBS.warm`)."""
+        results = list(results)
         self.tell(results)
+        self.n_warm += len(results)
 
     def hold(self, configs: list[dict[str, Any]]) -> None:
         """Treat ``configs`` as asked: pending until told, never proposed again
@@ -170,19 +176,27 @@ class Search(ABC):
             objective = None
         return config, objective, budget, values
 
+    def _losses(self, objective: float | None, values: Any = None) -> tuple[float, np.ndarray | None]:
+        """The loss ``-objective`` (NaN for a failure) and, for several
+        objectives, their losses (all NaN when one is missing or not finite)."""
+        loss = math.nan
+        if objective is not None and math.isfinite(float(objective)):
+            loss = -float(objective)
+        if not self.objectives:
+            return loss, None
+        row = np.full(len(self.objectives), math.nan)
+        if values is not None and math.isfinite(loss):
+            row = np.array([-o.sign * float(v) for o, v in zip(self.objectives, values)], dtype=float)
+        if not np.isfinite(row).all():  # one objective missing or not finite: a failure
+            row[:], loss = math.nan, math.nan
+        return loss, row
+
     def _record(self, x: np.ndarray, objective: float | None, values: Any = None) -> float:
         """Append a told result (its vector, the loss ``-objective``, NaN for a
         failure; the losses of several objectives) and mark it seen; returns the loss."""
         self._seen.add(self.space.keys(x)[0])
-        loss = math.nan
-        if objective is not None and math.isfinite(float(objective)):
-            loss = -float(objective)
-        if self.objectives:
-            row = np.full(len(self.objectives), math.nan)
-            if values is not None and math.isfinite(loss):
-                row = np.array([-o.sign * float(v) for o, v in zip(self.objectives, values)], dtype=float)
-            if not np.isfinite(row).all():  # one objective missing or not finite: a failure
-                row[:], loss = math.nan, math.nan
+        loss, row = self._losses(objective, values)
+        if row is not None:
             self._L.append(row)
         self._X.append(x)
         self._y.append(loss)
@@ -240,11 +254,17 @@ class Search(ABC):
             return []
         from ambs.objectives import nondominated
 
+        rows = self._front_rows()
         L = np.array(self._L)
-        idx = np.flatnonzero(nondominated(L))
+        idx = rows[nondominated(L[rows])] if len(rows) else rows
         configs = self.space.to_dicts(np.array([self._X[i] for i in idx])) if len(idx) else []
         signs = np.array([o.sign for o in self.objectives])
         return [(c, tuple(float(v) for v in -signs * L[i])) for c, i in zip(configs, idx)]
+
+    def _front_rows(self) -> np.ndarray:
+        """The told results :meth:`front` ranks (a multi-fidelity search: those
+        at the highest budget reached, as ``ambs analyze`` ranks them)."""
+        return np.arange(len(self._L))
 
     def best(self) -> tuple[dict[str, Any], float] | None:
         """Best configuration told so far and its objective (maximized), or None."""

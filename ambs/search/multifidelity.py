@@ -189,6 +189,13 @@ class MultiFidelitySearch(Search):
         self._vec[config_key(config)] = X[0]
         return config
 
+    def _front_rows(self) -> np.ndarray:
+        b = np.asarray(self.told_budgets, dtype=float)
+        ok = np.isfinite(np.asarray(self._y, dtype=float))
+        if not ok.any():
+            return np.flatnonzero(ok)
+        return np.flatnonzero(ok & np.isclose(b, b[ok].max(), rtol=1e-9))
+
     def best_at_full_budget(self) -> tuple[dict[str, Any], float] | None:
         """Best configuration among the results at ``max_budget``, or None."""
         best = None
