@@ -34,11 +34,12 @@ from ConfigSpace import ConfigurationSpace
 from scipy.stats import qmc
 
 from ambs.acquisition import score
-from ambs.objectives import Scalarizer, nondominated
+from ambs.objectives import Scalarizer
 from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Result, Search
 from ambs.search.fit_task import FitTask
+from ambs.search.prior import WarmPrior
 from ambs.surrogate import SURROGATES, Surrogate, transform_targets
 
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LIARS", "LIE_MODES"]
@@ -113,8 +114,7 @@ class AMBS(Search):
         self._scal: Scalarizer | None = None  # several objectives: the installed model's scalarization
         self._front: np.ndarray | None = None  # and the losses of a model fitted on all of them
         self.warm_design = float(o.warm_design)
-        self._prior: list[Surrogate] = []  # forests of the earlier runs' results (warm)
-        self.n_warm = 0  # results of earlier runs told to warm
+        self._prior: WarmPrior | None = None  # the earlier runs' results (warm)
 
     multi_objective = True
 
@@ -139,56 +139,31 @@ class AMBS(Search):
         return np.vstack(rows) if rows else np.empty((0, self.space.dim))
 
     def warm(self, results: Iterable[Result]) -> None:
-        """Earlier runs' results, as a prior rather than as data.
-
-        A forest fitted once on them predicts what the earlier runs saw at any
-        point; that prediction is one more input of every later fit, so the
-        trees follow it where the new results agree with it and split it away
-        where they do not (a model of the earlier task stacked under the new
-        one, as Vizier's transfer learning stacks its GPs: Golovin et al.,
-        KDD 2017). Told as data, the earlier results pinned the forest to
-        their optimum however many new results disagreed. The earlier runs'
-        best configurations take ``warm_design`` of the initial design."""
-        X, y, L = [], [], []
+        """Earlier runs' results, as a prior rather than as data
+        (:class:`ambs.search.prior.WarmPrior`: a forest of them is an input of
+        every fit); their best configurations take ``warm_design`` of the
+        initial design (past the starting points), the rest stays space-filling."""
+        X, losses = [], []
         for config, objective, _, values in map(self._outcome, results):
             loss, row = self._losses(objective, values)
             if math.isfinite(loss):
                 X.append(self.space.to_vectors([config])[0])
-                y.append(loss)
-                L.append(row)
-        if not y:
+                losses.append(loss if row is None else row)
+        if not X:
             return
-        Xa, ya = np.array(X), np.array(y)
-        self.n_warm = len(ya)
-        if self.objectives:
-            La = np.array(L)
-            span = np.ptp(La, axis=0)
-            N = (La - La.min(axis=0)) / np.where(span > 0, span, 1.0)
-            targets = list(N.T)
-            order = np.lexsort((N.sum(axis=1), ~nondominated(La)))
-        else:
-            targets = [transform_targets(ya, self.y_transform, self.y_eps)[0]]
-            order = np.argsort(ya, kind="stable")
-        if len(ya) >= 2:
-            E = self.space.encode(Xa)
-            rng = np.random.default_rng([self.random_state, len(ya), 0x9A1])
-            self._prior = [SURROGATES["et"].build(self.options, self.space, int(rng.integers(2**31))).fit(E, t)
-                           for t in targets]
-        # The earlier best (distinct) configurations, then the space-filling rest.
+        seed = int(np.random.default_rng([self.random_state, len(X), 0x9A1]).integers(2**31))
+        self._prior = WarmPrior(self.space, np.array(X), np.array(losses), self.options, seed)
+        self.n_warm = len(X)
         start = len(self.problem.starting_points or [])
         room = max(self.n_initial_points - start, 0)
-        k = min(int(math.ceil(room * self.warm_design)), len(order))
-        _, first = np.unique(self.space.keys(Xa[order]), return_index=True)
-        best = Xa[order][np.sort(first)[:k]]
+        best = self._prior.best(math.ceil(room * self.warm_design))
         self.initial = np.vstack([self.initial[:start], best, self.initial[start : start + room - len(best)]])
 
     def _enc(self, X: np.ndarray) -> np.ndarray:
         """The surrogate's features of ``X``: the space's encoding and, after a
-        warm start, the earlier runs' predictions there (:meth:`warm`)."""
+        warm start, the prior's predictions there."""
         E = self.space.encode(X)
-        if not self._prior or not len(E):
-            return E
-        return np.hstack([E] + [np.asarray(p.predict(E), dtype=E.dtype)[:, None] for p in self._prior])
+        return E if self._prior is None else self._prior.features(E)
 
     # -------------------------------------------------------------- model
     def _finite(self, scal: Scalarizer | None = None) -> tuple[np.ndarray, np.ndarray]:
