@@ -385,3 +385,27 @@ def test_a_multi_fidelity_front_is_the_front_at_the_highest_budget_reached(metho
 
 def json_key(config: dict) -> tuple:
     return tuple(sorted((k, round(float(v), 9)) for k, v in config.items()))
+
+
+def test_ambs_takes_an_earlier_runs_front_as_its_prior():
+    """Warm-started with an earlier run's results, AMBS evaluates the earlier
+    front first and then models on its own results with one prior input per
+    objective; the earlier results are not told (not in its front)."""
+    from ambs.search.ambs import AMBS
+
+    old, told = AMBS(two(), random_state=1), []
+    for _ in range(3):
+        results = [(c, values(c)) for c in old.ask(8)]
+        old.tell(results)
+        told += results
+    search = AMBS(two(), random_state=0)
+    search.warm(told)
+    assert search.n_warm == 24 and search.n_told == 0 and not search.front()
+    L = np.array([[-v["gain"], v["cost"]] for _, v in told])
+    front = {tuple(sorted(told[i][0].items())) for i in _front(L)}
+    first = search.ask(5)
+    assert {tuple(sorted(c.items())) for c in first[: min(5, len(front))]} <= front
+    search.tell([(c, values(c)) for c in first])
+    more = search.ask(8)
+    assert len(more) == 8 and search.model is not None
+    assert search._enc(search.pending).shape[1] == search.space.encode(search.pending).shape[1] + 2
