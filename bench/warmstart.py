@@ -31,7 +31,8 @@ Methods: ``cold`` (no earlier run); ``warm`` (``AMBS.warm`` with the related
 earlier run: a forest of the earlier results becomes an input of every fit,
 and the earlier best configurations take half of the initial design);
 ``warm-all`` (the same, the earlier best taking all of the design:
-``warm_design=1.0``); ``tell`` (the earlier behaviour: the earlier results
+``warm_design=1.0``); ``warm-prior`` (none of it: ``warm_design=0``);
+``warm-half`` (half of the forest's trees blind to the prior: ``warm_blind=0.5``); ``tell`` (the earlier behaviour: the earlier results
 told as data, the initial design dropped); the same three with
 ``-unrelated`` after an unrelated earlier run; and ``initial-best`` /
 ``initial-best-unrelated``: nothing told, the earlier run's 10 best
@@ -87,8 +88,10 @@ ARGMAX: dict[str, list[float]] = {
 }
 LEARNING = ["svm"]
 PROBLEMS = list(ARGMAX) + LEARNING
-METHODS = ["cold", "warm", "warm-all", "tell", "initial-best", "warm-unrelated", "warm-all-unrelated",
-           "tell-unrelated", "initial-best-unrelated"]
+METHODS = ["cold", "warm", "warm-all", "warm-prior", "warm-half", "tell", "initial-best", "warm-unrelated",
+           "warm-all-unrelated", "warm-prior-unrelated", "warm-half-unrelated", "tell-unrelated",
+           "initial-best-unrelated"]
+WARM_DESIGN = {"warm": 0.5, "warm-all": 1.0, "warm-prior": 0.0}  # the earlier best's share of the design
 N_BEST = 10  # configurations of the earlier run that initial-best evaluates first
 CHECKPOINTS = (25, 50, 100, 200)
 SHIFT = 0.05  # of each dimension's range
@@ -233,7 +236,8 @@ def search_run(task: Task, seed: int, evals: int, batch: int,
     are evaluated first and counted (``--initial-configs``: held by the search,
     the rest of their batches asked)."""
     t = time.perf_counter()
-    search = AMBS(task.problem, random_state=seed, warm_design=1.0 if how == "warm-all" else 0.5)
+    search = AMBS(task.problem, random_state=seed, warm_design=WARM_DESIGN.get(how, 0.5),
+                  warm_blind=0.5 if how == "warm-half" else 0.0)
     if observations and how == "tell":
         search.tell(observations)
         search.initial = search.initial[:0]

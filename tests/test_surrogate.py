@@ -316,3 +316,16 @@ def test_a_lie_without_spread_moves_the_mean_and_shrinks_the_spread():
         a.add(L[:, j], 1.5, spread=False)
     b.add_many(L, 1.5, spread=False)
     np.testing.assert_allclose(a.mean_std(), b.mean_std(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["et", "rf"])
+def test_blind_trees_never_split_on_the_prior_columns(kind):
+    """The trees a warm start keeps blind to its prior column fit the space's
+    columns only; the others split on the prior when it explains the target."""
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 3))
+    y = X[:, 2] * 3 + 0.1 * X[:, 0]  # column 2 (the "prior") explains nearly all of it
+    forest = ForestSurrogate(kind=kind, n_estimators=10, random_state=1, blind_from=2, blind_share=0.5).fit(X, y)
+    uses = [bool((est.tree_.feature == 2).any()) for est in forest.estimators_]
+    assert uses == [True] * 5 + [False] * 5
+    assert np.isfinite(forest.predict(X, return_std=True)[1]).all()

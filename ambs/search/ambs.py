@@ -40,7 +40,7 @@ from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Result, Search
 from ambs.search.fit_task import FitTask
 from ambs.search.prior import WarmPrior
-from ambs.surrogate import SURROGATES, Surrogate, transform_targets
+from ambs.surrogate import SURROGATES, ForestSurrogate, Surrogate, transform_targets
 
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LIARS", "LIE_MODES"]
 
@@ -224,10 +224,16 @@ class AMBS(Search):
         spec, options, space = SURROGATES[self.surrogate_name], self.options, self.space
         self._launched_on = self.n_told
 
-        def make() -> Surrogate:
-            return spec.build(options, space, seed)
+        E = self._enc(X)
+        blind_from = E.shape[1] - len(self._prior.models) if self._prior is not None else None
 
-        return FitTask(self._enc(X), y, self.n_told, self.y_transform, self.y_eps, make, scal, losses)
+        def make() -> Surrogate:
+            model = spec.build(options, space, seed)
+            if blind_from is not None and isinstance(model, ForestSurrogate):
+                model.blind_from, model.blind_share = blind_from, options.warm_blind  # see WarmPrior
+            return model
+
+        return FitTask(E, y, self.n_told, self.y_transform, self.y_eps, make, scal, losses)
 
     def install(self, task: FitTask) -> None:
         """Propose with the model that ``task`` fitted from now on."""

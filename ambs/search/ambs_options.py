@@ -78,6 +78,8 @@ class AMBSOptions:
         warm_design: after a warm start, the share of the initial design
             (past the starting points) that the earlier runs' best
             configurations take, best first; the rest stays space-filling.
+        warm_blind: after a warm start, the share of a forest's trees that do
+            not see the earlier runs' prior (:mod:`ambs.search.prior`).
     """
 
     surrogate: str = "et"
@@ -108,6 +110,7 @@ class AMBSOptions:
     n_initial_points: int = 10
     initial_design: str = "lhs"
     warm_design: float = 0.5
+    warm_blind: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("surrogate", self.surrogate, SURROGATES),
@@ -126,8 +129,9 @@ class AMBSOptions:
             raise ValueError(f"n_candidates must be at least 1, got {self.n_candidates}")
         if not 0.0 <= self.random_fraction <= 1.0:
             raise ValueError(f"random_fraction must be in [0, 1], got {self.random_fraction}")
-        if not 0.0 <= self.warm_design <= 1.0:
-            raise ValueError(f"warm_design must be in [0, 1], got {self.warm_design}")
+        for name in ("warm_design", "warm_blind"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     def replace(self, **settings: Any) -> AMBSOptions:
         """A copy with ``settings`` changed; an unknown name is a ValueError."""

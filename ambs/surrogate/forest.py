@@ -49,6 +49,11 @@ class ForestSurrogate:
             be inactive keep their axes). None: all of them.
         random_state: seed for the trees.
         n_jobs: threads for fitting.
+        blind_from, blind_share: the share of the trees that never see the
+            features from column ``blind_from`` on (fitted with them held
+            constant, so those trees cannot split on them): a warm start's
+            prior columns (:mod:`ambs.search.prior`), which the rest of the
+            forest may follow and these trees check.
     """
 
     def __init__(
@@ -62,6 +67,8 @@ class ForestSurrogate:
         rotate_features: np.ndarray | None = None,
         random_state: int | None = None,
         n_jobs: int = 1,
+        blind_from: int | None = None,
+        blind_share: float = 0.0,
     ) -> None:
         if kind not in ("rf", "et"):
             raise ValueError(f"unknown forest kind {kind!r}")
@@ -78,6 +85,8 @@ class ForestSurrogate:
         self.rotate_features = None if rotate_features is None else np.asarray(rotate_features, dtype=np.int64)
         self.random_state = random_state
         self.n_jobs = max(int(n_jobs), 1)
+        self.blind_from = blind_from
+        self.blind_share = float(blind_share)
         self._flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._trees: list = []
         self._rotations: list[np.ndarray | None] = []
@@ -99,6 +108,11 @@ class ForestSurrogate:
         rng = np.random.default_rng(self.random_state)
         cls = DecisionTreeRegressor if self.kind == "rf" else ExtraTreeRegressor
         n_rot = int(round(self.rotate * self.n_estimators))
+        n_blind = int(round(self.blind_share * self.n_estimators)) if self.blind_from is not None else 0
+        Xb = None
+        if n_blind:
+            Xb = X.copy()
+            Xb[:, self.blind_from :] = 0.0
         k = len(self.rotate_features) if self.rotate_features is not None else d
         plans = []
         for i in range(self.n_estimators):
@@ -109,16 +123,16 @@ class ForestSurrogate:
                 # A uniformly random rotation (QR of a Gaussian matrix, signs fixed).
                 q, r = np.linalg.qr(rng.standard_normal((k, k)))
                 R = (q * np.sign(np.diag(r))).astype(np.float32)
-            plans.append((seed, weight, R))
+            plans.append((seed, weight, R, Xb if i >= self.n_estimators - n_blind else X))
 
         def fit_one(plan):
-            seed, weight, R = plan
+            seed, weight, R, Xt = plan
             tree = cls(min_samples_leaf=self.min_samples_leaf, max_features=self.max_features,
                        random_state=seed)
             if weight is not None:
                 keep = weight > 0  # what sklearn's forests do: out-of-bag rows carry no weight
-                return tree.fit(self._rotated(X[keep], R), y[keep], sample_weight=weight[keep])
-            return tree.fit(self._rotated(X, R), y)
+                return tree.fit(self._rotated(Xt[keep], R), y[keep], sample_weight=weight[keep])
+            return tree.fit(self._rotated(Xt, R), y)
 
         if self.n_jobs > 1 and self.n_estimators > 1:
             with ThreadPoolExecutor(min(self.n_jobs, self.n_estimators)) as pool:
