@@ -7,7 +7,7 @@
 #
 # Usage (as root):  scripts/site-mpi-env.sh [up|status]
 # Installs openmpi-bin, libopenmpi-dev and libpmix2 when missing (start Slurm
-# with scripts/slurm-local-up.sh, which installs libpmix2 before slurmd starts,
+# with scripts/slurm-local-up.sh, which installs PMIx before slurmd starts,
 # so that `srun --mpi=pmix` works). Idempotent: a venv whose mpi4py already
 # reports Open MPI is kept; only ambs is reinstalled from this checkout.
 set -euo pipefail
@@ -28,14 +28,14 @@ if [ "$ACTION" = status ]; then
   if [ -x "$VENV/bin/python" ] && lib=$(library); then echo "$VENV: $lib"; exit 0; fi
   echo "$VENV: missing or without mpi4py (run scripts/site-mpi-env.sh)"; exit 1
 fi
-if ! command -v mpicc.openmpi >/dev/null || [ ! -e /usr/lib/x86_64-linux-gnu/libpmix.so.2 ]; then
+if ! command -v mpicc.openmpi >/dev/null || [ ! -e /usr/lib/x86_64-linux-gnu/pmix2/lib/libpmix.so ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "site-mpi-env.sh: Open MPI is not installed; run as root to install it" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev libpmix2 >/dev/null
+  apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev libpmix2 libpmix-dev >/dev/null
 fi
 PYTHON=${PYTHON:-python3}
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"

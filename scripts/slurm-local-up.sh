@@ -34,16 +34,20 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-# libpmix2 lets `srun --mpi=pmix` start Open MPI ranks; slurmd loads it when it
-# starts, so a slurmd that started before it was installed is restarted below.
-PMIX=/usr/lib/x86_64-linux-gnu/libpmix.so.2
+# PMIx lets `srun --mpi=pmix` start Open MPI ranks. Slurm's plugin dlopens the
+# unversioned pmix2/lib/libpmix.so, which only libpmix-dev ships (libpmix2 alone
+# is not enough); slurmd loads it when it starts, and a slurmd that could not
+# hangs the first pmix step and leaves the node completing for good. So it is
+# installed before slurmd starts, and a slurmd that started without it is
+# restarted below.
+PMIX=/usr/lib/x86_64-linux-gnu/pmix2/lib/libpmix.so
 NEW_PMIX=""
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v qsub >/dev/null \
    || [ ! -e "$PMIX" ]; then
   [ -e "$PMIX" ] || NEW_PMIX=1
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends slurm-wlm munge slurm-wlm-torque libpmix2 >/dev/null
+  apt-get install -y -qq --no-install-recommends slurm-wlm munge slurm-wlm-torque libpmix2 libpmix-dev >/dev/null
 fi
 
 HOST=$(hostname -s)
