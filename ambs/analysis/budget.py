@@ -18,7 +18,7 @@ from ambs.errors import AnalysisError
 if TYPE_CHECKING:
     from ambs.analysis.load import Run
 
-__all__ = ["config_keys", "full_budget", "stopped_rows", "budget_table", "has_budgets", "ranking_budget"]
+__all__ = ["config_keys", "full_budget", "stopped_rows", "budget_table", "has_budgets", "ranking_budget", "ranked_rows"]
 
 
 def full_budget(settings: dict[str, Any], df: pd.DataFrame) -> float:
@@ -102,3 +102,13 @@ def ranking_budget(run: Run, budget: float | None = None) -> float | None:
     have = ", ".join(f"{b:g}" for b in budgets) or "none"
     raise AnalysisError(f"no successful evaluation of {run.source} trained with budget {budget:g} "
                         f"(budgets: {have})")
+
+
+def ranked_rows(run: Run, budget: float | None = None) -> pd.DataFrame:
+    """The successful rows that rank a run: those at :func:`ranking_budget`
+    (all of them when it is None), in the order of ``run.ok``."""
+    ok = run.ok
+    b = ranking_budget(run, budget)
+    if b is None:
+        return ok
+    return ok[np.isclose(pd.to_numeric(ok["budget"], errors="coerce").to_numpy(dtype=float), b, rtol=1e-9)]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ambs.analysis.budget import budget_table, has_budgets, ranking_budget
+from ambs.analysis.budget import budget_table, has_budgets, ranked_rows, ranking_budget
 from ambs.analysis.load import STATUSES, Run
 from ambs.analysis.pareto import front_summary
 from ambs.analysis.space import at_budget, budget_text
@@ -98,11 +98,7 @@ def _config(run: Run, row: pd.Series) -> dict[str, Any]:
 def _ranked(run: Run, budget: float | None = None) -> pd.DataFrame:
     """The ok rows at the ranking budget (see :func:`ranking_budget`), best
     first (ties: the earlier one first)."""
-    ok = run.ok
-    b = ranking_budget(run, budget)
-    if b is not None:
-        ok = ok[np.isclose(ok["budget"].to_numpy(dtype=float), b, rtol=1e-9)]
-    return ok.sort_values(["objective", "finished"], ascending=[False, True], kind="stable")
+    return ranked_rows(run, budget).sort_values(["objective", "finished"], ascending=[False, True], kind="stable")
 
 
 def top_k(run: Run, k: int = 5, budget: float | None = None) -> pd.DataFrame:

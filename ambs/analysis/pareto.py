@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ambs.analysis.budget import ranking_budget
+from ambs.analysis.budget import ranked_rows
 from ambs.analysis.load import Run, numbers
 from ambs.analysis.space import objective_names
 from ambs.errors import AnalysisError
@@ -39,7 +39,7 @@ def objectives_frame(run: Run, columns: Sequence[str] | None = None, budget: flo
     """The objectives of the successful evaluations, one column each, named
     by the objectives (:func:`directions` says which are minimized). In a
     run with several budgets, only the evaluations at ``budget`` (default:
-    the highest reached; :func:`ambs.analysis.budget.ranking_budget`): a
+    the highest reached; :func:`ambs.analysis.budget.ranked_rows`): a
     lower budget is another, cheaper objective, not a point of the same front.
 
     From ``columns`` of the CSV when given (all maximized; a leading ``-``
@@ -47,10 +47,7 @@ def objectives_frame(run: Run, columns: Sequence[str] | None = None, budget: flo
     columns as ``run`` returned them; else ``m:objectives`` (all maximized).
     The index is the rows' index in ``run.data``; ``job_id`` comes along.
     """
-    ok = run.ok
-    b = ranking_budget(run, budget)
-    if b is not None:
-        ok = ok[np.isclose(numbers(ok["budget"]).to_numpy(dtype=float), b, rtol=1e-9)]
+    ok = ranked_rows(run, budget)
     out = pd.DataFrame({"job_id": ok["job_id"]}, index=ok.index)
     if columns:
         for col in columns:
