@@ -21,6 +21,7 @@ from ambs.errors import SpaceError
 from ambs.objectives import Scalarizer, hypervolume, nondominated
 from ambs.result import Job, Status, execute
 from ambs.search import ALL_METHODS
+from ambs.search.base import config_key
 from ambs.search.factory import make_search
 from tests.test_balsam import balsam_site, launcher  # noqa: F401 - the balsam evaluator's fixtures
 from tests.test_contract_evaluators import EVERY, launch  # noqa: F401 - the evaluators' launcher (a fixture)
@@ -363,10 +364,11 @@ def test_a_multi_fidelity_front_is_the_front_at_the_highest_budget_reached(metho
     search = result.search
     top = max(search.told_budgets)
     assert top == 9 and min(search.told_budgets) < top
-    full = {json_key(c) for c, b in zip(search.space.to_dicts(np.array(search._X)), search.told_budgets)
+    assert search.front_budget() == top
+    full = {config_key(c) for c, b in zip(search.space.to_dicts(np.array(search._X)), search.told_budgets)
             if b == top}
     front = search.front()
-    assert front and all(json_key(c) in full for c, _ in front)
+    assert front and all(config_key(c) in full for c, _ in front)
     run = analysis.load_run(tmp_path / "run")
     rows = analysis.pareto_front(run, configs=True)
     assert set(rows["budget"]) == {9.0}
@@ -381,10 +383,6 @@ def test_a_multi_fidelity_front_is_the_front_at_the_highest_budget_reached(metho
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert f"of {len(rows)} successful evaluations at 9 epochs (--budget for another) on the front" in proc.stdout
-
-
-def json_key(config: dict) -> tuple:
-    return tuple(sorted((k, round(float(v), 9)) for k, v in config.items()))
 
 
 def test_ambs_takes_an_earlier_runs_front_as_its_prior():

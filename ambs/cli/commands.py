@@ -300,7 +300,8 @@ def _report(summary: Any, out: Path, max_evals: int, resume: str, search: Any = 
     front = search.front() if search is not None and search.objectives else []
     if front:
         heads = ", ".join(f"{o.name} ({o.direction})" for o in search.objectives)
-        at = f" at budget {max(search.told_budgets):g}" if search.multi_fidelity and search.told_budgets else ""
+        top = search.front_budget()
+        at = f" at budget {top:g}" if top is not None else ""
         print(f"Pareto front{at}: {len(front)} configuration(s) of {heads}; all of them: ambs analyze pareto {out}")
         first = search.objectives[0]
         for _, values in sorted(front, key=lambda f: -first.sign * f[1][0])[:: max(1, len(front) // 5)][:5]:

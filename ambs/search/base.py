@@ -261,9 +261,14 @@ class Search(ABC):
         signs = np.array([o.sign for o in self.objectives])
         return [(c, tuple(float(v) for v in -signs * L[i])) for c, i in zip(configs, idx)]
 
+    def front_budget(self) -> float | None:
+        """The budget of the results :meth:`front` ranks: for a multi-fidelity
+        search the highest a successful result reached (as ``ambs analyze``
+        ranks them); None when every result counts."""
+        return None
+
     def _front_rows(self) -> np.ndarray:
-        """The told results :meth:`front` ranks (a multi-fidelity search: those
-        at the highest budget reached, as ``ambs analyze`` ranks them)."""
+        """The indices of the told results :meth:`front` ranks (see :meth:`front_budget`)."""
         return np.arange(len(self._L))
 
     def best(self) -> tuple[dict[str, Any], float] | None:

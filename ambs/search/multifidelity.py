@@ -189,12 +189,17 @@ class MultiFidelitySearch(Search):
         self._vec[config_key(config)] = X[0]
         return config
 
-    def _front_rows(self) -> np.ndarray:
+    def front_budget(self) -> float | None:
         b = np.asarray(self.told_budgets, dtype=float)
         ok = np.isfinite(np.asarray(self._y, dtype=float))
-        if not ok.any():
-            return np.flatnonzero(ok)
-        return np.flatnonzero(ok & np.isclose(b, b[ok].max(), rtol=1e-9))
+        return float(b[ok].max()) if ok.any() else None
+
+    def _front_rows(self) -> np.ndarray:
+        top = self.front_budget()
+        if top is None:
+            return np.empty(0, dtype=np.int64)
+        ok = np.isfinite(np.asarray(self._y, dtype=float))
+        return np.flatnonzero(ok & np.isclose(np.asarray(self.told_budgets, dtype=float), top, rtol=1e-9))
 
     def best_at_full_budget(self) -> tuple[dict[str, Any], float] | None:
         """Best configuration among the results at ``max_budget``, or None."""
