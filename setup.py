@@ -39,7 +39,7 @@ setup(
         # The torch problems' tests run on the CPU build: the cap keeps the tested
         # 2.13 series, which pip resolves to 2.13.0+cpu where that wheel is offered
         # (a bare "torch" resolves to the newest, CUDA, build from PyPI).
-        "test": ["pytest>=8", "hypothesis>=6", "ruff", "mpi4py>=4.0", "mpich", "matplotlib>=3.7",
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6", "ruff", "mpi4py>=4.0", "mpich", "matplotlib>=3.7",
                  "torch>=2.1,<2.14", "balsam-flow>=0.5,<0.6"],
     },
     entry_points={"console_scripts": ["ambs=ambs.__main__:main"]},

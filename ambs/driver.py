@@ -17,6 +17,9 @@ the driver asks for a few configurations more than there are free workers,
 holds them, and lets :class:`ambs.nas.hardware.ShadhoAssigner` decide which
 free worker gets which, so that complex configurations go to the capable
 workers. Held configurations count toward ``max_evals`` like running ones.
+
+About 410 lines: the dispatch loop and what it waits on (holds, stops,
+the walltime) are one concern.
 """
 
 from __future__ import annotations

@@ -4,6 +4,14 @@ A problem module defines ``problem`` (a :class:`Problem`) and ``run(config)``
 returning the objective to *maximize* (a number, or a dict with ``objective``
 and extra metadata). It is named by a dotted module name (``problems.ackley``)
 or a file path (``problems/ackley.py``).
+
+Worker processes only run configurations: they never read the space. After
+:func:`defer_spaces` (the worker start-up calls it), a :class:`Problem`
+records its declarations and builds the ConfigSpace objects on first use of
+``problem.space``, so that a worker does not import ConfigSpace (and
+scipy.stats with it: about 2 s of CPU per process here, far more on a
+many-core node reading a shared file system). A problem module that imports
+ConfigSpace itself gets the objects at once, as in any other process.
 """
 
 from __future__ import annotations
@@ -19,18 +27,51 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import ConfigSpace as CS
-from ConfigSpace import ConfigurationSpace
+from typing import TYPE_CHECKING, Any
 
 from ambs.errors import ProblemError, SpaceError
 from ambs.objectives import DIRECTIONS, Objective
-from ambs.space import Space
 
-__all__ = ["Budget", "Problem", "LoadedProblem", "load_problem"]
+if TYPE_CHECKING:
+    from ConfigSpace import ConfigurationSpace
+
+    from ambs.space import Space
+
+__all__ = ["Budget", "DeferredHyperparameter", "Problem", "LoadedProblem", "defer_spaces", "load_problem"]
 
 _PRIORS = {"uniform": False, "log-uniform": True, "loguniform": True, "log": True}
+_DEFER = False
+
+
+def defer_spaces(on: bool = True) -> None:
+    """Make the problems declared from now on in this process record their
+    hyperparameters and build the space on first use (worker processes)."""
+    global _DEFER
+    _DEFER = on
+
+
+def _deferring() -> bool:
+    """Defer unless ConfigSpace is loaded anyway (a problem module that uses it)."""
+    return _DEFER and "ConfigSpace" not in sys.modules
+
+
+def _is_configspace(value: Any) -> bool:
+    return type(value).__module__.split(".")[0] == "ConfigSpace"
+
+
+class DeferredHyperparameter:
+    """What :meth:`Problem.add_hyperparameter` returns while the space is
+    deferred (worker processes): reading an attribute builds the space and
+    reads it from the ConfigSpace object."""
+
+    def __init__(self, problem: Problem, name: str) -> None:
+        self._problem, self.name = problem, name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._problem.space[self.name], attr)
+
+    def __repr__(self) -> str:
+        return f"DeferredHyperparameter({self.name!r})"
 
 
 def _is_int(v: Any) -> bool:
@@ -85,7 +126,12 @@ class Problem:
 
     def __init__(self, name: str | None = None, seed: int | None = None) -> None:
         self.name = name
-        self.space = ConfigurationSpace(seed=seed)
+        self._seed = seed
+        self._space: ConfigurationSpace | None = None
+        self._pending: list[Callable[[], Any]] = []  # declarations not yet applied (deferred)
+        self._names: list[str] = []  # the hyperparameters declared through this object
+        if not _deferring():
+            self.space  # noqa: B018 - build it now, as every process but a worker does
         self.starting_points: list[dict[str, Any]] = []
         self.metadata: list[str] = []
         self.budget: Budget | None = None
@@ -95,6 +141,29 @@ class Problem:
         self.arch: Any = None
         self._cheap: Callable[[dict[str, Any]], float] | None = None
 
+    @property
+    def space(self) -> ConfigurationSpace:
+        """The ConfigSpace ``ConfigurationSpace`` (built here on first use when deferred)."""
+        if self._space is None:
+            from ConfigSpace import ConfigurationSpace
+
+            self._space = ConfigurationSpace(seed=self._seed)
+            pending, self._pending = self._pending, []
+            for apply in pending:
+                apply()
+        return self._space
+
+    @space.setter
+    def space(self, cs: ConfigurationSpace) -> None:
+        self._space, self._pending, self._names = cs, [], list(cs.keys())
+
+    def _declared(self, name: str) -> bool:
+        return name in self._names or (self._space is not None and name in self._space)
+
+    def _later(self) -> bool:
+        """Record a declaration instead of applying it (see :func:`defer_spaces`)."""
+        return self._space is None and _deferring()
+
     # ------------------------------------------------------------ declaring
     def add_hyperparameter(
         self,
@@ -102,28 +171,51 @@ class Problem:
         name: str,
         default_value: Any = None,
         ordered: bool = False,
-    ) -> CS.hyperparameters.Hyperparameter:
-        """Declare one hyperparameter; returns the ConfigSpace object made for it."""
+    ) -> Any:
+        """Declare one hyperparameter; returns the ConfigSpace object made for it
+        (a :class:`DeferredHyperparameter` in a worker process)."""
         if not isinstance(name, str) or not name:
             raise SpaceError(f"hyperparameter name must be a non-empty string, got {name!r}")
-        if name in self.space:
+        if self._declared(name):
             raise SpaceError(f"hyperparameter {name!r} is declared twice")
         kw = {} if default_value is None else {"default_value": default_value}
+        if _is_configspace(value):
+            if getattr(value, "name", None) != name:
+                raise SpaceError(f"hyperparameter object is named {getattr(value, 'name', None)!r}, not {name!r}")
+        else:
+            kind, args, opts = self._declaration(value, name, ordered)
+            kw = {**opts, **kw}
+        if self._later() and not _is_configspace(value):
+            self._pending.append(lambda: self._add(self._build(kind, args, kw, name), name))
+            self._names.append(name)
+            return DeferredHyperparameter(self, name)
+        hp = value if _is_configspace(value) else self._build(kind, args, kw, name)
+        return self._add(hp, name)
+
+    def _add(self, hp: Any, name: str) -> Any:
         try:
-            hp = self._make(value, name, ordered, kw)
             self.space.add(hp)
-        except SpaceError:
-            raise
         except Exception as exc:  # ConfigSpace raises ValueError/TypeError with details
             raise SpaceError(f"hyperparameter {name!r}: {exc}") from None
+        if name not in self._names:
+            self._names.append(name)
         return hp
 
     @staticmethod
-    def _make(value: Any, name: str, ordered: bool, kw: dict) -> Any:
-        if isinstance(value, CS.hyperparameters.Hyperparameter):
-            if value.name != name:
-                raise SpaceError(f"hyperparameter object is named {value.name!r}, not {name!r}")
-            return value
+    def _build(kind: str, args: tuple, kw: dict, name: str | None = None) -> Any:
+        """The ConfigSpace object of a checked declaration."""
+        import ConfigSpace as CS
+
+        make = {"int": CS.UniformIntegerHyperparameter, "float": CS.UniformFloatHyperparameter,
+                "ordinal": CS.OrdinalHyperparameter, "categorical": CS.CategoricalHyperparameter}[kind]
+        try:
+            return make(*args, **kw)
+        except Exception as exc:  # ConfigSpace raises ValueError/TypeError with details
+            raise SpaceError(f"hyperparameter {name or args[0]!r}: {exc}") from None
+
+    @staticmethod
+    def _declaration(value: Any, name: str, ordered: bool) -> tuple[str, tuple, dict]:
+        """Check a declaration without ConfigSpace; its kind and arguments."""
         if isinstance(value, tuple):
             if len(value) not in (2, 3):
                 raise SpaceError(
@@ -146,17 +238,15 @@ class Problem:
             if log and low <= 0:
                 raise SpaceError(f"hyperparameter {name!r}: a log-uniform range needs low > 0, got {value!r}")
             if _is_int(low) and _is_int(high):
-                return CS.UniformIntegerHyperparameter(name, low, high, log=log, **kw)
-            return CS.UniformFloatHyperparameter(name, float(low), float(high), log=log, **kw)
+                return "int", (name, low, high), {"log": log}
+            return "float", (name, float(low), float(high)), {"log": log}
         if isinstance(value, (list, Sequence)) and not isinstance(value, (str, bytes)):
             choices = list(value)
             if not choices:
                 raise SpaceError(f"hyperparameter {name!r}: the list of choices is empty")
             if len(set(map(repr, choices))) != len(choices):
                 raise SpaceError(f"hyperparameter {name!r}: the choices repeat a value")
-            if ordered:
-                return CS.OrdinalHyperparameter(name, choices, **kw)
-            return CS.CategoricalHyperparameter(name, choices, **kw)
+            return ("ordinal" if ordered else "categorical"), (name, choices), {}
         raise SpaceError(
             f"hyperparameter {name!r}: cannot declare from {value!r} "
             "(use (low, high), (low, high, 'log-uniform') or a list of choices)"
@@ -165,9 +255,17 @@ class Problem:
     def add_condition(self, child: str, parent: str, values: Any) -> None:
         """Make ``child`` active only when ``parent`` takes one of ``values``."""
         for n in (child, parent):
-            if n not in self.space:
+            if not self._declared(n):
                 raise SpaceError(f"condition names unknown hyperparameter {n!r}")
         vals = list(values) if isinstance(values, (list, tuple, set)) else [values]
+        if self._later():
+            self._pending.append(lambda: self._condition(child, parent, vals))
+            return
+        self._condition(child, parent, vals)
+
+    def _condition(self, child: str, parent: str, vals: list) -> None:
+        import ConfigSpace as CS
+
         try:
             if len(vals) == 1:
                 cond = CS.EqualsCondition(self.space[child], self.space[parent], vals[0])
@@ -261,10 +359,12 @@ class Problem:
     # ------------------------------------------------------------- reading
     @property
     def hyperparameter_names(self) -> list[str]:
-        return list(self.space.keys())
+        return list(self._names) if self._space is None else list(self.space.keys())
 
     @property
     def default_configuration(self) -> dict[str, Any]:
+        from ambs.space import Space
+
         return Space(self.space).to_dicts(Space(self.space).default_vector())[0]
 
     def validate(self) -> None:
@@ -277,6 +377,8 @@ class Problem:
         clash = set(self.objective_names) & set(self.metadata)
         if clash:
             raise SpaceError(f"{sorted(clash)[0]!r} is declared both as an objective and as metadata")
+        from ambs.space import Space
+
         space = Space(self.space)
         for point in self.starting_points:
             try:
@@ -305,6 +407,8 @@ class LoadedProblem:
 
     @property
     def space(self) -> Space:
+        from ambs.space import Space
+
         return Space(self.problem.space)
 
 
@@ -361,8 +465,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def load_problem(ref: str) -> LoadedProblem:
-    """Load and check a problem module; raises ProblemError or SpaceError with one line."""
+def load_problem(ref: str, check: bool = True) -> LoadedProblem:
+    """Load and check a problem module; raises ProblemError or SpaceError with one line.
+
+    ``check=False`` (a worker, whose master checked the problem) leaves the
+    space unread, so that a deferred one is not built."""
     if not ref or not isinstance(ref, str):
         raise ProblemError("no problem given")
     try:
@@ -380,7 +487,7 @@ def load_problem(ref: str) -> LoadedProblem:
     problem = getattr(module, "problem", None)
     if problem is None:
         raise ProblemError(f"problem module {ref!r} defines no `problem` (an ambs.Problem)")
-    if isinstance(problem, ConfigurationSpace):
+    if _is_configspace(problem) and type(problem).__name__ == "ConfigurationSpace":
         wrapped = Problem()
         wrapped.space = problem
         problem = wrapped
@@ -393,6 +500,7 @@ def load_problem(ref: str) -> LoadedProblem:
         raise ProblemError(f"problem module {ref!r} defines no `run(config)` function")
     if not callable(run):
         raise ProblemError(f"`run` in {ref!r} is not callable")
-    problem.validate()
+    if check:
+        problem.validate()
     name = problem.name or Path(ref).stem if ref.endswith(".py") else (problem.name or ref.rsplit(".", 1)[-1])
     return LoadedProblem(ref=ref, name=name, problem=problem, run=run, module=module)

@@ -21,6 +21,9 @@ condition did not hold). A value whose text is empty, or only double quotes,
 gets two more double quotes: the cell ``""`` is the empty string, four
 double quotes the string ``""`` (:func:`ambs.cells.hp_cell`). Every other value is its text,
 so CSVs written before this encoding read back as they were written.
+
+About 420 lines: writing, resuming and cutting a torn line are one
+concern, the CSV's integrity.
 """
 
 from __future__ import annotations

@@ -12,6 +12,12 @@ Background fits are simulated as running on a core of their own: a fit task
 runs at once, its real duration is measured, and its model is installed once
 the virtual clock has advanced by that duration.
 
+Measured seconds differ from run to run, and so does the order in which
+results reach the search. A :class:`MasterCost` replaces the measurements
+with fixed virtual seconds per master step and per fit (``ambs simulate
+--master-cost STEP,FIT``): the same seed then gives the same run, row for row,
+which is what a benchmark's committed traces need to be reproduced exactly.
+
 What it answers: how busy ``W`` workers would be, how many evaluations a
 budget buys, and how much master time each result costs, before anyone
 spends an allocation on it.
@@ -28,65 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status, execute
+from ambs.simtime import Duration, MasterCost, parse_duration, parse_master_cost
 from ambs.target import RunTarget
 
-__all__ = ["Duration", "MemoryRecorder", "SimulatedEvaluator", "SimulatedFitter", "VirtualClock", "parse_duration"]
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A distribution of evaluation times, in seconds.
-
-    Kinds: ``const:S``; ``uniform:LO,HI``; ``lognormal:MEDIAN,SIGMA`` (the log
-    of the time is normal with mean log(MEDIAN) and standard deviation SIGMA);
-    ``exponential:MEAN``.
-    """
-
-    kind: str
-    params: tuple[float, ...]
-
-    def sample(self, rng: np.random.Generator) -> float:
-        k, p = self.kind, self.params
-        if k == "const":
-            return p[0]
-        if k == "uniform":
-            return float(rng.uniform(p[0], p[1]))
-        if k == "lognormal":
-            return float(p[0] * math.exp(p[1] * rng.standard_normal()))
-        return float(rng.exponential(p[0]))
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{','.join(f'{v:g}' for v in self.params)}"
-
-
-_ARITY = {"const": 1, "uniform": 2, "lognormal": 2, "exponential": 1}
-
-
-def parse_duration(text: str) -> Duration:
-    """Parse ``KIND:P1[,P2]`` (a bare number means ``const``); raises AmbsError with one line."""
-    kind, _, rest = text.partition(":")
-    if not rest:
-        kind, rest = "const", text
-    kind = kind.strip().lower()
-    if kind not in _ARITY:
-        raise AmbsError(f"unknown duration {text!r}: use const:S, uniform:LO,HI, lognormal:MEDIAN,SIGMA "
-                        "or exponential:MEAN")
-    try:
-        params = tuple(float(v) for v in rest.split(","))
-    except ValueError:
-        raise AmbsError(f"duration {text!r}: the parameters must be numbers") from None
-    if len(params) != _ARITY[kind]:
-        raise AmbsError(f"duration {text!r}: {kind} takes {_ARITY[kind]} parameter(s)")
-    if not all(math.isfinite(v) and v >= 0 for v in params):
-        raise AmbsError(f"duration {text!r}: the parameters must be finite and >= 0")
-    if kind == "uniform" and params[0] > params[1]:
-        raise AmbsError(f"duration {text!r}: LO must not exceed HI")
-    if kind in ("const", "lognormal", "exponential") and params[0] <= 0:
-        raise AmbsError(f"duration {text!r}: the time must be > 0")
-    return Duration(kind, params)
+__all__ = ["Duration", "MasterCost", "MemoryRecorder", "SimulatedEvaluator", "SimulatedFitter", "VirtualClock",
+           "parse_duration", "parse_master_cost"]
 
 
 class MemoryRecorder:
@@ -113,14 +67,18 @@ class VirtualClock:
     whatever was explicitly set aside (a simulated background fit).
     """
 
-    def __init__(self, start: float) -> None:
+    def __init__(self, start: float, cost: MasterCost | None = None) -> None:
         self.now = start
+        self.cost = cost  # None: measured
         self._mark = time.perf_counter()
         self._excluded = 0.0
         self.master_seconds = 0.0
 
     def master_elapsed(self) -> float:
-        """Master compute since the last resume, in seconds."""
+        """Master compute since the last resume, in seconds (0 with a fixed cost,
+        which :meth:`pause` charges at once)."""
+        if self.cost is not None:
+            return 0.0
         return max(time.perf_counter() - self._mark - self._excluded, 0.0)
 
     def time(self) -> float:
@@ -129,7 +87,7 @@ class VirtualClock:
 
     def pause(self) -> None:
         """The master hands over: its compute goes on the clock."""
-        spent = self.master_elapsed()
+        spent = self.cost.step if self.cost is not None else self.master_elapsed()
         self.master_seconds += spent
         self.now += spent
 
@@ -163,15 +121,20 @@ class SimulatedEvaluator(Evaluator):
         seed: for the durations.
         virtual: the virtual clock (default: a new one starting at ``t0``);
             the driver reads it through :meth:`clock`.
+        master_cost: fixed seconds for the master's work on a new clock
+            (None: measured); see :class:`MasterCost`.
     """
 
     name = "simulated"
 
     def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float, workers: int,
-                 duration: Duration | str, seed: int = 0, virtual: VirtualClock | None = None) -> None:
+                 duration: Duration | str, seed: int = 0, virtual: VirtualClock | None = None,
+                 master_cost: MasterCost | str | None = None) -> None:
         super().__init__(target, t0)
         self.run = self.target.load()
-        self.virtual = virtual if virtual is not None else VirtualClock(t0)
+        if isinstance(master_cost, str):
+            master_cost = parse_master_cost(master_cost)
+        self.virtual = virtual if virtual is not None else VirtualClock(t0, master_cost)
         if isinstance(duration, str):
             duration = parse_duration(duration)
         self.workers = workers
@@ -283,6 +246,8 @@ class SimulatedFitter:
         task.run()
         spent = time.perf_counter() - t
         self.virtual.exclude(spent)
+        if self.virtual.cost is not None:
+            spent = self.virtual.cost.fit
         self.fit_seconds += spent
         self._task, self._ready_at = task, now + spent
 
@@ -326,7 +291,7 @@ def rss_mb() -> float:
 
 def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Duration, max_evals: int,
              seed: int = 0, background_fit: bool = True, progress: Any = None,
-             walltime: float | None = None) -> SimulationReport:
+             walltime: float | None = None, master_cost: MasterCost | None = None) -> SimulationReport:
     """Run ``search`` against simulated workers until ``max_evals`` results.
 
     Args:
@@ -341,11 +306,13 @@ def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Durat
             ``ambs search`` does), or in ``ask`` (to measure the difference).
         progress: a :class:`ambs.driver.Progress`, or None.
         walltime: stop after this many virtual seconds.
+        master_cost: fixed seconds for the master's work (None: measured),
+            for a run that the same seed repeats exactly.
     """
     from ambs.runner import drive
 
     rss = RssSampler(max_evals)
-    evaluator = SimulatedEvaluator(run, 0.0, workers, duration, seed)
+    evaluator = SimulatedEvaluator(run, 0.0, workers, duration, seed, master_cost=master_cost)
     with evaluator:
         summary, fitter = drive(search, evaluator, recorder, max_evals=max_evals, t0=0.0, walltime=walltime,
                                 grace=0.0, fit="background" if background_fit else "sync", progress=progress,

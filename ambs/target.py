@@ -41,15 +41,16 @@ class RunTarget:
         if self.func is not None and not callable(self.func):
             raise AmbsError(f"run must be callable, not a {type(self.func).__name__}")
 
-    def load(self) -> Callable[..., Any]:
-        """The run function (imports the problem module for a reference)."""
+    def load(self, check: bool = True) -> Callable[..., Any]:
+        """The run function (imports the problem module for a reference);
+        ``check=False`` leaves a problem module's space unchecked (a worker's)."""
         if self.func is not None:
             return self.func
         from ambs.problem import _import, load_problem
 
         module, _, name = self.ref.rpartition(":")  # type: ignore[union-attr]
         if not (module and all(part.isidentifier() for part in name.split("."))):
-            return load_problem(self.ref).run  # type: ignore[arg-type]
+            return load_problem(self.ref, check=check).run  # type: ignore[arg-type]
         obj: Any = _import(module)
         for part in name.split("."):
             obj = getattr(obj, part, None)

@@ -13,7 +13,16 @@ Two paths, chosen with ``--paths``:
   answered at once, while the others are still pending. Peers run the same
   protocol in their own interpreter: a heap of finishing times, ``tell`` the
   earliest, ``ask`` one, their own compute on the clock. The best-so-far
-  trace is in the order results come back. Simple regret = the function's optimum minus the best
+  trace is in the order results come back. Measured compute makes that
+  order, and so the trace, differ a little from run to run;
+  ``--master-cost STEP,FIT`` puts fixed seconds on the clock instead (per
+  master step and per background fit; a peer's ask or tell counts as a
+  step), and the same seed then repeats a run exactly.
+
+``--verify DIR`` runs again what DIR holds (written by ``--save``) and says
+whether every trace is reproduced exactly: the batch path, random search and
+the async path with a fixed master cost must be; a change meant to keep
+behaviour (a refactor) is checked this way. Simple regret = the function's optimum minus the best
 objective found (objectives are maximized, so regret >= 0, lower is better).
 Reported: the median over seeds at 50, 100 and 200 evaluations, and the
 median optimizer seconds per run (time inside ask and tell).
@@ -29,6 +38,7 @@ cl_max, 10,000 sampled candidates).
 
     .venv/bin/python bench/quality.py [--functions ...] [--methods ...] [--seeds 10]
         [--paths batch async] [--peer-python bench/.venv-peers/bin/python] [--jobs 2] [--json FILE]
+        [--master-cost measured|STEP,FIT] [--save DIR | --verify DIR]
 """
 
 from __future__ import annotations
@@ -122,15 +132,15 @@ def _make_own(method: str, problem, seed: int, options: dict | None):
 
 
 def run_own_async(method: str, function: str, seed: int, evals: int, workers: int, duration: str,
-                  options: dict | None = None, fit: str = "background") -> dict:
+                  options: dict | None = None, fit: str = "background", cost: str = "measured") -> dict:
     """One run through the real driver against ``workers`` simulated workers (``ambs simulate``'s path)."""
-    from ambs.simulate import MemoryRecorder, parse_duration, simulate
+    from ambs.simulate import MemoryRecorder, parse_duration, parse_master_cost, simulate
 
     mod = importlib.import_module(f"problems.{function}")
     search = _make_own(method, mod.problem, seed, options)
     rec = MemoryRecorder()
     report = simulate(search, mod.run, rec, workers, parse_duration(duration), evals, seed=seed,
-                      background_fit=fit == "background")
+                      background_fit=fit == "background", master_cost=parse_master_cost(cost))
     values = [e.objective if e.ok else float("nan") for e in rec.rows]
     return {"trace": _trace(values), "seconds": report.master_seconds + report.fit_seconds,
             "utilization": report.utilization}
@@ -279,7 +289,7 @@ class _Hebo:
 
 
 def run_peer(method: str, function: str, seed: int, evals: int, batch: int, path: str = "batch",
-             duration: str = DURATION) -> dict:
+             duration: str = DURATION, cost: str = "measured") -> dict:
     """Runs inside the peer interpreter (optuna, deephyper, HEBO installed)."""
     import heapq
     import warnings
@@ -306,9 +316,10 @@ def run_peer(method: str, function: str, seed: int, evals: int, batch: int, path
         else:
             # Asynchronous: ``batch`` workers, the earliest finisher told and
             # answered with one new configuration; compute on the clock.
-            from ambs.simulate import parse_duration
+            from ambs.simulate import parse_duration, parse_master_cost
 
             dist = parse_duration(duration)
+            fixed = parse_master_cost(cost)
             rng = np.random.default_rng([seed, 0x51])
             now, heap, k = 0.0, [], 0
 
@@ -318,7 +329,7 @@ def run_peer(method: str, function: str, seed: int, evals: int, batch: int, path
                 asked = peer.ask(n)
                 dt = time.perf_counter() - t
                 spent += dt
-                now += dt
+                now += dt if fixed is None else fixed.step
                 for h, p in asked:
                     heapq.heappush(heap, (now + dist.sample(rng), k, h, p))
                     k += 1
@@ -333,29 +344,31 @@ def run_peer(method: str, function: str, seed: int, evals: int, batch: int, path
                 peer.tell(h, p, v)
                 dt = time.perf_counter() - t
                 spent += dt
-                now += dt
+                now += dt if fixed is None else fixed.step
                 if k < evals:
                     submit(1)
     return {"trace": _trace(values), "seconds": spent}
 
 
 def _peer_subprocess(python: str, method: str, function: str, seed: int, evals: int, batch: int,
-                     path: str, duration: str) -> dict:
+                     path: str, duration: str, cost: str = "measured") -> dict:
     res = subprocess.run([python, os.path.abspath(__file__), "--peer-worker", method, function, str(seed),
-                          str(evals), str(batch), path, duration], capture_output=True, text=True, cwd=ROOT)
+                          str(evals), str(batch), path, duration, cost], capture_output=True, text=True, cwd=ROOT)
     if res.returncode != 0:
         raise RuntimeError(f"{method} on {function}: {res.stderr.strip().splitlines()[-1:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def _result_path(save: str | None, method: str, function: str, seed: int, evals: int, batch: int,
-                 path: str = "batch", duration: str = DURATION) -> str | None:
+                 path: str = "batch", duration: str = DURATION, cost: str = "measured") -> str | None:
     if not save:
         return None
     if path == "batch":
         folder = f"{function}-{evals}x{batch}"
     else:
         folder = f"{function}-{evals}w{batch}-async-{duration.replace(':', '_').replace(',', '_')}"
+        if cost != "measured":  # fixed master seconds: runs that repeat exactly, kept apart
+            folder += f"-cost_{cost.replace(',', '_')}"
     return os.path.join(save, folder, f"{method}-seed{seed}.json")
 
 
@@ -367,21 +380,21 @@ def _base(method: str) -> str:
 
 
 def _one(job: tuple) -> tuple:
-    method, function, seed, evals, batch, peer_python, save, reuse, options, kind, duration, fit = job
-    path = _result_path(save, method, function, seed, evals, batch, kind, duration)
-    if reuse and path and os.path.exists(path):
+    method, function, seed, evals, batch, peer_python, save, reuse, options, kind, duration, fit, cost = job
+    path = _result_path(save, method, function, seed, evals, batch, kind, duration, cost)
+    if reuse and reuse != "verify" and path and os.path.exists(path):
         with open(path) as fh:
             return method, function, kind, seed, json.load(fh)
     if reuse == "only":
         return method, function, kind, seed, None
     run_as = _base(method)
     if run_as in PEERS:
-        out = _peer_subprocess(peer_python, run_as, function, seed, evals, batch, kind, duration)
+        out = _peer_subprocess(peer_python, run_as, function, seed, evals, batch, kind, duration, cost)
     elif kind == "async":
-        out = run_own_async(run_as, function, seed, evals, batch, duration, options, fit)
+        out = run_own_async(run_as, function, seed, evals, batch, duration, options, fit, cost)
     else:
         out = run_own(run_as, function, seed, evals, batch, options)
-    if path:
+    if path and reuse != "verify":
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as fh:
             json.dump(out, fh)
@@ -418,12 +431,20 @@ def main() -> None:
     ap.add_argument("--fit", default="background", choices=["background", "sync"],
                     help="the async path's fits: in the background as ambs search does (default), or before "
                          "each proposal (ambs search --fit sync); label runs with sync fits")
-    ap.add_argument("--peer-worker", nargs=7, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--master-cost", default="measured", metavar="COST",
+                    help="the async path's master time: measured (default), or STEP,FIT fixed seconds per "
+                         "master step and per fit, which makes runs repeat exactly (as ambs simulate --master-cost)")
+    ap.add_argument("--verify", default=None, metavar="DIR",
+                    help="run again and compare every trace with the one DIR holds (from --save): exit 1 "
+                         "when one differs or is missing")
+    ap.add_argument("--peer-worker", nargs=8, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer_worker:
-        m, f, s, e, b, kind, dur = args.peer_worker
-        print(json.dumps(run_peer(m, f, int(s), int(e), int(b), kind, dur)))
+        m, f, s, e, b, kind, dur, cost = args.peer_worker
+        print(json.dumps(run_peer(m, f, int(s), int(e), int(b), kind, dur, cost)))
         return
+    if args.verify and (args.save or args.reuse is not None):
+        ap.error("--verify runs everything again: it takes neither --save nor --reuse")
     if any(m in PEERS for m in args.methods) and not args.peer_python:
         ap.error("peers need --peer-python")
     if args.reuse is not None and not args.save:
@@ -437,10 +458,11 @@ def main() -> None:
 
     from ambs import AMBS
     from ambs.errors import AmbsError
-    from ambs.simulate import parse_duration
+    from ambs.simulate import parse_duration, parse_master_cost
 
     try:
         parse_duration(args.duration)
+        parse_master_cost(args.master_cost)
     except AmbsError as exc:
         ap.error(str(exc))
     known = set(inspect.signature(AMBS).parameters) - {"problem", "random_state"}
@@ -459,16 +481,23 @@ def main() -> None:
     def name(m: str) -> str:
         return m + args.label if args.label and m.startswith("ambs") else m
 
-    jobs = [(name(m), f, s, args.evals, args.batch, args.peer_python, args.save,
-             ("only" if args.saved_only else True) if reused(m) else False, options, kind, args.duration, args.fit)
+    jobs = [(name(m), f, s, args.evals, args.batch, args.peer_python, args.save or args.verify,
+             "verify" if args.verify else ("only" if args.saved_only else True) if reused(m) else False,
+             options, kind, args.duration, args.fit, args.master_cost)
             for f in args.functions for m in args.methods for kind in args.paths for s in range(args.seeds)
             if not (kind == "async" and m in BATCH_ONLY)]
     results: dict[tuple[str, str, str], list[dict]] = {}
+    differ = []
     with ProcessPoolExecutor(args.jobs) as pool:
-        for method, function, kind, _seed, out in pool.map(_one, jobs):
+        for job, (method, function, kind, _seed, out) in zip(jobs, pool.map(_one, jobs)):
             runs = results.setdefault((function, method, kind), [])
             if out is not None:
                 runs.append(out)
+            if args.verify:
+                differ += _verify(job, out)
+    if args.verify:
+        print(f"{len(jobs) - len(differ)} of {len(jobs)} traces reproduced exactly"
+              + "".join(f"\n  differs: {d}" for d in differ))
     checkpoints = [c for c in CHECKPOINTS if c <= args.evals]
     head = " ".join(f"{'@' + str(c):>10}" for c in checkpoints)
     print(f"median simple regret (best objective where no optimum is known) over {args.seeds} seeds, "
@@ -496,6 +525,25 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(table, fh, indent=1)
+    if differ:
+        sys.exit(1)
+
+
+def _verify(job: tuple, out: dict | None) -> list[str]:
+    """``[]`` when the run's trace equals the saved one, else what differs."""
+    method, function, seed, evals, batch, _, save, _, _, kind, duration, _, cost = job
+    path = _result_path(save, method, function, seed, evals, batch, kind, duration, cost)
+    where = f"{method} {function} {kind} seed {seed}"
+    if not path or not os.path.exists(path):
+        return [f"{where}: nothing saved at {path}"]
+    with open(path) as fh:
+        saved = json.load(fh)["trace"]
+    got = out["trace"] if out else None
+    if got is not None and len(got) == len(saved) and all(
+            a == b or (a != a and b != b) for a, b in zip(got, saved)):  # NaN equals NaN here
+        return []
+    first = next((i for i, (a, b) in enumerate(zip(got or [], saved)) if a != b), None)
+    return [f"{where}: first differs at evaluation {first + 1 if first is not None else '?'}"]
 
 
 if __name__ == "__main__":

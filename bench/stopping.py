@@ -94,6 +94,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "median-finished-worst": ("median", {"against": "finished", "tell": "worst"}, {}),
     "median-finished-k2": ("median", {"against": "finished"}, {"kappa": 1.96}),
     "median-vizier": ("median", {"against": "finished", "vizier": True}, {}),
+    "asha": ("asha", {}, {}),
+    "asha-scaled": ("asha", {"tell": "scaled"}, {}),
     "lce-worst": ("lce", {"tell": "worst"}, {}),
     "lce-scaled": ("lce", {"tell": "scaled"}, {}),
 }

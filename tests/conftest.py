@@ -29,6 +29,23 @@ def unavailable(what: str, why: str) -> NoReturn:
     pytest.skip(f"{what} skipped: {why}")
 
 
+#: Test modules whose every test drives the one-node local Slurm cluster.
+SLURM_MODULES = {"test_submit", "test_cluster_matrix"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n N --dist loadgroup``), the tests that share one
+    service run one after another on one worker: those of the local Slurm
+    cluster (its one node) and those of Balsam (one PostgreSQL database, whose
+    schema each module migrates). Everything else spreads over the workers."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in SLURM_MODULES or "slurm" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+        elif module == "test_balsam" or "balsam" in item.nodeid.rsplit("::", 1)[-1]:
+            item.add_marker(pytest.mark.xdist_group("balsam"))
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Tests marked ``mpi`` need the mpiexec of the mpi extra."""
     if item.get_closest_marker("mpi") is not None and not MPIEXEC.exists():

@@ -383,3 +383,72 @@ def test_budget_whole_rounds_and_clips():
     assert problem.budget.whole(2.6) == 3
     assert problem.budget.whole(0.2) == 1
     assert problem.budget.whole(99) == 20
+
+
+# ------------------------------------------------------------ worker start-up
+_WORKER_VIEW = """
+import json, sys
+from ambs.evaluator import worker
+from ambs.target import RunTarget
+
+run, why = worker.load(RunTarget(sys.argv[1]))
+module = next(m for k, m in sys.modules.items() if k.startswith("ambs_problem_"))
+problem = module.problem
+view = {"loaded": why == "" and run({"x": 2.0}) == 2.0,
+        "imported": "ConfigSpace" in sys.modules or "scipy.stats" in sys.modules,
+        "names": problem.hyperparameter_names, "pending": len(problem._pending)}
+view["lower"] = module.lower()  # reads the DeferredHyperparameter: builds the space
+view.update(fingerprint=problem.fingerprint(), conditions=len(problem.space.conditions))
+print(json.dumps(view))
+"""
+
+_DECLARED = """
+from ambs import Problem
+
+problem = Problem(name="declared")
+x = problem.add_hyperparameter((0.5, 4.0, "log-uniform"), "x")
+problem.add_hyperparameter(["a", "b"], "kind")
+problem.add_hyperparameter((1, 9), "depth", default_value=3)
+problem.add_condition("depth", "kind", "b")
+
+
+def run(config):
+    return config["x"]
+
+
+def lower():
+    return x.lower
+"""
+
+
+def test_a_worker_loads_a_problem_without_configspace_and_builds_the_same_space_on_use(tmp_path):
+    """Workers only run configurations: they record the declarations instead of
+    importing ConfigSpace (and scipy.stats, about 2 s per process); the space
+    they build when something reads it is the master's, fingerprint and all."""
+    import json
+    import subprocess
+
+    module = tmp_path / "declared.py"
+    module.write_text(_DECLARED)
+    out = subprocess.run([sys.executable, "-c", _WORKER_VIEW, str(module)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    view = json.loads(out.stdout.strip().splitlines()[-1])
+    assert view["loaded"] and not view["imported"]
+    assert view["names"] == ["x", "kind", "depth"] and view["pending"] == 4
+    assert view["lower"] == 0.5 and view["conditions"] == 1
+    master = load_problem(str(module)).problem
+    assert view["fingerprint"] == master.fingerprint()
+    assert isinstance(master.space["x"], UniformFloatHyperparameter) and master.space["x"].log
+
+
+def test_the_command_line_starts_without_scikit_learn_or_configspace():
+    """``ambs --help``, ``ambs analyze`` and MPI worker ranks parse the command
+    line; the models and the space load where a search is made."""
+    import subprocess
+
+    code = ("import sys, ambs.cli; ambs.cli.build_parser(); "
+            "print(sorted(m for m in ('sklearn', 'ConfigSpace', 'scipy.stats') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

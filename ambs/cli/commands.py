@@ -323,9 +323,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import tempfile
 
     from ambs.runner import run_search
-    from ambs.simulate import RssSampler, parse_duration, report
+    from ambs.simulate import RssSampler, parse_duration, parse_master_cost, report
 
     duration = parse_duration(args.duration)
+    master_cost = parse_master_cost(args.master_cost)
     if args.max_evals is None:
         args.max_evals = DEFAULT_MAX_EVALS
     _check_budget_options(args)
@@ -335,7 +336,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             args.problem, method=args.method, evaluator="simulated", max_evals=args.max_evals,
             output=Path(args.output) if args.output else Path(tmp) / "run", walltime=args.walltime,
             workers=args.workers, seed=args.seed, fit=args.fit, quiet=True, progress=not (args.quiet or args.json),
-            evaluator_options={"duration": duration},
+            evaluator_options={"duration": duration, "master_cost": master_cost},
             settings=_settings_simulate(args), on_result=rss.on_result, **_method_options(args))
     assert result is not None and result.evaluator is not None
     out = report(result.evaluator, result.fitter, result.search, result.summary, rss)  # type: ignore[arg-type]
@@ -345,7 +346,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"simulated {out.evaluations} evaluations on {out.workers} workers ({out.duration} s each)")
     print(f"virtual time: {out.makespan:.1f} s; worker utilization: {out.utilization:.1%} "
           f"({out.utilization_total:.1%} including the final drain)")
-    print(f"master: {out.master_seconds:.2f} s of compute, "
+    print(f"master: {out.master_seconds:.2f} s of compute{'' if master_cost is None else ' (fixed)'}, "
           f"{out.master_seconds_per_result * 1e3:.2f} ms per result; "
           f"{out.fits} fits, {out.fit_seconds:.2f} s fitting")
     print(f"best objective: {out.best_objective:.10g}")
@@ -354,7 +355,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _settings_simulate(args: argparse.Namespace) -> dict[str, Any]:
     d = {k: getattr(args, k) for k in METHOD_OPTIONS if hasattr(args, k)}
-    d.update(workers=args.workers, duration=args.duration, simulated=True)
+    d.update(workers=args.workers, duration=args.duration, master_cost=args.master_cost, simulated=True)
     return d
 
 

@@ -1,4 +1,5 @@
-"""The ``ambs`` command line's parser: subcommands, options, their types and help.
+"""The ``ambs`` command line's parser: subcommands, options and their help (the
+options' value types are in ``ambs.cli.types``).
 
 Choices come from the registries (methods, evaluators); each search option's
 help names the methods that take it (``ambs.search.factory.OPTIONS``).
@@ -7,10 +8,19 @@ help names the methods that take it (``ambs.search.factory.OPTIONS``).
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from ambs import __version__
+from ambs.cli.types import (
+    eta,
+    gpus,
+    nonneg_float,
+    nonneg_int,
+    numbers,
+    positive_float,
+    positive_int,
+    seconds,
+)
 from ambs.evaluator import EVALUATORS
 from ambs.surrogate import SURROGATES
 from ambs.walltime import HELP as WALLTIME_HELP
@@ -23,59 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _number(text: str, cast: type, ok: Any, bound: str) -> Any:
-    """``text`` as ``cast`` (int or float) that ``ok`` accepts, else a one-line argparse error."""
-    try:
-        v = cast(text)
-    except ValueError:
-        what = "a whole number" if cast is int else "a number"
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if not ok(v):
-        raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
-    return v
-
-
-def _positive_int(text: str) -> int:
-    return _number(text, int, lambda v: v >= 1, "at least 1")
-
-
-def _nonneg_int(text: str) -> int:
-    return _number(text, int, lambda v: v >= 0, "0 or more")
-
-
-def _nonneg_float(text: str) -> float:
-    return _number(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
-
-
-def _positive_float(text: str) -> float:
-    return _number(text, float, lambda v: math.isfinite(v) and v > 0, "more than 0")
-
-
-def _eta(text: str) -> int:
-    return _number(text, int, lambda v: v >= 2, "at least 2")
-
-
-def _seconds(text: str) -> float:
-    """A duration, read as every command reads one (see ambs.walltime)."""
-    from ambs.walltime import parse_walltime
-
-    try:
-        return parse_walltime(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _gpus(text: str) -> str:
-    """``--gpus``: a count (4) or GPU indices (0,1,3), checked here, read by the evaluator."""
-    from ambs.evaluator.placement import parse_gpus
-
-    try:
-        parse_gpus(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 # Options of the search itself, shared by `search` and `submit` (which passes
@@ -113,23 +70,23 @@ def _add_method_options(g: Any) -> None:
     g.add_argument("--method", default="ambs", choices=list(ALL_METHODS),
                    help="search method (default: ambs); sha, hyperband and asha are multi-fidelity "
                         "and need a problem that declares a budget")
-    g.add_argument("--max-evals", type=_positive_int, default=None,
+    g.add_argument("--max-evals", type=positive_int, default=None,
                    help=f"evaluations of the whole run, resumed ones included (default: {DEFAULT_MAX_EVALS}; "
                         "with --resume, the run's own)")
-    g.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default: random)")
+    g.add_argument("--seed", type=nonneg_int, default=None, help="random seed (default: random)")
     g.add_argument("--surrogate", default="et", choices=list(SURROGATES),
                    help=_for("surrogate", "the model of the objective: " + "; ".join(
                        f"{k}: {v.description}" for k, v in SURROGATES.items()) + " (default: et)"))
     g.add_argument("--acquisition", default="lcb", choices=["lcb", "ucb", "ei", "pi"],
                    help=_for("acquisition", "acquisition function (default: lcb)"))
-    g.add_argument("--kappa", type=_nonneg_float, default=1.0,
+    g.add_argument("--kappa", type=nonneg_float, default=1.0,
                    help=_for("kappa", "LCB exploration weight (default: 1.0)"))
-    g.add_argument("--xi", type=_nonneg_float, default=0.01, help=_for("xi", "EI/PI margin (default: 0.01)"))
+    g.add_argument("--xi", type=nonneg_float, default=0.01, help=_for("xi", "EI/PI margin (default: 0.01)"))
     g.add_argument("--liar", default="believer", choices=["believer", "cl_max", "cl_mean", "cl_min"],
                    help=_for("liar", "the value assumed for running evaluations: the surrogate's own prediction "
                         "(believer, the default) or a constant, the worst, mean or best result (cl_max, "
                         "cl_mean, cl_min)"))
-    g.add_argument("--n-initial-points", type=_positive_int, default=10,
+    g.add_argument("--n-initial-points", type=positive_int, default=10,
                    help=_for("n_initial_points", "size of the initial design (default: 10)"))
     g.add_argument("--initial-design", default="lhs", choices=["lhs", "random"],
                    help=_for("initial_design", "Latin hypercube or random initial design (default: lhs)"))
@@ -137,22 +94,22 @@ def _add_method_options(g: Any) -> None:
                    help=_for("fit_jobs", "fit the surrogate in a background thread while workers get "
                         "configurations from the previous fit (default), or before each "
                         "proposal (slower; proposals then depend only on the seed and results)"))
-    g.add_argument("--fit-jobs", type=_positive_int, default=None,
+    g.add_argument("--fit-jobs", type=positive_int, default=None,
                    help=_for("fit_jobs", "threads for fitting (default: the master's cores, at most 4)"))
-    g.add_argument("--grid-steps", type=_positive_int, default=5,
+    g.add_argument("--grid-steps", type=positive_int, default=5,
                    help=_for("grid_steps", "points per numerical axis (default: 5)"))
-    g.add_argument("--population-size", type=_positive_int, default=20,
+    g.add_argument("--population-size", type=positive_int, default=20,
                    help=_for("population_size", "P, the latest results that form the population (default: 20)"))
-    g.add_argument("--sample-size", type=_positive_int, default=5,
+    g.add_argument("--sample-size", type=positive_int, default=5,
                    help=_for("sample_size", "S, the tournament size (default: 5)"))
-    g.add_argument("--min-budget", type=_positive_float, default=None,
+    g.add_argument("--min-budget", type=positive_float, default=None,
                    help=_for("min_budget", "smallest budget (default: the problem's declared low)"))
-    g.add_argument("--max-budget", type=_positive_float, default=None,
+    g.add_argument("--max-budget", type=positive_float, default=None,
                    help=_for("max_budget", "full budget (default: the problem's declared high); other "
                                           "methods, on a problem with a budget: the budget every configuration "
                                           "trains with (default: run(config)'s own), e.g. 1 epoch for a quick "
                                           "trial"))
-    g.add_argument("--eta", type=_eta, default=3,
+    g.add_argument("--eta", type=eta, default=3,
                    help=_for("eta", "keep the best 1/eta of a rung, at eta times the budget (default: 3)"))
     g.add_argument("--stopper", default=None, choices=["sha", "median"],
                    help=_for("stopper", "early stopping; new configurations start at the smallest budget and "
@@ -165,16 +122,16 @@ def _add_method_options(g: Any) -> None:
                         "patience (no improvement for 5 reports), lce (learning-curve extrapolation unlikely "
                         "to beat the best) or asha (not in the top third at steps 1, 3, 9, ...); every report "
                         "goes to RUN_DIR/curves.csv (default: none stopped)")
-    g.add_argument("--stop-final-step", type=_positive_float, default=None,
+    g.add_argument("--stop-final-step", type=positive_float, default=None,
                    help="the step a full training reaches, for --stop-rule lce and the summary's saved steps "
                         "(default: the budget it trains with)")
     g.add_argument("--no-checkpoints", action="store_true",
                    help="multi-fidelity methods: promotions retrain from scratch (default: each budgeted "
                         "evaluation gets a checkpoint file, report.checkpoint, that a promotion of the same "
                         "configuration continues from)")
-    g.add_argument("--eval-timeout", type=_seconds, default=None,
+    g.add_argument("--eval-timeout", type=seconds, default=None,
                    help="kill an evaluation after this many seconds (process and mpi evaluators)")
-    g.add_argument("--eval-memory", type=_positive_int, default=None, metavar="MB",
+    g.add_argument("--eval-memory", type=positive_int, default=None, metavar="MB",
                    help="memory (address space, RLIMIT_AS) an evaluation may allocate on top of the "
                         "loaded problem; beyond it, it fails (process and mpi evaluators)")
 
@@ -196,14 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where evaluations run (default: process, a local pool; "
                         "mpi: rank 0 searches, the other ranks evaluate; "
                         "balsam: one job per evaluation in the Balsam database of $BALSAM_DB_PATH)")
-    e.add_argument("--workers", type=_positive_int, default=None,
+    e.add_argument("--workers", type=positive_int, default=None,
                    help="parallel evaluations (default: the number of cores)")
-    e.add_argument("--threads-per-worker", type=_positive_int, default=None,
+    e.add_argument("--threads-per-worker", type=positive_int, default=None,
                    help="cap on each worker's math-library threads")
-    e.add_argument("--gpus", type=_gpus, default=None, metavar="N|I,J,...",
+    e.add_argument("--gpus", type=gpus, default=None, metavar="N|I,J,...",
                    help="process: one worker per GPU of this machine, N GPUs (0..N-1) or these indices; "
                         "each worker's CUDA_VISIBLE_DEVICES is its GPU (--workers defaults to their number)")
-    e.add_argument("--gpus-per-node", type=_positive_int, default=None,
+    e.add_argument("--gpus-per-node", type=positive_int, default=None,
                    help="mpi: one GPU per worker rank, CUDA_VISIBLE_DEVICES from its index among the "
                         "worker ranks of its node (rank 0, the master, takes none)")
     e.add_argument("--share-gpus", action="store_true",
@@ -218,12 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "and priority to the most capable workers (SHADHO); none: any free worker "
                         "(default: none)")
     bl = s.add_argument_group("balsam (with --evaluator balsam; --workers: jobs in flight)")
-    bl.add_argument("--balsam-nodes", type=_positive_int, default=1, help="nodes per evaluation (default: 1)")
-    bl.add_argument("--balsam-ranks-per-node", type=_positive_int, default=1,
+    bl.add_argument("--balsam-nodes", type=positive_int, default=1, help="nodes per evaluation (default: 1)")
+    bl.add_argument("--balsam-ranks-per-node", type=positive_int, default=1,
                     help="MPI ranks per node of an evaluation; rank 0 reports (default: 1)")
-    bl.add_argument("--balsam-gpus-per-rank", type=_nonneg_int, default=0,
+    bl.add_argument("--balsam-gpus-per-rank", type=nonneg_int, default=0,
                     help="GPUs per rank, from its index on the node (default: 0, none set)")
-    bl.add_argument("--balsam-node-packing", type=_positive_int, default=1,
+    bl.add_argument("--balsam-node-packing", type=positive_int, default=1,
                     help="evaluations per node in Balsam's serial job mode (default: 1)")
     bl.add_argument("--balsam-workflow", default=None,
                     help="Balsam workflow of the jobs (default: ambs-<run directory name>)")
@@ -231,9 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", "-o", default=None,
                    help="run directory (default: runs/<problem>-<method>-<time>)")
     r.add_argument("--resume", action="store_true", help="continue the run in --output")
-    r.add_argument("--walltime", type=_seconds, default=None,
+    r.add_argument("--walltime", type=seconds, default=None,
                    help=f"stop handing out work after this long: {WALLTIME_HELP}")
-    r.add_argument("--grace", type=_nonneg_float, default=30.0,
+    r.add_argument("--grace", type=nonneg_float, default=30.0,
                    help="seconds running evaluations may finish after a stop (default: 30)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
@@ -259,24 +216,24 @@ def _add_submit_parser(sub: Any) -> None:
                         "~/.config/ambs/config.toml, when they exist)")
     j = b.add_argument_group("job")
     j.add_argument("--scheduler", required=True, choices=["slurm", "pbs"])
-    j.add_argument("--nodes", type=_positive_int, default=1, help="nodes (default: 1)")
-    j.add_argument("--ranks-per-node", type=_positive_int, default=None,
+    j.add_argument("--nodes", type=positive_int, default=1, help="nodes (default: 1)")
+    j.add_argument("--ranks-per-node", type=positive_int, default=None,
                    help="MPI ranks per node on CPU nodes; rank 0 of the job is the master")
-    j.add_argument("--gpus-per-node", type=_positive_int, default=None,
+    j.add_argument("--gpus-per-node", type=positive_int, default=None,
                    help="GPU nodes: G worker ranks a node, one per GPU, plus the master rank on the "
                         "first node, which takes no GPU (nodes*G+1 ranks)")
-    j.add_argument("--cores-per-node", type=_positive_int, default=None,
+    j.add_argument("--cores-per-node", type=positive_int, default=None,
                    help="cores of a node: each rank gets cores // ranks-a-node CPUs (cpus-per-task, "
                         "OMP_NUM_THREADS) unless --threads-per-worker says (default: unknown, no "
                         "cpus-per-task)")
-    j.add_argument("--threads-per-worker", type=_positive_int, default=None,
+    j.add_argument("--threads-per-worker", type=positive_int, default=None,
                    help="CPU/KNL nodes: OpenMP and torch threads of each worker")
     j.add_argument("--assign", default="none", choices=["none", "shadho"],
                    help="as for `ambs search`: send the most complex configurations to GPU ranks")
     j.add_argument("--walltime", required=True,
                    help=f"the scheduler's time limit: {WALLTIME_HELP}; the search's own "
                         "--walltime is this minus --warning")
-    j.add_argument("--warning", type=_positive_int, default=120,
+    j.add_argument("--warning", type=positive_int, default=120,
                    help="seconds before the time limit at which the search stops (Slurm sends USR1 "
                         "then; on PBS the search's own clock is the timer) (default: 120)")
     j.add_argument("--account", default=None, help="account (project) to charge")
@@ -297,7 +254,7 @@ def _add_submit_parser(sub: Any) -> None:
                    help="a shell line run before the launch, e.g. 'module load cuda' (repeatable)")
     j.add_argument("--setup-file", metavar="FILE", default=None,
                    help="shell lines run before the launch (after the --setup lines)")
-    j.add_argument("--chain", type=_nonneg_int, default=0,
+    j.add_argument("--chain", type=nonneg_int, default=0,
                    help="follow-up jobs that resume the run after each job ends (default: 0)")
     j.add_argument("--job-name", default=None, help="job name (default: ambs-<problem>)")
     j.add_argument("--output", "-o", default=None,
@@ -371,12 +328,16 @@ def _add_simulate_parser(sub: Any) -> None:
                                    "evaluations and master seconds per result.")
     m.add_argument("problem", metavar="PROBLEM", help="problem module, as for `ambs search`")
     g = m.add_argument_group("simulation")
-    g.add_argument("--workers", type=_positive_int, required=True, help="simulated workers")
+    g.add_argument("--workers", type=positive_int, required=True, help="simulated workers")
     g.add_argument("--duration", required=True, metavar="DIST",
                    help="evaluation time: const:S, uniform:LO,HI, lognormal:MEDIAN,SIGMA or "
                         "exponential:MEAN (seconds), e.g. lognormal:60,0.5")
-    g.add_argument("--walltime", type=_seconds, default=None,
+    g.add_argument("--walltime", type=seconds, default=None,
                    help=f"stop after this much virtual time: {WALLTIME_HELP}")
+    g.add_argument("--master-cost", default="measured", metavar="COST",
+                   help="the master's time on the virtual clock: measured (default), or STEP,FIT fixed "
+                        "seconds per master step and per background fit, so that the same --seed "
+                        "repeats the run exactly, e.g. 0.05,0.5")
     g.add_argument("--json", action="store_true", help="print the results as one JSON object")
     g.add_argument("--output", "-o", default=None,
                    help="also keep the simulated run's results.csv here (times are virtual)")
@@ -396,8 +357,8 @@ def _add_analyze_parser(sub: Any) -> None:
                         description="Print a run's summary.")
     p.add_argument("run", metavar="RUN_DIR", help=run_help)
     p.add_argument("--json", action="store_true", help="print it as JSON")
-    p.add_argument("--top", type=_positive_int, default=5, help="rows of the top table (default: 5)")
-    p.add_argument("--budget", type=_positive_float, default=None, metavar="B",
+    p.add_argument("--top", type=positive_int, default=5, help="rows of the top table (default: 5)")
+    p.add_argument("--budget", type=positive_float, default=None, metavar="B",
                    help="rank the evaluations that trained with budget B (default: the highest "
                         "budget reached, in a run with several)")
     p = what.add_parser("plot", help="PNG plots of one run",
@@ -422,10 +383,10 @@ def _add_analyze_parser(sub: Any) -> None:
                    type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
                    help="comma-separated CSV columns, all maximized, '-' in front of one to minimize it "
                         "(objective,-m:n_parameters); default: the declared objectives (o: columns)")
-    p.add_argument("--reference", metavar="VALUES", default=None, type=_numbers,
+    p.add_argument("--reference", metavar="VALUES", default=None, type=numbers,
                    help="the hypervolume's reference point, one value per objective in its own units, "
                         "comma-separated (default: each objective's worst value, a tenth of its range beyond)")
-    p.add_argument("--budget", type=_positive_float, default=None, metavar="B",
+    p.add_argument("--budget", type=positive_float, default=None, metavar="B",
                    help="the front of the evaluations that trained with budget B (default: the highest "
                         "budget reached, in a run with several)")
     p.add_argument("--out", metavar="FILE", default=None, help="PNG file (default: RUN_DIR/pareto.png)")
@@ -434,13 +395,3 @@ def _add_analyze_parser(sub: Any) -> None:
     p.add_argument("run", metavar="RUN_DIR", help=run_help)
     p.add_argument("--out", metavar="FILE", default=None, help="HTML file (default: RUN_DIR/report.html)")
 
-
-def _numbers(text: str) -> list[float]:
-    """A comma-separated list of numbers (``--reference 0.1,5000``)."""
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values or not all(math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers, got {text!r}")
-    return values

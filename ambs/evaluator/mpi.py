@@ -31,6 +31,9 @@ With ``--assign shadho`` the driver uses the kinds (see :mod:`ambs.nas.hardware`
 
 mpi4py is imported only here, so MPI is initialized only when this
 evaluator is chosen.
+
+About 410 lines: the master's side and the worker ranks' loop share the
+message protocol, which stays in one file.
 """
 
 from __future__ import annotations

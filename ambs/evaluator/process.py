@@ -7,6 +7,9 @@ memory), record that, and start a fresh worker in its place. With a memory
 limit, a worker caps its own address space once the problem is loaded, so
 an evaluation that allocates too much fails (MemoryError) or dies alone,
 never the machine.
+
+About 430 lines: the pool, its workers' start-up and their caps belong
+together (each start-up step answers one way a worker can fail).
 """
 
 from __future__ import annotations

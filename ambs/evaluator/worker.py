@@ -87,9 +87,15 @@ def start(threads: int | None = None, own_group: bool = True, die_with_parent: b
 
 
 def load(target: RunTarget, threads: int | None = None) -> tuple[Callable[..., Any] | None, str]:
-    """The run function of ``target`` and "", or None and why it could not be loaded."""
+    """The run function of ``target`` and "", or None and why it could not be loaded.
+
+    A worker never reads the search space: its problem records the
+    declarations instead of building them (:func:`ambs.problem.defer_spaces`)."""
+    from ambs.problem import defer_spaces
+
+    defer_spaces()
     try:
-        run = target.load()
+        run = target.load(check=False)
     except Exception as exc:  # noqa: BLE001 - reported for every job this worker gets
         return None, f"worker could not load the problem: {exc}"
     torch = sys.modules.get("torch")  # torch sizes its pools at first use

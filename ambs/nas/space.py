@@ -128,7 +128,7 @@ def arch_problem(spec: ArchSpec, name: str | None = None) -> Problem:
         if spec.skips and i >= 2:
             p.add_hyperparameter(["none"] + [str(j) for j in range(i - 1)], f"l{i}_skip")
         for hp in ("op", "width", "kernel", "act", "skip"):
-            if f"l{i}_{hp}" in p.space and i > 0 and not (hp == "width" and has_op):
+            if f"l{i}_{hp}" in p.hyperparameter_names and i > 0 and not (hp == "width" and has_op):
                 p.add_condition(f"l{i}_{hp}", "n_layers", deeper if len(deeper) > 1 else deeper[0])
         if has_op:
             weighted = [o for o in spec.op_choices if o in WEIGHTED_OPS]

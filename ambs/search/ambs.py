@@ -21,6 +21,11 @@ One ``ask(n)``:
    repeat ``n`` times: ``n`` points for the price of one fit. A small share
    of the points are random samples instead (interleaved exploration, which
    keeps a misled model from trapping the search).
+
+Longer than most modules (about 440 lines) on purpose: one class whose
+parts (design, fit, lies, acquisition) share the told points and the model;
+the options are in :mod:`ambs.search.ambs_options`, the fit in
+:mod:`ambs.search.fit_task`, the warm prior in :mod:`ambs.search.prior`.
 """
 
 from __future__ import annotations

@@ -22,14 +22,15 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
-from ConfigSpace import ConfigurationSpace
 
 from ambs.problem import Problem
 from ambs.result import Evaluation
-from ambs.space import Space
+
+if TYPE_CHECKING:  # imported where a search is made: the command line's help needs neither
+    from ConfigSpace import ConfigurationSpace
 
 __all__ = ["Result", "Search", "config_key", "unpack"]
 
@@ -77,6 +78,10 @@ class Search(ABC):
     train_budget: float | None = None
 
     def __init__(self, problem: Problem | ConfigurationSpace, random_state: int | None = None) -> None:
+        from ConfigSpace import ConfigurationSpace
+
+        from ambs.space import Space
+
         if isinstance(problem, ConfigurationSpace):
             wrapped = Problem()
             wrapped.space = problem

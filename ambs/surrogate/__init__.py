@@ -7,13 +7,43 @@ folds its lies into. :data:`SURROGATES` names them for ``--surrogate``.
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from ambs.surrogate.base import Belief, Surrogate, SurrogateSpec
-from ambs.surrogate.forest import ForestSurrogate, LeafView
-from ambs.surrogate.gp import GPBelief, GPSurrogate
 from ambs.surrogate.transform import TRANSFORMS, transform_targets
+
+if TYPE_CHECKING:
+    from ambs.surrogate.forest import ForestSurrogate, LeafView
+    from ambs.surrogate.gp import GPBelief, GPSurrogate
+
+# The models load on first use: scikit-learn takes seconds to import, which the
+# command line's parser, `ambs analyze` and MPI worker ranks need not pay.
+_LAZY = {"ForestSurrogate": "ambs.surrogate.forest", "LeafView": "ambs.surrogate.forest",
+         "GPBelief": "ambs.surrogate.gp", "GPSurrogate": "ambs.surrogate.gp"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ambs.surrogate' has no attribute {name!r}")
+
+
+def _forest(kind: str) -> Any:
+    def make(**kw: Any) -> Surrogate:
+        from ambs.surrogate.forest import ForestSurrogate
+
+        return ForestSurrogate(kind=kind, **kw)
+
+    return make
+
+
+def _gp(**kw: Any) -> Surrogate:
+    from ambs.surrogate.gp import GPSurrogate
+
+    return GPSurrogate(**kw)
 
 __all__ = ["Belief", "ForestSurrogate", "GPBelief", "GPSurrogate", "LeafView", "SURROGATES", "Surrogate",
            "SurrogateSpec", "TRANSFORMS", "make_surrogate", "transform_targets"]
@@ -26,10 +56,10 @@ def _forest_settings(options: Any, space: Any) -> dict[str, Any]:
 
 
 SURROGATES: dict[str, SurrogateSpec] = {
-    "et": SurrogateSpec("extremely randomized trees", partial(ForestSurrogate, kind="et"), _forest_settings),
-    "rf": SurrogateSpec("a bootstrap random forest", partial(ForestSurrogate, kind="rf"), _forest_settings),
+    "et": SurrogateSpec("extremely randomized trees", _forest("et"), _forest_settings),
+    "rf": SurrogateSpec("a bootstrap random forest", _forest("rf"), _forest_settings),
     "gp": SurrogateSpec("a Gaussian process with a Matern 5/2 kernel (its fit grows as n^3: "
-                        "for up to a few hundred evaluations)", GPSurrogate),
+                        "for up to a few hundred evaluations)", _gp),
 }
 
 

@@ -1,0 +1,95 @@
+"""What the simulated clock charges (:mod:`ambs.simulate`): the time an
+evaluation takes, drawn from a distribution, and the master's time, measured
+or fixed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ambs.errors import AmbsError
+
+__all__ = ["Duration", "MasterCost", "parse_duration", "parse_master_cost"]
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A distribution of evaluation times, in seconds.
+
+    Kinds: ``const:S``; ``uniform:LO,HI``; ``lognormal:MEDIAN,SIGMA`` (the log
+    of the time is normal with mean log(MEDIAN) and standard deviation SIGMA);
+    ``exponential:MEAN``.
+    """
+
+    kind: str
+    params: tuple[float, ...]
+
+    def sample(self, rng: np.random.Generator) -> float:
+        k, p = self.kind, self.params
+        if k == "const":
+            return p[0]
+        if k == "uniform":
+            return float(rng.uniform(p[0], p[1]))
+        if k == "lognormal":
+            return float(p[0] * math.exp(p[1] * rng.standard_normal()))
+        return float(rng.exponential(p[0]))
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{','.join(f'{v:g}' for v in self.params)}"
+
+
+_ARITY = {"const": 1, "uniform": 2, "lognormal": 2, "exponential": 1}
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse ``KIND:P1[,P2]`` (a bare number means ``const``); raises AmbsError with one line."""
+    kind, _, rest = text.partition(":")
+    if not rest:
+        kind, rest = "const", text
+    kind = kind.strip().lower()
+    if kind not in _ARITY:
+        raise AmbsError(f"unknown duration {text!r}: use const:S, uniform:LO,HI, lognormal:MEDIAN,SIGMA "
+                        "or exponential:MEAN")
+    try:
+        params = tuple(float(v) for v in rest.split(","))
+    except ValueError:
+        raise AmbsError(f"duration {text!r}: the parameters must be numbers") from None
+    if len(params) != _ARITY[kind]:
+        raise AmbsError(f"duration {text!r}: {kind} takes {_ARITY[kind]} parameter(s)")
+    if not all(math.isfinite(v) and v >= 0 for v in params):
+        raise AmbsError(f"duration {text!r}: the parameters must be finite and >= 0")
+    if kind == "uniform" and params[0] > params[1]:
+        raise AmbsError(f"duration {text!r}: LO must not exceed HI")
+    if kind in ("const", "lognormal", "exponential") and params[0] <= 0:
+        raise AmbsError(f"duration {text!r}: the time must be > 0")
+    return Duration(kind, params)
+
+
+@dataclass(frozen=True)
+class MasterCost:
+    """Fixed virtual seconds for the master's work, instead of measured ones:
+    ``step`` for each time the master hands over to the workers (recording,
+    telling, asking and submitting since it last did), ``fit`` for each
+    background fit."""
+
+    step: float
+    fit: float
+
+    def __str__(self) -> str:
+        return f"{self.step:g},{self.fit:g}"
+
+
+def parse_master_cost(text: str) -> MasterCost | None:
+    """Parse ``measured`` (None) or ``STEP,FIT`` seconds; raises AmbsError with one line."""
+    if text.strip().lower() == "measured":
+        return None
+    try:
+        step, fit = (float(v) for v in text.split(","))
+    except ValueError:
+        raise AmbsError(f"master cost {text!r}: use measured, or STEP,FIT (seconds per master step "
+                        "and per fit, e.g. 0.05,0.5)") from None
+    if not all(math.isfinite(v) and v >= 0 for v in (step, fit)):
+        raise AmbsError(f"master cost {text!r}: the seconds must be finite and >= 0")
+    return MasterCost(step, fit)
