@@ -20,15 +20,15 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import math
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ambs.declare import DeferredHyperparameter, build, declaration, defer_spaces, deferring, is_configspace
 from ambs.errors import ProblemError, SpaceError
 from ambs.objectives import DIRECTIONS, Objective
 
@@ -38,45 +38,6 @@ if TYPE_CHECKING:
     from ambs.space import Space
 
 __all__ = ["Budget", "DeferredHyperparameter", "Problem", "LoadedProblem", "defer_spaces", "load_problem"]
-
-_PRIORS = {"uniform": False, "log-uniform": True, "loguniform": True, "log": True}
-_DEFER = False
-
-
-def defer_spaces(on: bool = True) -> None:
-    """Make the problems declared from now on in this process record their
-    hyperparameters and build the space on first use (worker processes)."""
-    global _DEFER
-    _DEFER = on
-
-
-def _deferring() -> bool:
-    """Defer unless ConfigSpace is loaded anyway (a problem module that uses it)."""
-    return _DEFER and "ConfigSpace" not in sys.modules
-
-
-def _is_configspace(value: Any) -> bool:
-    return type(value).__module__.split(".")[0] == "ConfigSpace"
-
-
-class DeferredHyperparameter:
-    """What :meth:`Problem.add_hyperparameter` returns while the space is
-    deferred (worker processes): reading an attribute builds the space and
-    reads it from the ConfigSpace object."""
-
-    def __init__(self, problem: Problem, name: str) -> None:
-        self._problem, self.name = problem, name
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._problem.space[self.name], attr)
-
-    def __repr__(self) -> str:
-        return f"DeferredHyperparameter({self.name!r})"
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
 
 @dataclass(frozen=True)
 class Budget:
@@ -130,7 +91,7 @@ class Problem:
         self._space: ConfigurationSpace | None = None
         self._pending: list[Callable[[], Any]] = []  # declarations not yet applied (deferred)
         self._names: list[str] = []  # the hyperparameters declared through this object
-        if not _deferring():
+        if not deferring():
             self.space  # noqa: B018 - build it now, as every process but a worker does
         self.starting_points: list[dict[str, Any]] = []
         self.metadata: list[str] = []
@@ -162,7 +123,7 @@ class Problem:
 
     def _later(self) -> bool:
         """Record a declaration instead of applying it (see :func:`defer_spaces`)."""
-        return self._space is None and _deferring()
+        return self._space is None and deferring()
 
     # ------------------------------------------------------------ declaring
     def add_hyperparameter(
@@ -179,17 +140,17 @@ class Problem:
         if self._declared(name):
             raise SpaceError(f"hyperparameter {name!r} is declared twice")
         kw = {} if default_value is None else {"default_value": default_value}
-        if _is_configspace(value):
+        if is_configspace(value):
             if getattr(value, "name", None) != name:
                 raise SpaceError(f"hyperparameter object is named {getattr(value, 'name', None)!r}, not {name!r}")
         else:
-            kind, args, opts = self._declaration(value, name, ordered)
+            kind, args, opts = declaration(value, name, ordered)
             kw = {**opts, **kw}
-        if self._later() and not _is_configspace(value):
-            self._pending.append(lambda: self._add(self._build(kind, args, kw, name), name))
+        if self._later() and not is_configspace(value):
+            self._pending.append(lambda: self._add(build(kind, args, kw, name), name))
             self._names.append(name)
             return DeferredHyperparameter(self, name)
-        hp = value if _is_configspace(value) else self._build(kind, args, kw, name)
+        hp = value if is_configspace(value) else build(kind, args, kw, name)
         return self._add(hp, name)
 
     def _add(self, hp: Any, name: str) -> Any:
@@ -200,57 +161,6 @@ class Problem:
         if name not in self._names:
             self._names.append(name)
         return hp
-
-    @staticmethod
-    def _build(kind: str, args: tuple, kw: dict, name: str | None = None) -> Any:
-        """The ConfigSpace object of a checked declaration."""
-        import ConfigSpace as CS
-
-        make = {"int": CS.UniformIntegerHyperparameter, "float": CS.UniformFloatHyperparameter,
-                "ordinal": CS.OrdinalHyperparameter, "categorical": CS.CategoricalHyperparameter}[kind]
-        try:
-            return make(*args, **kw)
-        except Exception as exc:  # ConfigSpace raises ValueError/TypeError with details
-            raise SpaceError(f"hyperparameter {name or args[0]!r}: {exc}") from None
-
-    @staticmethod
-    def _declaration(value: Any, name: str, ordered: bool) -> tuple[str, tuple, dict]:
-        """Check a declaration without ConfigSpace; its kind and arguments."""
-        if isinstance(value, tuple):
-            if len(value) not in (2, 3):
-                raise SpaceError(
-                    f"hyperparameter {name!r}: a range is (low, high) or (low, high, prior), "
-                    f"got {value!r}"
-                )
-            low, high = value[0], value[1]
-            prior = value[2] if len(value) == 3 else "uniform"
-            if prior not in _PRIORS:
-                raise SpaceError(
-                    f"hyperparameter {name!r}: unknown prior {prior!r} "
-                    f"(use 'uniform' or 'log-uniform')"
-                )
-            for b in (low, high):
-                if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):
-                    raise SpaceError(f"hyperparameter {name!r}: bounds must be finite numbers, got {value!r}")
-            if not low < high:
-                raise SpaceError(f"hyperparameter {name!r}: low must be below high, got {value!r}")
-            log = _PRIORS[prior]
-            if log and low <= 0:
-                raise SpaceError(f"hyperparameter {name!r}: a log-uniform range needs low > 0, got {value!r}")
-            if _is_int(low) and _is_int(high):
-                return "int", (name, low, high), {"log": log}
-            return "float", (name, float(low), float(high)), {"log": log}
-        if isinstance(value, (list, Sequence)) and not isinstance(value, (str, bytes)):
-            choices = list(value)
-            if not choices:
-                raise SpaceError(f"hyperparameter {name!r}: the list of choices is empty")
-            if len(set(map(repr, choices))) != len(choices):
-                raise SpaceError(f"hyperparameter {name!r}: the choices repeat a value")
-            return ("ordinal" if ordered else "categorical"), (name, choices), {}
-        raise SpaceError(
-            f"hyperparameter {name!r}: cannot declare from {value!r} "
-            "(use (low, high), (low, high, 'log-uniform') or a list of choices)"
-        )
 
     def add_condition(self, child: str, parent: str, values: Any) -> None:
         """Make ``child`` active only when ``parent`` takes one of ``values``."""
@@ -487,7 +397,7 @@ def load_problem(ref: str, check: bool = True) -> LoadedProblem:
     problem = getattr(module, "problem", None)
     if problem is None:
         raise ProblemError(f"problem module {ref!r} defines no `problem` (an ambs.Problem)")
-    if _is_configspace(problem) and type(problem).__name__ == "ConfigurationSpace":
+    if is_configspace(problem) and type(problem).__name__ == "ConfigurationSpace":
         wrapped = Problem()
         wrapped.space = problem
         problem = wrapped

@@ -2,7 +2,7 @@
 # The analysis, recorder and user-path tests against the oldest versions of
 # ambs's dependencies that setup.py allows: each `name>=X` of install_requires
 # becomes `name==X.*` (numpy 1.24, scipy 1.10, scikit-learn 1.3, ConfigSpace
-# 1.2, pandas 2.0, matplotlib 3.7), installed with ambs, pytest and hypothesis
+# 1.2, pandas 2.0, matplotlib 3.7), installed with ambs, pytest, pytest-xdist and hypothesis
 # into the virtualenv .venv-oldest (created if missing, brought to those
 # versions if not). No torch and no MPI there: the torch problems' cells check
 # that a search on them fails in one line, the MPI cells are left out.
@@ -30,13 +30,13 @@ for req in requires:
 EOF
 )
 [ -x .venv-oldest/bin/python ] || "$PYTHON" -m venv .venv-oldest
-.venv-oldest/bin/pip install -q -e . "${PINS[@]}" 'pytest>=8' 'hypothesis>=6'
+.venv-oldest/bin/pip install -q -e . "${PINS[@]}" 'pytest>=8' 'pytest-xdist>=3.5' 'hypothesis>=6'
 echo "test-oldest-deps.sh: $(.venv-oldest/bin/python -m pip list 2>/dev/null \
   | awk 'tolower($1) ~ /^(numpy|scipy|scikit-learn|configspace|pandas|matplotlib)$/ {printf "%s %s, ", $1, $2}' \
   | sed 's/, $//')"
 # Not here: the MPI cells (no mpi extra) and the architecture-problem check,
 # whose problems need torch, which the oldest pins leave out (torch is an extra;
 # the README's test command runs both).
-exec .venv-oldest/bin/python -m pytest -q -m 'not mpi' \
+exec .venv-oldest/bin/python -m pytest -q -n 2 -m 'not mpi' \
   --deselect tests/test_user_path.py::test_every_architecture_method_meets_an_architecture_problem \
   tests/test_analysis.py tests/test_recorder.py tests/test_user_path.py "$@"

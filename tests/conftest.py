@@ -29,21 +29,32 @@ def unavailable(what: str, why: str) -> NoReturn:
     pytest.skip(f"{what} skipped: {why}")
 
 
-#: Test modules whose every test drives the one-node local Slurm cluster.
-SLURM_MODULES = {"test_submit", "test_cluster_matrix"}
+#: Test modules whose tests drive the one-node local Slurm cluster.
+SLURM_MODULES = ("tests/test_submit.py", "tests/test_cluster_matrix.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``-n N --dist loadgroup``), the tests that share one
-    service run one after another on one worker: those of the local Slurm
-    cluster (its one node) and those of Balsam (one PostgreSQL database, whose
-    schema each module migrates). Everything else spreads over the workers."""
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        if module in SLURM_MODULES or "slurm" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("slurm"))
-        elif module == "test_balsam" or "balsam" in item.nodeid.rsplit("::", 1)[-1]:
-            item.add_marker(pytest.mark.xdist_group("balsam"))
+def shared_service(nodeid: str) -> str | None:
+    """The service a test shares with others, which must not run two at a time:
+    ``"slurm"`` (the local cluster's one node), ``"balsam"`` (one PostgreSQL
+    database, whose schema each module migrates), else None."""
+    if nodeid.startswith(SLURM_MODULES):
+        return "slurm"
+    if nodeid.startswith("tests/test_balsam.py") or "balsam" in nodeid.rpartition("::")[2]:
+        return "balsam"
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under pytest-xdist (``-n N``): every test on its own, but those of one
+    shared service one after another on one worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedServiceScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return shared_service(nodeid) or nodeid
+
+    return SharedServiceScheduling(config, log)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

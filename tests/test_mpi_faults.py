@@ -41,6 +41,11 @@ def _env() -> dict[str, str]:
 @pytest.mark.slow
 def test_every_fault_is_recorded_and_the_ranks_go_on(tmp_path, rows):
     path = write_faults(tmp_path)
+    # Each evaluation takes 0.2 s more, so that work is left for every rank
+    # after the first crash (a crashed evaluation's process is replaced in a
+    # fraction of a second, and the 2 s "hang" holds one rank meanwhile).
+    path.write_text(path.read_text().replace("def run(config):", "def _run(config):")
+                    + "\n\ndef run(config):\n    time.sleep(0.2)\n    return _run(config)\n")
     n = 2 * len(EXPECTED)
     res = subprocess.run(_ambs(path.name, "--evaluator", "mpi", *FAULT_OPTIONS, "--max-evals", str(n),
                                "-o", "run", "-q"), cwd=tmp_path, capture_output=True, text=True,
