@@ -96,6 +96,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "median-vizier": ("median", {"against": "finished", "vizier": True}, {}),
     "asha": ("asha", {}, {}),
     "asha-scaled": ("asha", {"tell": "scaled"}, {}),
+    "asha-scaled-eta2": ("asha", {"tell": "scaled", "eta": 2}, {}),
+    "asha-scaled-from2": ("asha", {"tell": "scaled", "min_step": 2}, {}),
     "lce-worst": ("lce", {"tell": "worst"}, {}),
     "lce-scaled": ("lce", {"tell": "scaled"}, {}),
 }
