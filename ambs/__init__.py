@@ -7,8 +7,9 @@ ConfigSpace before it needs them.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ambs._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -49,12 +50,7 @@ if TYPE_CHECKING:  # for type checkers and editors
     from ambs.search import AMBS, GridSearch, RandomSearch, Search
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'ambs' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

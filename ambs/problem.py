@@ -139,19 +139,18 @@ class Problem:
             raise SpaceError(f"hyperparameter name must be a non-empty string, got {name!r}")
         if self._declared(name):
             raise SpaceError(f"hyperparameter {name!r} is declared twice")
-        kw = {} if default_value is None else {"default_value": default_value}
-        if is_configspace(value):
+        if is_configspace(value):  # the module imported ConfigSpace: nothing to defer
             if getattr(value, "name", None) != name:
                 raise SpaceError(f"hyperparameter object is named {getattr(value, 'name', None)!r}, not {name!r}")
-        else:
-            kind, args, opts = declaration(value, name, ordered)
-            kw = {**opts, **kw}
-        if self._later() and not is_configspace(value):
+            return self._add(value, name)
+        kind, args, kw = declaration(value, name, ordered)
+        if default_value is not None:
+            kw["default_value"] = default_value
+        if self._later():
             self._pending.append(lambda: self._add(build(kind, args, kw, name), name))
             self._names.append(name)
             return DeferredHyperparameter(self, name)
-        hp = value if is_configspace(value) else build(kind, args, kw, name)
-        return self._add(hp, name)
+        return self._add(build(kind, args, kw, name), name)
 
     def _add(self, hp: Any, name: str) -> Any:
         try:

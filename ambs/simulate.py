@@ -99,6 +99,12 @@ class VirtualClock:
         """Take real seconds spent on something that is not the master's (a simulated fit)."""
         self._excluded += seconds
 
+    def fit_time(self, measured: float) -> float:
+        """The virtual seconds of a background fit that took ``measured`` real ones:
+        set aside from the master's time, and charged as measured or fixed."""
+        self.exclude(measured)
+        return measured if self.cost is None else self.cost.fit
+
 
 @dataclass(order=True)
 class _Running:
@@ -244,10 +250,7 @@ class SimulatedFitter:
             return
         t = time.perf_counter()
         task.run()
-        spent = time.perf_counter() - t
-        self.virtual.exclude(spent)
-        if self.virtual.cost is not None:
-            spent = self.virtual.cost.fit
+        spent = self.virtual.fit_time(time.perf_counter() - t)
         self.fit_seconds += spent
         self._task, self._ready_at = task, now + spent
 

@@ -383,7 +383,7 @@ def _base(method: str) -> str:
 def _one(job: tuple) -> tuple:
     method, function, seed, evals, batch, peer_python, save, reuse, options, kind, duration, fit, cost = job
     path = _result_path(save, method, function, seed, evals, batch, kind, duration, cost)
-    if reuse and reuse != "verify" and path and os.path.exists(path):
+    if reuse and path and os.path.exists(path):
         with open(path) as fh:
             return method, function, kind, seed, json.load(fh)
     if reuse == "only":
@@ -395,7 +395,7 @@ def _one(job: tuple) -> tuple:
         out = run_own_async(run_as, function, seed, evals, batch, duration, options, fit, cost)
     else:
         out = run_own(run_as, function, seed, evals, batch, options)
-    if path and reuse != "verify":
+    if path:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as fh:
             json.dump(out, fh)
@@ -482,8 +482,8 @@ def main() -> None:
     def name(m: str) -> str:
         return m + args.label if args.label and m.startswith("ambs") else m
 
-    jobs = [(name(m), f, s, args.evals, args.batch, args.peer_python, args.save or args.verify,
-             "verify" if args.verify else ("only" if args.saved_only else True) if reused(m) else False,
+    jobs = [(name(m), f, s, args.evals, args.batch, args.peer_python, args.save,
+             ("only" if args.saved_only else True) if reused(m) else False,
              options, kind, args.duration, args.fit, args.master_cost)
             for f in args.functions for m in args.methods for kind in args.paths for s in range(args.seeds)
             if not (kind == "async" and m in BATCH_ONLY)]
@@ -495,7 +495,7 @@ def main() -> None:
             if out is not None:
                 runs.append(out)
             if args.verify:
-                differ += _verify(job, out)
+                differ += _verify(job, out, args.verify)
     if args.verify:
         print(f"{len(jobs) - len(differ)} of {len(jobs)} traces reproduced exactly"
               + "".join(f"\n  differs: {d}" for d in differ))
@@ -530,10 +530,10 @@ def main() -> None:
         sys.exit(1)
 
 
-def _verify(job: tuple, out: dict | None) -> list[str]:
+def _verify(job: tuple, out: dict | None, saved_in: str) -> list[str]:
     """``[]`` when the run's trace equals the saved one, else what differs."""
-    method, function, seed, evals, batch, _, save, _, _, kind, duration, _, cost = job
-    path = _result_path(save, method, function, seed, evals, batch, kind, duration, cost)
+    method, function, seed, evals, batch, _, _, _, _, kind, duration, _, cost = job
+    path = _result_path(saved_in, method, function, seed, evals, batch, kind, duration, cost)
     where = f"{method} {function} {kind} seed {seed}"
     if not path or not os.path.exists(path):
         return [f"{where}: nothing saved at {path}"]

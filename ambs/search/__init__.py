@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ambs._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from ambs.search.ambs import AMBS
@@ -66,10 +68,7 @@ MULTI_FIDELITY: Mapping[str, type[MultiFidelitySearch]] = _Methods(_MF_REGISTRY)
 ALL_METHODS: Mapping[str, type[Search]] = _Methods(_REGISTRY | _MF_REGISTRY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _CLASSES:
-        return getattr(importlib.import_module(_CLASSES[name]), name)
-    raise AttributeError(f"module 'ambs.search' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _CLASSES)
 
 
 __all__ = ["ALL_METHODS", "AMBS", "ASHA", "AgingEvolution", "GridSearch", "Hyperband", "Lemonade", "METHODS",

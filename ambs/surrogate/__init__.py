@@ -7,9 +7,9 @@ folds its lies into. :data:`SURROGATES` names them for ``--surrogate``.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ambs._lazy import lazy_getattr, on_call
 from ambs.surrogate.base import Belief, Surrogate, SurrogateSpec
 from ambs.surrogate.transform import TRANSFORMS, transform_targets
 
@@ -19,31 +19,9 @@ if TYPE_CHECKING:
 
 # The models load on first use: scikit-learn takes seconds to import, which the
 # command line's parser, `ambs analyze` and MPI worker ranks need not pay.
-_LAZY = {"ForestSurrogate": "ambs.surrogate.forest", "LeafView": "ambs.surrogate.forest",
-         "GPBelief": "ambs.surrogate.gp", "GPSurrogate": "ambs.surrogate.gp"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'ambs.surrogate' has no attribute {name!r}")
-
-
-def _forest(kind: str) -> Any:
-    def make(**kw: Any) -> Surrogate:
-        from ambs.surrogate.forest import ForestSurrogate
-
-        return ForestSurrogate(kind=kind, **kw)
-
-    return make
-
-
-def _gp(**kw: Any) -> Surrogate:
-    from ambs.surrogate.gp import GPSurrogate
-
-    return GPSurrogate(**kw)
+_FOREST, _GP = "ambs.surrogate.forest", "ambs.surrogate.gp"
+__getattr__ = lazy_getattr(__name__, {"ForestSurrogate": _FOREST, "LeafView": _FOREST,
+                                      "GPBelief": _GP, "GPSurrogate": _GP})
 
 __all__ = ["Belief", "ForestSurrogate", "GPBelief", "GPSurrogate", "LeafView", "SURROGATES", "Surrogate",
            "SurrogateSpec", "TRANSFORMS", "make_surrogate", "transform_targets"]
@@ -56,10 +34,12 @@ def _forest_settings(options: Any, space: Any) -> dict[str, Any]:
 
 
 SURROGATES: dict[str, SurrogateSpec] = {
-    "et": SurrogateSpec("extremely randomized trees", _forest("et"), _forest_settings),
-    "rf": SurrogateSpec("a bootstrap random forest", _forest("rf"), _forest_settings),
+    "et": SurrogateSpec("extremely randomized trees", on_call(_FOREST, "ForestSurrogate", kind="et"),
+                        _forest_settings),
+    "rf": SurrogateSpec("a bootstrap random forest", on_call(_FOREST, "ForestSurrogate", kind="rf"),
+                        _forest_settings),
     "gp": SurrogateSpec("a Gaussian process with a Matern 5/2 kernel (its fit grows as n^3: "
-                        "for up to a few hundred evaluations)", _gp),
+                        "for up to a few hundred evaluations)", on_call(_GP, "GPSurrogate")),
 }
 
 
