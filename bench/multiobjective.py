@@ -51,7 +51,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 PROBLEMS = ["zdt1", "zdt2", "zdt3", "dtlz2", "nas_mlp_digits"]
-OWN = ["ambs", "random", "evolution"]
+OWN = ["ambs", "ambs-hvi", "random", "evolution"]
 PEERS = ["optuna-nsga2", "optuna-motpe", "dh-cbo"]
 CHECKPOINTS = (50, 100, 200)
 DIM = 6
@@ -165,7 +165,12 @@ def run_own(method: str, task: Task, seed: int, evals: int, batch: int) -> dict:
 
     spent = 0.0
     t = time.perf_counter()
-    search = make_search(method, task.problem, seed)
+    if method == "ambs-hvi":  # AMBS with the hypervolume-improvement acquisition of the front
+        from ambs import AMBS
+
+        search = AMBS(task.problem, random_state=seed, front_acquisition="hvi")
+    else:
+        search = make_search(method, task.problem, seed)
     spent += time.perf_counter() - t
     out: list[list[float]] = []
     while len(out) < evals:

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib
 import inspect
 import json
 import os
@@ -57,6 +56,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+import tasks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -92,7 +92,7 @@ def _trace(values: list[float]) -> list[float]:
 
 # ------------------------------------------------------------------ own methods
 def run_own(method: str, function: str, seed: int, evals: int, batch: int, options: dict | None = None) -> dict:
-    mod = importlib.import_module(f"problems.{function}")
+    mod = tasks.load(function)
     search = _make_own(method, mod.problem, seed, options)
     lag = method == "ambs-lag"
     values: list[float] = []
@@ -137,7 +137,7 @@ def run_own_async(method: str, function: str, seed: int, evals: int, workers: in
     """One run through the real driver against ``workers`` simulated workers (``ambs simulate``'s path)."""
     from ambs.simulate import MemoryRecorder, parse_duration, parse_master_cost, simulate
 
-    mod = importlib.import_module(f"problems.{function}")
+    mod = tasks.load(function)
     search = _make_own(method, mod.problem, seed, options)
     rec = MemoryRecorder()
     report = simulate(search, mod.run, rec, workers, parse_duration(duration), evals, seed=seed,
@@ -296,7 +296,7 @@ def run_peer(method: str, function: str, seed: int, evals: int, batch: int, path
     import warnings
 
     warnings.filterwarnings("ignore")
-    mod = importlib.import_module(f"problems.{function}")
+    mod = tasks.load(function)
     values: list[float] = []
     spent = 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -405,7 +405,9 @@ def _one(job: tuple) -> tuple:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--functions", nargs="+", default=FUNCTIONS)
+    ap.add_argument("--functions", nargs="+", default=FUNCTIONS,
+                    help="shipped problems (ackley, ...), test functions in D dimensions (ackley-20, "
+                         "rosenbrock-50), scikit-learn tasks (sk-svm-wine), or suite (bench/tasks.py)")
     ap.add_argument("--methods", nargs="+", default=["ambs", "random"])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--evals", type=int, default=200)
@@ -440,6 +442,7 @@ def main() -> None:
                          "when one differs or is missing")
     ap.add_argument("--peer-worker", nargs=8, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.functions = tasks.expand(args.functions)
     if args.peer_worker:
         m, f, s, e, b, kind, dur, cost = args.peer_worker
         print(json.dumps(run_peer(m, f, int(s), int(e), int(b), kind, dur, cost)))
@@ -499,14 +502,14 @@ def main() -> None:
     if args.verify:
         print(f"{len(jobs) - len(differ)} of {len(jobs)} traces reproduced exactly"
               + "".join(f"\n  differs: {d}" for d in differ))
-    checkpoints = [c for c in CHECKPOINTS if c <= args.evals]
+    checkpoints = [c for c in CHECKPOINTS if c < args.evals] + [args.evals]
     head = " ".join(f"{'@' + str(c):>10}" for c in checkpoints)
     print(f"median simple regret (best objective where no optimum is known) over {args.seeds} seeds, "
           f"{args.evals} evaluations; batch: batches of {args.batch}; async: {args.batch} workers, {args.duration}")
     print(f"{'function':<11} {'method':<16} {'path':<6} {'seeds':>5} {head} {'opt s/run':>9}")
     table = []
     for function in args.functions:
-        optimum = getattr(importlib.import_module(f"problems.{function}"), "OPTIMUM", None)
+        optimum = getattr(tasks.load(function), "OPTIMUM", None)
         for method in args.methods:
             for kind in args.paths:
                 runs = results.get((function, name(method), kind))
@@ -523,11 +526,54 @@ def main() -> None:
                 table.append(row)
                 print(f"{function:<11} {name(method):<16} {kind:<6} {len(runs):>5} {' '.join(cells)} "
                       f"{row['seconds']:>9.2f}", flush=True)
+    scores = normalized_scores(results, args.functions, [name(m) for m in args.methods], args.paths, checkpoints)
+    if scores:
+        print(f"normalized score (0: random search's mean best, 100: the best any run found), mean over "
+              f"{len(scores['tasks'])} tasks without a known optimum, at {', '.join(map(str, checkpoints))} evaluations")
+        for (method, kind), row in scores["methods"].items():
+            print(f"  {method:<16} {kind:<6} " + " ".join(f"{row[c]:>7.1f}" for c in checkpoints))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(table, fh, indent=1)
+            json.dump(table if not scores else {"rows": table, "normalized": _jsonable(scores)}, fh, indent=1)
     if differ:
         sys.exit(1)
+
+
+def normalized_scores(results: dict, functions: list[str], methods: list[str], paths: list[str],
+                      checkpoints: list[int]) -> dict | None:
+    """The NeurIPS 2020 black-box optimization challenge's score on the tasks
+    without a known optimum: per task, a run's best after c evaluations as
+    100 * (best - R) / (B - R), R the mean over seeds of random search's best
+    after c evaluations, B the best value any run of any method reached;
+    averaged over seeds, then over tasks. None without random search's runs."""
+    tasks_ = [f for f in functions if getattr(tasks.load(f), "OPTIMUM", None) is None]
+    per: dict = {}
+    used = []
+    for f in tasks_:
+        for kind in paths:
+            rand = results.get((f, "random", kind))
+            mine = {m: results.get((f, m, kind)) for m in methods}
+            if not rand or not all(mine.values()):
+                continue
+            top = max(max(r["trace"][-1] for r in runs) for runs in mine.values())
+            used.append(f)
+            for m, runs in mine.items():
+                for c in checkpoints:
+                    base = float(np.mean([r["trace"][c - 1] for r in rand]))
+                    span = top - base
+                    vals = [100 * (r["trace"][c - 1] - base) / span if span > 0 else 0.0 for r in runs]
+                    per.setdefault((m, kind), {}).setdefault(c, []).append(float(np.mean(vals)))
+    if not per:
+        return None
+    return {"tasks": sorted(set(used)),
+            "methods": {k: {c: float(np.mean(v)) for c, v in row.items()} for k, row in per.items()},
+            "per_task": per}
+
+
+def _jsonable(scores: dict) -> dict:
+    return {"tasks": scores["tasks"],
+            "methods": {f"{m} {k}": row for (m, k), row in scores["methods"].items()},
+            "per_task": {f"{m} {k}": {str(c): v for c, v in row.items()} for (m, k), row in scores["per_task"].items()}}
 
 
 def _verify(job: tuple, out: dict | None, saved_in: str) -> list[str]:

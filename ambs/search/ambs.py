@@ -44,6 +44,7 @@ from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Result, Search
 from ambs.search.fit_task import FitTask
+from ambs.search.front import FrontScorer
 from ambs.search.prior import WarmPrior
 from ambs.surrogate import SURROGATES, ForestSurrogate, Surrogate, transform_targets
 
@@ -363,56 +364,102 @@ class AMBS(Search):
         self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True
     ) -> np.ndarray:
         if self._front is None:
-            return self._acquire_for(n, rng, extra_pending, lies)
+            return self._acquire_for(n, rng, self._lcb_scorer(extra_pending, lies), self._ranked())
+        if self.options.front_acquisition == "hvi":
+            # Several objectives: every point aims at the hypervolume the front gains.
+            scorer = self._front_scorer(extra_pending, lies, rng)
+            return self._acquire_for(n, rng, scorer, self._ranked_by_front(rng))
         # Several objectives, a model of them all: each point aims at the
         # front through a scalarization of its own (weights drawn per point).
         chosen = np.empty((0, self.space.dim))
         for _ in range(n):
             scal = Scalarizer.draw(self._front, rng)
-            one = self._acquire_for(1, rng, np.vstack([extra_pending, chosen]), lies, scal)
+            scorer = self._lcb_scorer(np.vstack([extra_pending, chosen]), lies, scal)
+            one = self._acquire_for(1, rng, scorer, self._ranked(scal))
             if not len(one):
                 break
             chosen = np.vstack([chosen, one])
             self._seen.update(self.space.keys(one))
         return chosen
 
-    def _acquire_for(
-        self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True,
-        scal: Scalarizer | None = None,
-    ) -> np.ndarray:
-        space = self.space
+    def _ranked(self, scal: Scalarizer | None = None) -> np.ndarray:
+        """The results with a finite loss, best first (local search starts there)."""
+        X, y = self._finite(scal)
+        return X[np.argsort(y, kind="stable")]
+
+    def _ranked_by_front(self, rng: np.random.Generator) -> np.ndarray:
+        """Several objectives: the results by how many others dominate them
+        (the front first), ties in random order."""
+        X, _ = self._finite_first()
+        L = self._finite_losses()
+        beaten = np.array([((L <= p).all(axis=1) & (L < p).any(axis=1)).sum() for p in L])
+        return X[np.lexsort((rng.random(len(L)), beaten))]
+
+    def _lcb_scorer(self, extra_pending: np.ndarray, lies: bool, scal: Scalarizer | None = None) -> _LcbScorer:
         view, lie, best = self._lied_view(extra_pending, lies, scal)
+        return _LcbScorer(self, view, lie if self.liar != "believer" else None, best)
+
+    def _front_scorer(self, extra_pending: np.ndarray, lies: bool, rng: np.random.Generator) -> FrontScorer:
+        """One view per objective of the forest fitted on them all, with the
+        results told since the fit and the pending points' lies folded in."""
+        assert self.model is not None and self._scal is not None and self._front is not None
+        norm = self._scal.normalize  # the fit's own normalization of each objective
+        known = norm(self._front)
+        views = [self.model.belief_for(known[:, j]) for j in range(known.shape[1])]  # type: ignore[attr-defined]
+        recent = np.asarray(self._L[self._fitted_on:], dtype=float).reshape(-1, known.shape[1])
+        ok = np.isfinite(recent).all(axis=1)
+        if ok.any():
+            Z = norm(recent[ok])
+            leaves = views[0].locate(self._enc(np.asarray(self._X[self._fitted_on:])[ok]))
+            for j, view in enumerate(views):
+                view.add_many(leaves, Z[:, j])
+            known = np.vstack([known, Z])
+        constant = np.array([self._lie(known[:, j]) for j in range(known.shape[1])])
+        pend = np.vstack([self.pending, extra_pending])
+        if lies and len(pend):
+            leaves = views[0].locate(self._enc(pend))
+            believed = np.column_stack([v.peek(leaves)[0] for v in views])
+            lie = believed if self.liar == "believer" else np.broadcast_to(constant, believed.shape)
+            for j, view in enumerate(views):
+                view.add_many(leaves, lie[:, j], spread=self.lie_spread)
+            known = np.vstack([known, lie])
+        return FrontScorer(views, known, self.kappa, self.liar == "believer", constant,
+                           seed=int(rng.integers(2**31)))
+
+    def _acquire_for(self, n: int, rng: np.random.Generator, scorer: Any, ranked: np.ndarray) -> np.ndarray:
+        """``n`` unseen points that ``scorer`` (an :class:`_LcbScorer` or a
+        :class:`ambs.search.front.FrontScorer`) scores best, greedily, each
+        point's lie folded before the next; ``ranked``: the results told,
+        best first (where the local search starts)."""
+        space = self.space
 
         def leaves(X: np.ndarray) -> Any:
-            return view.locate(self._enc(X))
+            return scorer.locate(self._enc(X))
 
         # Random candidates, and candidates recombined from the best results.
         R = space.sample(self.n_candidates, rng)
         n_uniform = len(R)
         if self.n_recombine > 0:
-            X, y = self._finite(scal)
-            k = max(self.top_min, int(math.ceil(self.top_fraction * len(y))))
-            top = X[np.argsort(y, kind="stable")[:k]]
-            R = np.vstack([R, space.recombine(top, self.n_recombine, rng, self.recombine_bandwidth)])
+            k = max(self.top_min, int(math.ceil(self.top_fraction * len(ranked))))
+            R = np.vstack([R, space.recombine(ranked[:k], self.n_recombine, rng, self.recombine_bandwidth)])
         pool = [R]
-        view.extend(leaves(R))
-        s_rand = self._score(*view.mean_std(), best)
+        scorer.extend(leaves(R))
+        s_rand = scorer.scores()
         # Local search from the best results and the best random candidates.
         k_obs, k_rand = self.local_starts
         if self.n_local > 0 and self.local_scales and k_obs + k_rand > 0:
-            X, y = self._finite(scal)
-            starts = [X[np.argsort(y, kind="stable")[:k_obs]]]
+            starts = [ranked[:k_obs]]
             starts.append(R[np.argsort(s_rand + rng.random(len(R)) * 1e-12)[:k_rand]])
             S = np.vstack(starts)
-            s_cur = self._score(*view.peek(leaves(S)), best)
+            s_cur = scorer.peek(leaves(S))
             for scale in self.local_scales:
                 N, parent = space.neighbors(S, self.n_local, rng, scale=scale, return_parents=True)
                 if not len(N):
                     continue
                 LN = leaves(N)
-                sN = self._score(*view.peek(LN), best) + rng.random(len(N)) * 1e-12
+                sN = scorer.peek(LN) + rng.random(len(N)) * 1e-12
                 pool.append(N)
-                view.extend(LN)
+                scorer.extend(LN)
                 # The best neighbour of each start, if better, becomes the start.
                 order = np.lexsort((sN, parent))
                 par, first = np.unique(parent[order], return_index=True)
@@ -428,7 +475,7 @@ class AMBS(Search):
             if len(extra):
                 C = np.vstack([C, extra])
                 ok = self._is_new(C)
-                view.extend(leaves(extra))
+                scorer.extend(leaves(extra))
         chosen = []
         for _ in range(min(n, int(ok.sum()))):
             if self.random_fraction > 0 and rng.random() < self.random_fraction and ok[:n_rand].any():
@@ -436,14 +483,36 @@ class AMBS(Search):
                 i = int(np.flatnonzero(ok[:n_rand])[0])
             else:
                 kappa = rng.exponential(self.kappa) if self.kappa_sampling else None
-                s = self._score(*view.mean_std(), best, kappa)
+                s = scorer.scores(kappa)
                 # Ties (flat regions of the forest) are broken at random.
                 s = s + rng.random(len(s)) * 1e-12
                 s[~ok] = np.inf
                 i = int(np.argmin(s))
             ok[i] = False
             chosen.append(i)
-            # The believer's lie is the point's own predicted mean (as lied so far).
-            v = view.mean_at(i) if self.liar == "believer" else lie
-            view.add_at(i, v, spread=self.lie_spread)
+            scorer.take(i, spread=self.lie_spread)
         return C[chosen]
+
+
+class _LcbScorer:
+    """One objective (or one scalarization of several): the acquisition of
+    points on a lied leaf view, and the lie of a point once it is proposed."""
+
+    def __init__(self, search: AMBS, view: Any, lie: float | None, best: float) -> None:
+        self.search, self.view, self.lie, self.best = search, view, lie, best
+
+    def locate(self, E: np.ndarray) -> Any:
+        return self.view.locate(E)
+
+    def extend(self, leaves: Any) -> None:
+        self.view.extend(leaves)
+
+    def scores(self, kappa: float | None = None) -> np.ndarray:
+        return self.search._score(*self.view.mean_std(), self.best, kappa)
+
+    def peek(self, leaves: Any) -> np.ndarray:
+        return self.search._score(*self.view.peek(leaves), self.best)
+
+    def take(self, i: int, spread: bool) -> None:
+        # The believer's lie is the point's own predicted mean (as lied so far).
+        self.view.add_at(i, self.view.mean_at(i) if self.lie is None else self.lie, spread=spread)

@@ -15,10 +15,11 @@ from typing import Any
 from ambs.acquisition import ACQUISITIONS
 from ambs.surrogate import SURROGATES, TRANSFORMS
 
-__all__ = ["LIARS", "LIE_MODES", "AMBSOptions"]
+__all__ = ["FRONT_ACQUISITIONS", "LIARS", "LIE_MODES", "AMBSOptions"]
 
 LIARS = ("believer", "cl_max", "cl_mean", "cl_min")
 LIE_MODES = ("fold", "refit")
+FRONT_ACQUISITIONS = ("chebyshev", "hvi")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ class AMBSOptions:
         n_recombine, top_fraction, top_min, recombine_bandwidth: extra
             candidates whose coordinates come from the best results (see
             :meth:`ambs.space.Space.recombine`); 0 turns them off.
+
+    Several objectives:
+        front_acquisition: how a point aims at the Pareto front: ``"chebyshev"``
+            (a random augmented Chebyshev scalarization per point, ParEGO's) or
+            ``"hvi"`` (the hypervolume improvement of the objectives' lower
+            confidence bounds, SMS-EGO's; :mod:`ambs.search.front`).
 
     Running evaluations (constant liar):
         liar: the value assumed at a pending point: ``"believer"`` (the
@@ -104,6 +111,7 @@ class AMBSOptions:
     top_fraction: float = 0.15
     top_min: int = 5
     recombine_bandwidth: float = 0.5
+    front_acquisition: str = "chebyshev"
     liar: str = "believer"
     lie_spread: bool = False
     lie_mode: str = "fold"
@@ -118,7 +126,8 @@ class AMBSOptions:
                                      ("liar", self.liar, LIARS), ("initial design", self.initial_design,
                                                                   ("lhs", "random")),
                                      ("y_transform", self.y_transform, TRANSFORMS),
-                                     ("lie_mode", self.lie_mode, LIE_MODES)):
+                                     ("lie_mode", self.lie_mode, LIE_MODES),
+                                     ("front acquisition", self.front_acquisition, FRONT_ACQUISITIONS)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r} (choose from {', '.join(allowed)})")
         if self.kappa < 0 or not math.isfinite(self.kappa):
