@@ -22,10 +22,11 @@ One ``ask(n)``:
    of the points are random samples instead (interleaved exploration, which
    keeps a misled model from trapping the search).
 
-Longer than most modules (about 440 lines) on purpose: one class whose
+Longer than most modules (about 470 lines) on purpose: one class whose
 parts (design, fit, lies, acquisition) share the told points and the model;
 the options are in :mod:`ambs.search.ambs_options`, the fit in
-:mod:`ambs.search.fit_task`, the warm prior in :mod:`ambs.search.prior`.
+:mod:`ambs.search.fit_task`, the warm prior in :mod:`ambs.search.prior`, what
+candidates are scored with in :mod:`ambs.search.scorers`.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Result, Search
 from ambs.search.fit_task import FitTask
-from ambs.search.front import FrontScorer
 from ambs.search.prior import WarmPrior
+from ambs.search.scorers import FrontScorer, LcbScorer, dominance_order
 from ambs.surrogate import SURROGATES, ForestSurrogate, Surrogate, transform_targets
 
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LIARS", "LIE_MODES"]
@@ -61,7 +62,10 @@ class AMBS(Search):
     function, weights drawn per point), so that the points of one batch aim
     at different parts of the Pareto front; constant liar and the background
     fit work as for one objective. A surrogate that cannot be read that way
-    (``gp``) is fitted on one such scalarization per fit instead.
+    (``gp``) is fitted on one such scalarization per fit instead. With
+    ``front_acquisition="hvi"`` every point aims instead at the hypervolume
+    its objectives' lower confidence bounds would add to the front
+    (:mod:`ambs.search.scorers`).
 
     Args:
         problem: the search space (an ``ambs.Problem`` or ConfigSpace space).
@@ -368,7 +372,8 @@ class AMBS(Search):
         if self.options.front_acquisition == "hvi":
             # Several objectives: every point aims at the hypervolume the front gains.
             scorer = self._front_scorer(extra_pending, lies, rng)
-            return self._acquire_for(n, rng, scorer, self._ranked_by_front(rng))
+            X, _ = self._finite_first()
+            return self._acquire_for(n, rng, scorer, X[dominance_order(self._finite_losses(), rng)])
         # Several objectives, a model of them all: each point aims at the
         # front through a scalarization of its own (weights drawn per point).
         chosen = np.empty((0, self.space.dim))
@@ -387,48 +392,26 @@ class AMBS(Search):
         X, y = self._finite(scal)
         return X[np.argsort(y, kind="stable")]
 
-    def _ranked_by_front(self, rng: np.random.Generator) -> np.ndarray:
-        """Several objectives: the results by how many others dominate them
-        (the front first), ties in random order."""
-        X, _ = self._finite_first()
-        L = self._finite_losses()
-        beaten = np.array([((L <= p).all(axis=1) & (L < p).any(axis=1)).sum() for p in L])
-        return X[np.lexsort((rng.random(len(L)), beaten))]
-
-    def _lcb_scorer(self, extra_pending: np.ndarray, lies: bool, scal: Scalarizer | None = None) -> _LcbScorer:
+    def _lcb_scorer(self, extra_pending: np.ndarray, lies: bool, scal: Scalarizer | None = None) -> LcbScorer:
         view, lie, best = self._lied_view(extra_pending, lies, scal)
-        return _LcbScorer(self, view, lie if self.liar != "believer" else None, best)
+        return LcbScorer(view, lie if self.liar != "believer" else None, best,
+                         lambda mu, sigma, best, kappa: self._score(mu, sigma, best, kappa))
 
     def _front_scorer(self, extra_pending: np.ndarray, lies: bool, rng: np.random.Generator) -> FrontScorer:
-        """One view per objective of the forest fitted on them all, with the
-        results told since the fit and the pending points' lies folded in."""
+        """The installed forest read per objective, with the results told since
+        its fit and (``lies``) the pending points folded in."""
         assert self.model is not None and self._scal is not None and self._front is not None
-        norm = self._scal.normalize  # the fit's own normalization of each objective
-        known = norm(self._front)
-        views = [self.model.belief_for(known[:, j]) for j in range(known.shape[1])]  # type: ignore[attr-defined]
-        recent = np.asarray(self._L[self._fitted_on:], dtype=float).reshape(-1, known.shape[1])
+        recent = np.asarray(self._L[self._fitted_on:], dtype=float).reshape(-1, len(self.objectives))
         ok = np.isfinite(recent).all(axis=1)
-        if ok.any():
-            Z = norm(recent[ok])
-            leaves = views[0].locate(self._enc(np.asarray(self._X[self._fitted_on:])[ok]))
-            for j, view in enumerate(views):
-                view.add_many(leaves, Z[:, j])
-            known = np.vstack([known, Z])
-        constant = np.array([self._lie(known[:, j]) for j in range(known.shape[1])])
-        pend = np.vstack([self.pending, extra_pending])
-        if lies and len(pend):
-            leaves = views[0].locate(self._enc(pend))
-            believed = np.column_stack([v.peek(leaves)[0] for v in views])
-            lie = believed if self.liar == "believer" else np.broadcast_to(constant, believed.shape)
-            for j, view in enumerate(views):
-                view.add_many(leaves, lie[:, j], spread=self.lie_spread)
-            known = np.vstack([known, lie])
-        return FrontScorer(views, known, self.kappa, self.liar == "believer", constant,
-                           seed=int(rng.integers(2**31)))
+        pend = np.vstack([self.pending, extra_pending]) if lies else np.empty((0, self.space.dim))
+        return FrontScorer.on_forest(
+            self.model, self._scal.normalize, self._front,
+            self._enc(np.asarray(self._X[self._fitted_on:])[ok]) if ok.any() else None, recent[ok],
+            self._enc(pend) if len(pend) else None, self.kappa, self.liar == "believer", self._lie,
+            self.lie_spread, seed=int(rng.integers(2**31)))
 
     def _acquire_for(self, n: int, rng: np.random.Generator, scorer: Any, ranked: np.ndarray) -> np.ndarray:
-        """``n`` unseen points that ``scorer`` (an :class:`_LcbScorer` or a
-        :class:`ambs.search.front.FrontScorer`) scores best, greedily, each
+        """``n`` unseen points that ``scorer`` (see :mod:`ambs.search.scorers`) scores best, greedily, each
         point's lie folded before the next; ``ranked``: the results told,
         best first (where the local search starts)."""
         space = self.space
@@ -493,26 +476,3 @@ class AMBS(Search):
             scorer.take(i, spread=self.lie_spread)
         return C[chosen]
 
-
-class _LcbScorer:
-    """One objective (or one scalarization of several): the acquisition of
-    points on a lied leaf view, and the lie of a point once it is proposed."""
-
-    def __init__(self, search: AMBS, view: Any, lie: float | None, best: float) -> None:
-        self.search, self.view, self.lie, self.best = search, view, lie, best
-
-    def locate(self, E: np.ndarray) -> Any:
-        return self.view.locate(E)
-
-    def extend(self, leaves: Any) -> None:
-        self.view.extend(leaves)
-
-    def scores(self, kappa: float | None = None) -> np.ndarray:
-        return self.search._score(*self.view.mean_std(), self.best, kappa)
-
-    def peek(self, leaves: Any) -> np.ndarray:
-        return self.search._score(*self.view.peek(leaves), self.best)
-
-    def take(self, i: int, spread: bool) -> None:
-        # The believer's lie is the point's own predicted mean (as lied so far).
-        self.view.add_at(i, self.view.mean_at(i) if self.lie is None else self.lie, spread=spread)

@@ -62,7 +62,7 @@ class AMBSOptions:
         front_acquisition: how a point aims at the Pareto front: ``"chebyshev"``
             (a random augmented Chebyshev scalarization per point, ParEGO's) or
             ``"hvi"`` (the hypervolume improvement of the objectives' lower
-            confidence bounds, SMS-EGO's; :mod:`ambs.search.front`).
+            confidence bounds, SMS-EGO's; :mod:`ambs.search.scorers`).
 
     Running evaluations (constant liar):
         liar: the value assumed at a pending point: ``"believer"`` (the

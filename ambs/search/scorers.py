@@ -1,6 +1,15 @@
-"""Several objectives, one acquisition: the hypervolume improvement of each
-objective's lower confidence bound (pure numpy, no I/O).
+"""What AMBS's acquisition optimizer scores candidates with (pure numpy, no I/O).
 
+A scorer scores points on a lied surrogate, lower is better (``scores``
+for the points it tracks, ``peek`` for others), and folds a proposed
+point's lie (``take``) before the next point of a batch is chosen:
+
+* :class:`LcbScorer`: one objective (or one scalarization of several),
+  the acquisition function (LCB by default) on one leaf view;
+* :class:`FrontScorer`: several objectives, the hypervolume improvement of
+  each objective's lower confidence bound.
+
+Several objectives, one acquisition:
 A forest grown on all objectives at once (:class:`ambs.search.fit_task.FitTask`)
 is read once per objective (:meth:`ambs.surrogate.ForestSurrogate.belief_for`),
 which gives every candidate a mean and a spread per objective from the same
@@ -23,12 +32,15 @@ of the box between the front and the reference point.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy.stats import qmc
 
 from ambs.objectives import nondominated
 
-__all__ = ["REFERENCE", "FrontScorer", "front_distance", "hv_improvement"]
+__all__ = ["REFERENCE", "FrontScorer", "LcbScorer", "dominance_order", "front_distance", "hv_improvement"]
 
 REFERENCE = 1.1  # the reference point in every normalized objective (the worst result is 1)
 REFERENCE_MARGIN = 0.1  # or the front's nadir plus this share of its extent (see reference_point)
@@ -75,6 +87,39 @@ def hv_improvement(points: np.ndarray, front: np.ndarray, ref: np.ndarray,
     return out * (volume / N_SAMPLES)
 
 
+class LcbScorer:
+    """One objective (or one scalarization of several): ``score(mu, sigma,
+    best, kappa)`` of the points of a lied leaf view; a proposed point's lie is
+    ``lie``, or its own predicted mean (the believer) when ``lie`` is None."""
+
+    def __init__(self, view: Any, lie: float | None, best: float,
+                 score: Callable[[np.ndarray, np.ndarray, float, float | None], np.ndarray]) -> None:
+        self.view, self.lie, self.best, self._score = view, lie, best, score
+
+    def locate(self, E: np.ndarray) -> Any:
+        return self.view.locate(E)
+
+    def extend(self, leaves: Any) -> None:
+        self.view.extend(leaves)
+
+    def scores(self, kappa: float | None = None) -> np.ndarray:
+        return self._score(*self.view.mean_std(), self.best, kappa)
+
+    def peek(self, leaves: Any) -> np.ndarray:
+        return self._score(*self.view.peek(leaves), self.best, None)
+
+    def take(self, i: int, spread: bool = False) -> None:
+        self.view.add_at(i, self.view.mean_at(i) if self.lie is None else self.lie, spread=spread)
+
+
+def dominance_order(losses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``losses`` (k, m) by how many others dominate each (the
+    front first), ties in random order: where the local search starts."""
+    L = np.asarray(losses, dtype=float)
+    beaten = np.array([((L <= p).all(axis=1) & (L < p).any(axis=1)).sum() for p in L], dtype=int)
+    return np.lexsort((rng.random(len(L)), beaten))
+
+
 class FrontScorer:
     """The acquisition of several objectives on the lied per-objective views
     of one forest: what :meth:`ambs.search.AMBS._acquire_for` needs of a scorer.
@@ -101,6 +146,34 @@ class FrontScorer:
         self._sobol = (qmc.Sobol(self.m, scramble=True, seed=seed).random(N_SAMPLES)
                        if self.m > 2 else None)
         self._set_front(known)
+
+    @classmethod
+    def on_forest(cls, model: Any, normalize: Callable[[np.ndarray], np.ndarray], fitted: np.ndarray,
+                  recent: np.ndarray | None, recent_losses: np.ndarray, pending: np.ndarray | None,
+                  kappa: float, believer: bool, constant: Callable[[np.ndarray], float], spread: bool,
+                  seed: int = 0) -> FrontScorer:
+        """A forest fitted on several objectives at once (``fitted``: the
+        losses it was fitted on, ``normalize``: how), read once per objective,
+        with results told since (``recent``: encoded points, and their losses)
+        and pending points (encoded; their lie: the believed means, or
+        ``constant(column)`` of each objective's values) folded in."""
+        known = normalize(fitted)
+        views = [model.belief_for(known[:, j]) for j in range(known.shape[1])]
+        if recent is not None and len(recent):
+            Z = normalize(recent_losses)
+            leaves = views[0].locate(recent)
+            for j, view in enumerate(views):
+                view.add_many(leaves, Z[:, j])
+            known = np.vstack([known, Z])
+        lies = np.array([constant(known[:, j]) for j in range(known.shape[1])])
+        if pending is not None and len(pending):
+            leaves = views[0].locate(pending)
+            believed = np.column_stack([v.peek(leaves)[0] for v in views])
+            lie = believed if believer else np.broadcast_to(lies, believed.shape)
+            for j, view in enumerate(views):
+                view.add_many(leaves, lie[:, j], spread=spread)
+            known = np.vstack([known, lie])
+        return cls(views, known, kappa, believer, lies, seed)
 
     def _set_front(self, known: np.ndarray) -> None:
         self.known = known

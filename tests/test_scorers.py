@@ -1,4 +1,4 @@
-"""The hypervolume-improvement acquisition of several objectives (ambs.search.front)."""
+"""The hypervolume-improvement acquisition of several objectives (ambs.search.scorers)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ambs import AMBS, Problem
 from ambs.objectives import hypervolume, nondominated
-from ambs.search.front import (
+from ambs.search.scorers import (
     N_SAMPLES,
     front_distance,
     front_dominates,
