@@ -33,9 +33,15 @@ budget a user can ask for: the multi-fidelity methods (and ambs with
 configuration with (one epoch of an architecture search, where ``run(config)``
 trains 4 to 6). The command line decides which options a method takes, as above.
 
-The full product (16 problems x 10 methods x 2 local evaluators, 320 cells)
-would take far beyond what this suite may add to CI on 2 cores, so the local
-cells are a covering design, built greedily (see :func:`covering_design`):
+Every shipped problem meets every method that accepts it: the covering design
+below, plus one cell for each pair it leaves out (:func:`pair_cells`, about 110
+of 140 pairs), searched under the serial evaluator in this process (through
+the command's entry point, :func:`ambs.cli.main`: no interpreter start, torch
+imported once per test process), then analyzed and resumed as every cell is.
+The product with the evaluators as well (twice as many local cells, each
+starting processes) would take far beyond what this suite may add to CI on
+2 cores, so the evaluators meet the problems and methods in the covering
+design, built greedily (see :func:`covering_design`):
 each architecture method on an architecture problem and each of those with
 one, a pairing; every problem without torch under every local evaluator; every
 torch problem once, under serial (one process imports torch, where a pool
@@ -316,8 +322,18 @@ def refusal_cells(problems: list[Shipped]) -> list[tuple[Shipped, str]]:
     return cells
 
 
+def pair_cells(problems: list[Shipped], covered: list[Cell]) -> list[Cell]:
+    """Every (problem, method) pair a user can run that ``covered`` leaves out,
+    under the serial evaluator: with the covering design, the full product of
+    shipped problems and the methods that accept them."""
+    have = {(c.problem.name, c.method) for c in covered}
+    return [Cell(p, m, "serial", tuple(p.options[m])) for p in problems for m in ALL_METHODS
+            if p.options.get(m) and (p.name, m) not in have]
+
+
 PROBLEMS = discover()
 LOCAL_CELLS = covering_design(PROBLEMS)
+PAIR_CELLS = pair_cells(PROBLEMS, LOCAL_CELLS)
 MPI_CELLS = mpi_cells(PROBLEMS)
 REFUSAL_CELLS = refusal_cells(PROBLEMS)
 
@@ -386,13 +402,21 @@ def search_command(cell: Cell, run_dir: Path, max_evals: int, *extra: str) -> li
     return args
 
 
-def search(cell: Cell, run_dir: Path, max_evals: int, ambs_cli: Any, *extra: str) -> subprocess.CompletedProcess:
-    res = subprocess.run(search_command(cell, run_dir, max_evals, *extra), cwd=run_dir.parent,
-                         capture_output=True, text=True, timeout=TIMEOUT, env=ambs_cli.env)
-    assert res.returncode == 0, res.stderr
-    check_stderr(res.stderr)
-    assert f"evaluations: {max_evals} in " in res.stdout, res.stdout
-    return res
+def search(cell: Cell, run_dir: Path, max_evals: int, ambs_cli: Any, *extra: str) -> None:
+    """``ambs search`` as its own process; with ``ambs_cli`` a pair ``(ambs_main, capsys)``,
+    in this process through the command's entry point (the serial evaluator: the
+    evaluations run here too, and torch is imported once per test process)."""
+    argv = search_command(cell, run_dir, max_evals, *extra)
+    if isinstance(ambs_cli, tuple):
+        assert cell.evaluator == "serial", cell.id
+        code, out, err = analyze_in_process(argv[argv.index("search") + 1:], *ambs_cli, command="search")
+    else:
+        res = subprocess.run(argv, cwd=run_dir.parent, capture_output=True, text=True, timeout=TIMEOUT,
+                             env=ambs_cli.env)
+        code, out, err = res.returncode, res.stdout, res.stderr
+    assert code == 0, err
+    check_stderr(err)
+    assert f"evaluations: {max_evals} in " in out, out
 
 
 def analyze_argv(name: str, sub: argparse.ArgumentParser, run_dir: Path, other: Path) -> list[str]:
@@ -414,11 +438,12 @@ def check_refusal(code: int, stderr: str, words: str = "") -> None:
     assert "Traceback" not in stderr and words in stderr, stderr
 
 
-def analyze_in_process(argv: list[str], ambs_main: Any, capsys: Any) -> tuple[int, str, str]:
+def analyze_in_process(argv: list[str], ambs_main: Any, capsys: Any, command: str = "analyze") -> tuple[int, str, str]:
+    """``ambs COMMAND ARGV`` in this process: exit code, stdout, stderr; no warning a user would see."""
     capsys.readouterr()
     with warnings.catch_warnings(record=True) as caught:
         warnings.filterwarnings("default", append=True)  # and reset every module's once-registry
-        code = ambs_main("analyze", *argv)
+        code = ambs_main(command, *argv)
     out, err = capsys.readouterr()
     shown = [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
              for w in caught if not issubclass(w.category, HIDDEN)]
@@ -474,6 +499,20 @@ def test_the_design_covers_every_method_problem_and_local_evaluator() -> None:
             assert {(method, e) for e in LOCAL_EVALUATORS} <= used, method
         else:  # fewer problems with a budget than pairs of a multi-fidelity method and an evaluator
             assert any(m == method for m, _ in used), method
+
+
+def test_every_problem_meets_every_method_it_accepts() -> None:
+    """The full product of shipped problems and methods, less the pairs the command
+    line refuses: each pair once, in the covering design or as a pair cell."""
+    pairs = [(c.problem.name, c.method) for c in LOCAL_CELLS + PAIR_CELLS]
+    assert len(pairs) == len(set(pairs))
+    accepted = {(p.name, m) for p in PROBLEMS for m, opts in p.options.items() if opts}
+    assert set(pairs) == accepted
+    refused = {(p.name, m) for p in PROBLEMS for m in p.refused}
+    assert not refused & accepted
+    if all(p.loaded is not None for p in PROBLEMS):
+        assert len(accepted) + len(refused) + sum(o is None for p in PROBLEMS for o in p.options.values()) \
+            == len(PROBLEMS) * len(ALL_METHODS)
 
 
 def test_every_architecture_method_meets_an_architecture_problem() -> None:
@@ -534,6 +573,13 @@ def _run_cell(cell: Cell, tmp_path: Path, ambs_cli: Any, ambs_main: Any, capsys:
 @pytest.mark.parametrize("cell", [_param(c) for c in LOCAL_CELLS])
 def test_search_analyze_resume(cell: Cell, tmp_path: Path, ambs_cli: Any, ambs_main: Any, capsys: Any) -> None:
     _run_cell(cell, tmp_path, ambs_cli, ambs_main, capsys)
+
+
+@pytest.mark.parametrize("cell", [_param(c) for c in PAIR_CELLS])
+def test_every_problem_with_every_method(cell: Cell, tmp_path: Path, ambs_main: Any, capsys: Any) -> None:
+    """The pairs the covering design leaves out, each searched, analyzed and resumed
+    in this process (search through the command's entry point)."""
+    _run_cell(cell, tmp_path, (ambs_main, capsys), ambs_main, capsys)
 
 
 # The MPI cell that runs every analyze subcommand: the analysis reads an MPI run's
