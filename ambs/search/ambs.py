@@ -56,16 +56,15 @@ class AMBS(Search):
     """Model-based search with a tree-ensemble surrogate and constant liar.
 
     For a problem with several declared objectives, a forest is grown on all
-    of them at once (each normalized to [0, 1]), and every proposed point
-    reads it through a random scalarization of its own
-    (:class:`ambs.objectives.Scalarizer`, ParEGO's augmented Chebyshev
-    function, weights drawn per point), so that the points of one batch aim
-    at different parts of the Pareto front; constant liar and the background
+    of them at once (each normalized to [0, 1]) and read once per objective:
+    every proposed point aims at the hypervolume its objectives' lower
+    confidence bounds would add to the front (``front_acquisition="hvi"``,
+    :class:`ambs.search.scorers.FrontScorer`), the pending points on the front
+    at their believed values; or (``"chebyshev"``) the forest is read through
+    a random scalarization per point (:class:`ambs.objectives.Scalarizer`,
+    ParEGO's augmented Chebyshev function). Constant liar and the background
     fit work as for one objective. A surrogate that cannot be read that way
-    (``gp``) is fitted on one such scalarization per fit instead. With
-    ``front_acquisition="hvi"`` every point aims instead at the hypervolume
-    its objectives' lower confidence bounds would add to the front
-    (:mod:`ambs.search.scorers`).
+    (``gp``) is fitted on one random scalarization per fit instead.
 
     Args:
         problem: the search space (an ``ambs.Problem`` or ConfigSpace space).
@@ -407,7 +406,7 @@ class AMBS(Search):
         return FrontScorer.on_forest(
             self.model, self._scal.normalize, self._front,
             self._enc(np.asarray(self._X[self._fitted_on:])[ok]) if ok.any() else None, recent[ok],
-            self._enc(pend) if len(pend) else None, self.kappa, self.liar == "believer", self._lie,
+            self._enc(pend) if len(pend) else None, self.options.front_kappa, self.liar == "believer", self._lie,
             self.lie_spread, seed=int(rng.integers(2**31)))
 
     def _acquire_for(self, n: int, rng: np.random.Generator, scorer: Any, ranked: np.ndarray) -> np.ndarray:

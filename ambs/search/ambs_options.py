@@ -19,7 +19,7 @@ __all__ = ["FRONT_ACQUISITIONS", "LIARS", "LIE_MODES", "AMBSOptions"]
 
 LIARS = ("believer", "cl_max", "cl_mean", "cl_min")
 LIE_MODES = ("fold", "refit")
-FRONT_ACQUISITIONS = ("chebyshev", "hvi")
+FRONT_ACQUISITIONS = ("hvi", "chebyshev")
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,13 @@ class AMBSOptions:
             :meth:`ambs.space.Space.recombine`); 0 turns them off.
 
     Several objectives:
-        front_acquisition: how a point aims at the Pareto front: ``"chebyshev"``
-            (a random augmented Chebyshev scalarization per point, ParEGO's) or
-            ``"hvi"`` (the hypervolume improvement of the objectives' lower
-            confidence bounds, SMS-EGO's; :mod:`ambs.search.scorers`).
+        front_acquisition: how a point aims at the Pareto front: ``"hvi"``
+            (the hypervolume improvement of the objectives' lower confidence
+            bounds, SMS-EGO's; :mod:`ambs.search.scorers`) or ``"chebyshev"``
+            (a random augmented Chebyshev scalarization per point, ParEGO's).
+        front_kappa: the confidence bounds' weight for ``"hvi"``, on the
+            objectives normalized to [0, 1] over the results (``kappa`` is
+            on the rank-transformed scale of one objective, about four times wider).
 
     Running evaluations (constant liar):
         liar: the value assumed at a pending point: ``"believer"`` (the
@@ -111,7 +114,8 @@ class AMBSOptions:
     top_fraction: float = 0.15
     top_min: int = 5
     recombine_bandwidth: float = 0.5
-    front_acquisition: str = "chebyshev"
+    front_acquisition: str = "hvi"
+    front_kappa: float = 0.3
     liar: str = "believer"
     lie_spread: bool = False
     lie_mode: str = "fold"
@@ -130,8 +134,9 @@ class AMBSOptions:
                                      ("front acquisition", self.front_acquisition, FRONT_ACQUISITIONS)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r} (choose from {', '.join(allowed)})")
-        if self.kappa < 0 or not math.isfinite(self.kappa):
-            raise ValueError(f"kappa must be a finite number >= 0, got {self.kappa}")
+        for name in ("kappa", "front_kappa"):
+            if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
         if self.n_initial_points < 1:
             raise ValueError(f"n_initial_points must be at least 1, got {self.n_initial_points}")
         if self.n_candidates < 1:

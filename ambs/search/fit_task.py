@@ -47,6 +47,11 @@ class FitTask:
         model = self._make()
         self.yt, self.tf = transform_targets(self.y, self.transform, self.eps)
         if self.losses is not None and self.scalarize is not None and hasattr(model, "belief_for"):
+            # Rows in the order of their values: scikit-learn's multi-output
+            # trees can split differently on the same rows in another order,
+            # and proposals must depend on the results, not on the order told.
+            order = np.lexsort(self.X.T[::-1])
+            self.X, self.losses = self.X[order], self.losses[order]
             model.fit(self.X, self.scalarize.normalize(self.losses))
             self.front = True
         else:

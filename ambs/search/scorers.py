@@ -45,6 +45,7 @@ __all__ = ["REFERENCE", "FrontScorer", "LcbScorer", "dominance_order", "front_di
 REFERENCE = 1.1  # the reference point in every normalized objective (the worst result is 1)
 REFERENCE_MARGIN = 0.1  # or the front's nadir plus this share of its extent (see reference_point)
 N_SAMPLES = 4096  # quasi-random points estimating the improvement with three or more objectives
+GAIN_TOL = 1e-12  # improvements smaller than this (normalized volume) count as none
 MARGIN = 0.25  # how far below the front (normalized units) the estimate's box reaches
 
 
@@ -114,10 +115,14 @@ class LcbScorer:
 
 def dominance_order(losses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``losses`` (k, m) by how many others dominate each (the
-    front first), ties in random order: where the local search starts."""
+    front first), ties in random order: where the local search starts. The
+    order does not depend on the order the results were told in (the random
+    keys go to the rows sorted by their values)."""
     L = np.asarray(losses, dtype=float)
     beaten = np.array([((L <= p).all(axis=1) & (L < p).any(axis=1)).sum() for p in L], dtype=int)
-    return np.lexsort((rng.random(len(L)), beaten))
+    keys = np.empty(len(L))
+    keys[np.lexsort(L.T[::-1])] = rng.random(len(L))
+    return np.lexsort((keys, beaten))
 
 
 class FrontScorer:
@@ -200,7 +205,9 @@ class FrontScorer:
         k = self.kappa if kappa is None else kappa
         bound = np.column_stack([mu - k * sd for mu, sd in stats])
         gain = hv_improvement(bound, self.front, self.ref, self.samples, self.volume)
-        return np.where(gain > 0, -gain, np.maximum(front_distance(bound, self.front), 0.0))
+        # Below GAIN_TOL a gain is rounding (the leaves' sums depend on the
+        # order results came in): counted as none, so proposals do not.
+        return np.where(gain > GAIN_TOL, -gain, np.maximum(front_distance(bound, self.front), 0.0))
 
     def scores(self, kappa: float | None = None) -> np.ndarray:
         """The acquisition (lower is better) of every tracked point."""
