@@ -280,3 +280,18 @@ def test_population_options_reach_evolution_and_lemonade(mixed_problem) -> None:
             ["search", "x", "--method", method, "--population-size", "4", "--sample-size", "3"])
         search = cli._make_search(args, mixed_problem)
         assert (search.population_size, search.sample_size) == (4, 3), method
+
+
+def test_front_acquisition_reaches_ambs() -> None:
+    """--front-acquisition picks how AMBS aims at the front of several objectives
+    (default hvi); the job script of ambs submit carries a non-default choice."""
+    from ambs import cli
+    from ambs.cli import commands
+    from ambs.problem import load_problem
+
+    zdt1 = load_problem(str(Path(__file__).resolve().parents[1] / "problems" / "zdt1.py")).problem
+    parser = cli.build_parser()
+    for extra, want in (([], "hvi"), (["--front-acquisition", "chebyshev"], "chebyshev")):
+        search = cli._make_search(parser.parse_args(["search", "x", *extra]), zdt1)
+        assert search.options.front_acquisition == want
+    assert commands._option_words("front_acquisition", "chebyshev") == ["--front-acquisition", "chebyshev"]

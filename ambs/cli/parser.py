@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 # Options of the search itself, shared by `search` and `submit` (which passes
 # them on to the `ambs search` of the job script).
 DEFAULT_MAX_EVALS = 100
-METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar",
+METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar", "front_acquisition",
                   "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
                   "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper",
                   "stop_rule", "stop_final_step", "no_checkpoints", "warm_start", "initial_configs")
@@ -86,6 +86,10 @@ def _add_method_options(g: Any) -> None:
                    help=_for("liar", "the value assumed for running evaluations: the surrogate's own prediction "
                         "(believer, the default) or a constant, the worst, mean or best result (cl_max, "
                         "cl_mean, cl_min)"))
+    g.add_argument("--front-acquisition", default="hvi", choices=["hvi", "chebyshev"],
+                   help=_for("front_acquisition", "several objectives: aim each point at the hypervolume its "
+                        "objectives' confidence bounds add to the front (hvi, the default) or at a random "
+                        "Chebyshev scalarization of them (chebyshev)"))
     g.add_argument("--n-initial-points", type=positive_int, default=10,
                    help=_for("n_initial_points", "size of the initial design (default: 10)"))
     g.add_argument("--initial-design", default="lhs", choices=["lhs", "random"],
