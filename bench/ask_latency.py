@@ -66,8 +66,20 @@ def evaluate(run, configs):
     return [(c, float(run(c))) for c in configs]
 
 
+def _load(ref: str):
+    """A problem reference (``problems.ackley``, a path), or a task of
+    bench/tasks.py (``ackley-50``: Ackley in 50 dimensions)."""
+    try:
+        return load_problem(ref)
+    except Exception:  # noqa: BLE001 - not a module: try the benchmark's tasks
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import tasks
+
+        return tasks.load(ref)
+
+
 def measure(problem_ref: str, n: int, reps: int) -> dict[str, float]:
-    loaded = load_problem(problem_ref)
+    loaded = _load(problem_ref)
     search = AMBS(loaded.problem, random_state=0)
     rng = np.random.default_rng(n)
     X = search.space.sample(n, rng)
@@ -102,7 +114,8 @@ def peer(python: str, n: int, reps: int) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--problem", default="problems.ackley")
+    ap.add_argument("--problem", default="problems.ackley",
+                    help="a problem (problems.ackley) or a bench/tasks.py name (ackley-50)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000, 10000])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--peer-python", default=None, help="a python with deephyper 0.13.2 (CBO, same run)")

@@ -28,6 +28,16 @@ objective found (objectives are maximized, so regret >= 0, lower is better).
 Reported: the median over seeds at 50, 100 and 200 evaluations, and the
 median optimizer seconds per run (time inside ask and tell).
 
+What is searched (``--functions``, see ``bench/tasks.py``): the shipped test
+functions and problems, the dimension-generic ones in any dimension
+(``ackley-20``, ``rosenbrock-50``), and real tuning tasks, scikit-learn
+models on bundled datasets (``sk-svm-wine``; ``suite``: the 10 of
+``tasks.SUITE``). On tasks without a known optimum the table gives the
+median best value, and, with random search in the run, the NeurIPS 2020
+black-box optimization challenge's normalized score (0: random search's
+mean, 100: the best any run found), the suite's protocol being 16 batches
+of 8 (``--evals 128 --batch 8 --paths batch``).
+
 Methods of this package: ``ambs`` (defaults; fitted before each batch),
 ``ambs-lag`` (the model one batch behind, as a background fit leaves it),
 ``ambs-refit`` (constant liar by refitting the forest once per lie, the
@@ -35,7 +45,8 @@ textbook form), ``random``. Peers, run with another interpreter that has
 them (``--peer-python``; optuna and deephyper are benchmark-only
 dependencies): ``optuna-tpe`` (TPESampler, constant liar), ``optuna-gp``
 (GPSampler), ``dh-cbo`` (DeepHyper CBO: random forest, UCB kappa 1.96,
-cl_max, 10,000 sampled candidates).
+cl_max, 10,000 sampled candidates), ``hebo`` (HEBO, the challenge's winner;
+spaces without conditions).
 
     .venv/bin/python bench/quality.py [--functions ...] [--methods ...] [--seeds 10]
         [--paths batch async] [--peer-python bench/.venv-peers/bin/python] [--jobs 2] [--json FILE]
@@ -519,7 +530,7 @@ def main() -> None:
                        "seconds": float(np.median([r["seconds"] for r in runs]))}
                 cells = []
                 for c in checkpoints:
-                    best = np.array([r["trace"][c - 1] for r in runs])
+                    best = np.array([_at(r, c) for r in runs])
                     val = float(np.median(optimum - best)) if optimum is not None else float(np.median(best))
                     row[f"at{c}"] = val
                     cells.append(f"{val:>10.4g}")
@@ -531,12 +542,19 @@ def main() -> None:
         print(f"normalized score (0: random search's mean best, 100: the best any run found), mean over "
               f"{len(scores['tasks'])} tasks without a known optimum, at {', '.join(map(str, checkpoints))} evaluations")
         for (method, kind), row in scores["methods"].items():
-            print(f"  {method:<16} {kind:<6} " + " ".join(f"{row[c]:>7.1f}" for c in checkpoints))
+            print(f"  {method:<16} {kind:<6} " + " ".join(f"{row.get(c, float('nan')):>7.1f}" for c in checkpoints))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(table if not scores else {"rows": table, "normalized": _jsonable(scores)}, fh, indent=1)
     if differ:
         sys.exit(1)
+
+
+def _at(run: dict, c: int) -> float:
+    """The best value after ``c`` evaluations; a run that ended sooner (a finite
+    space exhausted: k-NN's 100 configurations) keeps its last best."""
+    trace = run["trace"]
+    return trace[min(c, len(trace)) - 1]
 
 
 def normalized_scores(results: dict, functions: list[str], methods: list[str], paths: list[str],
@@ -545,28 +563,29 @@ def normalized_scores(results: dict, functions: list[str], methods: list[str], p
     without a known optimum: per task, a run's best after c evaluations as
     100 * (best - R) / (B - R), R the mean over seeds of random search's best
     after c evaluations, B the best value any run of any method reached;
-    averaged over seeds, then over tasks. None without random search's runs."""
-    tasks_ = [f for f in functions if getattr(tasks.load(f), "OPTIMUM", None) is None]
-    per: dict = {}
-    used = []
-    for f in tasks_:
+    averaged over seeds, then over tasks (a task where R is already B has no
+    score at c). None without random search's runs."""
+    scored = [f for f in functions if getattr(tasks.load(f), "OPTIMUM", None) is None]
+    per: dict = {}  # (method, path) -> checkpoint -> task -> score
+    for f in scored:
         for kind in paths:
             rand = results.get((f, "random", kind))
             mine = {m: results.get((f, m, kind)) for m in methods}
             if not rand or not all(mine.values()):
                 continue
             top = max(max(r["trace"][-1] for r in runs) for runs in mine.values())
-            used.append(f)
-            for m, runs in mine.items():
-                for c in checkpoints:
-                    base = float(np.mean([r["trace"][c - 1] for r in rand]))
-                    span = top - base
-                    vals = [100 * (r["trace"][c - 1] - base) / span if span > 0 else 0.0 for r in runs]
-                    per.setdefault((m, kind), {}).setdefault(c, []).append(float(np.mean(vals)))
+            for c in checkpoints:
+                base = float(np.mean([_at(r, c) for r in rand]))
+                span = top - base
+                if span <= 1e-9 * max(1.0, abs(top)):
+                    continue  # random search's mean is already the best: no score
+                for m, runs in mine.items():
+                    score = float(np.mean([100 * (_at(r, c) - base) / span for r in runs]))
+                    per.setdefault((m, kind), {}).setdefault(c, {})[f] = score
     if not per:
         return None
-    return {"tasks": sorted(set(used)),
-            "methods": {k: {c: float(np.mean(v)) for c, v in row.items()} for k, row in per.items()},
+    return {"tasks": sorted({f for row in per.values() for byc in row.values() for f in byc}),
+            "methods": {k: {c: float(np.mean(list(v.values()))) for c, v in row.items()} for k, row in per.items()},
             "per_task": per}
 
 

@@ -42,7 +42,7 @@ DATASETS = {  # name -> (loader, classification)
 # chosen so that one evaluation takes well under a second on one core.
 SUITE = [
     "sk-dt-wine", "sk-dt-breast", "sk-rf-wine", "sk-svm-breast", "sk-svm-wine",
-    "sk-knn-breast", "sk-ada-wine", "sk-mlp-iris", "sk-lasso-diabetes", "sk-logreg-breast",
+    "sk-rf-diabetes", "sk-ada-wine", "sk-mlp-iris", "sk-dt-diabetes", "sk-logreg-breast",
 ]
 
 
