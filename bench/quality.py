@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import argparse
 import ast
-import inspect
+import dataclasses
 import json
 import os
 import subprocess
@@ -283,6 +283,7 @@ class _Hebo:
 
         torch.manual_seed(seed)
         self.pd = pd
+        self.ints = {hp.name for hp in space.values() if isinstance(hp, UniformIntegerHyperparameter)}
         self.opt = HEBO(DesignSpace().parse(dims), scramble_seed=seed)
 
     def ask(self, n: int) -> list[tuple]:
@@ -291,6 +292,7 @@ class _Hebo:
         for i in range(len(df)):
             row = df.iloc[[i]]
             params = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.iloc[0].to_dict().items()}
+            params = {k: int(round(v)) if k in self.ints else v for k, v in params.items()}  # HEBO hands floats
             out.append((row, params))
         return out
 
@@ -471,8 +473,8 @@ def main() -> None:
     def reused(m: str) -> bool:
         return args.reuse is not None and (not args.reuse or m in args.reuse)
 
-    from ambs import AMBS
     from ambs.errors import AmbsError
+    from ambs.search.ambs_options import AMBSOptions
     from ambs.simulate import parse_duration, parse_master_cost
 
     try:
@@ -480,7 +482,7 @@ def main() -> None:
         parse_master_cost(args.master_cost)
     except AmbsError as exc:
         ap.error(str(exc))
-    known = set(inspect.signature(AMBS).parameters) - {"problem", "random_state"}
+    known = {f.name for f in dataclasses.fields(AMBSOptions)}
     options = {}
     for kv in args.ambs:
         key, sep, value = kv.partition("=")
