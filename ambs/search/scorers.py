@@ -205,8 +205,8 @@ class FrontScorer:
         k = self.kappa if kappa is None else kappa
         bound = np.column_stack([mu - k * sd for mu, sd in stats])
         gain = hv_improvement(bound, self.front, self.ref, self.samples, self.volume)
-        # Below GAIN_TOL a gain is rounding (the leaves' sums depend on the
-        # order results came in): counted as none, so proposals do not.
+        # Below GAIN_TOL a gain is rounding in the leaves' sums (folded results
+        # and lies): counted as none, so that it cannot decide a proposal.
         return np.where(gain > GAIN_TOL, -gain, np.maximum(front_distance(bound, self.front), 0.0))
 
     def scores(self, kappa: float | None = None) -> np.ndarray:
