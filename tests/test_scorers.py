@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ambs import AMBS, Problem
+from ambs import AMBS
 from ambs.objectives import hypervolume, nondominated
+from ambs.problem import load_problem
 from ambs.search.scorers import (
     N_SAMPLES,
     front_distance,
@@ -67,24 +70,14 @@ def test_reference_point_sits_past_the_front_nadir() -> None:
     np.testing.assert_allclose(reference_point(known), [0.42, 0.42])
 
 
-def _two_objectives() -> Problem:
-    p = Problem(name="two")
-    p.add_hyperparameter((0.0, 1.0), "a")
-    p.add_hyperparameter((0.0, 1.0), "b")
-    p.add_objective("f1", "min")
-    p.add_objective("f2", "min")
-    return p
-
-
-def _values(c: dict) -> dict:
-    g = 1 + 9 * c["b"]
-    return {"f1": c["a"], "f2": g * (1 - np.sqrt(c["a"] / g))}
+# The shipped ZDT1 problem (two minimized objectives, six variables).
+ZDT1 = load_problem(str(Path(__file__).resolve().parents[1] / "problems" / "zdt1.py"))
 
 
 def test_ambs_with_hvi_proposes_distinct_points_toward_the_front() -> None:
     """Batches of new points, none repeated, pending points believed; after 60
     evaluations the front is better than the initial design's."""
-    search = AMBS(_two_objectives(), random_state=3, front_acquisition="hvi", n_initial_points=10)
+    search = AMBS(ZDT1.problem, random_state=3, front_acquisition="hvi", n_initial_points=10)
     seen, losses = set(), []
     while len(losses) < 60:
         batch = search.ask(6)
@@ -92,7 +85,7 @@ def test_ambs_with_hvi_proposes_distinct_points_toward_the_front() -> None:
         keys = {tuple(sorted(c.items())) for c in batch}
         assert len(keys) == 6 and not keys & seen
         seen |= keys
-        out = [(c, _values(c)) for c in batch]
+        out = [(c, ZDT1.run(c)) for c in batch]
         search.tell(out)
         losses += [[v["f1"], v["f2"]] for _, v in out]
     L = np.array(losses)
@@ -103,13 +96,13 @@ def test_ambs_with_hvi_proposes_distinct_points_toward_the_front() -> None:
 
 def test_ambs_with_hvi_under_a_background_fit_folds_recent_results() -> None:
     """A model fitted earlier still proposes after more results came in (the driver's case)."""
-    search = AMBS(_two_objectives(), random_state=1, front_acquisition="hvi", n_initial_points=6)
+    search = AMBS(ZDT1.problem, random_state=1, front_acquisition="hvi", n_initial_points=6)
     search.background_fit = True
     batch = search.ask(6)
-    search.tell([(c, _values(c)) for c in batch])
+    search.tell([(c, ZDT1.run(c)) for c in batch])
     search.fit()
     more = search.ask(4)
-    search.tell([(c, _values(c)) for c in more[:2]])  # two told since the fit, two pending
+    search.tell([(c, ZDT1.run(c)) for c in more[:2]])  # two told since the fit, two pending
     nxt = search.ask(3)
     assert len(nxt) == 3
     assert not {tuple(sorted(c.items())) for c in nxt} & {tuple(sorted(c.items())) for c in batch + more}
@@ -117,4 +110,4 @@ def test_ambs_with_hvi_under_a_background_fit_folds_recent_results() -> None:
 
 def test_unknown_front_acquisition_is_refused() -> None:
     with pytest.raises(ValueError, match="front acquisition"):
-        AMBS(_two_objectives(), front_acquisition="nsga")
+        AMBS(ZDT1.problem, front_acquisition="nsga")
