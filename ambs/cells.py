@@ -79,10 +79,14 @@ def cell(v: Any) -> str:
     return str(v)
 
 
-def relative_path(path: str, run_dir: Path) -> str:
+def relative_path(path: str, run_dir: str | Path) -> str:
     """The cell of a file's path (an evaluation's log): relative to the run directory."""
     if not path:
         return ""
+    base = os.fspath(run_dir)
+    if os.path.isabs(path) and os.path.isabs(base) and path.startswith(base.rstrip(os.sep) + os.sep) \
+            and os.sep + ".." not in path and "/./" not in path:
+        return Path(path[len(base.rstrip(os.sep)) + 1:]).as_posix()  # the usual case, without a syscall
     try:
         return Path(os.path.relpath(Path(path).resolve(), Path(run_dir).resolve())).as_posix()
     except ValueError:  # on another drive: as it is

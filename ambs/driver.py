@@ -119,6 +119,7 @@ class RunSummary:
     elapsed: float = 0.0
     stop_reason: str = ""
     cancelled: int = 0
+    phases: dict[str, float] = field(default_factory=dict)  # the master's seconds by phase (Driver.phase_seconds)
 
 
 class Progress:
@@ -237,6 +238,8 @@ class Driver:
         self.progress = progress
         self.on_result = on_result
         self.summary = RunSummary()
+        # Where the master's time goes (seconds): writing rows, telling, asking, submitting.
+        self.phase_seconds = {"record": 0.0, "tell": 0.0, "ask": 0.0, "submit": 0.0}
         previous = previous or []
         self.n_done = len(previous)
         # Ids of evaluations that started but never finished (a killed run) are
@@ -302,6 +305,7 @@ class Driver:
         self.search.tell(evs)
 
     def _record(self, evs: list[Evaluation]) -> None:
+        t = time.perf_counter()
         for ev in evs:
             # An evaluator's own records (timeout, crash, cancel) do not carry the budget.
             budget = self._budgets.pop(ev.job_id, None)
@@ -314,7 +318,10 @@ class Driver:
             if self.on_result:
                 self.on_result(ev)
         if evs:
+            t1 = time.perf_counter()
+            self.phase_seconds["record"] += t1 - t
             self._tell(evs)
+            self.phase_seconds["tell"] += time.perf_counter() - t1
             if self.checkpoints is not None:
                 for ev in evs:
                     self.checkpoints.finished(ev.config, ev.budget)
@@ -373,16 +380,20 @@ class Driver:
         self.summary.stop_reason = reason or ""
         self.summary.total = self.n_done
         self.summary.elapsed = self.elapsed()
+        self.summary.phases = dict(self.phase_seconds)
         return self.summary
 
     def _ask(self, k: int) -> Jobs:
         """``k`` (configuration, budget) jobs from the search (budget None: the full one)."""
         if k <= 0:
             return []
+        t = time.perf_counter()
         first, self.initial = self.initial[:k], self.initial[k:]
         self.search.hold(first)
         budget = self.search.train_budget
-        return [(c, budget) for c in first] + (list(self.search.ask_jobs(k - len(first))) if k > len(first) else [])
+        jobs = [(c, budget) for c in first] + (list(self.search.ask_jobs(k - len(first))) if k > len(first) else [])
+        self.phase_seconds["ask"] += time.perf_counter() - t
+        return jobs
 
     def _dispatch(self) -> None:
         """Give every free worker a configuration, within the evaluation budget."""
@@ -400,12 +411,14 @@ class Driver:
         else:
             held = self.assigner.release(k) if self.assigner is not None else []  # kinds became alike
             jobs = [(c, b, None) for c, b in held + self._ask(k - len(held))]
+        t = time.perf_counter()
         for config, budget, kind in jobs:
             self._budgets[self.next_id] = budget
             path = self.checkpoints.path_for(config, budget) if self.checkpoints is not None else None
             self.evaluator.submit(Job(self.next_id, config, submitted=now, budget=budget, kind=kind, checkpoint=path,
                                       objectives=self.objective_specs))
             self.next_id += 1
+        self.phase_seconds["submit"] += time.perf_counter() - t
 
     def _show(self, force: bool = False) -> None:
         if self.progress:

@@ -108,6 +108,7 @@ class Recorder:
 
     def __init__(self, run_dir: str | Path, info: RunInfo, resume: bool = False) -> None:
         self.dir = Path(run_dir)
+        self._resolved = str(self.dir.resolve())  # log paths are written relative to it
         self.info = info
         self.path = self.dir / RESULTS
         self.columns = info.columns
@@ -250,7 +251,7 @@ class Recorder:
             "error": ev.error,
             BUDGET: ev.budget,
             "gpu": ev.gpu,
-            "log": relative_path(ev.log, self.dir),
+            "log": relative_path(ev.log, self._resolved),
             "stopped": getattr(ev, "stopped", None),  # the report step it was stopped at (ambs.reports)
         }
         for k, v in ev.config.items():

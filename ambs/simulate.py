@@ -275,6 +275,7 @@ class SimulationReport:
     fit_seconds: float
     stop_reason: str
     rss_mb: dict[int, float]
+    master_breakdown: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -337,6 +338,19 @@ class RssSampler:
             self.rss[self.n] = rss_mb()
 
 
+def breakdown(phases: dict[str, float], search: Any, master_seconds: float) -> dict[str, float]:
+    """The master's seconds by what it did: writing rows (``record``), telling
+    the search, folding results and lies into the surrogate (``fold``, AMBS),
+    the rest of proposing (``acquisition``), handing jobs out (``submit``), and
+    the loop around them (``other``: polling, progress, installing fits)."""
+    fold = float(getattr(search, "fold_seconds", 0.0) or getattr(getattr(search, "sampler", None), "fold_seconds", 0.0))
+    ask = phases.get("ask", 0.0)
+    out = {"record": phases.get("record", 0.0), "tell": phases.get("tell", 0.0), "fold": min(fold, ask),
+           "acquisition": max(ask - fold, 0.0), "submit": phases.get("submit", 0.0)}
+    out["other"] = max(master_seconds - sum(out.values()), 0.0)
+    return out
+
+
 def report(evaluator: SimulatedEvaluator, fitter: Any, search: Any, summary: Any, rss: RssSampler) -> SimulationReport:
     """Utilization, master time and memory of a finished simulated run."""
     clock, workers, t0 = evaluator.virtual, evaluator.workers, evaluator.t0
@@ -355,6 +369,7 @@ def report(evaluator: SimulatedEvaluator, fitter: Any, search: Any, summary: Any
         util = util_total
     rss.rss[n] = rss_mb()
     return SimulationReport(
+        master_breakdown=breakdown(summary.phases, search, clock.master_seconds),
         workers=workers, duration=str(evaluator.duration), evaluations=n, utilization=util,
         utilization_total=util_total, makespan=makespan,
         master_seconds=clock.master_seconds, master_seconds_per_result=clock.master_seconds / max(n, 1),

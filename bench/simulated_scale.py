@@ -4,8 +4,10 @@ Runs ``ambs simulate`` (the real AMBS and driver, simulated workers on a
 virtual clock, the master's compute measured for real) for each worker count
 and evaluation-time distribution, and prints one table row each:
 utilization while there is work to hand out, the same including the final
-drain, master milliseconds per result, fits, and the master's resident memory
-at the start and the end.
+drain, master milliseconds per result (and by phase: writing rows, telling,
+folding results and lies into the forest, the rest of the acquisition,
+submitting, the loop), fits, and the master's resident memory at the start
+and the end.
 
     .venv/bin/python bench/simulated_scale.py [--workers 128 1024 4096]
         [--durations lognormal:60,0.5 lognormal:5,0.5] [--waves 3] [--json FILE]
@@ -63,6 +65,9 @@ def main() -> None:
             print(f"{w:>7} {duration:>18} {r['evaluations']:>6} {r['utilization']:>7.2%} "
                   f"{r['utilization_total']:>10.2%} {r['master_seconds_per_result'] * 1e3:>9.2f} "
                   f"{r['fits']:>5} {first:>8.0f} -> {last:<7.0f} {r['real_seconds']:>7.0f}", flush=True)
+            per = r.get("master_breakdown", {})
+            print("        master ms/result: " + ", ".join(
+                f"{k} {v / max(r['evaluations'], 1) * 1e3:.3f}" for k, v in per.items()), flush=True)
             rows.append(r)
     if args.json:
         with open(args.json, "w") as fh:

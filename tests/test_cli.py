@@ -295,3 +295,16 @@ def test_front_acquisition_reaches_ambs() -> None:
         search = cli._make_search(parser.parse_args(["search", "x", *extra]), zdt1)
         assert search.options.front_acquisition == want
     assert commands._option_words("front_acquisition", "chebyshev") == ["--front-acquisition", "chebyshev"]
+
+
+def test_max_fit_rows_reaches_ambs(mixed_problem) -> None:
+    """--max-fit-rows bounds the rows AMBS fits on (default 10,000; 0: all);
+    ambs submit's job script carries it."""
+    from ambs import cli
+    from ambs.cli import commands
+
+    parser = cli.build_parser()
+    for extra, want in (([], 10_000), (["--max-fit-rows", "0"], 0), (["--max-fit-rows", "500"], 500)):
+        search = cli._make_search(parser.parse_args(["search", "x", *extra]), mixed_problem)
+        assert search.options.max_fit_rows == want
+    assert commands._option_words("max_fit_rows", 500) == ["--max-fit-rows", "500"]

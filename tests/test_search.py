@@ -268,6 +268,7 @@ def test_ambs_options_are_checked(quadratic_problem):
         ({"kappa": math.nan}, "kappa"),
         ({"n_initial_points": 0}, "n_initial_points"),
         ({"n_candidates": 0}, "n_candidates"),
+        ({"max_fit_rows": 5}, "max_fit_rows"),
     ]:
         with pytest.raises(ValueError, match=match):
             AMBS(quadratic_problem, random_state=0, **kw)
@@ -295,6 +296,53 @@ def test_ambs_initial_design_then_model(quadratic_problem):
     assert search.n_fits == 1
     search.ask(2)  # nothing new was told: no refit
     assert search.n_fits == 1
+
+
+def test_ambs_fits_on_a_bounded_sample_that_keeps_the_best(quadratic_problem):
+    """Past max_fit_rows results a fit takes the best quarter of the bound and a
+    random sample of the rest: memory stops growing with the history, the best
+    results always shape the model, and the same results give the same rows."""
+    rng = np.random.default_rng(0)
+    configs = [{"x": float(a), "y": float(b), "c": "ab"[i % 2]} for i, (a, b) in enumerate(rng.random((60, 2)))]
+    results = [(c, quadratic(c)) for c in configs]
+    rows = []
+    for _ in range(2):
+        search = AMBS(quadratic_problem, random_state=3, max_fit_rows=20, n_initial_points=1)
+        search.tell(results)
+        task = search.fit_task()
+        assert task is not None and len(task.y) == 20
+        rows.append(task.X)
+    np.testing.assert_array_equal(rows[0], rows[1])
+    best = sorted(-v for _, v in results)[:5]  # losses of the five best
+    assert set(np.round(best, 12)) <= set(np.round(task.y, 12))
+    search.install(task.run())
+    assert len(search.ask(4)) == 4
+    full = AMBS(quadratic_problem, random_state=3, max_fit_rows=0, n_initial_points=1)
+    full.tell(results)
+    assert len(full.fit_task().y) == 60  # 0: every result
+
+
+def test_bounded_fit_keeps_the_whole_front():
+    """Several objectives: every non-dominated result is in the bounded fit,
+    even when the front is larger than a quarter of the bound."""
+    from ambs.objectives import nondominated
+
+    p = Problem(name="two")
+    p.add_hyperparameter((0.0, 1.0), "x")
+    p.add_objective("f1", "min")
+    p.add_objective("f2", "min")
+    xs = np.linspace(0.0, 1.0, 80)
+    results = [({"x": float(x)}, {"f1": float(x), "f2": float((1 - x) ** 2 + (0.3 if i % 10 else 0.0))})
+               for i, x in enumerate(xs)]
+    search = AMBS(p, random_state=0, max_fit_rows=12, n_initial_points=1)
+    search.tell(results)
+    task = search.fit_task()
+    L = np.array([[r["f1"], r["f2"]] for _, r in results])
+    on_front = int(nondominated(L).sum())
+    assert 3 < on_front < 12  # more than a quarter of the bound
+    assert len(task.y) == 12
+    kept = {round(float(v), 9) for v in task.X[:, 0]}
+    assert {round(float(x), 9) for x in xs[nondominated(L)]} <= kept
 
 
 @pytest.mark.parametrize("surrogate", sorted(SURROGATES))

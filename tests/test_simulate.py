@@ -97,6 +97,12 @@ def test_simulate_command_prints_json(ambs_main, capfd):
     assert 0.5 < data["utilization"] <= 1.0
     assert data["master_seconds_per_result"] > 0
     assert data["workers"] == 16
+    # Where the master's time went: each phase measured, together its whole time.
+    parts = data["master_breakdown"]
+    assert set(parts) == {"record", "tell", "fold", "acquisition", "submit", "other"}
+    assert all(v >= 0 for v in parts.values())
+    assert parts["record"] > 0 and parts["fold"] > 0 and parts["acquisition"] > 0
+    assert sum(parts.values()) == pytest.approx(data["master_seconds"], rel=0.05)
 
 
 def test_simulate_command_errors_are_one_line(ambs_main, capfd):

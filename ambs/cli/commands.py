@@ -50,7 +50,7 @@ def _make_search(args: argparse.Namespace, problem: Any) -> Any:
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar", "front_acquisition",
-            "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
+            "n_initial_points", "initial_design", "max_fit_rows", "fit", "fit_jobs", "grid_steps", "population_size",
             "sample_size", "min_budget", "max_budget", "eta", "stopper", "stop_rule", "stop_final_step",
             "no_checkpoints", "warm_start", "initial_configs", "evaluator", "workers",
             "threads_per_worker", "gpus", "gpus_per_node", "share_gpus", "assign", "eval_timeout", "eval_memory", "walltime", "grace")
@@ -349,6 +349,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"master: {out.master_seconds:.2f} s of compute{'' if master_cost is None else ' (fixed)'}, "
           f"{out.master_seconds_per_result * 1e3:.2f} ms per result; "
           f"{out.fits} fits, {out.fit_seconds:.2f} s fitting")
+    per = ", ".join(f"{k} {v / max(out.evaluations, 1) * 1e3:.3f}" for k, v in out.master_breakdown.items())
+    print(f"master ms per result by phase: {per}")
     print(f"best objective: {out.best_objective:.10g}")
     return 0
 

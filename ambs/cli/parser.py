@@ -39,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 # them on to the `ambs search` of the job script).
 DEFAULT_MAX_EVALS = 100
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar", "front_acquisition",
-                  "n_initial_points", "initial_design", "fit", "fit_jobs", "grid_steps", "population_size",
+                  "n_initial_points", "initial_design", "max_fit_rows", "fit", "fit_jobs", "grid_steps", "population_size",
                   "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper",
                   "stop_rule", "stop_final_step", "no_checkpoints", "warm_start", "initial_configs")
 
@@ -98,6 +98,10 @@ def _add_method_options(g: Any) -> None:
                    help=_for("fit_jobs", "fit the surrogate in a background thread while workers get "
                         "configurations from the previous fit (default), or before each "
                         "proposal (slower; proposals then depend only on the seed and results)"))
+    g.add_argument("--max-fit-rows", type=nonneg_int, default=None,
+                   help=_for("max_fit_rows", "fit the surrogate on at most this many results, the best quarter "
+                        "of them and a random sample of the others, so that the master's memory stays bounded "
+                        "on long searches (default: 10000; 0: all)"))
     g.add_argument("--fit-jobs", type=positive_int, default=None,
                    help=_for("fit_jobs", "threads for fitting (default: the master's cores, at most 4)"))
     g.add_argument("--grid-steps", type=positive_int, default=5,

@@ -32,6 +32,7 @@ candidates are scored with in :mod:`ambs.search.scorers`.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,7 +41,7 @@ from ConfigSpace import ConfigurationSpace
 from scipy.stats import qmc
 
 from ambs.acquisition import score
-from ambs.objectives import Scalarizer
+from ambs.objectives import Scalarizer, nondominated
 from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Result, Search
@@ -119,6 +120,7 @@ class AMBS(Search):
         self._tf = None  # loss -> surrogate target, from the last fit
         self._yt = np.empty(0)  # transformed targets of the last fit
         self.n_fits = 0
+        self.fold_seconds = 0.0  # folding recent results and pending lies into the leaves (of ask's time)
         self._finite_cache: tuple[int, np.ndarray, np.ndarray] = (0, np.empty((0, self.space.dim)), np.empty(0))
         self._scal: Scalarizer | None = None  # several objectives: the installed model's scalarization
         self._front: np.ndarray | None = None  # and the losses of a model fitted on all of them
@@ -226,6 +228,10 @@ class AMBS(Search):
             y = scal(self._finite_losses())
         if len(y) < 2 or (extra is None and self._launched_on == self.n_told):
             return None
+        keep = self._fit_rows(y, self._finite_losses() if self.objectives else None)
+        if keep is not None:
+            X, y = X[keep], y[keep]
+            losses = losses[keep] if losses is not None else None
         if extra is not None and len(extra[0]):
             X = np.vstack([X, extra[0]])
             y = np.concatenate([y, np.broadcast_to(np.asarray(extra[1], dtype=float), (len(extra[0]),))])
@@ -243,6 +249,24 @@ class AMBS(Search):
             return model
 
         return FitTask(E, y, self.n_told, self.y_transform, self.y_eps, make, scal, losses)
+
+    def _fit_rows(self, y: np.ndarray, losses: np.ndarray | None = None) -> np.ndarray | None:
+        """The rows a fit uses when there are more than ``max_fit_rows``: the
+        best quarter of the bound always (several objectives: the whole front
+        first), the others a random sample (a function of the seed and what
+        was told); None: all of them."""
+        cap = self.options.max_fit_rows
+        if not cap or len(y) <= cap:
+            return None
+        order = np.argsort(y, kind="stable")
+        n_best = cap // 4
+        if losses is not None:
+            on = nondominated(losses)[order]
+            order = np.concatenate([order[on], order[~on]])
+            n_best = min(max(n_best, int(on.sum())), cap)
+        best, rest = order[:n_best], order[n_best:]
+        rng = np.random.default_rng([self.random_state, self.n_told, 0x5B5])
+        return np.sort(np.concatenate([best, rng.choice(rest, cap - len(best), replace=False)]))
 
     def install(self, task: FitTask) -> None:
         """Propose with the model that ``task`` fitted from now on."""
@@ -338,6 +362,7 @@ class AMBS(Search):
         ``scal``: the scalarization of several objectives to read the model
         for (a model fitted on all of them, see :class:`FitTask`)."""
         assert self.model is not None and self._tf is not None
+        t = time.perf_counter()
         tf, yt = self._tf, self._yt
         if scal is not None:
             yt, tf = transform_targets(scal(self._front), self.y_transform, self.y_eps)
@@ -361,6 +386,7 @@ class AMBS(Search):
         if lies and len(pend):
             L = view.locate(self._enc(pend))
             view.add_many(L, view.peek(L)[0] if self.liar == "believer" else lie, spread=self.lie_spread)
+        self.fold_seconds += time.perf_counter() - t
         return view, lie, float(yt.min())
 
     def _acquire(
