@@ -239,7 +239,8 @@ class Driver:
         self.on_result = on_result
         self.summary = RunSummary()
         # Where the master's time goes (seconds): writing rows, telling, asking, submitting.
-        self.phase_seconds = {"record": 0.0, "tell": 0.0, "ask": 0.0, "submit": 0.0}
+        # (``wait``: in the evaluator's wait, receiving results or idle.)
+        self.phase_seconds = {"record": 0.0, "tell": 0.0, "ask": 0.0, "submit": 0.0, "wait": 0.0}
         previous = previous or []
         self.n_done = len(previous)
         # Ids of evaluations that started but never finished (a killed run) are
@@ -359,7 +360,10 @@ class Driver:
                     timeout = max(0.0, min(timeout, stop_at - time.monotonic()))
                 if self.rules.walltime is not None and reason is None:
                     timeout = max(0.0, min(timeout, self.rules.walltime - self.elapsed()))
-                self._record(self.evaluator.wait(timeout))
+                t = time.perf_counter()
+                done = self.evaluator.wait(timeout)
+                self.phase_seconds["wait"] += time.perf_counter() - t
+                self._record(done)
                 if self.fitter is not None:
                     self.fitter.poll()
                 self._show()

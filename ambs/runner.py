@@ -30,6 +30,7 @@ from ambs.begin import begin, curve_book, first_free_id, inherit
 from ambs.driver import Assigner, Driver, Progress, RowSink, RunSummary, StopRules
 from ambs.errors import AmbsError, RunDirError
 from ambs.evaluator.base import Evaluator
+from ambs.fitter import FITS
 from ambs.problem import LoadedProblem, Problem, load_problem
 from ambs.result import Evaluation
 from ambs.search.base import Search
@@ -84,9 +85,9 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
     """Run ``search`` on ``evaluator`` until a stop rule fires; every finished
     evaluation goes to ``sink`` at once. Returns the summary and the fitter
     (None when the search fits in ``ask``)."""
-    if fit not in ("background", "sync"):
-        raise AmbsError(f"fit must be background or sync, not {fit!r}")
-    fitter = evaluator.fitter_for(search) if fit == "background" and search.fits_in_background else None
+    if fit not in FITS:
+        raise AmbsError(f"fit must be {', '.join(FITS[:-1])} or {FITS[-1]}, not {fit!r}")
+    fitter = evaluator.fitter_for(search, fit) if fit != "sync" and search.fits_in_background else None
     rules = StopRules(max_evals=max_evals, walltime=walltime, grace=grace)
     try:
         driver = Driver(search, evaluator, sink, rules, t0, previous=previous, progress=progress,
@@ -170,7 +171,10 @@ def run_search(
             that many when started without ``mpiexec``).
         seed: the search's seed (None: random, recorded in run.json).
         run: the run function, with a Problem object.
-        fit: ``background`` (fit off the dispatch path) or ``sync``.
+        fit: ``background`` (fit off the dispatch path, in a thread),
+            ``process`` (off the dispatch path, in a process of its own: the
+            fit then shares no interpreter lock with the master; see
+            :mod:`ambs.fitter`) or ``sync`` (before each proposal).
         assign: ``shadho`` sends complex configurations to capable workers.
         quiet: no header and (unless ``progress`` says otherwise) no progress line on stderr.
         progress: show the progress line (default: unless ``quiet``).

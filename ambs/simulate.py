@@ -8,9 +8,12 @@ master's own work (recording, telling, asking, submitting) is measured in real
 seconds and put on the virtual clock, so a slow master shows as idle workers,
 exactly as it would on a machine with that many ranks.
 
-Background fits are simulated as running on a core of their own: a fit task
-runs at once, its real duration is measured, and its model is installed once
-the virtual clock has advanced by that duration.
+Background fits are simulated as running on a core of their own, as
+``--fit process`` runs them: a fit task runs at once, its real duration is
+measured, and its model is installed once the virtual clock has advanced by
+that duration. (A fit in a thread, ``--fit background``, also holds the
+interpreter lock the master needs; the simulation does not count that, and
+``bench/sim_vs_real.py`` measures what it costs.)
 
 Measured seconds differ from run to run, and so does the order in which
 results reach the search. A :class:`MasterCost` replaces the measurements
@@ -163,7 +166,7 @@ class SimulatedEvaluator(Evaluator):
     def clock(self) -> float:
         return self.virtual.time()
 
-    def fitter_for(self, search: Any) -> SimulatedFitter:
+    def fitter_for(self, search: Any, fit: str = "background") -> SimulatedFitter:
         return SimulatedFitter(search, self.virtual)
 
     def submit(self, job: Job) -> None:

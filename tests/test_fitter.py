@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ambs import AMBS, Problem
-from ambs.fitter import BackgroundFitter
+from ambs.fitter import BackgroundFitter, ProcessFitter
 from ambs.search import RandomSearch
 
 
@@ -82,10 +82,12 @@ def test_a_late_old_fit_does_not_replace_a_newer_model():
     assert search.model is new.model and search._fitted_on == 6
 
 
-def test_background_fitter_installs_fits_while_asks_go_on():
+@pytest.mark.parametrize("kind", [BackgroundFitter, ProcessFitter])
+def test_background_fitter_installs_fits_while_asks_go_on(kind):
     search = AMBS(_problem(), random_state=0, n_initial_points=5, n_estimators=64)
-    fitter = BackgroundFitter(search)
+    fitter = kind(search)
     try:
+        _settle(fitter)  # a fitting process has started
         asked = 0
         for _ in range(30):
             for c in search.ask(2):
@@ -103,7 +105,8 @@ def test_background_fitter_installs_fits_while_asks_go_on():
     assert fitter.fits >= 2
     # The newest data were fitted once the fitter caught up.
     assert search._fitted_on == search.n_told
-    assert search.best()[1] > -2.0  # it is still a working search
+    if kind is BackgroundFitter:  # (the process variant proposes what this one does: see below)
+        assert search.best()[1] > -2.0  # it is still a working search
 
 
 def test_refit_lie_mode_spreads_a_batch_like_the_fold_mode():
@@ -122,3 +125,59 @@ def test_refit_lie_mode_spreads_a_batch_like_the_fold_mode():
 def test_unknown_lie_mode_is_refused():
     with pytest.raises(ValueError, match="lie_mode"):
         AMBS(_problem(), lie_mode="guess")
+
+
+def _settle(fitter) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + 60
+    while fitter._future is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+        fitter.poll()
+
+
+def test_a_fit_in_a_process_is_the_fit_in_a_thread():
+    """The model a fit sends back from its process proposes exactly what the
+    same fit made in the search's own process does."""
+    proposals = []
+    for kind in (BackgroundFitter, ProcessFitter):
+        search = AMBS(_problem(), random_state=4, n_initial_points=6)
+        search.tell([(c, _f(c)) for c in search.ask(6)])
+        fitter = kind(search)
+        try:
+            fitter.poll()
+            _settle(fitter)
+            _settle(fitter)  # the process fitter's first answer is its start-up
+            fitter.poll()
+        finally:
+            fitter.close()
+        assert fitter.fits == 1 and search._fitted_on == 6
+        proposals.append(search.ask(3))
+    assert proposals[0] == proposals[1]
+
+
+def test_a_dead_fitting_process_falls_back_to_a_thread(capfd):
+    """Should the fitting process die (killed, out of memory), the search
+    says so once and goes on fitting in a thread."""
+    import os
+    import signal
+
+    search = AMBS(_problem(), random_state=0, n_initial_points=5)
+    search.tell([(c, _f(c)) for c in search.ask(5)])
+    fitter = ProcessFitter(search)
+    try:
+        _settle(fitter)  # started
+        for pid in list(fitter._pool._processes):  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        for _ in range(3):
+            for c in search.ask(2):
+                search.tell([(c, _f(c))])
+            fitter.poll()
+            _settle(fitter)
+            fitter.poll()
+            _settle(fitter._thread if fitter._thread is not None else fitter)
+    finally:
+        fitter.close()
+    err = capfd.readouterr().err
+    assert err.count("the fitting process died") == 1
+    assert fitter._thread is not None and fitter.fits >= 1
+    assert search._fitted_on == search.n_told

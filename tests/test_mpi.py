@@ -112,11 +112,14 @@ def test_failures_are_recorded_and_workers_go_on(tmp_path: Path) -> None:
             assert r["objective"] == ""
 
 
-def test_sigterm_stops_cleanly_and_resume_repeats_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fit", ["background", "process"])
+def test_sigterm_stops_cleanly_and_resume_repeats_nothing(tmp_path: Path, fit: str) -> None:
+    """A scheduler's SIGTERM to every rank (and to the fitting process, which
+    leaves the stop to the master), then a resume: nothing lost, nothing run twice."""
     prob = _problem(tmp_path, sleep=0.4)
     out = tmp_path / "run"
     args = _ambs(str(prob), "--evaluator", "mpi", "--max-evals", "200", "--seed", "5",
-                 "-o", str(out), "-q", "--grace", "10")
+                 "-o", str(out), "-q", "--grace", "10", "--fit", fit)
     proc = subprocess.Popen([str(MPIEXEC), "-n", "4", *args], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -140,7 +143,7 @@ def test_sigterm_stops_cleanly_and_resume_repeats_nothing(tmp_path: Path) -> Non
     assert all(r["status"] == "ok" for r in first)
     total = len(first) + 6
     res = _mpirun(_ambs(str(prob), "--evaluator", "mpi", "--max-evals", str(total), "--seed", "5",
-                        "-o", str(out), "-q", "--resume"), tmp_path)
+                        "-o", str(out), "-q", "--resume", "--fit", fit), tmp_path)
     assert res.returncode == 0, res.stderr
     rows = _rows(out / "results.csv")
     assert len(rows) == total

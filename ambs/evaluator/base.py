@@ -78,12 +78,13 @@ class Evaluator(ABC):
         (``time.time``; the simulated evaluator's virtual clock)."""
         return time.time()
 
-    def fitter_for(self, search: Search) -> Fitter:
+    def fitter_for(self, search: Search, fit: str = "background") -> Fitter:
         """What fits ``search``'s model off the dispatch path while this
-        evaluator runs (a background thread; on a virtual clock when simulated)."""
-        from ambs.fitter import BackgroundFitter
+        evaluator runs: a background thread, or a process of its own
+        (``fit="process"``); on a virtual clock when simulated."""
+        from ambs.fitter import BackgroundFitter, ProcessFitter
 
-        return BackgroundFitter(search)
+        return ProcessFitter(search) if fit == "process" else BackgroundFitter(search)
 
     def free_kinds(self) -> list[str]:
         """The kind of every free worker (one entry each)."""

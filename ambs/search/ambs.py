@@ -45,10 +45,10 @@ from ambs.objectives import Scalarizer, nondominated
 from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Result, Search
-from ambs.search.fit_task import FitTask
+from ambs.search.fit_task import Builder, FitTask
 from ambs.search.prior import WarmPrior
 from ambs.search.scorers import FrontScorer, LcbScorer, dominance_order
-from ambs.surrogate import SURROGATES, ForestSurrogate, Surrogate, transform_targets
+from ambs.surrogate import Surrogate, transform_targets
 
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LIARS", "LIE_MODES"]
 
@@ -236,18 +236,10 @@ class AMBS(Search):
             X = np.vstack([X, extra[0]])
             y = np.concatenate([y, np.broadcast_to(np.asarray(extra[1], dtype=float), (len(extra[0]),))])
         seed = int(np.random.default_rng([self.random_state, self.n_told, len(y), 0xF17]).integers(2**31))
-        spec, options, space = SURROGATES[self.surrogate_name], self.options, self.space
         self._launched_on = self.n_told
-
         E = self._enc(X)
-        blind_from = E.shape[1] - len(self._prior.models) if self._prior is not None else None
-
-        def make() -> Surrogate:
-            model = spec.build(options, space, seed)
-            if blind_from is not None and isinstance(model, ForestSurrogate):
-                model.blind_from, model.blind_share = blind_from, options.warm_blind  # see WarmPrior
-            return model
-
+        blind_from = E.shape[1] - len(self._prior.models) if self._prior is not None else None  # see WarmPrior
+        make = Builder(self.surrogate_name, self.options, self.space, seed, blind_from)
         return FitTask(E, y, self.n_told, self.y_transform, self.y_eps, make, scal, losses)
 
     def _fit_rows(self, y: np.ndarray, losses: np.ndarray | None = None) -> np.ndarray | None:
@@ -274,6 +266,7 @@ class AMBS(Search):
             task.run()
         if task.n_told < self._fitted_on:
             return  # an older fit finishing late
+        task.targets()
         self.model, self._tf, self._yt = task.model, task.tf, task.yt
         self._scal = task.scalarize
         self._front = task.losses if task.front else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,27 @@ import numpy as np
 from ambs.objectives import Scalarizer
 from ambs.surrogate import Surrogate, transform_targets
 
-__all__ = ["FitTask"]
+__all__ = ["Builder", "FitTask"]
+
+
+@dataclass(frozen=True)
+class Builder:
+    """Makes the unfitted surrogate of one fit: a plain object, so that a fit
+    task can travel to another process (:class:`ambs.fitter.ProcessFitter`)."""
+
+    surrogate: str  # its name in ambs.surrogate.SURROGATES
+    options: Any  # the search's AMBSOptions
+    space: Any
+    seed: int
+    blind_from: int | None = None  # a warm start's prior columns (see ambs.search.prior)
+
+    def __call__(self) -> Surrogate:
+        from ambs.surrogate import SURROGATES, ForestSurrogate
+
+        model = SURROGATES[self.surrogate].build(self.options, self.space, self.seed)
+        if self.blind_from is not None and isinstance(model, ForestSurrogate):
+            model.blind_from, model.blind_share = self.blind_from, self.options.warm_blind
+        return model
 
 
 class FitTask:
@@ -40,6 +61,18 @@ class FitTask:
         self.tf: Any = None
         self.yt = np.empty(0)
         self.seconds = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The target map is a closure: a task sent back from another process
+        # leaves it behind, and the search makes it again (:meth:`targets`).
+        state = self.__dict__.copy()
+        state["tf"] = None
+        return state
+
+    def targets(self) -> None:
+        """Make the target map (and targets) again, after the task travelled."""
+        if self.tf is None:
+            self.yt, self.tf = transform_targets(self.y, self.transform, self.eps)
 
     def run(self) -> FitTask:
         """Fit the surrogate (the expensive part); returns itself."""

@@ -1,0 +1,105 @@
+"""Does ``ambs simulate`` predict a real run? The same search, once on real
+workers whose evaluations sleep, once on simulated ones.
+
+For each worker count it runs AMBS on ``bench/sleep_problem.py`` (an
+evaluation sleeps a lognormal time and uses no CPU) twice with the same
+seed, settings and evaluation-time distribution:
+
+* real: the process evaluator with W worker processes on this machine, its
+  fits in a background thread (as ``ambs search`` by default) or, with
+  ``--fit process``, in a process of their own;
+* simulated: the simulated evaluator (the same search and driver, the
+  workers on a virtual clock, the master's compute measured).
+
+Both are scored from their results.csv by the same function: utilization
+while there is work to hand out (busy worker time over W times the span from
+the first to the last submission), and the master's milliseconds per result
+(writing rows, telling, asking, submitting: the driver's phases). The real
+run also reports the master's busy share of its wall time.
+
+    .venv/bin/python bench/sim_vs_real.py [--workers 32 64] [--duration lognormal:1.5,0.5]
+        [--waves 10] [--seed 1] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from ambs.runner import run_search  # noqa: E402
+
+MASTER_PHASES = ("record", "tell", "ask", "submit")
+
+
+def utilization(csv_path: Path, workers: int) -> dict[str, float]:
+    """Busy share of the workers from the first to the last submission, from a results.csv."""
+    with open(csv_path, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["status"] == "ok"]
+    sub = [float(r["submitted"]) for r in rows]
+    t0, t1 = min(sub), max(sub)
+    busy = sum(max(min(float(r["finished"]), t1) - max(float(r["started"]), t0), 0.0) for r in rows)
+    return {"utilization": busy / (workers * (t1 - t0)), "span": t1 - t0, "evaluations": len(rows)}
+
+
+def one(evaluator: str, workers: int, duration: str, evals: int, seed: int, out: Path, fit: str = "background",
+        **method_options: object) -> dict[str, float]:
+    options = {"duration": duration} if evaluator == "simulated" else {}
+    # The real workers sleep; the simulated ones take their time on the virtual clock only.
+    os.environ["AMBS_BENCH_SLEEP"] = "0" if evaluator == "simulated" else duration
+    t = time.perf_counter()
+    res = run_search(str(HERE / "sleep_problem.py"), "ambs", evaluator, max_evals=evals, output=out,
+                     workers=workers, seed=seed, quiet=True, evaluator_options=options, fit=fit,
+                     **method_options)
+    wall = time.perf_counter() - t
+    assert res is not None
+    ph = res.summary.phases
+    n = max(res.summary.evaluations, 1)
+    row = utilization(out / "results.csv", workers)
+    row["master_ms"] = sum(ph[k] for k in MASTER_PHASES) / n * 1e3
+    row["phases_ms"] = {k: ph[k] / n * 1e3 for k in (*MASTER_PHASES, "wait")}
+    if evaluator != "simulated":
+        row["master_busy"] = 1.0 - ph["wait"] / max(res.summary.elapsed, 1e-9)
+    row["real_seconds"] = wall
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, nargs="+", default=[32, 64])
+    ap.add_argument("--duration", default="lognormal:1.5,0.5")
+    ap.add_argument("--waves", type=int, default=10, help="evaluations per worker")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--fit", default="background", choices=["background", "process"],
+                    help="where the real run fits: a thread (default, as ambs search) or a process of its own")
+    ap.add_argument("--fit-jobs", type=int, default=None,
+                    help="threads for the background fit (default: as ambs search, the cores, at most 4)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    print(f"{'workers':>7} {'run':>9} {'evals':>5} {'util':>7} {'master ms/result':>16} "
+          f"{'record':>7} {'tell':>6} {'ask':>7} {'submit':>6} {'real s':>7}", flush=True)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for w in args.workers:
+            for ev in ("process", "simulated"):
+                r = one(ev, w, args.duration, w * args.waves, args.seed, Path(tmp) / f"{ev}-{w}", args.fit,
+                        **({"fit_jobs": args.fit_jobs} if args.fit_jobs else {}))
+                p = r["phases_ms"]
+                print(f"{w:>7} {ev:>9} {r['evaluations']:>5} {r['utilization']:>7.2%} {r['master_ms']:>16.2f} "
+                      f"{p['record']:>7.3f} {p['tell']:>6.3f} {p['ask']:>7.2f} {p['submit']:>6.3f} "
+                      f"{r['real_seconds']:>7.0f}", flush=True)
+                out.append({"workers": w, "evaluator": ev, "duration": args.duration, **r})
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
