@@ -48,7 +48,7 @@ from ambs.search.base import Result, Search
 from ambs.search.fit_task import Builder, FitTask
 from ambs.search.prior import WarmPrior
 from ambs.search.scorers import FrontScorer, LcbScorer, dominance_order
-from ambs.surrogate import Surrogate, transform_targets
+from ambs.surrogate import ForestSurrogate, Surrogate, transform_targets
 
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LIARS", "LIE_MODES"]
 
@@ -120,6 +120,7 @@ class AMBS(Search):
         self._tf = None  # loss -> surrogate target, from the last fit
         self._yt = np.empty(0)  # transformed targets of the last fit
         self.n_fits = 0
+        self._leaf_cache: tuple[Any, dict[str, np.ndarray]] = (None, {})  # model -> pending key -> its leaves
         self.fold_seconds = 0.0  # folding recent results and pending lies into the leaves (of ask's time)
         self._finite_cache: tuple[int, np.ndarray, np.ndarray] = (0, np.empty((0, self.space.dim)), np.empty(0))
         self._scal: Scalarizer | None = None  # several objectives: the installed model's scalarization
@@ -375,12 +376,36 @@ class AMBS(Search):
             view.add_many(view.locate(self._enc(Xr)), vals)
             yt = np.concatenate([yt, vals])
         lie = self._lie(yt)
-        pend = np.vstack([self.pending, extra_pending])
-        if lies and len(pend):
-            L = view.locate(self._enc(pend))
+        if lies and (self.n_pending or len(extra_pending)):
+            L = self._pending_leaves(view, extra_pending)
             view.add_many(L, view.peek(L)[0] if self.liar == "believer" else lie, spread=self.lie_spread)
         self.fold_seconds += time.perf_counter() - t
         return view, lie, float(yt.min())
+
+    def _pending_leaves(self, view: Any, extra: np.ndarray) -> Any:
+        """Where the pending points (then ``extra``) fall in the model: a
+        forest's leaves of each pending point are looked up once per model
+        and kept, since with thousands of workers that lookup is most of a
+        proposal round's fixed cost."""
+        pend = self.pending
+        if not isinstance(self.model, ForestSurrogate):
+            return view.locate(self._enc(np.vstack([pend, extra])))
+        if self._leaf_cache[0] is not self.model:
+            self._leaf_cache = (self.model, {})
+        cols = self._leaf_cache[1]
+        keys = list(self._pending)
+        new = [i for i, k in enumerate(keys) if k not in cols]
+        if new:
+            found = view.locate(self._enc(pend[new]))
+            for j, i in enumerate(new):
+                cols[keys[i]] = found[:, j]
+        if len(cols) > 2 * len(keys) + 64:  # told points leave the cache
+            self._leaf_cache = (self.model, {k: cols[k] for k in keys})
+            cols = self._leaf_cache[1]
+        parts = [np.stack([cols[k] for k in keys], axis=1)] if keys else []
+        if len(extra):
+            parts.append(view.locate(self._enc(extra)))
+        return np.hstack(parts)
 
     def _acquire(
         self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True

@@ -345,10 +345,14 @@ class LeafView:
         y = np.broadcast_to(np.asarray(y, dtype=float), (m,))
         flat = leaves.ravel()
         yy = np.tile(y, leaves.shape[0])
-        nodes, inv = np.unique(flat, return_inverse=True)
-        k = np.bincount(inv).astype(float)
-        s1 = np.bincount(inv, weights=yy)
-        s2 = np.bincount(inv, weights=yy * yy)
+        # Counts over the node ids themselves (no sort): linear in the points
+        # and the forest's size, which matters with thousands of pending points.
+        size = len(self.mean)
+        counts = np.bincount(flat, minlength=size)
+        nodes = np.flatnonzero(counts)
+        k = counts[nodes].astype(float)
+        s1 = np.bincount(flat, weights=yy, minlength=size)[nodes]
+        s2 = np.bincount(flat, weights=yy * yy, minlength=size)[nodes]
         n_new, m_new, s_new = _merged(self.count[nodes], self.mean[nodes], self.second[nodes], k, s1, s2, spread)
         self.mean[nodes] = m_new
         self.second[nodes] = s_new
