@@ -241,7 +241,8 @@ class AMBS(Search):
         E = self._enc(X)
         blind_from = E.shape[1] - len(self._prior.models) if self._prior is not None else None  # see WarmPrior
         make = Builder(self.surrogate_name, self.options, self.space, seed, blind_from)
-        return FitTask(E, y, self.n_told, self.y_transform, self.y_eps, make, scal, losses)
+        pending = (list(self._pending), self._enc(self.pending)) if self._pending else None
+        return FitTask(E, y, self.n_told, self.y_transform, self.y_eps, make, scal, losses, pending)
 
     def _fit_rows(self, y: np.ndarray, losses: np.ndarray | None = None) -> np.ndarray | None:
         """The rows a fit uses when there are more than ``max_fit_rows``: the
@@ -268,6 +269,8 @@ class AMBS(Search):
         if task.n_told < self._fitted_on:
             return  # an older fit finishing late
         task.targets()
+        if task.pending_leaves is not None and task.pending is not None:  # looked up by the fit
+            self._leaf_cache = (task.model, dict(zip(task.pending[0], task.pending_leaves.T)))
         self.model, self._tf, self._yt = task.model, task.tf, task.yt
         self._scal = task.scalarize
         self._front = task.losses if task.front else None

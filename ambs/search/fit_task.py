@@ -51,8 +51,13 @@ class FitTask:
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, n_told: int, transform: str, eps: float,
-                 make: Any, scalarize: Scalarizer | None = None, losses: np.ndarray | None = None) -> None:
+                 make: Any, scalarize: Scalarizer | None = None, losses: np.ndarray | None = None,
+                 pending: tuple[list[str], np.ndarray] | None = None) -> None:
         self.X, self.y, self.n_told = X, y, n_told
+        # The points pending when the fit began (keys, encoded vectors): their
+        # leaves in the new forest are looked up here, off the dispatch path.
+        self.pending = pending
+        self.pending_leaves: np.ndarray | None = None
         self.scalarize = scalarize  # several objectives: how their losses became y
         self.losses = losses
         self.transform, self.eps, self._make = transform, eps, make
@@ -89,6 +94,8 @@ class FitTask:
             self.front = True
         else:
             model.fit(self.X, self.yt)
+        if self.pending is not None and len(self.pending[0]) and hasattr(model, "leaves"):
+            self.pending_leaves = model.leaves(self.pending[1])
         self.model = model
         self.seconds = time.perf_counter() - t
         return self
