@@ -322,6 +322,33 @@ def test_ambs_fits_on_a_bounded_sample_that_keeps_the_best(quadratic_problem):
     assert len(full.fit_task().y) == 60  # 0: every result
 
 
+def test_pending_leaves_kept_between_proposals_are_the_leaves_looked_up_afresh(quadratic_problem):
+    """The leaves of pending points are looked up once per model (by the fit
+    itself for the points pending when it began) and kept: they must be
+    exactly where a fresh lookup puts them, through tells, asks and refits."""
+    search = AMBS(quadratic_problem, random_state=2, n_initial_points=8)
+    search.tell([(c, quadratic(c)) for c in search.ask(8)])
+    extra = np.array([[0.2, 0.4, 0.0], [0.9, 0.1, 1.0]])  # two more points, as vectors
+
+    def check() -> None:
+        view = search.model.belief()
+        fresh = view.locate(search._enc(np.vstack([search.pending, extra])))
+        np.testing.assert_array_equal(search._pending_leaves(view, extra), fresh)
+
+    pending = search.ask(6)
+    check()
+    search.tell([(c, quadratic(c)) for c in pending[:3]])
+    more = search.ask(2)
+    check()
+    search.tell([(more[0], quadratic(more[0]))])
+    task = search.fit_task()  # a fit that begins with 4 points pending
+    search.install(task.run())
+    assert task.pending_leaves is not None and task.pending_leaves.shape[1] == search.n_pending
+    check()
+    search.ask(1)
+    check()
+
+
 def test_bounded_fit_keeps_the_whole_front():
     """Several objectives: every non-dominated result is in the bounded fit,
     even when the front is larger than a quarter of the bound."""
