@@ -242,6 +242,34 @@ def test_add_many_equals_one_add_per_point():
     np.testing.assert_allclose(many.mean_std(), one.mean_std(), atol=1e-12)
 
 
+def test_a_long_batch_of_folds_through_the_leaf_index_equals_the_dense_folds(monkeypatch):
+    """Past a few folds into an unchanged view, a fold finds the tracked points
+    sharing its leaves through a sorted index instead of comparing against
+    every tracked point: the statistics must be the same (to the last bits:
+    the index sums a point's trees in order, the dense fold as BLAS does)."""
+    import ambs.surrogate.forest as forest
+
+    rng = np.random.default_rng(1)
+    X = rng.random((300, 3))
+    model = ForestSurrogate(n_estimators=32, random_state=0).fit(X, np.sin(6 * X).sum(1))
+    C = rng.random((500, 3))
+    P, vals = rng.random((80, 3)), rng.random(80)
+    leaves = model.leaves(np.vstack([P, C[:20]]))  # some folds land exactly on tracked points
+    views = []
+    for dense in (10**9, 0, 5):
+        monkeypatch.setattr(forest, "_DENSE_ADDS", dense)
+        view = model.view(C)
+        for i in range(leaves.shape[1]):
+            view.add(leaves[:, i], vals[i % 80], spread=bool(i % 2))
+            if i == 40:
+                view.extend(model.leaves(P[:3]))  # the tracked points change: the index is rebuilt
+        views.append(view)
+    for other in views[1:]:
+        np.testing.assert_allclose(other.s1, views[0].s1, rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(other.s2, views[0].s2, rtol=1e-13, atol=1e-12)
+    assert views[1]._index is not None and views[0]._index is None
+
+
 def test_rotated_trees_predict_what_their_trees_predict_on_rotated_inputs():
     X, y = data()
     model = ForestSurrogate("rf", n_estimators=10, rotate=0.5, random_state=3).fit(X, y)

@@ -247,6 +247,12 @@ def _merged(n, m, s, k, s1, s2, spread: bool):
     return n_new, m_new, s_new
 
 
+# Folds into a view whose tracked points have not changed, past which a fold
+# uses a sorted index of their leaves (its sort costs about as much as this
+# many passes over every tracked point).
+_DENSE_ADDS = 32
+
+
 class LeafView:
     """Mean and variance of a set of points under updatable leaf statistics.
 
@@ -269,6 +275,8 @@ class LeafView:
         self.n_trees = leaves.shape[0]
         self.s1 = mean[leaves].sum(axis=0)
         self.s2 = second[leaves].sum(axis=0)
+        self._adds = 0  # adds since the tracked points last changed
+        self._index: tuple[np.ndarray, np.ndarray] | None = None  # tracked (tree, point) entries by leaf id
 
     def __len__(self) -> int:
         return self.leaves.shape[1]
@@ -303,6 +311,7 @@ class LeafView:
     def extend(self, leaves: np.ndarray) -> None:
         """Append points (their leaf ids, shape (n_trees, m)) to the view."""
         self.leaves = np.hstack([self.leaves, leaves])
+        self._adds, self._index = 0, None
         self.s1 = np.concatenate([self.s1, self.mean[leaves].sum(axis=0)])
         self.s2 = np.concatenate([self.s2, self.second[leaves].sum(axis=0)])
 
@@ -326,9 +335,36 @@ class LeafView:
         self.second[point_leaves] = s_new
         self.count[point_leaves] = n_new
         if len(self):
-            hit = self.leaves == point_leaves[:, None]  # (n_trees, n_points)
-            self.s1 += (m_new - m) @ hit
-            self.s2 += (s_new - s) @ hit
+            self._adds += 1
+            if self._adds <= _DENSE_ADDS:
+                hit = self.leaves == point_leaves[:, None]  # (n_trees, n_points)
+                self.s1 += (m_new - m) @ hit
+                self.s2 += (s_new - s) @ hit
+            else:  # a long batch: look the point's leaves up in an index of the tracked points
+                pts, trees = self._sharing(point_leaves)
+                if len(pts):
+                    n_pts = len(self)
+                    self.s1 += np.bincount(pts, weights=(m_new - m)[trees], minlength=n_pts)
+                    self.s2 += np.bincount(pts, weights=(s_new - s)[trees], minlength=n_pts)
+
+    def _sharing(self, point_leaves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The tracked points that share a leaf with a point, and in which tree
+        (one entry per tree and point), from an index sorted by leaf id: built
+        once the tracked points stop changing, then each lookup costs a
+        binary search instead of a pass over every tracked point."""
+        if self._index is None:
+            flat = self.leaves.ravel()  # entry t * n + p: tree t, point p
+            order = np.argsort(flat, kind="stable")
+            self._index = (flat[order], order)
+        ids, order = self._index
+        lo = np.searchsorted(ids, point_leaves, side="left")
+        counts = np.searchsorted(ids, point_leaves, side="right") - lo
+        total = int(counts.sum())
+        if not total:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        starts = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+        entries = order[starts]
+        return entries % len(self), np.repeat(np.arange(len(point_leaves)), counts)
 
     def add_many(self, leaves: np.ndarray, y: np.ndarray | float, spread: bool = True) -> None:
         """Fold many observations at once: the same statistics as calling
