@@ -22,10 +22,11 @@ One ``ask(n)``:
    of the points are random samples instead (interleaved exploration, which
    keeps a misled model from trapping the search).
 
-Longer than most modules (about 470 lines) on purpose: one class whose
+Longer than most modules (about 490 lines) on purpose: one class whose
 parts (design, fit, lies, acquisition) share the told points and the model;
-the options are in :mod:`ambs.search.ambs_options`, the fit in
-:mod:`ambs.search.fit_task`, the warm prior in :mod:`ambs.search.prior`, what
+the options are in :mod:`ambs.search.ambs_options`, the fit (and which rows it
+takes) in :mod:`ambs.search.fit_task`, the pending points' leaves in
+:mod:`ambs.search.pending`, the warm prior in :mod:`ambs.search.prior`, what
 candidates are scored with in :mod:`ambs.search.scorers`.
 """
 
@@ -41,11 +42,12 @@ from ConfigSpace import ConfigurationSpace
 from scipy.stats import qmc
 
 from ambs.acquisition import score
-from ambs.objectives import Scalarizer, nondominated
+from ambs.objectives import Scalarizer
 from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
 from ambs.search.base import Result, Search
-from ambs.search.fit_task import Builder, FitTask
+from ambs.search.fit_task import Builder, FitTask, fit_rows
+from ambs.search.pending import PendingLeaves
 from ambs.search.prior import WarmPrior
 from ambs.search.scorers import FrontScorer, LcbScorer, dominance_order
 from ambs.surrogate import ForestSurrogate, Surrogate, transform_targets
@@ -120,7 +122,7 @@ class AMBS(Search):
         self._tf = None  # loss -> surrogate target, from the last fit
         self._yt = np.empty(0)  # transformed targets of the last fit
         self.n_fits = 0
-        self._leaf_cache: tuple[Any, dict[str, np.ndarray]] = (None, {})  # model -> pending key -> its leaves
+        self._leaves = PendingLeaves()  # where the pending points fall in the model
         self.fold_seconds = 0.0  # folding recent results and pending lies into the leaves (of ask's time)
         self._finite_cache: tuple[int, np.ndarray, np.ndarray] = (0, np.empty((0, self.space.dim)), np.empty(0))
         self._scal: Scalarizer | None = None  # several objectives: the installed model's scalarization
@@ -229,7 +231,8 @@ class AMBS(Search):
             y = scal(self._finite_losses())
         if len(y) < 2 or (extra is None and self._launched_on == self.n_told):
             return None
-        keep = self._fit_rows(y, self._finite_losses() if self.objectives else None)
+        rng = np.random.default_rng([self.random_state, self.n_told, 0x5B5])
+        keep = fit_rows(y, self.options.max_fit_rows, rng, self._finite_losses() if self.objectives else None)
         if keep is not None:
             X, y = X[keep], y[keep]
             losses = losses[keep] if losses is not None else None
@@ -244,24 +247,6 @@ class AMBS(Search):
         pending = (list(self._pending), self._enc(self.pending)) if self._pending else None
         return FitTask(E, y, self.n_told, self.y_transform, self.y_eps, make, scal, losses, pending)
 
-    def _fit_rows(self, y: np.ndarray, losses: np.ndarray | None = None) -> np.ndarray | None:
-        """The rows a fit uses when there are more than ``max_fit_rows``: the
-        best quarter of the bound always (several objectives: the whole front
-        first), the others a random sample (a function of the seed and what
-        was told); None: all of them."""
-        cap = self.options.max_fit_rows
-        if not cap or len(y) <= cap:
-            return None
-        order = np.argsort(y, kind="stable")
-        n_best = cap // 4
-        if losses is not None:
-            on = nondominated(losses)[order]
-            order = np.concatenate([order[on], order[~on]])
-            n_best = min(max(n_best, int(on.sum())), cap)
-        best, rest = order[:n_best], order[n_best:]
-        rng = np.random.default_rng([self.random_state, self.n_told, 0x5B5])
-        return np.sort(np.concatenate([best, rng.choice(rest, cap - len(best), replace=False)]))
-
     def install(self, task: FitTask) -> None:
         """Propose with the model that ``task`` fitted from now on."""
         if task.model is None:
@@ -270,7 +255,7 @@ class AMBS(Search):
             return  # an older fit finishing late
         task.targets()
         if task.pending_leaves is not None and task.pending is not None:  # looked up by the fit
-            self._leaf_cache = (task.model, dict(zip(task.pending[0], task.pending_leaves.T)))
+            self._leaves.seed(task.model, task.pending[0], task.pending_leaves)
         self.model, self._tf, self._yt = task.model, task.tf, task.yt
         self._scal = task.scalarize
         self._front = task.losses if task.front else None
@@ -386,29 +371,10 @@ class AMBS(Search):
         return view, lie, float(yt.min())
 
     def _pending_leaves(self, view: Any, extra: np.ndarray) -> Any:
-        """Where the pending points (then ``extra``) fall in the model: a
-        forest's leaves of each pending point are looked up once per model
-        and kept, since with thousands of workers that lookup is most of a
-        proposal round's fixed cost."""
-        pend = self.pending
+        """Where the pending points, then ``extra``, fall in the model."""
         if not isinstance(self.model, ForestSurrogate):
-            return view.locate(self._enc(np.vstack([pend, extra])))
-        if self._leaf_cache[0] is not self.model:
-            self._leaf_cache = (self.model, {})
-        cols = self._leaf_cache[1]
-        keys = list(self._pending)
-        new = [i for i, k in enumerate(keys) if k not in cols]
-        if new:
-            found = view.locate(self._enc(pend[new]))
-            for j, i in enumerate(new):
-                cols[keys[i]] = found[:, j]
-        if len(cols) > 2 * len(keys) + 64:  # told points leave the cache
-            self._leaf_cache = (self.model, {k: cols[k] for k in keys})
-            cols = self._leaf_cache[1]
-        parts = [np.stack([cols[k] for k in keys], axis=1)] if keys else []
-        if len(extra):
-            parts.append(view.locate(self._enc(extra)))
-        return np.hstack(parts)
+            return view.locate(self._enc(np.vstack([self.pending, extra])))
+        return self._leaves.locate(self.model, view, self._pending, self._enc, extra)
 
     def _acquire(
         self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True

@@ -8,10 +8,27 @@ from typing import Any
 
 import numpy as np
 
-from ambs.objectives import Scalarizer
+from ambs.objectives import Scalarizer, nondominated
 from ambs.surrogate import Surrogate, transform_targets
 
-__all__ = ["Builder", "FitTask"]
+__all__ = ["Builder", "FitTask", "fit_rows"]
+
+
+def fit_rows(y: np.ndarray, cap: int, rng: np.random.Generator,
+             losses: np.ndarray | None = None) -> np.ndarray | None:
+    """The rows a fit uses when there are more than ``cap`` (0: no bound):
+    the best quarter of the bound always (several objectives, ``losses``:
+    the whole front first), the others a random sample; None: all of them."""
+    if not cap or len(y) <= cap:
+        return None
+    order = np.argsort(y, kind="stable")
+    n_best = cap // 4
+    if losses is not None:
+        on = nondominated(losses)[order]
+        order = np.concatenate([order[on], order[~on]])
+        n_best = min(max(n_best, int(on.sum())), cap)
+    best, rest = order[:n_best], order[n_best:]
+    return np.sort(np.concatenate([best, rng.choice(rest, cap - len(best), replace=False)]))
 
 
 @dataclass(frozen=True)
