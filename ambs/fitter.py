@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FITS", "BackgroundFitter", "Fitter", "ProcessFitter"]
 
-FITS = ("background", "process", "sync")  # where a search's fits run (ambs search --fit)
+FITS = ("auto", "background", "process", "sync")  # where a search's fits run (ambs search --fit)
 
 
 class Fitter(Protocol):

@@ -77,7 +77,7 @@ class RunResult:
 
 def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int, t0: float,
           walltime: float | None = None, grace: float = 30.0, previous: list[Evaluation] | None = None,
-          fit: str = "background", progress: Progress | None = None,
+          fit: str = "auto", progress: Progress | None = None,
           on_result: Callable[[Evaluation], None] | None = None,
           assigner: Assigner | None = None, checkpoints: Any = None, first_id: int = 0,
           initial: list[dict[str, Any]] | None = None,
@@ -87,6 +87,8 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
     (None when the search fits in ``ask``)."""
     if fit not in FITS:
         raise AmbsError(f"fit must be {', '.join(FITS[:-1])} or {FITS[-1]}, not {fit!r}")
+    if fit == "auto":
+        fit = evaluator.default_fit
     fitter = evaluator.fitter_for(search, fit) if fit != "sync" and search.fits_in_background else None
     rules = StopRules(max_evals=max_evals, walltime=walltime, grace=grace)
     try:
@@ -141,7 +143,7 @@ def run_search(
     workers: int | None = None,
     seed: int | None = None,
     run: Callable[..., Any] | None = None,
-    fit: str = "background",
+    fit: str = "auto",
     assign: str = "none",
     quiet: bool = False,
     progress: bool | None = None,
@@ -174,7 +176,9 @@ def run_search(
         fit: ``background`` (fit off the dispatch path, in a thread),
             ``process`` (off the dispatch path, in a process of its own: the
             fit then shares no interpreter lock with the master; see
-            :mod:`ambs.fitter`) or ``sync`` (before each proposal).
+            :mod:`ambs.fitter`), ``sync`` (before each proposal), or
+            ``auto`` (the evaluator's choice: ``process`` under MPI, where
+            the master's node has cores to spare, ``background`` otherwise).
         assign: ``shadho`` sends complex configurations to capable workers.
         quiet: no header and (unless ``progress`` says otherwise) no progress line on stderr.
         progress: show the progress line (default: unless ``quiet``).

@@ -183,3 +183,23 @@ def test_a_callable_through_balsam(balsam_site, launcher, tmp_path):  # noqa: F8
     assert len(rows) == 3 and all(r["status"] == "ok" and r["m:balsam_job_id"] for r in rows)
     for r in rows:
         assert float(r["objective"]) == pytest.approx(-(float(r["p:x"]) - 0.3) ** 2 - (float(r["p:y"]) - 0.7) ** 2)
+
+
+@pytest.mark.parametrize("fit, kind", [("auto", "BackgroundFitter"), ("background", "BackgroundFitter"),
+                                       ("process", "ProcessFitter"), ("sync", None)])
+def test_where_fits_run(fit, kind, tmp_path):
+    """--fit picks the fitter; auto leaves it to the evaluator: a thread for the
+    local ones, a process of its own under MPI (whose master has a node's cores)."""
+    from ambs.evaluator.mpi import MPIEvaluator
+    from ambs.evaluator.serial import SerialEvaluator
+
+    result = run_search(_problem(), run=paraboloid, method="ambs", evaluator="serial", max_evals=14,
+                        seed=1, output=tmp_path / "run", quiet=True, fit=fit, n_initial_points=4)
+    assert type(result.fitter).__name__ == kind if kind else result.fitter is None
+    if kind:
+        assert result.fitter.fits >= 1 or kind == "ProcessFitter"  # a process may still be starting
+    assert len(_rows(tmp_path / "run")) == 14
+    assert (SerialEvaluator.default_fit, MPIEvaluator.default_fit) == ("background", "process")
+    with pytest.raises(AmbsError, match="fit must be"):
+        run_search(_problem(), run=paraboloid, evaluator="serial", max_evals=2, output=tmp_path / "bad",
+                   quiet=True, fit="thread")

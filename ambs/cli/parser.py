@@ -94,11 +94,12 @@ def _add_method_options(g: Any) -> None:
                    help=_for("n_initial_points", "size of the initial design (default: 10)"))
     g.add_argument("--initial-design", default="lhs", choices=["lhs", "random"],
                    help=_for("initial_design", "Latin hypercube or random initial design (default: lhs)"))
-    g.add_argument("--fit", default="background", choices=["background", "process", "sync"],
-                   help=_for("fit_jobs", "fit the surrogate in a background thread while workers get "
-                        "configurations from the previous fit (default), in a process of its own (process: "
-                        "the fit shares no interpreter lock with the dispatch path; for many workers), or "
-                        "before each proposal (slower; proposals then depend only on the seed and results)"))
+    g.add_argument("--fit", default="auto", choices=["auto", "background", "process", "sync"],
+                   help=_for("fit_jobs", "fit the surrogate while workers get configurations from the previous "
+                        "fit: in a process of its own (process: the fit shares no interpreter lock with the "
+                        "dispatch path) or in a background thread (background); auto (default) takes process "
+                        "under --evaluator mpi and background otherwise; or fit before each proposal (sync: "
+                        "slower; proposals then depend only on the seed and results)"))
     g.add_argument("--max-fit-rows", type=nonneg_int, default=None,
                    help=_for("max_fit_rows", "fit the surrogate on at most this many results, the best quarter "
                         "of them and a random sample of the others, so that the master's memory stays bounded "

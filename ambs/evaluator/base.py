@@ -78,6 +78,10 @@ class Evaluator(ABC):
         (``time.time``; the simulated evaluator's virtual clock)."""
         return time.time()
 
+    # Where fits run when the user leaves it to the evaluator (--fit auto):
+    # a thread; the MPI evaluator, whose master has a node's cores, a process.
+    default_fit = "background"
+
     def fitter_for(self, search: Search, fit: str = "background") -> Fitter:
         """What fits ``search``'s model off the dispatch path while this
         evaluator runs: a background thread, or a process of its own

@@ -256,6 +256,7 @@ class MPIEvaluator(Evaluator):
     """
 
     name = "mpi"
+    default_fit = "process"  # the master's node has cores for it (see ambs.fitter)
 
     def __init__(
         self,
