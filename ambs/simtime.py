@@ -11,7 +11,8 @@ import numpy as np
 
 from ambs.errors import AmbsError
 
-__all__ = ["Duration", "MasterCost", "parse_duration", "parse_master_cost"]
+__all__ = ["SLINGSHOT", "Duration", "MasterCost", "MessageCost", "parse_duration", "parse_master_cost",
+           "parse_message_cost"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,44 @@ def parse_master_cost(text: str) -> MasterCost | None:
     if not all(math.isfinite(v) and v >= 0 for v in (step, fit)):
         raise AmbsError(f"master cost {text!r}: the seconds must be finite and >= 0")
     return MasterCost(step, fit)
+
+
+@dataclass(frozen=True)
+class MessageCost:
+    """What a message between the master and a worker costs on the virtual
+    clock: ``latency`` seconds plus its pickled size over ``bandwidth`` bytes
+    per second, on the way to the worker (the job) and back (the result).
+    Pickling and unpickling on the master are its compute, measured as such."""
+
+    latency: float
+    bandwidth: float
+
+    def seconds(self, size: int) -> float:
+        return self.latency + size / self.bandwidth
+
+    def __str__(self) -> str:
+        return f"{self.latency:g},{self.bandwidth:g}"
+
+
+# HPE Slingshot-11 (Frontier, Aurora, Polaris): about 2 us MPI latency between
+# nodes and 200 Gb/s (25 GB/s) per NIC (De Sensi et al., "An In-Depth Analysis
+# of the Slingshot Interconnect", SC20; HPE's Slingshot-11 specifications).
+SLINGSHOT = MessageCost(2e-6, 25e9)
+
+
+def parse_message_cost(text: str) -> MessageCost | None:
+    """Parse ``none``, ``slingshot`` or ``LATENCY,BANDWIDTH`` (seconds, bytes
+    per second); raises AmbsError with one line."""
+    word = text.strip().lower()
+    if word == "none":
+        return None
+    if word == "slingshot":
+        return SLINGSHOT
+    try:
+        latency, bandwidth = (float(v) for v in text.split(","))
+    except ValueError:
+        raise AmbsError(f"message cost {text!r}: use none, slingshot, or LATENCY,BANDWIDTH (seconds and "
+                        "bytes per second, e.g. 2e-6,25e9)") from None
+    if not (math.isfinite(latency) and latency >= 0 and bandwidth > 0):
+        raise AmbsError(f"message cost {text!r}: the latency must be finite and >= 0, the bandwidth > 0")
+    return MessageCost(latency, bandwidth)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,10 +40,17 @@ import numpy as np
 
 from ambs.evaluator.base import Evaluator
 from ambs.result import Evaluation, Job, Status, execute
-from ambs.simtime import Duration, MasterCost, parse_duration, parse_master_cost
+from ambs.simtime import (
+    Duration,
+    MasterCost,
+    MessageCost,
+    parse_duration,
+    parse_master_cost,
+    parse_message_cost,
+)
 from ambs.target import RunTarget
 
-__all__ = ["Duration", "MasterCost", "MemoryRecorder", "SimulatedEvaluator", "SimulatedFitter", "VirtualClock",
+__all__ = ["Duration", "MasterCost", "MemoryRecorder", "MessageCost", "parse_message_cost", "SimulatedEvaluator", "SimulatedFitter", "VirtualClock",
            "parse_duration", "parse_master_cost"]
 
 
@@ -98,6 +106,11 @@ class VirtualClock:
         self._mark = time.perf_counter()
         self._excluded = 0.0
 
+    def charge(self, seconds: float) -> None:
+        """Put real seconds the master spent while the clock was paused on it."""
+        self.master_seconds += seconds
+        self.now += seconds
+
     def exclude(self, seconds: float) -> None:
         """Take real seconds spent on something that is not the master's (a simulated fit)."""
         self._excluded += seconds
@@ -111,10 +124,12 @@ class VirtualClock:
 
 @dataclass(order=True)
 class _Running:
-    finish: float
+    arrive: float  # when the result reaches the master (the finish, plus the message's time)
     worker: int = field(compare=False)
     job: Job = field(compare=False)
     start: float = field(compare=False)
+    finish: float = field(compare=False)
+    result: bytes = field(compare=False, default=b"")  # the evaluation, pickled, when messages cost time
 
 
 class SimulatedEvaluator(Evaluator):
@@ -132,14 +147,23 @@ class SimulatedEvaluator(Evaluator):
             the driver reads it through :meth:`clock`.
         master_cost: fixed seconds for the master's work on a new clock
             (None: measured); see :class:`MasterCost`.
+        message_cost: what each job and each result costs in transit (see
+            :class:`MessageCost`): a job starts its latency and size after it
+            is handed out, a result reaches the master that much after its
+            evaluation ends, and the master pickles jobs and unpickles results
+            as its own compute. None: messages are free and instant.
     """
 
     name = "simulated"
 
     def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float, workers: int,
                  duration: Duration | str, seed: int = 0, virtual: VirtualClock | None = None,
-                 master_cost: MasterCost | str | None = None) -> None:
+                 master_cost: MasterCost | str | None = None,
+                 message_cost: MessageCost | str | None = None) -> None:
         super().__init__(target, t0)
+        if isinstance(message_cost, str):
+            message_cost = parse_message_cost(message_cost)
+        self.message_cost = message_cost
         self.run = self.target.load()
         if isinstance(master_cost, str):
             master_cost = parse_master_cost(master_cost)
@@ -154,6 +178,9 @@ class SimulatedEvaluator(Evaluator):
         self.busy = 0.0  # virtual worker-seconds spent evaluating
         self.intervals: list[tuple[float, float]] = []  # (start, finish) of every evaluation
         self.last_submit = 0.0
+        self.pickle_seconds = 0.0  # the master's pickling of jobs (in submit)
+        self.worker_seconds = 0.0  # the workers' evaluating and pickling, done in submit off the clock
+        self.unpickle_seconds = 0.0  # and unpickling of results (charged in wait)
 
     @property
     def n_workers(self) -> int:
@@ -170,35 +197,57 @@ class SimulatedEvaluator(Evaluator):
         return SimulatedFitter(search, self.virtual)
 
     def submit(self, job: Job) -> None:
-        start = self.virtual.time()
+        now = self.virtual.time()
         worker = self._free.pop()
         d = self.duration.sample(self.rng)
-        self.last_submit = start
-        heapq.heappush(self._heap, _Running(start + d, worker, job, start))
+        self.last_submit = now
+        m = self.message_cost
+        if m is None:
+            heapq.heappush(self._heap, _Running(now + d, worker, job, now, now + d))
+            return
+        t = time.perf_counter()
+        data = pickle.dumps(job)  # on the master's time
+        self.pickle_seconds += time.perf_counter() - t
+        start = now + m.seconds(len(data))
+        # The worker's side (its evaluation, pickling the result) is not the master's time.
+        t = time.perf_counter()
+        result = pickle.dumps(self._evaluate(job, worker, start, start + d))
+        spent = time.perf_counter() - t
+        self.virtual.exclude(spent)
+        self.worker_seconds += spent  # in submit, but not the master's (see breakdown)
+        heapq.heappush(self._heap, _Running(start + d + m.seconds(len(result)), worker, job, start, start + d, result))
 
     def wait(self, timeout: float | None = None) -> list[Evaluation]:
         self.virtual.pause()
         try:
             if not self._heap:
                 return []
-            # Jump to the next completion, and take every one due by then.
-            self.virtual.now = max(self.virtual.now, self._heap[0].finish)
-            done = []
-            while self._heap and self._heap[0].finish <= self.virtual.now:
+            # Jump to the next result's arrival, and take every one due by then.
+            self.virtual.now = max(self.virtual.now, self._heap[0].arrive)
+            done, unpickled = [], 0.0
+            while self._heap and self._heap[0].arrive <= self.virtual.now:
                 r = heapq.heappop(self._heap)
-                done.append(self._evaluate(r))
+                if r.result:
+                    t = time.perf_counter()
+                    done.append(pickle.loads(r.result))  # noqa: S301 - bytes this process just made
+                    unpickled += time.perf_counter() - t
+                else:
+                    done.append(self._evaluate(r.job, r.worker, r.start, r.finish))
                 self._free.append(r.worker)
                 self.busy += r.finish - r.start
                 self.intervals.append((r.start, r.finish))
+            if unpickled:
+                self.virtual.charge(unpickled if self.virtual.cost is None else 0.0)
+                self.unpickle_seconds += unpickled
             return done
         finally:
             self.virtual.resume()
 
-    def _evaluate(self, r: _Running) -> Evaluation:
-        ev = execute(self.run, r.job, 0.0)
-        ev.submitted = r.job.submitted
-        ev.started, ev.finished = r.start - self.t0, r.finish - self.t0
-        ev.worker, ev.host, ev.local_rank = r.worker, "simulated", r.worker - 1
+    def _evaluate(self, job: Job, worker: int, start: float, finish: float) -> Evaluation:
+        ev = execute(self.run, job, 0.0)
+        ev.submitted = job.submitted
+        ev.started, ev.finished = start - self.t0, finish - self.t0
+        ev.worker, ev.host, ev.local_rank = worker, "simulated", worker - 1
         return ev
 
     def __enter__(self) -> SimulatedEvaluator:
@@ -298,7 +347,8 @@ def rss_mb() -> float:
 
 def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Duration, max_evals: int,
              seed: int = 0, background_fit: bool = True, progress: Any = None,
-             walltime: float | None = None, master_cost: MasterCost | None = None) -> SimulationReport:
+             walltime: float | None = None, master_cost: MasterCost | None = None,
+             message_cost: MessageCost | None = None) -> SimulationReport:
     """Run ``search`` against simulated workers until ``max_evals`` results.
 
     Args:
@@ -315,11 +365,13 @@ def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Durat
         walltime: stop after this many virtual seconds.
         master_cost: fixed seconds for the master's work (None: measured),
             for a run that the same seed repeats exactly.
+        message_cost: what jobs and results cost in transit (None: nothing).
     """
     from ambs.runner import drive
 
     rss = RssSampler(max_evals)
-    evaluator = SimulatedEvaluator(run, 0.0, workers, duration, seed, master_cost=master_cost)
+    evaluator = SimulatedEvaluator(run, 0.0, workers, duration, seed, master_cost=master_cost,
+                                   message_cost=message_cost)
     with evaluator:
         summary, fitter = drive(search, evaluator, recorder, max_evals=max_evals, t0=0.0, walltime=walltime,
                                 grace=0.0, fit="background" if background_fit else "sync", progress=progress,
@@ -341,15 +393,18 @@ class RssSampler:
             self.rss[self.n] = rss_mb()
 
 
-def breakdown(phases: dict[str, float], search: Any, master_seconds: float) -> dict[str, float]:
+def breakdown(phases: dict[str, float], search: Any, master_seconds: float,
+              pickled: float = 0.0, unpickled: float = 0.0, off_clock: float = 0.0) -> dict[str, float]:
     """The master's seconds by what it did: writing rows (``record``), telling
     the search, folding results and lies into the surrogate (``fold``, AMBS),
-    the rest of proposing (``acquisition``), handing jobs out (``submit``), and
-    the loop around them (``other``: polling, progress, installing fits)."""
+    the rest of proposing (``acquisition``), handing jobs out (``submit``),
+    pickling jobs and unpickling results (``messages``), and the loop around
+    them (``other``: polling, progress, installing fits)."""
     fold = float(getattr(search, "fold_seconds", 0.0) or getattr(getattr(search, "sampler", None), "fold_seconds", 0.0))
     ask = phases.get("ask", 0.0)
     out = {"record": phases.get("record", 0.0), "tell": phases.get("tell", 0.0), "fold": min(fold, ask),
-           "acquisition": max(ask - fold, 0.0), "submit": phases.get("submit", 0.0)}
+           "acquisition": max(ask - fold, 0.0), "submit": max(phases.get("submit", 0.0) - pickled - off_clock, 0.0),
+           "messages": pickled + unpickled}  # (jobs are pickled in submit; off_clock: the workers' part there)
     out["other"] = max(master_seconds - sum(out.values()), 0.0)
     return out
 
@@ -372,7 +427,8 @@ def report(evaluator: SimulatedEvaluator, fitter: Any, search: Any, summary: Any
         util = util_total
     rss.rss[n] = rss_mb()
     return SimulationReport(
-        master_breakdown=breakdown(summary.phases, search, clock.master_seconds),
+        master_breakdown=breakdown(summary.phases, search, clock.master_seconds, evaluator.pickle_seconds,
+                                   evaluator.unpickle_seconds, evaluator.worker_seconds),
         workers=workers, duration=str(evaluator.duration), evaluations=n, utilization=util,
         utilization_total=util_total, makespan=makespan,
         master_seconds=clock.master_seconds, master_seconds_per_result=clock.master_seconds / max(n, 1),

@@ -99,10 +99,42 @@ def test_simulate_command_prints_json(ambs_main, capfd):
     assert data["workers"] == 16
     # Where the master's time went: each phase measured, together its whole time.
     parts = data["master_breakdown"]
-    assert set(parts) == {"record", "tell", "fold", "acquisition", "submit", "other"}
+    assert set(parts) == {"record", "tell", "fold", "acquisition", "submit", "messages", "other"}
     assert all(v >= 0 for v in parts.values())
     assert parts["record"] > 0 and parts["fold"] > 0 and parts["acquisition"] > 0
     assert sum(parts.values()) == pytest.approx(data["master_seconds"], rel=0.05)
+
+
+def test_messages_cost_their_latency_both_ways(tmp_path, rows):
+    """With a message cost, a job starts its latency (and size over the
+    bandwidth) after it is handed out and its result reaches the master that
+    much after it ends: one worker, const:5 evaluations, 1 s latency, two
+    evaluations end no sooner than 1 + 5 + 1 + 1 + 5 + 1 = 14 s."""
+    from ambs.simulate import MessageCost, parse_message_cost
+
+    loaded = load_problem("problems.branin")
+    rec = _recorder(tmp_path, loaded, "random")
+    try:
+        rep = simulate(RandomSearch(loaded.problem, random_state=0), loaded.run, rec, workers=1,
+                       duration=parse_duration("const:5"), max_evals=2, message_cost=MessageCost(1.0, 1e12))
+    finally:
+        rec.close()
+    assert 14.0 <= rep.makespan < 14.0 + rep.master_seconds + 1e-6
+    table = rows(tmp_path / "random" / "results.csv")
+    for r in table:
+        assert float(r["started"]) - float(r["submitted"]) == pytest.approx(1.0, abs=1e-3)
+    assert float(table[1]["submitted"]) >= float(table[0]["finished"]) + 1.0
+    assert rep.master_breakdown["messages"] > 0  # pickling and unpickling, measured
+    assert parse_message_cost("slingshot") == MessageCost(2e-6, 25e9)
+    assert parse_message_cost("none") is None
+
+
+@pytest.mark.parametrize("text", ["fast", "1", "a,b", "inf,5", "1,0", "nan,1"])
+def test_bad_message_cost_is_one_line_error(ambs_main, capfd, text):
+    assert ambs_main("simulate", "problems.branin", "--workers", "4", "--duration", "60",
+                     "--message-cost", text) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("ambs: error: message cost") and err.count("\n") == 1
 
 
 def test_simulate_command_errors_are_one_line(ambs_main, capfd):

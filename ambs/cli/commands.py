@@ -323,10 +323,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import tempfile
 
     from ambs.runner import run_search
-    from ambs.simulate import RssSampler, parse_duration, parse_master_cost, report
+    from ambs.simulate import RssSampler, parse_duration, parse_master_cost, parse_message_cost, report
 
     duration = parse_duration(args.duration)
     master_cost = parse_master_cost(args.master_cost)
+    message_cost = parse_message_cost(args.message_cost)
     if args.max_evals is None:
         args.max_evals = DEFAULT_MAX_EVALS
     _check_budget_options(args)
@@ -336,7 +337,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             args.problem, method=args.method, evaluator="simulated", max_evals=args.max_evals,
             output=Path(args.output) if args.output else Path(tmp) / "run", walltime=args.walltime,
             workers=args.workers, seed=args.seed, fit=args.fit, quiet=True, progress=not (args.quiet or args.json),
-            evaluator_options={"duration": duration, "master_cost": master_cost},
+            evaluator_options={"duration": duration, "master_cost": master_cost, "message_cost": message_cost},
             settings=_settings_simulate(args), on_result=rss.on_result, **_method_options(args))
     assert result is not None and result.evaluator is not None
     out = report(result.evaluator, result.fitter, result.search, result.summary, rss)  # type: ignore[arg-type]
@@ -357,7 +358,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _settings_simulate(args: argparse.Namespace) -> dict[str, Any]:
     d = {k: getattr(args, k) for k in METHOD_OPTIONS if hasattr(args, k)}
-    d.update(workers=args.workers, duration=args.duration, master_cost=args.master_cost, simulated=True)
+    d.update(workers=args.workers, duration=args.duration, master_cost=args.master_cost,
+             message_cost=args.message_cost, simulated=True)
     return d
 
 

@@ -348,6 +348,10 @@ def _add_simulate_parser(sub: Any) -> None:
                    help="the master's time on the virtual clock: measured (default), or STEP,FIT fixed "
                         "seconds per master step and per background fit, so that the same --seed "
                         "repeats the run exactly, e.g. 0.05,0.5")
+    g.add_argument("--message-cost", default="slingshot", metavar="COST",
+                   help="what each job and result costs in transit: slingshot (default: 2 us latency, "
+                        "25 GB/s, an HPE Slingshot-11 network), none, or LATENCY,BANDWIDTH in seconds and "
+                        "bytes per second; the master's pickling and unpickling are measured as its compute")
     g.add_argument("--json", action="store_true", help="print the results as one JSON object")
     g.add_argument("--output", "-o", default=None,
                    help="also keep the simulated run's results.csv here (times are virtual)")
