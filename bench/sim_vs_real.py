@@ -61,10 +61,11 @@ def one(evaluator: str, workers: int, duration: str, evals: int, seed: int, out:
     os.environ["AMBS_BENCH_SLEEP"] = "0" if evaluator == "simulated" else duration
     t = time.perf_counter()
     res = run_search(str(HERE / "sleep_problem.py"), "ambs", evaluator, max_evals=evals, output=out,
-                     workers=workers, seed=seed, quiet=True, evaluator_options=options, fit=fit,
+                     workers=None if evaluator == "mpi" else workers, seed=seed, quiet=True, evaluator_options=options, fit=fit,
                      **method_options)
     wall = time.perf_counter() - t
-    assert res is not None
+    if res is None:  # an MPI worker rank, done serving
+        return {}
     ph = res.summary.phases
     n = max(res.summary.evaluations, 1)
     row = utilization(out / "results.csv", workers)
@@ -78,10 +79,13 @@ def one(evaluator: str, workers: int, duration: str, evals: int, seed: int, out:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    rank = int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")))
     ap.add_argument("--workers", type=int, nargs="+", default=[32, 64])
     ap.add_argument("--duration", default="lognormal:1.5,0.5")
     ap.add_argument("--waves", type=int, default=10, help="evaluations per worker")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--evaluator", default="process", choices=["process", "mpi"],
+                    help="the real run's evaluator; mpi: run this script under mpiexec -n W+1")
     ap.add_argument("--fit", default="background", choices=["background", "process"],
                     help="where the real run fits: a thread (default, as ambs search) or a process of its own")
     ap.add_argument("--message-cost", default=PIPE,
@@ -91,15 +95,21 @@ def main() -> None:
                     help="threads for the background fit (default: as ambs search, the cores, at most 4)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    print(f"{'workers':>7} {'run':>9} {'evals':>5} {'util':>7} {'master ms/result':>16} "
-          f"{'record':>7} {'tell':>6} {'ask':>7} {'submit':>6} {'real s':>7}", flush=True)
+    if args.evaluator == "mpi":  # the ranks there are: one master, the rest workers
+        size = int(os.environ.get("PMI_SIZE", os.environ.get("OMPI_COMM_WORLD_SIZE", "1")))
+        args.workers = [size - 1]
+    if rank == 0:
+        print(f"{'workers':>7} {'run':>9} {'evals':>5} {'util':>7} {'master ms/result':>16} "
+              f"{'record':>7} {'tell':>6} {'ask':>7} {'submit':>6} {'real s':>7}", flush=True)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for w in args.workers:
-            for ev in ("process", "simulated"):
+            for ev in (args.evaluator, "simulated"):
                 r = one(ev, w, args.duration, w * args.waves, args.seed, Path(tmp) / f"{ev}-{w}", args.fit,
                         args.message_cost,
                         **({"fit_jobs": args.fit_jobs} if args.fit_jobs else {}))
+                if not r:
+                    return  # a worker rank: the master prints
                 p = r["phases_ms"]
                 print(f"{w:>7} {ev:>9} {r['evaluations']:>5} {r['utilization']:>7.2%} {r['master_ms']:>16.2f} "
                       f"{p['record']:>7.3f} {p['tell']:>6.3f} {p['ask']:>7.2f} {p['submit']:>6.3f} "
