@@ -82,15 +82,21 @@ class MasterCost:
         return f"{self.step:g},{self.fit:g}"
 
 
+def _two_numbers(text: str, what: str, usage: str) -> tuple[float, float]:
+    """``A,B`` as two floats; an AmbsError naming ``what`` and its ``usage`` otherwise."""
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        raise AmbsError(f"{what} {text!r}: {usage}") from None
+    return a, b
+
+
 def parse_master_cost(text: str) -> MasterCost | None:
     """Parse ``measured`` (None) or ``STEP,FIT`` seconds; raises AmbsError with one line."""
     if text.strip().lower() == "measured":
         return None
-    try:
-        step, fit = (float(v) for v in text.split(","))
-    except ValueError:
-        raise AmbsError(f"master cost {text!r}: use measured, or STEP,FIT (seconds per master step "
-                        "and per fit, e.g. 0.05,0.5)") from None
+    step, fit = _two_numbers(text, "master cost", "use measured, or STEP,FIT (seconds per master step and per "
+                                                   "fit, e.g. 0.05,0.5)")
     if not all(math.isfinite(v) and v >= 0 for v in (step, fit)):
         raise AmbsError(f"master cost {text!r}: the seconds must be finite and >= 0")
     return MasterCost(step, fit)
@@ -127,11 +133,8 @@ def parse_message_cost(text: str) -> MessageCost | None:
         return None
     if word == "slingshot":
         return SLINGSHOT
-    try:
-        latency, bandwidth = (float(v) for v in text.split(","))
-    except ValueError:
-        raise AmbsError(f"message cost {text!r}: use none, slingshot, or LATENCY,BANDWIDTH (seconds and "
-                        "bytes per second, e.g. 2e-6,25e9)") from None
+    latency, bandwidth = _two_numbers(text, "message cost", "use none, slingshot, or LATENCY,BANDWIDTH (seconds "
+                                                             "and bytes per second, e.g. 2e-6,25e9)")
     if not (math.isfinite(latency) and latency >= 0 and bandwidth > 0):
         raise AmbsError(f"message cost {text!r}: the latency must be finite and >= 0, the bandwidth > 0")
     return MessageCost(latency, bandwidth)

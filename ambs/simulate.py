@@ -50,8 +50,8 @@ from ambs.simtime import (
 )
 from ambs.target import RunTarget
 
-__all__ = ["Duration", "MasterCost", "MemoryRecorder", "MessageCost", "parse_message_cost", "SimulatedEvaluator", "SimulatedFitter", "VirtualClock",
-           "parse_duration", "parse_master_cost"]
+__all__ = ["Duration", "MasterCost", "MemoryRecorder", "MessageCost", "SimulatedEvaluator", "SimulatedFitter",
+           "VirtualClock", "parse_duration", "parse_master_cost", "parse_message_cost"]
 
 
 class MemoryRecorder:
@@ -236,9 +236,9 @@ class SimulatedEvaluator(Evaluator):
                 self._free.append(r.worker)
                 self.busy += r.finish - r.start
                 self.intervals.append((r.start, r.finish))
-            if unpickled:
-                self.virtual.charge(unpickled if self.virtual.cost is None else 0.0)
-                self.unpickle_seconds += unpickled
+            if unpickled and self.virtual.cost is None:  # (a fixed cost charges the step, not this)
+                self.virtual.charge(unpickled)
+            self.unpickle_seconds += unpickled
             return done
         finally:
             self.virtual.resume()

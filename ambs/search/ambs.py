@@ -194,10 +194,11 @@ class AMBS(Search):
         ok = np.isfinite(np.asarray(self._y, dtype=float))
         return np.asarray(self._L, dtype=float)[ok] if ok.any() else np.empty((0, len(self.objectives)))
 
-    def _draw_scalarizer(self) -> Scalarizer:
-        """The scalarization of the next fit: a function of the seed and of what was told."""
+    def _draw_scalarizer(self, losses: np.ndarray | None = None) -> Scalarizer:
+        """The scalarization of the next fit: a function of the seed and of what
+        was told (``losses``: :meth:`_finite_losses`, when the caller has them)."""
         rng = np.random.default_rng([self.random_state, self.n_told, 0x5CA1])
-        return Scalarizer.draw(self._finite_losses(), rng)
+        return Scalarizer.draw(self._finite_losses() if losses is None else losses, rng)
 
     def _finite_first(self) -> tuple[np.ndarray, np.ndarray]:
         """The results with a finite loss, as arrays (kept between calls: told results never change)."""
@@ -224,15 +225,16 @@ class AMBS(Search):
                 add to the data (the "refit" lie mode's lies, on the loss scale).
         """
         X, y = self._finite_first()
-        scal, losses = None, None
+        scal, losses, every = None, None, None  # every: all results' losses (several objectives)
         if self.objectives and len(y):
-            scal = self._draw_scalarizer()
-            losses = self._finite_losses() if extra is None else None  # lies have no losses: fit on y
-            y = scal(self._finite_losses())
+            every = self._finite_losses()
+            scal = self._draw_scalarizer(every)
+            losses = every if extra is None else None  # lies have no losses: fit on y
+            y = scal(every)
         if len(y) < 2 or (extra is None and self._launched_on == self.n_told):
             return None
         rng = np.random.default_rng([self.random_state, self.n_told, 0x5B5])
-        keep = fit_rows(y, self.options.max_fit_rows, rng, self._finite_losses() if self.objectives else None)
+        keep = fit_rows(y, self.options.max_fit_rows, rng, every)
         if keep is not None:
             X, y = X[keep], y[keep]
             losses = losses[keep] if losses is not None else None
