@@ -87,8 +87,9 @@ def test_constant_durations_give_the_exact_schedule(tmp_path, method, rows):
         assert rep.fits >= 1
 
 
-def test_simulate_command_prints_json(ambs_main, capfd):
-    code = ambs_main("simulate", "problems.branin", "--workers", "16", "--duration", "lognormal:10,0.5",
+@pytest.mark.parametrize("problem", ["problems.branin", "problems.zdt1"])  # one objective, and a front
+def test_simulate_command_prints_json(ambs_main, capfd, problem):
+    code = ambs_main("simulate", problem, "--workers", "16", "--duration", "lognormal:10,0.5",
                      "--max-evals", "60", "--seed", "1", "--json")
     out, err = capfd.readouterr()
     assert code == 0, err

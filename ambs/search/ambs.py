@@ -376,7 +376,7 @@ class AMBS(Search):
         """Where the pending points, then ``extra``, fall in the model."""
         if not isinstance(self.model, ForestSurrogate):
             return view.locate(self._enc(np.vstack([self.pending, extra])))
-        return self._leaves.locate(self.model, view, self._pending, self._enc, extra)
+        return self._leaves.locate(self.model, view.locate, self._pending, self._enc, extra)
 
     def _acquire(
         self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True
@@ -413,16 +413,22 @@ class AMBS(Search):
 
     def _front_scorer(self, extra_pending: np.ndarray, lies: bool, rng: np.random.Generator) -> FrontScorer:
         """The installed forest read per objective, with the results told since
-        its fit and (``lies``) the pending points folded in."""
+        its fit and (``lies``) the pending points folded in (their leaves kept
+        between proposals as for one objective; the time counts as the fold)."""
         assert self.model is not None and self._scal is not None and self._front is not None
+        t = time.perf_counter()
         recent = np.asarray(self._L[self._fitted_on:], dtype=float).reshape(-1, len(self.objectives))
         ok = np.isfinite(recent).all(axis=1)
-        pend = np.vstack([self.pending, extra_pending]) if lies else np.empty((0, self.space.dim))
-        return FrontScorer.on_forest(
+        pending = None
+        if lies and (self.n_pending or len(extra_pending)):
+            pending = self._leaves.locate(self.model, self.model.leaves, self._pending, self._enc, extra_pending)
+        scorer = FrontScorer.on_forest(
             self.model, self._scal.normalize, self._front,
             self._enc(np.asarray(self._X[self._fitted_on:])[ok]) if ok.any() else None, recent[ok],
-            self._enc(pend) if len(pend) else None, self.options.front_kappa, self.liar == "believer", self._lie,
+            pending, self.options.front_kappa, self.liar == "believer", self._lie,
             self.lie_spread, seed=int(rng.integers(2**31)))
+        self.fold_seconds += time.perf_counter() - t
+        return scorer
 
     def _acquire_for(self, n: int, rng: np.random.Generator, scorer: Any, ranked: np.ndarray) -> np.ndarray:
         """``n`` unseen points that ``scorer`` (see :mod:`ambs.search.scorers`) scores best, greedily, each

@@ -29,21 +29,22 @@ class PendingLeaves:
         """Take the leaves (n_trees, len(keys)) a fit looked up for ``model``."""
         self.model, self.cols = model, dict(zip(keys, leaves.T))
 
-    def locate(self, model: Any, view: Any, pending: Mapping[str, np.ndarray],
+    def locate(self, model: Any, find: Callable[[np.ndarray], np.ndarray], pending: Mapping[str, np.ndarray],
                encode: Callable[[np.ndarray], np.ndarray], extra: np.ndarray) -> np.ndarray:
         """Leaf ids (n_trees, n) of the ``pending`` points (key -> vector, in
-        order), then of the vectors ``extra``, looking up only what is new."""
+        order), then of the vectors ``extra``, looking up only what is new;
+        ``find``: encoded points to their leaves in ``model``."""
         if self.model is not model:
             self.model, self.cols = model, {}
         cols = self.cols
         keys = list(pending)
         new = [k for k in keys if k not in cols]
         if new:
-            found = view.locate(encode(np.array([pending[k] for k in new])))
+            found = find(encode(np.array([pending[k] for k in new])))
             cols.update(zip(new, found.T))
         if len(cols) > 2 * len(keys) + 64:  # told points leave
             self.cols = cols = {k: cols[k] for k in keys}
         parts = [np.stack([cols[k] for k in keys], axis=1)] if keys else []
         if len(extra):
-            parts.append(view.locate(encode(extra)))
+            parts.append(find(encode(extra)))
         return np.hstack(parts)

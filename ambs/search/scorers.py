@@ -154,14 +154,15 @@ class FrontScorer:
 
     @classmethod
     def on_forest(cls, model: Any, normalize: Callable[[np.ndarray], np.ndarray], fitted: np.ndarray,
-                  recent: np.ndarray | None, recent_losses: np.ndarray, pending: np.ndarray | None,
+                  recent: np.ndarray | None, recent_losses: np.ndarray, pending_leaves: np.ndarray | None,
                   kappa: float, believer: bool, constant: Callable[[np.ndarray], float], spread: bool,
                   seed: int = 0) -> FrontScorer:
         """A forest fitted on several objectives at once (``fitted``: the
         losses it was fitted on, ``normalize``: how), read once per objective,
         with results told since (``recent``: encoded points, and their losses)
-        and pending points (encoded; their lie: the believed means, or
-        ``constant(column)`` of each objective's values) folded in."""
+        and pending points (``pending_leaves``: their leaf ids, (n_trees, n);
+        their lie: the believed means, or ``constant(column)`` of each
+        objective's values) folded in."""
         known = normalize(fitted)
         views = [model.belief_for(known[:, j]) for j in range(known.shape[1])]
         if recent is not None and len(recent):
@@ -171,8 +172,8 @@ class FrontScorer:
                 view.add_many(leaves, Z[:, j])
             known = np.vstack([known, Z])
         lies = np.array([constant(known[:, j]) for j in range(known.shape[1])])
-        if pending is not None and len(pending):
-            leaves = views[0].locate(pending)
+        if pending_leaves is not None and pending_leaves.shape[1]:
+            leaves = pending_leaves
             believed = np.column_stack([v.peek(leaves)[0] for v in views])
             lie = believed if believer else np.broadcast_to(lies, believed.shape)
             for j, view in enumerate(views):
