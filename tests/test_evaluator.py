@@ -226,7 +226,7 @@ def test_a_worker_rank_imports_the_problem_file_for_a_result_that_needs_it(write
     """A worker rank unpickles each result of its evaluation process before it
     passes it on; one holding an instance of a class the problem file defines
     needs that module, which the rank has not loaded."""
-    from ambs.evaluator.mpi import _ProblemFinder
+    from ambs.evaluator.mpi_rank import _ProblemFinder
     from ambs.problem import load_problem, module_file, module_name
 
     path = write_module("classy", CLASSY)

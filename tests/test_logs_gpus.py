@@ -284,6 +284,8 @@ def test_more_workers_than_gpus_is_refused_unless_shared(tmp_path):
     (["--gpus-per-node", "2"], "--gpus-per-node applies to --evaluator mpi"),
     (["--share-gpus"], "--share-gpus goes with --gpus"),
     (["--gpus", "1,1"], "lists a GPU twice"),
+    (["--prefetch", "1"], "--prefetch applies to --evaluator mpi"),
+    (["--evaluator", "mpi", "--prefetch", "many"], "--prefetch takes 'auto' or a number"),
 ])
 def test_gpu_flags_in_the_wrong_place_are_one_line(tmp_path, args, message):
     problem = _problem(tmp_path)

@@ -90,6 +90,34 @@ def test_three_workers_overlap(tmp_path: Path) -> None:
         assert gaps[len(gaps) // 2] < 0.25, (w, gaps)
 
 
+@pytest.mark.parametrize("prefetch", ["0", "1"])
+def test_a_rank_holds_its_next_job_only_with_prefetch(tmp_path: Path, prefetch: str) -> None:
+    """With --prefetch 1 a rank is handed its next job while it still runs one
+    (the job's submission precedes the end of the rank's previous evaluation),
+    and every job runs once; with 0, a job goes out only after the last result is in."""
+    prob = _problem(tmp_path, sleep=0.2)
+    out = tmp_path / "run"
+    res = _mpirun(_ambs(str(prob), "--evaluator", "mpi", "--method", "random", "--max-evals", "18",
+                        "--seed", "1", "--prefetch", prefetch, "-o", str(out), "-q"), tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 18 and len({r["job_id"] for r in rows}) == 18
+    assert all(r["status"] == "ok" for r in rows)
+    ahead = behind = 0
+    for w in {r["worker"] for r in rows}:
+        mine = sorted((r for r in rows if r["worker"] == w), key=lambda r: float(r["started"]))
+        for prev, nxt in zip(mine, mine[1:]):
+            assert float(nxt["started"]) >= float(prev["finished"])  # one evaluation at a time per rank
+            if float(nxt["submitted"]) < float(prev["finished"]):
+                ahead += 1
+            else:
+                behind += 1
+    if prefetch == "1":
+        assert ahead >= 9, (ahead, behind)  # 15 follow-on jobs on 3 ranks; the first of each may start idle
+    else:
+        assert ahead == 0 and behind == 15
+
+
 def test_failures_are_recorded_and_workers_go_on(tmp_path: Path) -> None:
     prob = _problem(tmp_path, sleep=0.05, faults=True)
     out = tmp_path / "run"
@@ -238,7 +266,7 @@ def test_master_passes_its_checkpoint_directory_to_the_worker_ranks(tmp_path: Pa
 def test_an_idle_worker_rank_sleeps_instead_of_spinning(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker rank waiting for the master probes and sleeps (20 us doubling to
     2 ms) instead of MPICH's spinning receive; it takes the message that arrives."""
-    from ambs.evaluator import mpi as ambs_mpi
+    from ambs.evaluator import mpi_rank as ambs_mpi
 
     class Comm:
         def __init__(self, quiet: int) -> None:

@@ -53,7 +53,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
             "n_initial_points", "initial_design", "max_fit_rows", "fit", "fit_jobs", "grid_steps", "population_size",
             "sample_size", "min_budget", "max_budget", "eta", "stopper", "stop_rule", "stop_final_step",
             "no_checkpoints", "warm_start", "initial_configs", "evaluator", "workers",
-            "threads_per_worker", "gpus", "gpus_per_node", "share_gpus", "assign", "eval_timeout", "eval_memory", "walltime", "grace")
+            "threads_per_worker", "gpus", "gpus_per_node", "share_gpus", "prefetch", "assign", "eval_timeout", "eval_memory",
+            "walltime", "grace")
     if args.evaluator == "balsam":
         keep += ("balsam_nodes", "balsam_ranks_per_node", "balsam_gpus_per_rank",
                  "balsam_node_packing", "balsam_workflow")
@@ -130,6 +131,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.gpus is not None and args.evaluator != "process":
         hint = "; under mpi: --gpus-per-node N" if args.evaluator == "mpi" else ""
         raise AmbsError(f"--gpus applies to --evaluator process{hint}")
+    if args.prefetch is not None:
+        from ambs.evaluator.prefetch import parse_prefetch
+
+        if args.evaluator != "mpi":
+            raise AmbsError("--prefetch applies to --evaluator mpi")
+        parse_prefetch(args.prefetch)  # a one-line error before any rank starts
     if args.share_gpus and args.gpus is None and not args.gpus_per_node:
         raise AmbsError("--share-gpus goes with --gpus (process) or --gpus-per-node (mpi)")
     return _search(args)
@@ -141,7 +148,7 @@ def _evaluator_options(args: argparse.Namespace) -> dict[str, Any]:
 
     given = {"eval_timeout": args.eval_timeout, "eval_memory": args.eval_memory,
              "threads_per_worker": args.threads_per_worker, "gpus": args.gpus, "gpus_per_node": args.gpus_per_node,
-             "share_gpus": args.share_gpus or None}
+             "share_gpus": args.share_gpus or None, "prefetch": args.prefetch}
     if args.evaluator == "balsam":
         given.update(_balsam_options(args))
     takes = set(evaluator_options(args.evaluator))

@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--share-gpus", action="store_true",
                    help="allow more workers on a machine than GPUs (worker i gets GPU i mod G); "
                         "refused without it")
+    e.add_argument("--prefetch", default=None, metavar="auto|N",
+                   help="mpi: jobs a worker rank holds beyond the one it runs, so that it starts the next "
+                        "while the master records the last; auto: one while the ranks would otherwise wait "
+                        "2%% of their time or more for the master (default: auto)")
     e.add_argument("--no-logs", action="store_true",
                    help="leave each evaluation's stdout and stderr on the terminal instead of "
                         "RUN_DIR/logs/<job id>.log")

@@ -1,0 +1,82 @@
+"""How many jobs an MPI worker rank holds beyond the one it runs.
+
+A rank that finishes a job waits for its next one: the result travels to the
+master, which writes its row, tells the search, proposes, and sends a job
+back. With evaluations of seconds that round trip is noise; with evaluations
+of milliseconds it is most of a rank's time. A rank that already holds its
+next job starts it at once, and the master's turnaround overlaps the work.
+
+What it costs: a queued job was proposed before the rank's last result was
+known (one more pending point per rank for a model-based search); and a
+master killed with SIGKILL loses the results in flight, now up to two per
+rank instead of one. Rows are never batched: each is written and flushed
+before the master tells the search or proposes from it, so nothing the CSV
+holds is lost, and ``--resume`` proposes again what never arrived.
+
+``auto`` (the default) queues one job per rank while the ranks would
+otherwise spend more than :data:`WAIT_SHARE` of their time waiting for the
+master: the gap between a result's end and the start of the next job handed
+to that rank idle, against the evaluations' durations (medians of the last
+:data:`WINDOW`, each measured on its rank's own clock).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from statistics import median
+
+from ambs.errors import AmbsError
+from ambs.result import Evaluation
+
+__all__ = ["WAIT_SHARE", "WINDOW", "Prefetch", "parse_prefetch"]
+
+WAIT_SHARE = 0.02  # queue ahead when ranks would wait this share of their time or more
+WINDOW = 64  # recent gaps and durations the medians are taken over
+MAX_DEPTH = 8
+
+
+def parse_prefetch(text: str | int | None) -> int | None:
+    """``auto`` (None) or a number of jobs queued per rank (0 turns it off)."""
+    if text is None or (isinstance(text, str) and text.strip().lower() == "auto"):
+        return None
+    try:
+        depth = int(text)
+    except (TypeError, ValueError):
+        depth = -1
+    if not 0 <= depth <= MAX_DEPTH:
+        raise AmbsError(f"--prefetch takes 'auto' or a number of jobs from 0 to {MAX_DEPTH}, not {text!r}")
+    return depth
+
+
+class Prefetch:
+    """The queue depth per rank: fixed, or (``depth=None``) decided from what the ranks wait."""
+
+    def __init__(self, depth: int | None = None) -> None:
+        self.fixed = depth
+        self.gaps: deque[float] = deque(maxlen=WINDOW)
+        self.durations: deque[float] = deque(maxlen=WINDOW)
+        self._last_end: dict[int, float] = {}
+
+    @property
+    def depth(self) -> int:
+        """Jobs a rank may hold beyond the one it runs, now."""
+        if self.fixed is not None:
+            return self.fixed
+        if len(self.gaps) < 3 or len(self.durations) < 3:
+            return 0
+        gap, busy = median(self.gaps), median(self.durations)
+        return 1 if gap > WAIT_SHARE * (gap + busy) else 0
+
+    def observe(self, rank: int, ev: Evaluation, queued: bool) -> None:
+        """Learn from a result of ``rank``; ``queued``: its job waited on the
+        rank behind another (its start says nothing about the master's turnaround)."""
+        start, end = ev.started, ev.finished
+        if not (isinstance(start, float | int) and isinstance(end, float | int)
+                and math.isfinite(start) and math.isfinite(end) and end >= start):
+            return
+        self.durations.append(end - start)
+        prev = self._last_end.get(rank)
+        if prev is not None and not queued:
+            self.gaps.append(max(start - prev, 0.0))
+        self._last_end[rank] = end
