@@ -40,7 +40,9 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 # ambs without the MPICH wheel (the mpi extra would bring it): mpi4py comes next.
-"$VENV/bin/pip" install -q -e .
+# $AMBS_PIP_LOCK (set by .ci/run): a file that serializes editable installs of
+# this checkout, which all write its ambs.egg-info.
+${AMBS_PIP_LOCK:+flock "$AMBS_PIP_LOCK"} "$VENV/bin/pip" install -q -e .
 case "$(library || true)" in
   "Open MPI"*) ;;
   *)

@@ -7,7 +7,9 @@
 # versions if not). No torch and no MPI there: the torch problems' cells check
 # that a search on them fails in one line, the MPI cells are left out.
 #
-# Usage:  scripts/test-oldest-deps.sh [PYTEST_ARGS...]   (from anywhere; .ci/run runs it)
+# Usage:  scripts/test-oldest-deps.sh [--install-only | PYTEST_ARGS...]   (from anywhere; .ci/run runs it)
+# --install-only: bring .venv-oldest to the floors and stop (.ci/run does this
+# while the README's virtualenv installs, then runs the tests afterwards).
 set -euo pipefail
 case "${1:-}" in
   -h|--help)
@@ -30,10 +32,12 @@ for req in requires:
 EOF
 )
 [ -x .venv-oldest/bin/python ] || "$PYTHON" -m venv .venv-oldest
-.venv-oldest/bin/pip install -q -e . "${PINS[@]}" 'pytest>=8' 'pytest-xdist>=3.5' 'hypothesis>=6'
+# $AMBS_PIP_LOCK: see scripts/site-mpi-env.sh.
+${AMBS_PIP_LOCK:+flock "$AMBS_PIP_LOCK"} .venv-oldest/bin/pip install -q -e . "${PINS[@]}" 'pytest>=8' 'pytest-xdist>=3.5' 'hypothesis>=6'
 echo "test-oldest-deps.sh: $(.venv-oldest/bin/python -m pip list 2>/dev/null \
   | awk 'tolower($1) ~ /^(numpy|scipy|scikit-learn|configspace|pandas|matplotlib)$/ {printf "%s %s, ", $1, $2}' \
   | sed 's/, $//')"
+[ "${1:-}" = --install-only ] && exit 0
 # Not here: the MPI cells (no mpi extra) and the architecture-problem check,
 # whose problems need torch, which the oldest pins leave out (torch is an extra;
 # the README's test command runs both).
