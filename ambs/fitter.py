@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
@@ -64,8 +65,13 @@ class BackgroundFitter:
         self.fits = 0
         self.fit_seconds = 0.0
 
-    def poll(self) -> None:
-        """Install a finished fit; start a new one when there is new data."""
+    @property
+    def busy(self) -> bool:
+        """Whether a fit is running (or done and not yet installed)."""
+        return self._future is not None
+
+    def poll(self, start: bool = True) -> None:
+        """Install a finished fit; start a new one when there is new data (and ``start``)."""
         if self._future is not None:
             if not self._future.done():
                 return
@@ -74,6 +80,8 @@ class BackgroundFitter:
             self.search.install(task)
             self.fits += 1
             self.fit_seconds += task.seconds
+        if not start:
+            return
         task = self.search.fit_task()
         if task is not None:
             self._future = self._pool.submit(task.run)
@@ -106,27 +114,59 @@ class ProcessFitter:
 
     The same contract as :class:`BackgroundFitter`. The child is started
     (spawned: safe under MPI and threads) and loads scikit-learn when the
-    fitter is made, so the first fit does not wait for it. Should the child
-    die, the fitter says so once on stderr and goes on in a thread.
+    fitter is made; until it is ready (a second or two), fits run in a thread
+    of the search's process, so that a short search is not left without a
+    model. Should the child die, the fitter says so once on stderr and goes
+    on in a thread.
+
+    Args:
+        search: a search whose ``fits_in_background`` is true.
+        warm: what the child runs first (a picklable function; the default
+            imports the search and the surrogates).
     """
 
-    def __init__(self, search: Search) -> None:
+    def __init__(self, search: Search, warm: Callable[[], Any] | None = None) -> None:
         self.search = search
         search.background_fit = True
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
             max_workers=1, mp_context=mp.get_context("spawn"), initializer=_child_init)
-        self._future: Future | None = self._pool.submit(_ready)
+        self._future: Future | None = self._pool.submit(warm or _ready)
         self._warming = True
-        self._thread: BackgroundFitter | None = None
+        self._bridge: BackgroundFitter | None = None  # fits while the child loads
+        self._thread: BackgroundFitter | None = None  # fits after the child died
         self.fits = 0
         self.fit_seconds = 0.0
+
+    def _in_thread(self, thread: BackgroundFitter, start: bool = True) -> None:
+        """Poll a thread fitter, counting its fits as this fitter's."""
+        fits, seconds = thread.fits, thread.fit_seconds
+        thread.poll(start)
+        self.fits += thread.fits - fits
+        self.fit_seconds += thread.fit_seconds - seconds
 
     def poll(self) -> None:
         """Install a finished fit; start a new one when there is new data."""
         if self._thread is not None:
-            self._thread.poll()
-            self.fits, self.fit_seconds = self._thread.fits, self._thread.fit_seconds
+            self._in_thread(self._thread)
             return
+        if self._warming:
+            assert self._future is not None
+            if not self._future.done():  # the child is still loading: fit in a thread meanwhile
+                self._bridge = self._bridge or BackgroundFitter(self.search)
+                self._in_thread(self._bridge)
+                return
+            try:
+                self._future.result()
+            except BrokenProcessPool:
+                self._fall_back()
+                return
+            self._future, self._warming = None, False
+        if self._bridge is not None:  # the child is ready: hand over once the thread's fit is in
+            self._in_thread(self._bridge, start=False)
+            if self._bridge.busy:
+                return
+            self._bridge.close()
+            self._bridge = None
         if self._future is not None:
             if not self._future.done():
                 return
@@ -136,12 +176,9 @@ class ProcessFitter:
                 self._fall_back()
                 return
             self._future = None
-            if self._warming:
-                self._warming = False
-            else:
-                self.search.install(task)
-                self.fits += 1
-                self.fit_seconds += task.seconds
+            self.search.install(task)
+            self.fits += 1
+            self.fit_seconds += task.seconds
         task = self.search.fit_task()
         if task is not None:
             assert self._pool is not None
@@ -156,14 +193,14 @@ class ProcessFitter:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool, self._future = None, None
-        self._thread = BackgroundFitter(self.search)
-        self._thread.fits, self._thread.fit_seconds = self.fits, self.fit_seconds
-        self._thread.poll()
+        self._thread, self._bridge = self._bridge or BackgroundFitter(self.search), None
+        self._in_thread(self._thread)
 
     def close(self) -> None:
         """Wait for a running fit to end and stop the child."""
-        if self._thread is not None:
-            self._thread.close()
+        for thread in (self._thread, self._bridge):
+            if thread is not None:
+                thread.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool, self._future = None, None

@@ -140,18 +140,53 @@ def test_a_fit_in_a_process_is_the_fit_in_a_thread():
     proposals = []
     for kind in (BackgroundFitter, ProcessFitter):
         search = AMBS(_problem(), random_state=4, n_initial_points=6)
-        search.tell([(c, _f(c)) for c in search.ask(6)])
         fitter = kind(search)
         try:
+            _settle(fitter)  # the process fitter's first answer is its start-up (no data: nothing to fit)
+            assert fitter.fits == 0
+            search.tell([(c, _f(c)) for c in search.ask(6)])
             fitter.poll()
+            assert isinstance(fitter, BackgroundFitter) or fitter._bridge is None  # fitted in the process
             _settle(fitter)
-            _settle(fitter)  # the process fitter's first answer is its start-up
             fitter.poll()
         finally:
             fitter.close()
         assert fitter.fits == 1 and search._fitted_on == 6
         proposals.append(search.ask(3))
     assert proposals[0] == proposals[1]
+
+
+def _slow_start() -> bool:
+    time.sleep(4)
+    return True
+
+
+def test_while_the_fitting_process_starts_fits_run_in_a_thread():
+    """A fitting process that takes long to start (scikit-learn imported from a
+    busy parallel file system) leaves no search without a model: until it is
+    ready, fits run in a thread; then the process takes over."""
+    search = AMBS(_problem(), random_state=1, n_initial_points=5)
+    search.tell([(c, _f(c)) for c in search.ask(5)])
+    fitter = ProcessFitter(search, warm=_slow_start)
+    try:
+        deadline = time.monotonic() + 3
+        while fitter.fits == 0 and time.monotonic() < deadline:
+            fitter.poll()
+            time.sleep(0.01)
+        assert fitter.fits == 1 and fitter._warming and search._fitted_on == 5  # the thread's fit
+        deadline = time.monotonic() + 60
+        while fitter._warming and time.monotonic() < deadline:
+            fitter.poll()
+            time.sleep(0.01)
+        for c in search.ask(2):
+            search.tell([(c, _f(c))])
+        while search._fitted_on < 7 and time.monotonic() < deadline:
+            fitter.poll()
+            time.sleep(0.01)
+        assert search._fitted_on == 7 and not fitter._warming and fitter._bridge is None  # the process's fit
+        assert fitter.fits == 2
+    finally:
+        fitter.close()
 
 
 def test_a_dead_fitting_process_falls_back_to_a_thread(capfd):
