@@ -57,6 +57,8 @@ def utilization(csv_path: Path, workers: int) -> dict[str, float]:
 def one(evaluator: str, workers: int, duration: str, evals: int, seed: int, out: Path, fit: str = "background",
         message_cost: str = "none", **method_options: object) -> dict[str, float]:
     options = {"duration": duration, "message_cost": message_cost} if evaluator == "simulated" else {}
+    if evaluator == "mpi":  # the simulator hands a worker its next job only when it is free
+        options = {"prefetch": 0}
     # The real workers sleep; the simulated ones take their time on the virtual clock only.
     os.environ["AMBS_BENCH_SLEEP"] = "0" if evaluator == "simulated" else duration
     t = time.perf_counter()

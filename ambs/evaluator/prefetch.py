@@ -17,7 +17,10 @@ holds is lost, and ``--resume`` proposes again what never arrived.
 otherwise spend more than :data:`WAIT_SHARE` of their time waiting for the
 master: the gap between a result's end and the start of the next job handed
 to that rank idle, against the evaluations' durations (medians of the last
-:data:`WINDOW`, each measured on its rank's own clock).
+:data:`WINDOW`, each measured on its rank's own clock). While it is on, the
+gaps are measured only when a rank's queue runs dry (the master fell
+behind); durations keep being measured, so evaluations that grow long (a
+multi-fidelity search's larger budgets) turn it off again.
 """
 
 from __future__ import annotations
