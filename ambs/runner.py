@@ -90,6 +90,7 @@ def drive(search: Search, evaluator: Evaluator, sink: RowSink, *, max_evals: int
     if fit == "auto":
         fit = evaluator.default_fit
     fitter = evaluator.fitter_for(search, fit) if fit != "sync" and search.fits_in_background else None
+    evaluator.attach(search)
     rules = StopRules(max_evals=max_evals, walltime=walltime, grace=grace)
     try:
         driver = Driver(search, evaluator, sink, rules, t0, previous=previous, progress=progress,

@@ -69,3 +69,18 @@ def test_parse_refuses_with_one_line(text):
     with pytest.raises(AmbsError, match="--prefetch takes 'auto' or a number") as err:
         parse_prefetch(text)
     assert "\n" not in str(err.value)
+
+
+def test_auto_leaves_searches_that_learn_without_a_queue():
+    """A search whose proposals learn from results (AMBS, evolution, promotions)
+    gets no queued jobs from ``auto``: a proposal made before its rank's last
+    result was measured worse; random and grid search do get them."""
+    from ambs.search import ALL_METHODS
+
+    # Every method says, from the registry: only those that ignore results do not learn.
+    assert {m for m, cls in ALL_METHODS.items() if not cls.learns_from_results} == {"random", "grid"}
+    auto = Prefetch(learning=True)
+    _feed(auto, duration=0.001, gap=0.003)
+    assert auto.depth == 0
+    forced = Prefetch(1, learning=True)
+    assert forced.depth == 1

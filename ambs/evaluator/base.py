@@ -90,6 +90,11 @@ class Evaluator(ABC):
 
         return ProcessFitter(search) if fit == "process" else BackgroundFitter(search)
 
+    def attach(self, search: Search) -> None:
+        """Learn what this evaluator may adapt to the search it serves (the MPI
+        evaluator: whether ranks may hold a job proposed ahead); nothing by default."""
+        return None
+
     def free_kinds(self) -> list[str]:
         """The kind of every free worker (one entry each)."""
         return ["cpu"] * self.n_free

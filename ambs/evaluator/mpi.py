@@ -202,6 +202,10 @@ class MPIEvaluator(Evaluator):
         room = 1 + self.prefetch.depth
         return sum(max(room - len(jobs), 0) for jobs in self.busy.values())
 
+    def attach(self, search: Any) -> None:
+        """``auto`` prefetch is for searches whose proposals do not learn from results."""
+        self.prefetch.learning = bool(getattr(search, "learns_from_results", True))
+
     def _kind(self, rank: int) -> str:
         return str(self.placement.get(rank, {}).get("kind", "cpu"))
 

@@ -13,7 +13,11 @@ rank instead of one. Rows are never batched: each is written and flushed
 before the master tells the search or proposes from it, so nothing the CSV
 holds is lost, and ``--resume`` proposes again what never arrived.
 
-``auto`` (the default) queues one job per rank while the ranks would
+``auto`` (the default) leaves searches that learn from their results
+(AMBS, evolution, the multi-fidelity methods) without a queue: measured, AMBS
+with queued jobs found worse configurations even at equal wall time (more
+evaluations, each proposed before its rank's last result was known). For
+the others (random, grid) it queues one job per rank while the ranks would
 otherwise spend more than :data:`WAIT_SHARE` of their time waiting for the
 master: the gap between a result's end and the start of the next job handed
 to that rank idle, against the evaluations' durations (medians of the last
@@ -55,8 +59,9 @@ def parse_prefetch(text: str | int | None) -> int | None:
 class Prefetch:
     """The queue depth per rank: fixed, or (``depth=None``) decided from what the ranks wait."""
 
-    def __init__(self, depth: int | None = None) -> None:
+    def __init__(self, depth: int | None = None, learning: bool = False) -> None:
         self.fixed = depth
+        self.learning = learning  # the search learns from results: auto queues nothing
         self.gaps: deque[float] = deque(maxlen=WINDOW)
         self.durations: deque[float] = deque(maxlen=WINDOW)
         self._last_end: dict[int, float] = {}
@@ -66,7 +71,7 @@ class Prefetch:
         """Jobs a rank may hold beyond the one it runs, now."""
         if self.fixed is not None:
             return self.fixed
-        if len(self.gaps) < 3 or len(self.durations) < 3:
+        if self.learning or len(self.gaps) < 3 or len(self.durations) < 3:
             return 0
         gap, busy = median(self.gaps), median(self.durations)
         return 1 if gap > WAIT_SHARE * (gap + busy) else 0

@@ -220,6 +220,10 @@ class Search(ABC):
         return False
 
     background_fit: bool = False  # set by a fitter: proposals use the installed model
+    # Whether proposals depend on the results told (a model, a population,
+    # promotions): a job proposed before its worker's last result is known is
+    # then a worse proposal (see ambs.evaluator.prefetch).
+    learns_from_results: bool = True
     n_fits: int = 0  # model fits made in ask (none for a search without a model)
 
     def fit_task(self) -> Any | None:

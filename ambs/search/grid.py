@@ -21,6 +21,7 @@ class GridSearch(Search):
     """
 
     multi_objective = True  # it ignores the objectives, whatever their number
+    learns_from_results = False
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ class RandomSearch(Search):
     """Independent random samples, never repeating a configuration."""
 
     multi_objective = True  # it ignores the objectives, whatever their number
+    learns_from_results = False
 
     def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return self._random_unseen(n, rng)
