@@ -146,7 +146,7 @@ class MPIEvaluator(Evaluator):
         eval_memory: int | None = None,
         share_gpus: bool = False,
         log_dir: str | Path | None = None,
-        prefetch: int | None = None,
+        prefetch: int | str | None = None,
     ) -> None:
         super().__init__(target, t0, eval_timeout)
         self.target.check_portable(self.name)

@@ -65,16 +65,14 @@ class Prefetch:
         self.gaps: deque[float] = deque(maxlen=WINDOW)
         self.durations: deque[float] = deque(maxlen=WINDOW)
         self._last_end: dict[int, float] = {}
+        self._auto = 0  # what the rule says, worked out once per result (the master asks per job)
 
     @property
     def depth(self) -> int:
         """Jobs a rank may hold beyond the one it runs, now."""
         if self.fixed is not None:
             return self.fixed
-        if self.learning or len(self.gaps) < 3 or len(self.durations) < 3:
-            return 0
-        gap, busy = median(self.gaps), median(self.durations)
-        return 1 if gap > WAIT_SHARE * (gap + busy) else 0
+        return 0 if self.learning else self._auto
 
     def observe(self, rank: int, ev: Evaluation, queued: bool) -> None:
         """Learn from a result of ``rank``; ``queued``: its job waited on the
@@ -88,3 +86,6 @@ class Prefetch:
         if prev is not None and not queued:
             self.gaps.append(max(start - prev, 0.0))
         self._last_end[rank] = end
+        if len(self.gaps) >= 3 and len(self.durations) >= 3:
+            gap, busy = median(self.gaps), median(self.durations)
+            self._auto = 1 if gap > WAIT_SHARE * (gap + busy) else 0
