@@ -43,6 +43,16 @@ def _native(value: Any) -> Any:
     return value
 
 
+_INACTIVE = object()  # a cell of to_dicts' columns: no value (the hyperparameter is inactive)
+
+
+def _natives(values: Any) -> list[Any]:
+    """Plain Python values of an array or sequence of values (see :func:`_native`)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biufU":
+        return values.tolist()
+    return [_native(v) for v in values]
+
+
 def _reflect(u: np.ndarray) -> np.ndarray:
     """Unit-scale values moved past a bound, reflected back into [0, 1]
     (rather than piling mass on the bounds as clipping would)."""
@@ -324,26 +334,30 @@ class Space:
 
     # ------------------------------------------------------------ conversion
     def to_dicts(self, x: np.ndarray) -> list[dict[str, Any]]:
-        """Vectors to configurations as plain dicts (inactive keys left out)."""
+        """Vectors to configurations as plain dicts (inactive keys left out).
+        Column by column (one conversion per hyperparameter, not per value):
+        the master turns thousands of proposals a second into jobs."""
         x = np.atleast_2d(x)
-        values = []
+        if not self.hps:
+            return [{} for _ in range(len(x))]
+        cols: list[list[Any]] = []
+        complete = True
         for i, hp in enumerate(self.hps):
             col = x[:, i]
             finite = np.isfinite(col)
-            vals = np.empty(len(col), dtype=object)
+            if finite.all():
+                cols.append(_natives(hp.to_value(col)))
+                continue
+            complete = False
+            vals: list[Any] = [_INACTIVE] * len(col)
             if finite.any():
-                vals[finite] = list(hp.to_value(col[finite]))
-            values.append(vals)
-        out = []
-        for r in range(len(x)):
-            out.append(
-                {
-                    name: _native(values[i][r])
-                    for i, name in enumerate(self.names)
-                    if np.isfinite(x[r, i])
-                }
-            )
-        return out
+                for r, v in zip(np.flatnonzero(finite).tolist(), _natives(hp.to_value(col[finite]))):
+                    vals[r] = v
+            cols.append(vals)
+        names = self.names
+        if complete:
+            return [dict(zip(names, row)) for row in zip(*cols)]
+        return [{n: v for n, v in zip(names, row) if v is not _INACTIVE} for row in zip(*cols)]
 
     def to_vectors(self, configs: list[dict[str, Any]]) -> np.ndarray:
         """Configurations (dicts) to vectors; raises ValueError for invalid ones.
@@ -415,7 +429,7 @@ class Space:
     def keys(self, x: np.ndarray) -> list[bytes]:
         """Hashable identity of each vector, for duplicate detection."""
         x = np.atleast_2d(x)
-        r = np.round(np.nan_to_num(x, nan=-1.0), 9)
+        r = np.round(np.where(np.isnan(x), -1.0, x) if x.dtype.kind == "f" else x, 9)
         return [row.tobytes() for row in r]
 
     def grid(self, steps: int) -> np.ndarray:

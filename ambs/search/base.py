@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
@@ -50,9 +50,15 @@ def unpack(result: Result) -> tuple[dict[str, Any], float | None, float | None]:
 _ENUMERATE_LIMIT = 200_000
 
 
-def config_key(config: dict[str, Any]) -> str:
-    """Canonical, hashable form of a configuration dict."""
-    return repr(sorted(config.items()))
+def config_key(config: dict[str, Any]) -> Hashable:
+    """Canonical, hashable form of a configuration dict: its sorted items
+    (a tuple; their text when a value does not hash)."""
+    items = tuple(sorted(config.items()))
+    try:
+        hash(items)
+    except TypeError:
+        return repr(items)
+    return items
 
 
 class Search(ABC):
@@ -99,7 +105,7 @@ class Search(ABC):
         self.objectives = list(problem.objectives) if problem.multi_objective else []
         self._L: list[np.ndarray] = []
         self._seen: set[bytes] = set()  # vector keys told or pending
-        self._pending: dict[str, np.ndarray] = {}  # config key -> vector
+        self._pending: dict[Hashable, np.ndarray] = {}  # config key -> vector
         self._enumeration: np.ndarray | None = None
 
     # --------------------------------------------------------------- contract
@@ -112,7 +118,7 @@ class Search(ABC):
         configs = self.space.to_dicts(X) if len(X) else []
         for x, c in zip(X, configs):
             self._pending[config_key(c)] = x
-            self._seen.add(self.space.keys(x)[0])
+        self._seen.update(self.space.keys(X) if len(X) else ())
         return configs
 
     def ask_jobs(self, n: int = 1) -> list[tuple[dict[str, Any], float | None]]:

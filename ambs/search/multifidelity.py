@@ -29,7 +29,7 @@ the top rung always trains with the full budget.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -80,7 +80,7 @@ class MultiFidelitySearch(Search):
             raise ValueError(f"eta must be a whole number >= 2, got {eta}")
         self.min_budget, self.max_budget, self.eta = lo, hi, int(eta)
         self.s_max = s_max_for(hi / lo, self.eta)
-        self._vec: dict[str, np.ndarray] = {}  # config key -> vector
+        self._vec: dict[Hashable, np.ndarray] = {}  # config key -> vector
         self._pending_budget: dict[str, float] = {}  # config key -> budget asked (one at a time)
         self.told_budgets: list[float] = []  # the budget of each told result, in told order
         self._configs: dict[str, dict[str, Any]] = {}  # config key -> configuration

@@ -10,7 +10,7 @@ by the master for those asked since.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,32 +19,57 @@ __all__ = ["PendingLeaves"]
 
 
 class PendingLeaves:
-    """Leaf ids of pending points in one model, by configuration key."""
+    """Leaf ids of pending points in one model, by configuration key: the
+    columns of one growing matrix, so that a round gathers them in one step."""
 
     def __init__(self) -> None:
         self.model: Any = None
-        self.cols: dict[str, np.ndarray] = {}
+        self._reset()
 
-    def seed(self, model: Any, keys: list[str], leaves: np.ndarray) -> None:
+    def _reset(self) -> None:
+        self.pos: dict[Hashable, int] = {}  # key -> its column of mat
+        self.mat: np.ndarray | None = None  # (n_trees, capacity); columns past n unused
+        self.n = 0
+
+    def seed(self, model: Any, keys: list[Hashable], leaves: np.ndarray) -> None:
         """Take the leaves (n_trees, len(keys)) a fit looked up for ``model``."""
-        self.model, self.cols = model, dict(zip(keys, leaves.T))
+        self.model = model
+        self._reset()
+        self._append(keys, leaves)
 
-    def locate(self, model: Any, find: Callable[[np.ndarray], np.ndarray], pending: Mapping[str, np.ndarray],
+    def _append(self, keys: list[Hashable], leaves: np.ndarray) -> None:
+        m = len(keys)
+        if not m:
+            return
+        if self.mat is None or self.n + m > self.mat.shape[1]:
+            grown = np.empty((leaves.shape[0], max(2 * self.n + 2 * m, 64)), dtype=leaves.dtype)
+            if self.mat is not None:
+                grown[:, : self.n] = self.mat[:, : self.n]
+            self.mat = grown
+        self.mat[:, self.n : self.n + m] = leaves
+        self.pos.update(zip(keys, range(self.n, self.n + m)))
+        self.n += m
+
+    def locate(self, model: Any, find: Callable[[np.ndarray], np.ndarray], pending: Mapping[Hashable, np.ndarray],
                encode: Callable[[np.ndarray], np.ndarray], extra: np.ndarray) -> np.ndarray:
         """Leaf ids (n_trees, n) of the ``pending`` points (key -> vector, in
         order), then of the vectors ``extra``, looking up only what is new;
         ``find``: encoded points to their leaves in ``model``."""
         if self.model is not model:
-            self.model, self.cols = model, {}
-        cols = self.cols
+            self.model = model
+            self._reset()
         keys = list(pending)
-        new = [k for k in keys if k not in cols]
+        new = [k for k in keys if k not in self.pos]
         if new:
-            found = find(encode(np.array([pending[k] for k in new])))
-            cols.update(zip(new, found.T))
-        if len(cols) > 2 * len(keys) + 64:  # told points leave
-            self.cols = cols = {k: cols[k] for k in keys}
-        parts = [np.stack([cols[k] for k in keys], axis=1)] if keys else []
+            self._append(new, find(encode(np.array([pending[k] for k in new]))))
+        parts = []
+        if keys:
+            assert self.mat is not None
+            idx = np.fromiter((self.pos[k] for k in keys), dtype=np.intp, count=len(keys))
+            parts.append(self.mat[:, idx])
+            if self.n > 2 * len(keys) + 64:  # told points leave: keep only the pending ones
+                self.mat, self.n = parts[0].copy(), len(keys)
+                self.pos = dict(zip(keys, range(len(keys))))
         if len(extra):
             parts.append(find(encode(extra)))
         return np.hstack(parts)

@@ -109,8 +109,31 @@ class LcbScorer:
     def peek(self, leaves: Any) -> np.ndarray:
         return self._score(*self.view.peek(leaves), self.best, None)
 
-    def take(self, i: int, spread: bool = False) -> None:
-        self.view.add_at(i, self.view.mean_at(i) if self.lie is None else self.lie, spread=spread)
+    def take(self, i: int, spread: bool = False, track: bool = True, mean: float | None = None) -> None:
+        """Fold point ``i``'s lie; ``track=False``: without updating the other
+        points' scores (read them with :meth:`scores_at`); ``mean``: its
+        predicted mean when the caller has it fresh."""
+        lie = self.lie
+        if lie is None:
+            if mean is not None:
+                lie = mean
+            else:
+                lie = self.view.mean_at(i) if track else float(self.view.fresh_at(i)[0])
+        if track:
+            self.view.add_at(i, lie, spread=spread)
+        else:
+            self.view.add_at(i, lie, spread=spread, track=False)
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the view folds without updating its points (a forest's does)."""
+        return hasattr(self.view, "fresh_at")
+
+    def scores_at(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The scores, and predicted means, of points ``idx`` from the leaf
+        statistics as they are now."""
+        mu, sd = self.view.fresh_at(idx)
+        return self._score(mu, sd, self.best, None), mu
 
 
 def dominance_order(losses: np.ndarray, rng: np.random.Generator) -> np.ndarray:

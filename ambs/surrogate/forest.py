@@ -290,9 +290,15 @@ class LeafView:
         """The mean of tracked point ``i``."""
         return float(self.s1[i]) / self.n_trees
 
-    def add_at(self, i: int, y: float, spread: bool = True) -> None:
+    def add_at(self, i: int, y: float, spread: bool = True, track: bool = True) -> None:
         """Fold ``y`` at tracked point ``i`` (see :meth:`add`)."""
-        self.add(self.leaves[:, i], y, spread=spread)
+        self.add(self.leaves[:, i], y, spread=spread, track=track)
+
+    def fresh_at(self, idx: Any) -> tuple[Any, Any]:
+        """Mean and standard deviation of tracked point(s) ``idx`` from the leaf
+        statistics themselves (right after folds made with ``track=False``)."""
+        leaves = self.leaves[:, idx]
+        return self._moments(self.mean[leaves].sum(axis=0), self.second[leaves].sum(axis=0))
 
     def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
         """Predictive mean and standard deviation of every point, shapes (n,)."""
@@ -302,6 +308,10 @@ class LeafView:
         mu = s1 / self.n_trees
         var = s2 / self.n_trees - mu * mu
         return mu, np.sqrt(np.maximum(var, 0.0))
+
+    def peek_mean(self, leaves: np.ndarray) -> np.ndarray:
+        """The mean alone of :meth:`peek` (what a believer's lie needs)."""
+        return self.mean[leaves].sum(axis=0) / self.n_trees
 
     def peek(self, leaves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of other points (their leaf ids, shape
@@ -315,7 +325,8 @@ class LeafView:
         self.s1 = np.concatenate([self.s1, self.mean[leaves].sum(axis=0)])
         self.s2 = np.concatenate([self.s2, self.second[leaves].sum(axis=0)])
 
-    def add(self, point_leaves: np.ndarray, y: float, weight: float = 1.0, spread: bool = True) -> None:
+    def add(self, point_leaves: np.ndarray, y: float, weight: float = 1.0, spread: bool = True,
+            track: bool = True) -> None:
         """Fold an observation ``y`` at a point into its leaves (one per tree).
 
         Args:
@@ -326,6 +337,10 @@ class LeafView:
                 (an observation). False moves the mean only and shrinks the
                 spread as one more sample would (a lie: a pending point makes
                 its leaves less uncertain, not more).
+            track: also update the tracked points' sums; False leaves them
+                stale (read points with :meth:`fresh_at` then): one fold of a
+                long batch costs a few small array operations, not a pass
+                over every tracked point that shares a leaf.
         """
         n = self.count[point_leaves]
         m = self.mean[point_leaves]
@@ -334,7 +349,7 @@ class LeafView:
         self.mean[point_leaves] = m_new
         self.second[point_leaves] = s_new
         self.count[point_leaves] = n_new
-        if len(self):
+        if len(self) and track:
             self._adds += 1
             if self._adds <= _DENSE_ADDS:
                 hit = self.leaves == point_leaves[:, None]  # (n_trees, n_points)
@@ -388,7 +403,7 @@ class LeafView:
         nodes = np.flatnonzero(counts)
         k = counts[nodes].astype(float)
         s1 = np.bincount(flat, weights=yy, minlength=size)[nodes]
-        s2 = np.bincount(flat, weights=yy * yy, minlength=size)[nodes]
+        s2 = np.bincount(flat, weights=yy * yy, minlength=size)[nodes] if spread else None  # (a lie: unused)
         n_new, m_new, s_new = _merged(self.count[nodes], self.mean[nodes], self.second[nodes], k, s1, s2, spread)
         self.mean[nodes] = m_new
         self.second[nodes] = s_new
