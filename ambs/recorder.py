@@ -112,6 +112,9 @@ class Recorder:
         self.info = info
         self.path = self.dir / RESULTS
         self.columns = info.columns
+        self._plan_of: list[str] | None = None  # the header _plan was worked out for
+        self._plan_cache: list[tuple[str, Any]] = []
+        self._objective_names: list[str] = []
         self._extra_warned: set[str] = set()
         self._old: dict[str, Any] | None = None  # run.json of the run being resumed
         settings_path = self.dir / SETTINGS
@@ -256,8 +259,8 @@ class Recorder:
         }
         for k, v in ev.config.items():
             row[f"p:{k}"] = v
-        names = [c[len(OBJECTIVE):] for c in self.columns if c.startswith(OBJECTIVE)]
-        for name, v in zip(names, getattr(ev, "objectives", None) or ()):
+        self._plan()
+        for name, v in zip(self._objective_names, getattr(ev, "objectives", None) or ()):
             row[f"{OBJECTIVE}{name}"] = v
         extra = {}
         for k, v in ev.metadata.items():
@@ -290,6 +293,16 @@ class Recorder:
                 "no further result is lost"
             ) from None
 
+    def _plan(self) -> list[tuple[str, Any]]:
+        """Each column and what writes its cells (None: the extra column), worked
+        out once per header rather than once per cell of every row."""
+        if self._plan_of is not self.columns:
+            self._plan_of = self.columns
+            self._plan_cache = [(c, None if c == EXTRA else hp_cell if c.startswith("p:") else _cell)
+                                for c in self.columns]
+            self._objective_names = [c[len(OBJECTIVE):] for c in self.columns if c.startswith(OBJECTIVE)]
+        return self._plan_cache
+
     def _encode(self, row: dict[str, Any], extra: dict[str, Any]) -> tuple[list[str], list[str]]:
         """The row's cells, and what could not be encoded (a metadata dict with
         tuple or mixed keys, a value whose ``str`` raises): left empty, and named."""
@@ -308,12 +321,14 @@ class Recorder:
                      if (text := encode(f"metadata {k!r}", extra[k], _json)) is not None]
             row[EXTRA] = "{" + ", ".join(parts) + "}" if parts else None
         cells = []
-        for c in self.columns:
-            if c == EXTRA:
-                cells.append(row.get(EXTRA) or "")
+        for c, to_text in self._plan():
+            value = row.get(c)
+            if to_text is None:  # the extra metadata column, already text
+                cells.append(value or "")
+            elif value is None:
+                cells.append("")
             else:
-                what = f"metadata {c[2:]!r}" if c.startswith("m:") else c
-                cells.append(encode(what, row.get(c), hp_cell if c.startswith("p:") else _cell) or "")
+                cells.append(encode(f"metadata {c[2:]!r}" if c.startswith("m:") else c, value, to_text) or "")
         return cells, problems
 
     def discard(self) -> None:

@@ -349,6 +349,47 @@ def test_pending_leaves_kept_between_proposals_are_the_leaves_looked_up_afresh(q
     check()
 
 
+def test_pending_leaves_survive_many_points_leaving(quadratic_problem):
+    """The kept leaves are the columns of one matrix; once most of its points
+    have been told it is compacted to the pending ones: still exactly where a
+    fresh lookup puts them."""
+    search = AMBS(quadratic_problem, random_state=5, n_initial_points=4)
+    search.tell([(c, quadratic(c)) for c in search.ask(4)])
+    search.fit()
+    none = np.empty((0, 3))
+    pending = search.ask(100)
+    search._pending_leaves(search.model.belief(), none)
+    search.tell([(c, quadratic(c)) for c in pending[:90]])  # 10 left of 100 columns: compacted
+    pending = pending[90:] + search.ask(5)
+    view = search.model.belief()
+    np.testing.assert_array_equal(search._pending_leaves(view, none), view.locate(search._enc(search.pending)))
+    assert search._leaves.n == 15
+
+
+@pytest.mark.parametrize("liar", LIARS)
+def test_a_long_batch_is_chosen_lazily_distinct_and_spread_by_its_lies(liar, quadratic_problem):
+    """A batch of LAZY_FROM points or more (thousands of free workers) folds
+    each point's lie without rescoring every candidate and works the best
+    stale scores out again: the batch is distinct, valid and pending, and with
+    pure exploitation (kappa 0) the pessimistic lie still spreads it more than
+    the optimistic one."""
+    from ambs.search.ambs import LAZY_FROM
+
+    n = LAZY_FROM + 16
+    search = fitted_ambs(quadratic_problem, quadratic, seed=3, n=20, liar=liar)
+    configs = search.ask(n)
+    assert len(configs) == n and len(set(keys(configs))) == n and search.n_pending == n
+    assert_valid(quadratic_problem, configs)
+
+    def spread(lie: str, seed: int) -> float:
+        return _spread(fitted_ambs(quadratic_problem, quadratic, seed=seed, n=20, liar=lie, kappa=0.0).ask(n))
+
+    if liar == "cl_max":
+        far = np.mean([spread("cl_max", s) for s in range(3)])
+        near = np.mean([spread("cl_min", s) for s in range(3)])
+        assert far > 1.2 * near, (far, near)
+
+
 def test_bounded_fit_keeps_the_whole_front():
     """Several objectives: every non-dominated result is in the bounded fit,
     even when the front is larger than a quarter of the bound."""

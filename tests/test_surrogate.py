@@ -357,3 +357,26 @@ def test_blind_trees_never_split_on_the_prior_columns(kind):
     uses = [bool((est.tree_.feature == 2).any()) for est in forest.estimators_]
     assert uses == [True] * 5 + [False] * 5
     assert np.isfinite(forest.predict(X, return_std=True)[1]).all()
+
+
+def test_folds_without_tracking_leave_what_tracked_folds_give():
+    """A long batch folds each lie into the leaves without updating the
+    candidates that share them (``track=False``) and works a candidate's score
+    out afresh when it needs it: the leaves must end as tracked folds leave
+    them, and a fresh read must equal the tracked sums."""
+    rng = np.random.default_rng(4)
+    X = rng.random((400, 3))
+    model = ForestSurrogate(n_estimators=16, random_state=1).fit(X, np.cos(5 * X).sum(1))
+    C = rng.random((300, 3))
+    tracked, lazy = model.view(C), model.view(C)
+    for i in rng.permutation(300)[:120]:
+        y = float(rng.normal())
+        tracked.add_at(int(i), y, spread=False)
+        lazy.add_at(int(i), y, spread=False, track=False)
+    np.testing.assert_array_equal(lazy.mean, tracked.mean)
+    np.testing.assert_array_equal(lazy.second, tracked.second)
+    mu, sd = lazy.fresh_at(np.arange(300))
+    np.testing.assert_allclose(mu, tracked.mean_std()[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sd, tracked.mean_std()[1], rtol=1e-9, atol=1e-9)
+    assert not np.allclose(lazy.s1, tracked.s1)  # the untracked sums are stale, as documented
+    np.testing.assert_array_equal(lazy.peek_mean(lazy.leaves), lazy.fresh_at(np.arange(300))[0])

@@ -297,7 +297,7 @@ class LeafView:
     def fresh_at(self, idx: Any) -> tuple[Any, Any]:
         """Mean and standard deviation of tracked point(s) ``idx`` from the leaf
         statistics themselves (right after folds made with ``track=False``)."""
-        leaves = self.leaves[:, idx]
+        leaves = np.ascontiguousarray(self.leaves[:, idx])  # (summed in the order peek sums)
         return self._moments(self.mean[leaves].sum(axis=0), self.second[leaves].sum(axis=0))
 
     def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
