@@ -24,6 +24,7 @@ the walltime) are one concern.
 
 from __future__ import annotations
 
+import gc
 import math
 import signal
 import sys
@@ -335,6 +336,13 @@ class Driver:
     def run(self) -> RunSummary:
         """Run until a stop rule fires and every running evaluation is settled."""
         old = self._install_signals()
+        # What exists before the loop (the libraries, the problem, the search)
+        # lives as long as the run: kept out of the garbage collector's full
+        # passes, which otherwise walk it again and again while results stream
+        # in (about 2 points of utilization at 16,384 simulated workers).
+        frozen = gc.get_freeze_count() == 0  # (not when the caller froze its own)
+        if frozen:
+            gc.freeze()
         if self.fitter is not None:
             self.fitter.poll()
         stop_at: float | None = None  # when running evaluations get cancelled
@@ -377,6 +385,8 @@ class Driver:
                 pass
             raise
         finally:
+            if frozen:
+                gc.unfreeze()
             self._restore_signals(old)
             self._show(force=True)
             if self.progress:

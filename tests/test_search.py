@@ -349,6 +349,30 @@ def test_pending_leaves_kept_between_proposals_are_the_leaves_looked_up_afresh(q
     check()
 
 
+def test_results_told_since_the_fit_fall_where_a_fresh_lookup_puts_them(quadratic_problem):
+    """The leaves of results told since the model was fitted are taken from
+    when they were pending (no second lookup); they must equal a fresh one,
+    and only the keys of results past the fit are kept."""
+    search = AMBS(quadratic_problem, random_state=1, n_initial_points=5)
+    search.background_fit = True
+    search.tell([(c, quadratic(c)) for c in search.ask(5)])
+    search.fit()
+    checked = 0
+    for r in range(20):
+        out = search.ask(7)
+        search.tell([(c, quadratic(c)) for c in out[:4]])
+        if r % 5 == 2:
+            search.install(search.fit_task().run())
+            assert len(search._told_keys) == search.n_told - search._fitted_on
+        if search.n_told == search._fitted_on:
+            continue
+        view = search.model.belief()
+        fresh = view.locate(search._enc(np.asarray(search._X[search._fitted_on:])))
+        np.testing.assert_array_equal(search._recent_leaves(view), fresh)
+        checked += 1
+    assert checked >= 15
+
+
 def test_pending_leaves_survive_many_points_leaving(quadratic_problem):
     """The kept leaves are the columns of one matrix; once most of its points
     have been told it is compacted to the pending ones: still exactly where a

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ from ambs.acquisition import score
 from ambs.objectives import Scalarizer
 from ambs.problem import Problem
 from ambs.search.ambs_options import LIARS, LIE_MODES, AMBSOptions
-from ambs.search.base import Result, Search
+from ambs.search.base import Result, Search, config_key, unpack
 from ambs.search.fit_task import Builder, FitTask, fit_rows
 from ambs.search.pending import PendingLeaves
 from ambs.search.prior import WarmPrior
@@ -123,6 +123,8 @@ class AMBS(Search):
         self.initial = self._initial_design(o.initial_design)
         self.model: Surrogate | None = None
         self._fitted_on = -1  # n_told at the last fit
+        self._told_keys: list[Hashable] = []  # config keys of results told, from result _told_from on
+        self._told_from = 0
         self._launched_on = -1  # n_told of the newest fit task handed out
         self._tf = None  # loss -> surrogate target, from the last fit
         self._yt = np.empty(0)  # transformed targets of the last fit
@@ -268,6 +270,17 @@ class AMBS(Search):
         self._front = task.losses if task.front else None
         self._fitted_on = task.n_told
         self.n_fits += 1
+        drop = self._fitted_on - self._told_from  # keys of results the model was fitted on
+        if drop > 0:
+            del self._told_keys[:drop]
+            self._told_from = self._fitted_on
+
+    def tell(self, results: Iterable[Result]) -> None:
+        results = list(results)
+        super().tell(results)
+        # The keys of the results told since the last fit, in order: where they
+        # fall in the model was looked up while they were pending (_recent_leaves).
+        self._told_keys.extend(config_key(unpack(r)[0]) for r in results)
 
     def fit(self) -> None:
         """Fit the surrogate on every finite result told so far, now."""
@@ -366,9 +379,8 @@ class AMBS(Search):
                 np.asarray(self._L[self._fitted_on :], dtype=float))
         ok = np.isfinite(recent)
         if ok.any():
-            Xr = np.asarray(self._X[self._fitted_on :])[ok]
             vals = np.asarray(tf(recent[ok]), dtype=float)
-            view.add_many(view.locate(self._enc(Xr)), vals)
+            view.add_many(self._recent_leaves(view)[:, ok], vals)
             yt = np.concatenate([yt, vals])
         lie = self._lie(yt)
         if lies and (self.n_pending or len(extra_pending)):
@@ -376,6 +388,27 @@ class AMBS(Search):
             view.add_many(L, self._believed(view, L) if self.liar == "believer" else lie, spread=self.lie_spread)
         self.fold_seconds += time.perf_counter() - t
         return view, lie, float(yt.min())
+
+    def _recent_leaves(self, view: Any) -> np.ndarray:
+        """Where the results told since the fit fall in the model: kept from when
+        they were pending (the fit looked up the points pending when it began),
+        looked up for the rest."""
+        start, end = self._fitted_on, self.n_told
+        if end <= start:
+            return view.locate(self._enc(np.empty((0, self.space.dim))))
+        X = np.asarray(self._X[start:end])
+        keys = self._told_keys[start - self._told_from:] if start >= self._told_from else []
+        kept = self._leaves
+        if len(keys) != end - start or kept.model is not self.model or kept.mat is None \
+                or not isinstance(self.model, ForestSurrogate):
+            return view.locate(self._enc(X))
+        idx = np.fromiter((kept.pos.get(k, -1) for k in keys), dtype=np.intp, count=len(keys))
+        found = idx >= 0
+        out = np.empty((kept.mat.shape[0], len(keys)), dtype=kept.mat.dtype)
+        out[:, found] = kept.mat[:, idx[found]]
+        if not found.all():
+            out[:, ~found] = view.locate(self._enc(X[~found]))
+        return out
 
     @staticmethod
     def _believed(view: Any, leaves: Any) -> np.ndarray:
