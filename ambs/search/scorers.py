@@ -113,12 +113,9 @@ class LcbScorer:
         """Fold point ``i``'s lie; ``track=False``: without updating the other
         points' scores (read them with :meth:`scores_at`); ``mean``: its
         predicted mean when the caller has it fresh."""
-        lie = self.lie
+        lie = self.lie if self.lie is not None else mean
         if lie is None:
-            if mean is not None:
-                lie = mean
-            else:
-                lie = self.view.mean_at(i) if track else float(self.view.fresh_at(i)[0])
+            lie = self.view.mean_at(i) if track else float(self.view.fresh_at(i)[0])
         if track:
             self.view.add_at(i, lie, spread=spread)
         else:

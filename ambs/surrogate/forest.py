@@ -297,8 +297,7 @@ class LeafView:
     def fresh_at(self, idx: Any) -> tuple[Any, Any]:
         """Mean and standard deviation of tracked point(s) ``idx`` from the leaf
         statistics themselves (right after folds made with ``track=False``)."""
-        leaves = np.ascontiguousarray(self.leaves[:, idx])  # (summed in the order peek sums)
-        return self._moments(self.mean[leaves].sum(axis=0), self.second[leaves].sum(axis=0))
+        return self.peek(np.ascontiguousarray(self.leaves[:, idx]))  # (contiguous: summed as peek sums)
 
     def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
         """Predictive mean and standard deviation of every point, shapes (n,)."""
