@@ -86,7 +86,8 @@ def relative_path(path: str, run_dir: str | Path) -> str:
     base = os.fspath(run_dir)
     if os.path.isabs(path) and os.path.isabs(base) and path.startswith(base.rstrip(os.sep) + os.sep) \
             and os.sep + ".." not in path and "/./" not in path:
-        return Path(path[len(base.rstrip(os.sep)) + 1:]).as_posix()  # the usual case, without a syscall
+        rel = path[len(base.rstrip(os.sep)) + 1:]  # the usual case, without a syscall
+        return rel if os.sep == "/" else Path(rel).as_posix()
     try:
         return Path(os.path.relpath(Path(path).resolve(), Path(run_dir).resolve())).as_posix()
     except ValueError:  # on another drive: as it is

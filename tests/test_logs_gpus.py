@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ambs.errors import AmbsError
-from ambs.evaluator.logs import captured, tail, with_tail
+from ambs.evaluator.logs import captured, release, tail, with_tail
 from ambs.evaluator.placement import parse_gpus, place, rank_env, rank_gpu
 
 BIN = Path(sys.executable).parent
@@ -121,6 +121,63 @@ def test_captured_redirects_file_descriptors_and_puts_them_back(tmp_path, capfd)
     (tmp_path / "log.txt").write_text("a file, not a folder")
     with captured(str(tmp_path / "log.txt" / "under-a-file.log")) as ok:  # cannot be opened: nothing redirected
         assert not ok
+
+
+def test_a_silent_evaluation_keeps_no_log_and_its_file_serves_the_next(tmp_path):
+    logs = tmp_path / "logs"
+    with captured(str(logs / "000001.log")) as first:
+        assert (logs / "000001.log").exists()  # there while it runs, for tail -f
+    assert first and first.empty
+    with captured(str(logs / "000002.log")) as second:
+        assert not (logs / "000001.log").exists() and (logs / "000002.log").exists()
+        print("loud")
+    assert not second.empty and (logs / "000002.log").read_text() == "loud\n"
+    with captured(str(logs / "000003.log")) as third:
+        os.write(2, b"")  # nothing written
+    assert third.empty and (logs / "000003.log").exists()
+    with captured(str(logs / "000004.log")) as fourth:
+        os.write(1, b"from C\n")
+    assert not fourth.empty and (logs / "000004.log").read_text() == "from C\n"
+    release()
+    release()  # nothing kept: nothing to do
+    assert sorted(os.listdir(logs)) == ["000002.log", "000004.log"]
+
+
+QUIET = """
+from ambs import Problem
+
+problem = Problem(name="quiet")
+problem.add_hyperparameter(list(range(8)), "i")
+
+
+def run(config):
+    if config["i"] % 2:
+        print(f"LOUD {config['i']}")
+    return float(config["i"])
+"""
+
+
+@pytest.mark.parametrize("evaluator", ["serial", "process", pytest.param("mpi", marks=pytest.mark.mpi)])
+def test_only_evaluations_that_print_keep_a_log(tmp_path, evaluator):
+    """Through the command line: the rows of silent evaluations have no log and
+    no file is left for them; every file is named by the row it belongs to."""
+    (tmp_path / "quiet.py").write_text(textwrap.dedent(QUIET))
+    args = ["quiet.py", "--method", "grid", "--max-evals", "8", "-q", "-o", "run"]
+    if evaluator == "mpi":
+        proc = _search(tmp_path, *args, mpi=3)
+    else:
+        proc = _search(tmp_path, *args, "--evaluator", evaluator, *(["--workers", "2"] if evaluator == "process" else []))
+    assert proc.returncode == 0, proc.stderr
+    rows = _rows(tmp_path / "run")
+    assert sorted(int(r["p:i"]) for r in rows) == list(range(8))
+    for r in rows:
+        i = int(r["p:i"])
+        if i % 2:
+            assert r["log"] == f"logs/{int(r['job_id']):06d}.log"
+            assert (tmp_path / "run" / r["log"]).read_text() == f"LOUD {i}\n"
+        else:
+            assert r["log"] == ""
+    assert sorted(os.listdir(tmp_path / "run" / "logs")) == sorted(r["log"][5:] for r in rows if r["log"])
 
 
 def test_tail_keeps_the_last_lines(tmp_path):

@@ -88,17 +88,19 @@ def test_sigusr1_to_mpiexec_stops_cleanly(tmp_path, rows):
 
 
 @pytest.mark.slow
-def test_master_or_worker_rank_killed_then_resume_loses_and_repeats_nothing(tmp_path, rows):
+@pytest.mark.parametrize("prefetch", ["1", "8"])
+def test_master_or_worker_rank_killed_then_resume_loses_and_repeats_nothing(tmp_path, rows, prefetch):
     """SIGKILL the master rank, then (after a resume) a worker rank: mpiexec
     ends the job each time; every row written stays, once, and none runs again.
-    Each rank holds its next job (--prefetch 1), so results are in flight when
-    the master dies: the durability rule of ambs.evaluator.prefetch."""
+    Each rank holds its next jobs (--prefetch 1, and 8, the most ``auto``
+    queues for short evaluations), so results are in flight when the master
+    dies: the durability rule of ambs.evaluator.prefetch."""
     write_ledger(tmp_path, sleep=0.1)
     log = tmp_path / "executed.log"
     csv_path = tmp_path / "run" / "results.csv"
     rng = random.Random(4)
     max_evals = 45
-    args = ["ledger.py", "--evaluator", "mpi", "--max-evals", str(max_evals), "--seed", "3", "--prefetch", "1",
+    args = ["ledger.py", "--evaluator", "mpi", "--max-evals", str(max_evals), "--seed", "3", "--prefetch", prefetch,
             "-o", "run", "-q"]
     written: dict[str, str] = {}
     trials = repeated = 0

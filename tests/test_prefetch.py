@@ -27,7 +27,15 @@ def test_auto_queues_ahead_when_ranks_would_wait_for_the_master():
     p = Prefetch()
     assert p.depth == 0  # nothing measured yet
     _feed(p, duration=0.001, gap=0.003)  # millisecond evaluations, a 3 ms round trip
-    assert p.depth == 1
+    assert p.depth == 3  # as many as fit in one round trip
+
+
+@pytest.mark.parametrize("duration,gap,depth", [(0.01, 0.0005, 1), (0.001, 0.0015, 2), (0.0, 0.002, MAX_DEPTH),
+                                                (1e-5, 0.002, MAX_DEPTH), (0.0005, 0.002, 4)])
+def test_auto_depth_covers_one_round_trip(duration, gap, depth):
+    p = Prefetch()
+    _feed(p, duration=duration, gap=gap)
+    assert p.depth == depth
 
 
 def test_auto_leaves_long_evaluations_alone():
@@ -39,11 +47,11 @@ def test_auto_leaves_long_evaluations_alone():
 def test_queued_jobs_say_nothing_about_the_round_trip_and_longer_evaluations_turn_it_off():
     p = Prefetch()
     _feed(p, duration=0.001, gap=0.003)
-    assert p.depth == 1
+    assert p.depth == 3
     # Jobs that waited on their rank start right after the last one ended: no gap learned from them.
     gaps = len(p.gaps)
     _feed(p, duration=0.001, gap=0.0, queued=True)
-    assert len(p.gaps) == gaps and p.depth == 1
+    assert len(p.gaps) == gaps and p.depth == 3
     # Evaluations grow (a multi-fidelity search's larger budgets): no longer worth it.
     _feed(p, duration=2.0, gap=0.0, n=80, queued=True)
     assert p.depth == 0

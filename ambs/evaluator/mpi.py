@@ -151,7 +151,7 @@ class MPIEvaluator(Evaluator):
         super().__init__(target, t0, eval_timeout)
         self.target.check_portable(self.name)
         self.MPI = _mpi()
-        self.log_dir = Path(log_dir).resolve() if log_dir is not None else None
+        self.log_dir = str(Path(log_dir).resolve()) if log_dir is not None else None
         if cluster is None:
             raise AmbsError("the mpi evaluator needs a Cluster of worker ranks")
         self.cluster = cluster
@@ -231,7 +231,7 @@ class MPIEvaluator(Evaluator):
         if rank < 0:
             raise RuntimeError("submit() with no free worker")
         if self.log_dir is not None:
-            job.log = str(self.log_dir / log_name(job.job_id))
+            job.log = os.path.join(self.log_dir, log_name(job.job_id))
         if self.busy[rank]:
             self._queued.add(job.job_id)
         self.busy[rank].append(job)

@@ -8,8 +8,8 @@ next job starts it at once, and the master's turnaround overlaps the work.
 
 What it costs: a queued job was proposed before the rank's last result was
 known (one more pending point per rank for a model-based search); and a
-master killed with SIGKILL loses the results in flight, now up to two per
-rank instead of one. Rows are never batched: each is written and flushed
+master killed with SIGKILL loses the results in flight, up to one more per
+queued job. Rows are never batched: each is written and flushed
 before the master tells the search or proposes from it, so nothing the CSV
 holds is lost, and ``--resume`` proposes again what never arrived.
 
@@ -17,14 +17,18 @@ holds is lost, and ``--resume`` proposes again what never arrived.
 (AMBS, evolution, the multi-fidelity methods) without a queue: measured, AMBS
 with queued jobs found worse configurations even at equal wall time (more
 evaluations, each proposed before its rank's last result was known). For
-the others (random, grid) it queues one job per rank while the ranks would
-otherwise spend more than :data:`WAIT_SHARE` of their time waiting for the
-master: the gap between a result's end and the start of the next job handed
-to that rank idle, against the evaluations' durations (medians of the last
-:data:`WINDOW`, each measured on its rank's own clock). While it is on, the
-gaps are measured only when a rank's queue runs dry (the master fell
-behind); durations keep being measured, so evaluations that grow long (a
-multi-fidelity search's larger budgets) turn it off again.
+the others (random, grid) it queues jobs while the ranks would otherwise
+spend more than :data:`WAIT_SHARE` of their time waiting for the master: the
+gap between a result's end and the start of the next job handed to that rank
+idle, against the evaluations' durations (medians of the last
+:data:`WINDOW`, each measured on its rank's own clock). It queues as many
+jobs as fit in one gap (``ceil(gap / duration)``, from 1 to
+:data:`MAX_DEPTH`): a rank with evaluations of a millisecond and a master
+turnaround of two holds two, so that it works through its queue while the
+master catches up. While it is on, the gaps are measured only when a rank's
+queue runs dry (the master fell behind); durations keep being measured, so
+evaluations that grow long (a multi-fidelity search's larger budgets) turn
+it off again.
 """
 
 from __future__ import annotations
@@ -88,4 +92,7 @@ class Prefetch:
         self._last_end[rank] = end
         if len(self.gaps) >= 3 and len(self.durations) >= 3:
             gap, busy = median(self.gaps), median(self.durations)
-            self._auto = 1 if gap > WAIT_SHARE * (gap + busy) else 0
+            if gap <= WAIT_SHARE * (gap + busy):
+                self._auto = 0
+            else:
+                self._auto = MAX_DEPTH if gap >= MAX_DEPTH * busy else max(1, math.ceil(gap / busy))

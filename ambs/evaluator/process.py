@@ -31,6 +31,7 @@ from ambs.errors import AmbsError
 from ambs.evaluator import worker as worker_side
 from ambs.evaluator.base import Evaluator
 from ambs.evaluator.logs import log_name, with_tail
+from ambs.evaluator.logs import release as release_log
 from ambs.evaluator.placement import GPU_VAR, WORKERS_PER_CPU, parse_gpus, too_many_workers, worker_limit
 from ambs.evaluator.worker import limit_memory, thread_env
 from ambs.reports import HALT as _HALT
@@ -71,6 +72,7 @@ def _worker_main(
     try:
         _serve(conn, run, load_error, t0, (worker, host, gpu), memory_mb)
     finally:
+        release_log()  # the empty log kept for a next evaluation
         reaper.end(reaper.descendants())  # what the problem module started too
 
 

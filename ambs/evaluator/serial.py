@@ -12,7 +12,7 @@ from typing import Any
 
 from ambs import reaper
 from ambs.evaluator.base import Evaluator
-from ambs.evaluator.logs import captured, log_name, with_tail
+from ambs.evaluator.logs import captured, log_name, release, with_tail
 from ambs.reports import Reporter
 from ambs.result import Evaluation, Job, Status, execute
 from ambs.target import RunTarget
@@ -71,13 +71,13 @@ class SerialEvaluator(Evaluator):
         try:
             with captured(log) as logged:
                 try:
-                    ev = execute(self.run, job, self.t0, print_traceback=logged, reporter=self._reporter(job))
+                    ev = execute(self.run, job, self.t0, print_traceback=bool(logged), reporter=self._reporter(job))
                 finally:
                     reaper.end_new(before)
         finally:
             if not was:
                 reaper.subreaper(False)
-        if logged:
+        if logged and not logged.empty:
             ev.log = str(log)
             if not ev.ok:
                 ev.error = with_tail(ev.error, log)
@@ -89,6 +89,9 @@ class SerialEvaluator(Evaluator):
         if self.on_report is None:
             return None
         return Reporter(job.job_id, send=self.on_report)
+
+    def close(self) -> None:
+        release()  # the empty log kept for a next evaluation
 
     def cancel(self) -> list[Evaluation]:
         out = []

@@ -146,12 +146,12 @@ def evaluate(run: Callable[..., Any] | None, load_error: str, job: Job, t0: floa
     before = reaper.descendants()
     with captured(log) as logged:
         try:
-            ev = execute(run, job, t0, print_traceback=logged, reporter=reporter)
+            ev = execute(run, job, t0, print_traceback=bool(logged), reporter=reporter)
         finally:
             reaper.end_new(before)  # inside: what it left behind writes to the log, not here
     if memory_mb and ev.status is Status.FAILED and ev.error.split(" ", 1)[0].rstrip(":").endswith("MemoryError"):
         ev.error = f"{ev.error} (over the evaluation memory limit of {memory_mb} MB)"
-    if logged:
+    if logged and not logged.empty:
         ev.log = str(log)
         if ev.status is not Status.OK:
             ev.error = with_tail(ev.error, log)
