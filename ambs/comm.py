@@ -1,13 +1,20 @@
 """Messages between the MPI master (the search) and its worker ranks.
 
-Every message is a pickled Python object sent with one of these tags.
+Every message is a pickled Python object sent with one of these tags. A side
+that waits probes for messages and sleeps between probes (MPICH's blocking
+receive spins, and would keep a core busy that evaluations could use): the
+sleeps double from 20 microseconds up to :func:`poll_cap`.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 
-__all__ = ["Tag"]
+__all__ = ["POLL_MAX", "POLL_MIN", "Tag", "poll_cap"]
+
+POLL_MIN, POLL_MAX = 1e-4, 2e-3  # the longest sleep between probes: its bounds, in seconds
+POLL_SHARE = 0.02  # of a typical evaluation's duration
 
 
 class Tag(enum.IntEnum):
@@ -20,3 +27,14 @@ class Tag(enum.IntEnum):
     FATAL = 7  # worker -> master: the worker cannot go on (text of the cause)
     REPORT = 8  # worker -> master: (job_id, step, value), one in-training report (ambs.reports)
     HALT = 9  # master -> worker: job_id, that evaluation should stop (relayed to its process)
+
+
+def poll_cap(duration: float | None) -> float:
+    """The longest sleep between two probes when evaluations take ``duration``
+    seconds (None: not known yet): 2% of it, from 0.1 to 2 ms. A result or a
+    job then waits for its reader at most about 2% of an evaluation (the
+    ranks' time lost to it), and a master whose evaluations last seconds
+    wakes 500 times a second, not thousands."""
+    if duration is None or not math.isfinite(duration):
+        return POLL_MAX
+    return min(max(POLL_SHARE * duration, POLL_MIN), POLL_MAX)

@@ -92,3 +92,16 @@ def test_auto_leaves_searches_that_learn_without_a_queue():
     assert auto.depth == 0
     forced = Prefetch(1, learning=True)
     assert forced.depth == 1
+
+
+def test_poll_cap_follows_the_evaluations():
+    """An idle side sleeps at most 2% of a typical evaluation between probes, from 0.1 to 2 ms."""
+    from ambs.comm import POLL_MAX, POLL_MIN, poll_cap
+
+    assert poll_cap(None) == poll_cap(float("nan")) == POLL_MAX
+    assert poll_cap(0.0) == POLL_MIN and poll_cap(60.0) == POLL_MAX
+    assert poll_cap(0.05) == pytest.approx(1e-3)
+    p = Prefetch()
+    assert p.typical is None
+    _feed(p, duration=0.01, gap=0.001)
+    assert p.typical == pytest.approx(0.01) and poll_cap(p.typical) == pytest.approx(2e-4)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ambs.comm import Tag
+from ambs.comm import Tag, poll_cap
 from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.evaluator.logs import log_name
@@ -245,6 +245,7 @@ class MPIEvaluator(Evaluator):
         out: list[Evaluation] = []
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = 0.0
+        cap = poll_cap(self.prefetch.typical)
         while True:
             if self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
                 src, tag = status.Get_source(), status.Get_tag()
@@ -270,8 +271,8 @@ class MPIEvaluator(Evaluator):
                 return out
             if deadline is not None and time.monotonic() >= deadline:
                 return out
-            # Back off from spinning while nothing arrives: 20 us up to 2 ms.
-            pause = min(max(pause * 2, 2e-5), 2e-3)
+            # Back off from spinning while nothing arrives (see ambs.comm).
+            pause = min(max(pause * 2, 2e-5), cap)
             time.sleep(pause)
 
     def cancel(self) -> list[Evaluation]:

@@ -23,7 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ambs.comm import Tag
+from ambs.comm import POLL_MAX, Tag, poll_cap
 from ambs.errors import AmbsError
 from ambs.evaluator.placement import GPU_VAR, Placement, rank_env, rank_gpu, world
 from ambs.evaluator.placement import mpi as _mpi
@@ -52,15 +52,15 @@ class _ProblemFinder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, self.path)
 
 
-def _recv_idle(comm: Any, source: int, tag: int, status: Any) -> Any:
-    """``comm.recv`` that sleeps while nothing arrives (20 us, doubling up to 2 ms).
+def _recv_idle(comm: Any, source: int, tag: int, status: Any, cap: float = POLL_MAX) -> Any:
+    """``comm.recv`` that sleeps while nothing arrives (20 us, doubling up to ``cap``).
 
     MPICH's blocking receive spins: an idle worker rank would keep a core busy,
     one that the evaluations of the node's other ranks (or, with more ranks than
     cores, the master) could use."""
     pause = 0.0
     while not comm.Iprobe(source=source, tag=tag, status=status):
-        pause = min(max(pause * 2, 2e-5), 2e-3)
+        pause = min(max(pause * 2, 2e-5), cap)
         time.sleep(pause)
     return comm.recv(source=source, tag=status.Get_tag())
 
@@ -121,6 +121,7 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
               dest=master, tag=Tag.READY)
     queue: deque[Job] = deque()  # jobs handed out ahead (see ambs.evaluator.prefetch)
     running = False
+    cap = POLL_MAX  # the longest sleep while it waits for a job, from its last evaluation
 
     def take(tag: int, msg: Any) -> bool:
         """Act on a message from the master; True when it says stop."""
@@ -147,7 +148,7 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
     try:
         while True:
             if not running and not queue:
-                msg = _recv_idle(comm, master, MPI.ANY_TAG, status)
+                msg = _recv_idle(comm, master, MPI.ANY_TAG, status, cap)
                 if take(status.Get_tag(), msg):
                     return 0
             if drain():
@@ -163,6 +164,7 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
                 ev.worker, ev.host, ev.local_rank = rank, placement.host, placement.local_rank
                 ev.gpu = gpu or ""
                 running = False
+                cap = poll_cap(ev.finished - ev.started)
                 if drain():
                     return 0
                 if queue:  # the next job starts before this result leaves

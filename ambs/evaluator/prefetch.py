@@ -70,6 +70,7 @@ class Prefetch:
         self.durations: deque[float] = deque(maxlen=WINDOW)
         self._last_end: dict[int, float] = {}
         self._auto = 0  # what the rule says, worked out once per result (the master asks per job)
+        self.typical: float | None = None  # the median duration, once three are known
 
     @property
     def depth(self) -> int:
@@ -86,12 +87,14 @@ class Prefetch:
                 and math.isfinite(start) and math.isfinite(end) and end >= start):
             return
         self.durations.append(end - start)
+        if len(self.durations) >= 3:
+            self.typical = median(self.durations)
         prev = self._last_end.get(rank)
         if prev is not None and not queued:
             self.gaps.append(max(start - prev, 0.0))
         self._last_end[rank] = end
-        if len(self.gaps) >= 3 and len(self.durations) >= 3:
-            gap, busy = median(self.gaps), median(self.durations)
+        if len(self.gaps) >= 3 and self.typical is not None:
+            gap, busy = median(self.gaps), self.typical
             if gap <= WAIT_SHARE * (gap + busy):
                 self._auto = 0
             else:
