@@ -9,9 +9,10 @@ seconds and put on the virtual clock, so a slow master shows as idle workers,
 exactly as it would on a machine with that many ranks.
 
 Background fits are simulated as running on a core of their own, as
-``--fit process`` runs them: a fit task runs at once, its real duration is
-measured, and its model is installed once the virtual clock has advanced by
-that duration. (A fit in a thread, ``--fit background``, also holds the
+``--fit process`` runs them (the default here, as under MPI): a fit task runs
+at once, its real duration is measured, and its model is installed once the
+virtual clock has advanced by that duration; the master's side of sending
+the task and receiving the pickled model is measured on its clock. (A fit in a thread, ``--fit background``, also holds the
 interpreter lock the master needs; the simulation does not count that, and
 ``bench/sim_vs_real.py`` measures what it costs.)
 
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ambs.evaluator.base import Evaluator
+from ambs.fitter import process_threads
 from ambs.result import Evaluation, Job, Status, execute
 from ambs.simtime import (
     Duration,
@@ -155,6 +157,7 @@ class SimulatedEvaluator(Evaluator):
     """
 
     name = "simulated"
+    default_fit = "process"  # what it predicts is an MPI master's run (see ambs.evaluator.mpi)
 
     def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float, workers: int,
                  duration: Duration | str, seed: int = 0, virtual: VirtualClock | None = None,
@@ -194,7 +197,7 @@ class SimulatedEvaluator(Evaluator):
         return self.virtual.time()
 
     def fitter_for(self, search: Any, fit: str = "background") -> SimulatedFitter:
-        return SimulatedFitter(search, self.virtual)
+        return SimulatedFitter(search, self.virtual, transfer=fit == "process")
 
     def submit(self, job: Job) -> None:
         now = self.virtual.time()
@@ -278,11 +281,20 @@ class SimulatedFitter:
     A fit task runs at once (its real time set aside from the master's); its
     model is installed when the virtual clock has moved past its start plus
     that time. One fit at a time, like :class:`ambs.fitter.BackgroundFitter`.
+
+    ``transfer``: the fits run in a process of their own (``--fit process``),
+    so the task goes there pickled and the fitted model comes back pickled.
+    Pickling the task and unpickling the model are the master's compute (in
+    the real fitter, its executor's threads do them in the master's
+    process), measured and left on its clock; pickling the model is the
+    fitting process's, set aside and added to the fit's time; the fit uses
+    the threads that process would (:func:`ambs.fitter.process_threads`).
     """
 
-    def __init__(self, search: Any, clock: VirtualClock) -> None:
+    def __init__(self, search: Any, clock: VirtualClock, transfer: bool = False) -> None:
         self.search = search
         self.virtual = clock
+        self.transfer = transfer
         search.background_fit = True
         self._task: Any = None
         self._ready_at = math.inf
@@ -294,17 +306,22 @@ class SimulatedFitter:
         if self._task is not None:
             if now < self._ready_at:
                 return
-            self.search.install(self._task)
-            self._task = None
+            task, self._task = self._task, None
+            if self.transfer:  # the bytes go before the model they hold is installed
+                task = pickle.loads(task)  # noqa: S301 - bytes this process just made
+            self.search.install(task)
             self.fits += 1
         task = self.search.fit_task()
         if task is None:
             return
+        if self.transfer:
+            task = pickle.loads(pickle.dumps(task))  # what the fitting process gets (sent on the master's clock)
         t = time.perf_counter()
-        task.run()
+        task.run(threads=process_threads() if self.transfer else None)
+        done = pickle.dumps(task) if self.transfer else task
         spent = self.virtual.fit_time(time.perf_counter() - t)
         self.fit_seconds += spent
-        self._task, self._ready_at = task, now + spent
+        self._task, self._ready_at = done, now + spent
 
     def close(self) -> None:
         self._task = None

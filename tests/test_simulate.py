@@ -157,14 +157,15 @@ def test_a_fixed_master_cost_repeats_the_run_row_for_row(ambs_main, capfd, tmp_p
     run; fixed ones make the same seed give the same rows, times included, so
     that a benchmark's asynchronous traces can be checked against committed ones."""
     runs = []
-    for name in ("one", "two"):
+    # The model a fitting process sends back pickled proposes as the one fitted in place.
+    for name, fit in (("one", "process"), ("two", "process"), ("three", "background")):
         out = tmp_path / name
         code = ambs_main("simulate", "problems.branin", "--workers", "4", "--duration", "lognormal:60,0.5",
                          "--max-evals", "30", "--seed", "3", "--n-initial-points", "5",
-                         "--master-cost", "0.05,20", "-o", str(out), "-q")
+                         "--master-cost", "0.05,20", "-o", str(out), "-q", "--fit", fit)
         assert code == 0, capfd.readouterr().err
         runs.append([line for line in (out / "results.csv").read_text().splitlines() if not line.startswith("#")])
-    assert len(runs[0]) == 31 and runs[0] == runs[1]
+    assert len(runs[0]) == 31 and runs[0] == runs[1] == runs[2]
     capfd.readouterr()
     # A fit of 20 virtual seconds against evaluations of about 60 on 4 workers:
     # results arrive while a model is being fitted, so some asks use a model
@@ -176,3 +177,62 @@ def test_a_fixed_master_cost_repeats_the_run_row_for_row(ambs_main, capfd, tmp_p
     # fit_seconds counts a fit still running at the end, which ``fits`` (installed) does not.
     assert code == 0 and data["fit_seconds"] in (20.0 * data["fits"], 20.0 * (data["fits"] + 1))
     assert data["fits"] < 30 - 5  # fewer fits than results after the initial design: fits lagged
+
+
+class _SlowToLoad:
+    """A fit task whose model takes 50 ms to unpickle, as a large forest does."""
+
+    def __init__(self) -> None:
+        self.model = None
+
+    def run(self, threads: int | None = None) -> None:
+        self.model = "fitted"
+
+    def __setstate__(self, state: dict) -> None:
+        if state.get("model") is not None:
+            time.sleep(0.05)
+        self.__dict__.update(state)
+
+
+class _OneFit:
+    background_fit = False
+
+    def __init__(self) -> None:
+        self.handed, self.installed = False, []
+
+    def fit_task(self):
+        if self.handed:
+            return None
+        self.handed = True
+        return _SlowToLoad()
+
+    def install(self, task) -> None:
+        self.installed.append(task)
+
+
+@pytest.mark.parametrize("transfer", [True, False])
+def test_a_fitting_process_costs_the_master_the_models_it_receives(transfer):
+    """--fit process (the simulator's default, as under MPI): the model comes
+    back pickled and the master's unpickling is on its clock; fitted in place
+    (--fit background) nothing is."""
+    from ambs.simulate import SimulatedFitter, VirtualClock
+
+    clock = VirtualClock(0.0)
+    search = _OneFit()
+    fitter = SimulatedFitter(search, clock, transfer=transfer)
+    clock.resume()
+    fitter.poll()  # the fit runs at once, set aside; its model is due after its (tiny) time
+    assert not search.installed
+    clock.resume()
+    time.sleep(0.001)
+    fitter.poll()
+    assert len(search.installed) == 1 and search.installed[0].model == "fitted"
+    loaded = clock.master_elapsed()
+    assert (loaded >= 0.05) if transfer else (loaded < 0.05)
+
+
+def test_the_simulator_fits_as_an_mpi_master_does():
+    from ambs.evaluator.mpi import MPIEvaluator
+    from ambs.simulate import SimulatedEvaluator
+
+    assert SimulatedEvaluator.default_fit == MPIEvaluator.default_fit == "process"

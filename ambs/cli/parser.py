@@ -105,7 +105,8 @@ def _add_method_options(g: Any) -> None:
                         "of them and a random sample of the others, so that the master's memory stays bounded "
                         "on long searches (default: 10000; 0: all)"))
     g.add_argument("--fit-jobs", type=positive_int, default=None,
-                   help=_for("fit_jobs", "threads for fitting (default: the master's cores, at most 4)"))
+                   help=_for("fit_jobs", "threads for fitting (default: the master's cores, at most 4; "
+                        "a fit in a process of its own uses one core fewer, so that proposals keep one)"))
     g.add_argument("--grid-steps", type=positive_int, default=5,
                    help=_for("grid_steps", "points per numerical axis (default: 5)"))
     g.add_argument("--population-size", type=positive_int, default=20,

@@ -96,10 +96,13 @@ class FitTask:
         if self.tf is None:
             self.yt, self.tf = transform_targets(self.y, self.transform, self.eps)
 
-    def run(self) -> FitTask:
-        """Fit the surrogate (the expensive part); returns itself."""
+    def run(self, threads: int | None = None) -> FitTask:
+        """Fit the surrogate (the expensive part); returns itself. ``threads``:
+        at most that many fit threads, whatever the search's ``fit_jobs``."""
         t = time.perf_counter()
         model = self._make()
+        if threads and getattr(model, "n_jobs", 0) > threads:
+            model.n_jobs = threads
         self.yt, self.tf = transform_targets(self.y, self.transform, self.eps)
         if self.losses is not None and self.scalarize is not None and hasattr(model, "belief_for"):
             # Rows in the order of their values: scikit-learn's multi-output
