@@ -98,16 +98,20 @@ class BackgroundFitter:
 _THREADS: int | None = None  # the fitting process's cap on fit threads, set as it starts
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (the launcher's binding)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def process_threads() -> int:
     """Threads for a fit in a process of its own: the cores this process may
     run on but one, which the master keeps to propose on (1 to 4). On a
     2-core machine a fit with both cores took a quarter of the master's
     time per result (its proposals waited for a core)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    return max(1, min(n - 1, 4))
+    return max(1, min(usable_cores() - 1, 4))
 
 
 def _child_init(threads: int | None = None) -> None:

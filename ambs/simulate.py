@@ -12,8 +12,9 @@ Background fits are simulated as running on a core of their own, as
 ``--fit process`` runs them (the default here, as under MPI): a fit task runs
 at once, its real duration is measured, and its model is installed once the
 virtual clock has advanced by that duration; the master's side of sending
-the task and receiving the pickled model is measured on its clock. (A fit in a thread, ``--fit background``, also holds the
-interpreter lock the master needs; the simulation does not count that, and
+the task and receiving the pickled model is measured on its clock. (A fit
+in a thread, ``--fit background``, also holds the interpreter lock the
+master needs; the simulation does not count that, and
 ``bench/sim_vs_real.py`` measures what it costs.)
 
 Measured seconds differ from run to run, and so does the order in which
@@ -286,8 +287,9 @@ class SimulatedFitter:
     so the task goes there pickled and the fitted model comes back pickled.
     Pickling the task and unpickling the model are the master's compute (in
     the real fitter, its executor's threads do them in the master's
-    process), measured and left on its clock; pickling the model is the
-    fitting process's, set aside and added to the fit's time; the fit uses
+    process), measured and left on its clock; unpickling the task and
+    pickling the model are the fitting process's, set aside and added to
+    the fit's time; the fit uses
     the threads that process would (:func:`ambs.fitter.process_threads`).
     """
 
@@ -314,9 +316,10 @@ class SimulatedFitter:
         task = self.search.fit_task()
         if task is None:
             return
-        if self.transfer:
-            task = pickle.loads(pickle.dumps(task))  # what the fitting process gets (sent on the master's clock)
+        sent = pickle.dumps(task) if self.transfer else None  # on the master's clock
         t = time.perf_counter()
+        if sent is not None:  # the fitting process's from here on
+            task = pickle.loads(sent)  # noqa: S301 - bytes this process just made
         task.run(threads=process_threads() if self.transfer else None)
         done = pickle.dumps(task) if self.transfer else task
         spent = self.virtual.fit_time(time.perf_counter() - t)

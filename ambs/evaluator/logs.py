@@ -34,6 +34,7 @@ def log_name(job_id: int) -> str:
 
 _c_fflush: Any = None  # C's fflush, looked up once (a lookup opens the C library)
 _made: set[str] = set()  # log folders known to exist
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 def _flush_all() -> None:
@@ -56,15 +57,14 @@ def _flush_all() -> None:
 def _open_log(path: str) -> int:
     """A descriptor of ``path``, created or emptied, its folder made the first time."""
     folder = os.path.dirname(path) or "."
-    if folder not in _made:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        _made.add(folder)
-    try:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-    except FileNotFoundError:  # the folder was removed meanwhile
-        _made.discard(folder)
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    if folder in _made:
+        try:
+            return os.open(path, _LOG_FLAGS, 0o644)
+        except FileNotFoundError:  # the folder was removed meanwhile
+            pass
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    _made.add(folder)
+    return os.open(path, _LOG_FLAGS, 0o644)
 
 
 class _Kept:
@@ -120,11 +120,20 @@ class Capture:
     after the block, ``empty`` says the evaluation printed nothing, and so
     keeps no log (its ``log`` cell stays empty)."""
 
-    def __init__(self, on: bool) -> None:
-        self.on, self.empty = on, False
+    def __init__(self, path: str | None = None) -> None:
+        self.path, self.empty = path, False
 
     def __bool__(self) -> bool:
-        return self.on
+        return self.path is not None
+
+    def name_in(self, ev: Any) -> None:
+        """Name the kept log in ``ev``'s row, and end a failure's error with
+        the log's last lines (nothing when no log was kept)."""
+        if self.path is None or self.empty:
+            return
+        ev.log = self.path
+        if not ev.ok:
+            ev.error = with_tail(ev.error, self.path)
 
 
 @contextmanager
@@ -138,19 +147,19 @@ def captured(path: str | None) -> Iterator[Capture]:
     and a file that stays empty is not removed but taken, renamed, by the
     next evaluation of the process (:class:`_Kept`, :func:`release`)."""
     if not path:
-        yield Capture(False)
+        yield Capture()
         return
     try:
         fd = _Kept.take(path)
     except OSError:
-        yield Capture(False)
+        yield Capture()
         return
     _flush_all()
     saved = (os.dup(1), os.dup(2))
     streams = sys.stdout, sys.stderr
     # One line-buffered stream for both: their lines stay in the order written.
     stream = open(fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)
-    capture = Capture(True)
+    capture = Capture(path)
     try:
         os.dup2(fd, 1)
         os.dup2(fd, 2)

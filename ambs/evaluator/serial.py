@@ -12,7 +12,7 @@ from typing import Any
 
 from ambs import reaper
 from ambs.evaluator.base import Evaluator
-from ambs.evaluator.logs import captured, log_name, release, with_tail
+from ambs.evaluator.logs import captured, log_name, release
 from ambs.reports import Reporter
 from ambs.result import Evaluation, Job, Status, execute
 from ambs.target import RunTarget
@@ -77,10 +77,7 @@ class SerialEvaluator(Evaluator):
         finally:
             if not was:
                 reaper.subreaper(False)
-        if logged and not logged.empty:
-            ev.log = str(log)
-            if not ev.ok:
-                ev.error = with_tail(ev.error, log)
+        logged.name_in(ev)
         ev.worker, ev.host = 0, self.host
         return [ev]
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ambs import reaper
-from ambs.evaluator.logs import captured, with_tail
+from ambs.evaluator.logs import captured
 from ambs.result import Evaluation, Job, Status, execute
 from ambs.target import RunTarget
 
@@ -151,8 +151,5 @@ def evaluate(run: Callable[..., Any] | None, load_error: str, job: Job, t0: floa
             reaper.end_new(before)  # inside: what it left behind writes to the log, not here
     if memory_mb and ev.status is Status.FAILED and ev.error.split(" ", 1)[0].rstrip(":").endswith("MemoryError"):
         ev.error = f"{ev.error} (over the evaluation memory limit of {memory_mb} MB)"
-    if logged and not logged.empty:
-        ev.log = str(log)
-        if ev.status is not Status.OK:
-            ev.error = with_tail(ev.error, log)
+    logged.name_in(ev)
     return ev

@@ -9,7 +9,6 @@ the command line, whose flags serve every method.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ambs.errors import AmbsError
@@ -45,11 +44,9 @@ def options_of(method: str) -> tuple[str, ...]:
 
 def fit_cores() -> int:
     """Cores for fitting: those this process may run on (the launcher's binding), at most 4."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    return max(1, min(n, 4))
+    from ambs.fitter import usable_cores
+
+    return max(1, min(usable_cores(), 4))
 
 
 def make_search(method: str, problem: Problem, seed: int | None = None, **options: Any) -> Search:
