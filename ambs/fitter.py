@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ambs.search.base import Search
 
-__all__ = ["FITS", "BackgroundFitter", "Fitter", "ProcessFitter"]
+__all__ = ["FITS", "BackgroundFitter", "Fitter", "ProcessFitter", "fitting_process", "ready", "run_fit"]
 
 FITS = ("auto", "background", "process", "sync")  # where a search's fits run (ambs search --fit)
 
@@ -123,13 +123,23 @@ def _child_init(threads: int | None = None) -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-def _ready() -> bool:
+def fitting_process() -> ProcessPoolExecutor:
+    """A process of its own for fits, one at a time (spawned: safe under MPI and
+    threads), fitting with :func:`process_threads` threads and deaf to the
+    signals the master handles."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"), initializer=_child_init,
+                               initargs=(process_threads(),))
+
+
+def ready() -> bool:
+    """What a fitting process runs first: it loads scikit-learn and the surrogates."""
     import ambs.search.ambs  # noqa: F401 - scikit-learn and the surrogates, loaded before the first fit
 
     return True
 
 
-def _fit(task: Any) -> Any:
+def run_fit(task: Any) -> Any:
+    """What a fitting process runs for each task: the fit, with its cap on threads."""
     return task.run(threads=_THREADS)
 
 
@@ -152,10 +162,8 @@ class ProcessFitter:
     def __init__(self, search: Search, warm: Callable[[], Any] | None = None) -> None:
         self.search = search
         search.background_fit = True
-        self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            max_workers=1, mp_context=mp.get_context("spawn"), initializer=_child_init,
-            initargs=(process_threads(),))
-        self._future: Future | None = self._pool.submit(warm or _ready)
+        self._pool: ProcessPoolExecutor | None = fitting_process()
+        self._future: Future | None = self._pool.submit(warm or ready)
         self._warming = True
         self._bridge: BackgroundFitter | None = None  # fits while the child loads
         self._thread: BackgroundFitter | None = None  # fits after the child died
@@ -208,7 +216,7 @@ class ProcessFitter:
         if task is not None:
             assert self._pool is not None
             try:
-                self._future = self._pool.submit(_fit, task)
+                self._future = self._pool.submit(run_fit, task)
             except BrokenProcessPool:
                 self._fall_back()
 

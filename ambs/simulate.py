@@ -15,7 +15,9 @@ virtual clock has advanced by that duration; the master's side of sending
 the task and receiving the pickled model is measured on its clock. (A fit
 in a thread, ``--fit background``, also holds the interpreter lock the
 master needs; the simulation does not count that, and
-``bench/sim_vs_real.py`` measures what it costs.)
+``bench/sim_vs_real.py`` measures what it costs.) With ``--live-fits``
+(:class:`ambs.simfit.LiveFitter`) the fits really run in a fitting process
+beside the master instead, to check a prediction against this machine.
 
 Measured seconds differ from run to run, and so does the order in which
 results reach the search. A :class:`MasterCost` replaces the measurements
@@ -31,7 +33,6 @@ spends an allocation on it.
 from __future__ import annotations
 
 import heapq
-import math
 import pickle
 import time
 from collections.abc import Callable
@@ -41,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from ambs.evaluator.base import Evaluator
-from ambs.fitter import process_threads
 from ambs.result import Evaluation, Job, Status, execute
+from ambs.simfit import LiveFitter, SimulatedFitter
 from ambs.simtime import (
     Duration,
     MasterCost,
@@ -155,6 +156,10 @@ class SimulatedEvaluator(Evaluator):
             is handed out, a result reaches the master that much after its
             evaluation ends, and the master pickles jobs and unpickles results
             as its own compute. None: messages are free and instant.
+        live_fits: fits really run in a fitting process beside the master
+            and the virtual clock waits for them (:class:`LiveFitter`), to
+            check the simulator against this machine; otherwise each fit
+            is measured and given a core of its own (:class:`SimulatedFitter`).
     """
 
     name = "simulated"
@@ -163,8 +168,9 @@ class SimulatedEvaluator(Evaluator):
     def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float, workers: int,
                  duration: Duration | str, seed: int = 0, virtual: VirtualClock | None = None,
                  master_cost: MasterCost | str | None = None,
-                 message_cost: MessageCost | str | None = None) -> None:
+                 message_cost: MessageCost | str | None = None, live_fits: bool = False) -> None:
         super().__init__(target, t0)
+        self.live_fits = live_fits
         if isinstance(message_cost, str):
             message_cost = parse_message_cost(message_cost)
         self.message_cost = message_cost
@@ -197,7 +203,9 @@ class SimulatedEvaluator(Evaluator):
     def clock(self) -> float:
         return self.virtual.time()
 
-    def fitter_for(self, search: Any, fit: str = "background") -> SimulatedFitter:
+    def fitter_for(self, search: Any, fit: str = "background") -> SimulatedFitter | LiveFitter:
+        if self.live_fits:
+            return LiveFitter(search, self.virtual)
         return SimulatedFitter(search, self.virtual, transfer=fit == "process")
 
     def submit(self, job: Job) -> None:
@@ -274,60 +282,6 @@ class SimulatedEvaluator(Evaluator):
                                   started=r.start - self.t0, finished=now - self.t0,
                                   worker=r.worker, host="simulated", local_rank=r.worker - 1))
         return out
-
-
-class SimulatedFitter:
-    """Background fits on a core of their own, on the virtual clock.
-
-    A fit task runs at once (its real time set aside from the master's); its
-    model is installed when the virtual clock has moved past its start plus
-    that time. One fit at a time, like :class:`ambs.fitter.BackgroundFitter`.
-
-    ``transfer``: the fits run in a process of their own (``--fit process``),
-    so the task goes there pickled and the fitted model comes back pickled.
-    Pickling the task and unpickling the model are the master's compute (in
-    the real fitter, its executor's threads do them in the master's
-    process), measured and left on its clock; unpickling the task and
-    pickling the model are the fitting process's, set aside and added to
-    the fit's time; the fit uses
-    the threads that process would (:func:`ambs.fitter.process_threads`).
-    """
-
-    def __init__(self, search: Any, clock: VirtualClock, transfer: bool = False) -> None:
-        self.search = search
-        self.virtual = clock
-        self.transfer = transfer
-        search.background_fit = True
-        self._task: Any = None
-        self._ready_at = math.inf
-        self.fits = 0
-        self.fit_seconds = 0.0
-
-    def poll(self) -> None:
-        now = self.virtual.time()
-        if self._task is not None:
-            if now < self._ready_at:
-                return
-            task, self._task = self._task, None
-            if self.transfer:  # the bytes go before the model they hold is installed
-                task = pickle.loads(task)  # noqa: S301 - bytes this process just made
-            self.search.install(task)
-            self.fits += 1
-        task = self.search.fit_task()
-        if task is None:
-            return
-        sent = pickle.dumps(task) if self.transfer else None  # on the master's clock
-        t = time.perf_counter()
-        if sent is not None:  # the fitting process's from here on
-            task = pickle.loads(sent)  # noqa: S301 - bytes this process just made
-        task.run(threads=process_threads() if self.transfer else None)
-        done = pickle.dumps(task) if self.transfer else task
-        spent = self.virtual.fit_time(time.perf_counter() - t)
-        self.fit_seconds += spent
-        self._task, self._ready_at = done, now + spent
-
-    def close(self) -> None:
-        self._task = None
 
 
 @dataclass

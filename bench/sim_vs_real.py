@@ -51,12 +51,14 @@ def utilization(csv_path: Path, workers: int) -> dict[str, float]:
     sub = [float(r["submitted"]) for r in rows]
     t0, t1 = min(sub), max(sub)
     busy = sum(max(min(float(r["finished"]), t1) - max(float(r["started"]), t0), 0.0) for r in rows)
-    return {"utilization": busy / (workers * (t1 - t0)), "span": t1 - t0, "evaluations": len(rows)}
+    return {"utilization": busy / (workers * (t1 - t0)), "span": t1 - t0, "evaluations": len(rows),
+            "asks": len(set(sub))}
 
 
 def one(evaluator: str, workers: int, duration: str, evals: int, seed: int, out: Path, fit: str = "background",
-        message_cost: str = "none", **method_options: object) -> dict[str, float]:
-    options = {"duration": duration, "message_cost": message_cost} if evaluator == "simulated" else {}
+        message_cost: str = "none", live_fits: bool = False, **method_options: object) -> dict[str, float]:
+    options = ({"duration": duration, "message_cost": message_cost, "live_fits": live_fits}
+               if evaluator == "simulated" else {})
     if evaluator == "mpi":  # the simulator hands a worker its next job only when it is free
         options = {"prefetch": 0}
     # The real workers sleep; the simulated ones take their time on the virtual clock only.
@@ -76,6 +78,7 @@ def one(evaluator: str, workers: int, duration: str, evals: int, seed: int, out:
     if evaluator != "simulated":
         row["master_busy"] = 1.0 - ph["wait"] / max(res.summary.elapsed, 1e-9)
     row["real_seconds"] = wall
+    row["fits"] = res.fitter.fits if res.fitter is not None else 0
     return row
 
 
@@ -93,6 +96,8 @@ def main() -> None:
     ap.add_argument("--message-cost", default=PIPE,
                     help="the simulated messages' cost (as ambs simulate --message-cost); default: a pipe "
                          f"between two processes of this machine, {PIPE}")
+    ap.add_argument("--live-fits", action="store_true",
+                    help="the simulated run's fits run for real beside its master (ambs simulate --live-fits)")
     ap.add_argument("--fit-jobs", type=int, default=None,
                     help="threads for the background fit (default: as ambs search, the cores, at most 4)")
     ap.add_argument("--json", default=None)
@@ -102,20 +107,20 @@ def main() -> None:
         args.workers = [size - 1]
     if rank == 0:
         print(f"{'workers':>7} {'run':>9} {'evals':>5} {'util':>7} {'master ms/result':>16} "
-              f"{'record':>7} {'tell':>6} {'ask':>7} {'submit':>6} {'real s':>7}", flush=True)
+              f"{'record':>7} {'tell':>6} {'ask':>7} {'submit':>6} {'real s':>7} {'asks':>5} {'fits':>5}", flush=True)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for w in args.workers:
             for ev in (args.evaluator, "simulated"):
                 r = one(ev, w, args.duration, w * args.waves, args.seed, Path(tmp) / f"{ev}-{w}", args.fit,
-                        args.message_cost,
+                        args.message_cost, args.live_fits,
                         **({"fit_jobs": args.fit_jobs} if args.fit_jobs else {}))
                 if not r:
                     return  # a worker rank: the master prints
                 p = r["phases_ms"]
                 print(f"{w:>7} {ev:>9} {r['evaluations']:>5} {r['utilization']:>7.2%} {r['master_ms']:>16.2f} "
                       f"{p['record']:>7.3f} {p['tell']:>6.3f} {p['ask']:>7.2f} {p['submit']:>6.3f} "
-                      f"{r['real_seconds']:>7.0f}", flush=True)
+                      f"{r['real_seconds']:>7.0f} {r['asks']:>5} {r['fits']:>5}", flush=True)
                 out.append({"workers": w, "evaluator": ev, "duration": args.duration, **r})
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -236,3 +236,58 @@ def test_the_simulator_fits_as_an_mpi_master_does():
     from ambs.simulate import SimulatedEvaluator
 
     assert SimulatedEvaluator.default_fit == MPIEvaluator.default_fit == "process"
+
+
+def test_a_live_fit_is_installed_at_its_real_duration_on_the_virtual_clock():
+    """--live-fits: the fit really runs in a fitting process; its model is
+    installed once the virtual clock has passed the fit's start plus the real
+    seconds it took, and where the virtual clock runs ahead, the simulation
+    waits for the fit off the master's clock."""
+    from ambs import AMBS, Problem
+    from ambs.simulate import LiveFitter, VirtualClock
+
+    p = Problem()
+    p.add_hyperparameter((-5.0, 5.0), "x")
+    p.add_hyperparameter((-5.0, 5.0), "y")
+    search = AMBS(p, random_state=0, n_initial_points=5)
+    search.tell([(c, -c["x"] ** 2 - c["y"] ** 2) for c in search.ask(5)])
+    clock = VirtualClock(0.0)
+    fitter = LiveFitter(search, clock)
+    try:
+        clock.resume()
+        fitter.poll()  # the first fit goes to the fitting process
+        assert fitter._future is not None and search.n_fits == 0
+        t = time.perf_counter()
+        assert fitter._done.wait(60), "the fit did not end"
+        clock.exclude(time.perf_counter() - t)  # the fit ended in real time, not yet in virtual time
+        fitter.poll()
+        assert fitter.fits == 0, "installed before the virtual clock reached its end"
+        clock.now += fitter._took  # now it has
+        fitter.poll()
+        assert fitter.fits == 1 and fitter.fit_seconds == fitter._took > 0 and search._fitted_on == 5
+        # A second fit, with the virtual clock far ahead of the real one: the
+        # poll waits for the fit, and the wait is not the master's compute.
+        search.tell([(c, -c["x"] ** 2 - c["y"] ** 2) for c in search.ask(3)])
+        fitter.poll()
+        assert fitter._future is not None
+        clock.now += 1000.0
+        clock.resume()
+        fitter.poll()
+        assert fitter.fits == 2 and search._fitted_on == 8 and fitter.waited > 0
+        assert clock.master_elapsed() < fitter.waited
+    finally:
+        fitter.close()
+
+
+def test_live_fits_with_a_fixed_master_cost_is_a_one_line_error(ambs_main, capfd):
+    code = ambs_main("simulate", "problems.branin", "--workers", "4", "--duration", "const:1",
+                     "--max-evals", "8", "--live-fits", "--master-cost", "0.1,1")
+    err = capfd.readouterr().err
+    assert code == 2 and "--live-fits" in err and "Traceback" not in err
+
+
+def test_simulate_with_live_fits_runs_a_search(ambs_main, capfd):
+    code = ambs_main("simulate", "problems.branin", "--workers", "4", "--duration", "lognormal:0.05,0.5",
+                     "--max-evals", "40", "--n-initial-points", "5", "--live-fits", "--json")
+    data = json.loads(capfd.readouterr().out)
+    assert code == 0 and data["evaluations"] == 40 and data["fits"] >= 1

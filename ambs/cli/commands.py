@@ -338,13 +338,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.max_evals is None:
         args.max_evals = DEFAULT_MAX_EVALS
     _check_budget_options(args)
+    if args.live_fits and (args.fit not in ("auto", "process") or master_cost is not None):
+        raise AmbsError("--live-fits runs and measures the fits in a process of their own: it goes with "
+                        "--fit auto or process and a measured --master-cost")
     rss = RssSampler(args.max_evals)
     with tempfile.TemporaryDirectory(prefix="ambs-simulate-") as tmp:
         result = run_search(
             args.problem, method=args.method, evaluator="simulated", max_evals=args.max_evals,
             output=Path(args.output) if args.output else Path(tmp) / "run", walltime=args.walltime,
             workers=args.workers, seed=args.seed, fit=args.fit, quiet=True, progress=not (args.quiet or args.json),
-            evaluator_options={"duration": duration, "master_cost": master_cost, "message_cost": message_cost},
+            evaluator_options={"duration": duration, "master_cost": master_cost, "message_cost": message_cost,
+                               "live_fits": args.live_fits},
             settings=_settings_simulate(args), on_result=rss.on_result, **_method_options(args))
     assert result is not None and result.evaluator is not None
     out = report(result.evaluator, result.fitter, result.search, result.summary, rss)  # type: ignore[arg-type]
@@ -366,7 +370,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _settings_simulate(args: argparse.Namespace) -> dict[str, Any]:
     d = {k: getattr(args, k) for k in METHOD_OPTIONS if hasattr(args, k)}
     d.update(workers=args.workers, duration=args.duration, master_cost=args.master_cost,
-             message_cost=args.message_cost, simulated=True)
+             message_cost=args.message_cost, simulated=True, live_fits=args.live_fits)
     return d
 
 

@@ -357,6 +357,11 @@ def _add_simulate_parser(sub: Any) -> None:
                    help="what each job and result costs in transit: slingshot (default: 2 us latency, "
                         "25 GB/s, an HPE Slingshot-11 network), none, or LATENCY,BANDWIDTH in seconds and "
                         "bytes per second; the master's pickling and unpickling are measured as its compute")
+    g.add_argument("--live-fits", action="store_true",
+                   help="run the fits for real in a fitting process beside the simulated master, the "
+                        "virtual clock waiting for them, instead of giving each a core of its own: slower "
+                        "(the simulation keeps the real fits' pace), for checking the prediction against "
+                        "this machine")
     g.add_argument("--json", action="store_true", help="print the results as one JSON object")
     g.add_argument("--output", "-o", default=None,
                    help="also keep the simulated run's results.csv here (times are virtual)")
