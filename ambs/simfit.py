@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import math
 import pickle
+import sys
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from ambs.fitter import fitting_process, process_threads, ready, run_fit
+from ambs.fitter import fitting_process, give_back_memory, process_threads, ready, run_fit
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -32,6 +36,28 @@ if TYPE_CHECKING:
     from ambs.simulate import VirtualClock
 
 __all__ = ["LiveFitter", "SimulatedFitter"]
+
+
+_HELD: bytes | None = None  # in a fitting process: the pickled model of its last fit
+
+
+def fit_and_hold(sent: bytes) -> float:
+    """In a fitting process: fit a pickled task and keep the pickled model
+    until :func:`take_held`; returns the seconds this took (unpickling the
+    task, the fit, pickling the model)."""
+    global _HELD
+    t = time.perf_counter()
+    task = pickle.loads(sent)  # noqa: S301 - bytes the simulating process made for this process
+    run_fit(task)
+    _HELD = pickle.dumps(task)
+    return time.perf_counter() - t
+
+
+def take_held() -> bytes | None:
+    """In a fitting process: hand over the pickled model of the last fit."""
+    global _HELD
+    held, _HELD = _HELD, None
+    return held
 
 
 class SimulatedFitter:
@@ -43,12 +69,17 @@ class SimulatedFitter:
 
     ``transfer``: the fits run in a process of their own (``--fit process``),
     so the task goes there pickled and the fitted model comes back pickled.
+    Here too they run in a fitting process (:func:`ambs.fitter.fitting_process`,
+    with the threads that process would have), one at a time while the
+    simulation waits, so that what a fit allocates is not counted in the
+    master's memory; the model stays there, pickled, until it is due.
     Pickling the task and unpickling the model are the master's compute (in
     the real fitter, its executor's threads do them in the master's
     process), measured and left on its clock; unpickling the task and
-    pickling the model are the fitting process's, set aside and added to
-    the fit's time; the fit uses
-    the threads that process would (:func:`ambs.fitter.process_threads`).
+    pickling the model are the fitting process's, measured there and added
+    to the fit's time. Moving the bytes between the processes is left out
+    (in a real run the executor's thread reads them while the master works).
+    Should the fitting process die, the fits go on in this process.
     """
 
     def __init__(self, search: Any, clock: VirtualClock, transfer: bool = False) -> None:
@@ -56,7 +87,13 @@ class SimulatedFitter:
         self.virtual = clock
         self.transfer = transfer
         search.background_fit = True
-        self._task: Any = None
+        self._pool: ProcessPoolExecutor | None = None
+        if transfer:
+            t = time.perf_counter()
+            self._pool = fitting_process()
+            self._pool.submit(ready).result()
+            clock.exclude(time.perf_counter() - t)
+        self._task: Any = None  # the fitted task (in this process), or True (held by the fitting process)
         self._ready_at = math.inf
         self.fits = 0
         self.fit_seconds = 0.0
@@ -68,24 +105,65 @@ class SimulatedFitter:
                 return
             task, self._task = self._task, None
             if self.transfer:  # the bytes go before the model they hold is installed
-                task = pickle.loads(task)  # noqa: S301 - bytes this process just made
+                if task is True:
+                    task = self._aside(self._call, take_held)
+                task = pickle.loads(task)  # noqa: S301 - bytes this process's fitting process made
             self.search.install(task)
+            give_back_memory()
             self.fits += 1
         task = self.search.fit_task()
         if task is None:
             return
-        sent = pickle.dumps(task) if self.transfer else None  # on the master's clock
+        if not self.transfer:
+            t = time.perf_counter()
+            task.run()
+            self._start(task, now, time.perf_counter() - t)
+            return
+        sent = pickle.dumps(task)  # on the master's clock
+        if self._pool is not None:
+            measured = self._aside(self._call, fit_and_hold, sent)
+            if measured is not None:
+                self._start(True, now, measured)
+                return
+        t = time.perf_counter()  # the fitting process died: fit here
+        task = pickle.loads(sent)  # noqa: S301 - bytes this process just made
+        task.run(threads=process_threads())
+        done = pickle.dumps(task)
+        self._start(done, now, time.perf_counter() - t)
+
+    def _aside(self, call: Callable[..., Any], *args: Any) -> Any:
+        """Run ``call`` off the master's clock."""
         t = time.perf_counter()
-        if sent is not None:  # the fitting process's from here on
-            task = pickle.loads(sent)  # noqa: S301 - bytes this process just made
-        task.run(threads=process_threads() if self.transfer else None)
-        done = pickle.dumps(task) if self.transfer else task
-        spent = self.virtual.fit_time(time.perf_counter() - t)
+        try:
+            return call(*args)
+        finally:
+            self.virtual.exclude(time.perf_counter() - t)
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in the fitting process; None if it died."""
+        assert self._pool is not None
+        try:
+            return self._pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            print("ambs: note: the simulator's fitting process died; fits go on in the simulating process",
+                  file=sys.stderr, flush=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            return None
+
+    def _start(self, done: Any, now: float, measured: float) -> None:
+        """A fit that took ``measured`` real seconds is due that long (or the fixed cost) after ``now``."""
+        if done is not True:  # a fit in the fitting process was set aside whole, round trip and all
+            self.virtual.exclude(measured)
+        spent = measured if self.virtual.cost is None else self.virtual.cost.fit
         self.fit_seconds += spent
         self._task, self._ready_at = done, now + spent
 
     def close(self) -> None:
         self._task = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class LiveFitter:
@@ -138,6 +216,7 @@ class LiveFitter:
             task = self._future.result()  # an exception in the fit surfaces here
             self._future = None
             self.search.install(task)
+            give_back_memory()
             self.fits += 1
             self.fit_seconds += self._took
         task = self.search.fit_task()

@@ -119,12 +119,6 @@ class VirtualClock:
         """Take real seconds spent on something that is not the master's (a simulated fit)."""
         self._excluded += seconds
 
-    def fit_time(self, measured: float) -> float:
-        """The virtual seconds of a background fit that took ``measured`` real ones:
-        set aside from the master's time, and charged as measured or fixed."""
-        self.exclude(measured)
-        return measured if self.cost is None else self.cost.fit
-
 
 @dataclass(order=True)
 class _Running:
