@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ambs.search.base import Search
 
-__all__ = ["FITS", "BackgroundFitter", "Fitter", "ProcessFitter", "fitting_process", "give_back_memory", "ready",
-           "run_fit"]
+__all__ = ["FITS", "BackgroundFitter", "Fitter", "ProcessFitter", "fitting_process", "ready", "run_fit"]
 
 FITS = ("auto", "background", "process", "sync")  # where a search's fits run (ambs search --fit)
 
@@ -82,7 +81,6 @@ class BackgroundFitter:
             task = self._future.result()  # an exception in the fit surfaces here
             self._future = None
             self.search.install(task)
-            give_back_memory()
             self.fits += 1
             self.fit_seconds += task.seconds
         if not start:
@@ -98,30 +96,6 @@ class BackgroundFitter:
 
 
 _THREADS: int | None = None  # the fitting process's cap on fit threads, set as it starts
-_TRIM: Any = None  # glibc's malloc_trim, looked up once (False: not glibc)
-
-
-def give_back_memory() -> None:
-    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``).
-
-    Called once a new model is installed and the old one freed. glibc raises
-    its threshold for serving large blocks from their own mappings as such
-    blocks are freed (up to 32 MB), so later models and fits land in the heap
-    and their freed pages stay in the master's resident memory: measured at
-    65,536 simulated workers, 1,036 MB after 13,000 results, 697 MB with the
-    threshold held. A trim per fit costs a few milliseconds off the
-    dispatch path's hot loop; elsewhere than glibc it does nothing.
-    """
-    global _TRIM
-    if _TRIM is None:
-        try:
-            import ctypes
-
-            _TRIM = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError):
-            _TRIM = False
-    if _TRIM:
-        _TRIM(0)
 
 
 def usable_cores() -> int:
@@ -236,7 +210,6 @@ class ProcessFitter:
                 return
             self._future = None
             self.search.install(task)
-            give_back_memory()
             self.fits += 1
             self.fit_seconds += task.seconds
         task = self.search.fit_task()

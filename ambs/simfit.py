@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from ambs.fitter import fitting_process, give_back_memory, process_threads, ready, run_fit
+from ambs.fitter import fitting_process, process_threads, ready, run_fit
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -109,7 +109,6 @@ class SimulatedFitter:
                     task = self._aside(self._call, take_held)
                 task = pickle.loads(task)  # noqa: S301 - bytes this process's fitting process made
             self.search.install(task)
-            give_back_memory()
             self.fits += 1
         task = self.search.fit_task()
         if task is None:
@@ -216,7 +215,6 @@ class LiveFitter:
             task = self._future.result()  # an exception in the fit surfaces here
             self._future = None
             self.search.install(task)
-            give_back_memory()
             self.fits += 1
             self.fit_seconds += self._took
         task = self.search.fit_task()

@@ -295,6 +295,7 @@ class SimulationReport:
     fit_seconds: float
     stop_reason: str
     rss_mb: dict[int, float]
+    rss_peak_mb: float = 0.0  # the most the master held at any moment (transients too)
     master_breakdown: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -311,6 +312,18 @@ def rss_mb() -> float:
     import os
 
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def rss_peak_mb() -> float:
+    """This process's peak resident memory so far, in MiB (VmHWM; 0 where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Duration, max_evals: int,
@@ -402,4 +415,5 @@ def report(evaluator: SimulatedEvaluator, fitter: Any, search: Any, summary: Any
         master_seconds=clock.master_seconds, master_seconds_per_result=clock.master_seconds / max(n, 1),
         best_objective=summary.best_objective, fits=(fitter.fits if fitter else search.n_fits),
         fit_seconds=(fitter.fit_seconds if fitter else 0.0), stop_reason=summary.stop_reason, rss_mb=rss.rss,
+        rss_peak_mb=rss_peak_mb(),
     )

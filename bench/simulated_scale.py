@@ -6,8 +6,8 @@ and evaluation-time distribution, and prints one table row each:
 utilization while there is work to hand out, the same including the final
 drain, master milliseconds per result (and by phase: writing rows, telling,
 folding results and lies into the forest, the rest of the acquisition,
-submitting, the loop), fits, and the master's resident memory at the start
-and the end.
+submitting, the loop), fits, and the master's resident memory at the start,
+at the end and at its peak (transients such as a model being received too).
 
     .venv/bin/python bench/simulated_scale.py [--workers 128 1024 4096]
         [--durations lognormal:60,0.5 lognormal:5,0.5] [--waves 3] [--json FILE]
@@ -55,7 +55,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     print(f"{'workers':>7} {'duration':>18} {'evals':>6} {'util':>7} {'util+drain':>10} "
-          f"{'ms/result':>9} {'fits':>5} {'RSS MB start->end':>18} {'real s':>7}", flush=True)
+          f"{'ms/result':>9} {'fits':>5} {'RSS MB start->end':>18} {'peak':>5} {'real s':>7}", flush=True)
     for duration in args.durations:
         for w in args.workers:
             n = max(int(args.waves * w), args.min_evals)
@@ -64,7 +64,8 @@ def main() -> None:
             first, last = rss[min(rss, key=int)], rss[max(rss, key=int)]
             print(f"{w:>7} {duration:>18} {r['evaluations']:>6} {r['utilization']:>7.2%} "
                   f"{r['utilization_total']:>10.2%} {r['master_seconds_per_result'] * 1e3:>9.2f} "
-                  f"{r['fits']:>5} {first:>8.0f} -> {last:<7.0f} {r['real_seconds']:>7.0f}", flush=True)
+                  f"{r['fits']:>5} {first:>8.0f} -> {last:<7.0f} {r.get('rss_peak_mb', 0):>5.0f} {r['real_seconds']:>7.0f}",
+                  flush=True)
             per = r.get("master_breakdown", {})
             print("        master ms/result: " + ", ".join(
                 f"{k} {v / max(r['evaluations'], 1) * 1e3:.3f}" for k, v in per.items()), flush=True)

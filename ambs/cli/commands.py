@@ -363,6 +363,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
           f"{out.fits} fits, {out.fit_seconds:.2f} s fitting")
     per = ", ".join(f"{k} {v / max(out.evaluations, 1) * 1e3:.3f}" for k, v in out.master_breakdown.items())
     print(f"master ms per result by phase: {per}")
+    if out.rss_peak_mb:
+        print(f"master memory: {out.rss_mb[max(out.rss_mb)]:.0f} MB resident at the end, "
+              f"{out.rss_peak_mb:.0f} MB at its peak")
     print(f"best objective: {out.best_objective:.10g}")
     return 0
 
