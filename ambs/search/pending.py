@@ -35,14 +35,19 @@ class PendingLeaves:
         """Take the leaves (n_trees, len(keys)) a fit looked up for ``model``."""
         self.model = model
         self._reset()
-        self._append(keys, leaves)
+        if len(keys):  # the fit's own array, full: the first new point grows it
+            self.mat, self.n = leaves, len(keys)
+            self.pos.update(zip(keys, range(self.n)))
 
     def _append(self, keys: list[Hashable], leaves: np.ndarray) -> None:
         m = len(keys)
         if not m:
             return
         if self.mat is None or self.n + m > self.mat.shape[1]:
-            grown = np.empty((leaves.shape[0], max(2 * self.n + 2 * m, 64)), dtype=leaves.dtype)
+            # A quarter to spare: with tens of thousands pending, a doubled matrix
+            # is tens of megabytes of the master's memory that are never used.
+            need = self.n + m
+            grown = np.empty((leaves.shape[0], max(need + need // 4, 64)), dtype=leaves.dtype)
             if self.mat is not None:
                 grown[:, : self.n] = self.mat[:, : self.n]
             self.mat = grown

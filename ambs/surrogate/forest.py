@@ -26,6 +26,9 @@ from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
 __all__ = ["ForestSurrogate", "LeafView"]
 
 
+LEAF = np.int32  # the type of global leaf ids
+
+
 class ForestSurrogate:
     """Tree-ensemble regressor with a total-variance uncertainty.
 
@@ -186,17 +189,19 @@ class ForestSurrogate:
         safe = np.where(count > 0, count, 1.0)
         mean = (A.T @ y) / safe
         second = (A.T @ (y * y)) / safe
-        return LeafView(np.empty((self.n_trees, 0), dtype=np.int64), mean, second, count, locate=self.leaves)
+        return LeafView(np.empty((self.n_trees, 0), dtype=LEAF), mean, second, count, locate=self.leaves)
 
     @property
     def n_trees(self) -> int:
         return len(self._trees)
 
     def leaves(self, X: np.ndarray) -> np.ndarray:
-        """Global leaf ids of each point in each tree, shape (n_trees, n)."""
+        """Global leaf ids of each point in each tree, shape (n_trees, n), as
+        32-bit integers (a forest has far fewer than 2**31 nodes; thousands of
+        pending points' leaves are kept between proposals)."""
         assert self._flat is not None, "fit() first"
         X = np.ascontiguousarray(np.atleast_2d(X), dtype=np.float32)
-        out = np.empty((len(self._trees), len(X)), dtype=np.int64)
+        out = np.empty((len(self._trees), len(X)), dtype=LEAF)
         if not len(X):
             return out
         # The trees' own apply(), without a per-call thread pool: the
@@ -217,7 +222,7 @@ class ForestSurrogate:
         assert self._flat is not None, "fit() first"
         mean, second, count, _ = self._flat
         if X is None:
-            leaves = np.empty((self.n_trees, 0), dtype=np.int64)
+            leaves = np.empty((self.n_trees, 0), dtype=LEAF)
         else:
             leaves = self.leaves(X)
         return LeafView(leaves, mean.copy(), second.copy(), count.copy(), locate=self.leaves)
