@@ -10,8 +10,9 @@ exactly as it would on a machine with that many ranks.
 
 Background fits are simulated as running on a core of their own, as
 ``--fit process`` runs them (the default here, as under MPI): a fit task runs
-at once, its real duration is measured, and its model is installed once the
-virtual clock has advanced by that duration; the master's side of sending
+at once in a fitting process (:class:`ambs.simfit.SimulatedFitter`; what it
+allocates is not the master's memory), its real duration is measured, and
+its model is installed once the virtual clock has advanced by that duration; the master's side of sending
 the task and receiving the pickled model is measured on its clock. (A fit
 in a thread, ``--fit background``, also holds the interpreter lock the
 master needs; the simulation does not count that, and
