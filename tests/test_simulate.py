@@ -292,3 +292,30 @@ def test_simulate_with_live_fits_runs_a_search(ambs_main, capfd):
                      "--max-evals", "40", "--n-initial-points", "5", "--live-fits", "--json")
     data = json.loads(capfd.readouterr().out)
     assert code == 0 and data["evaluations"] == 40 and data["fits"] >= 1
+
+
+def test_the_simulators_fits_go_on_in_its_process_if_the_fitting_process_dies(capfd):
+    import os
+    import signal
+
+    from ambs import AMBS, Problem
+    from ambs.simulate import SimulatedFitter, VirtualClock
+
+    p = Problem()
+    p.add_hyperparameter((-5.0, 5.0), "x")
+    search = AMBS(p, random_state=0, n_initial_points=4)
+    search.tell([(c, -c["x"] ** 2) for c in search.ask(4)])
+    clock = VirtualClock(0.0)
+    fitter = SimulatedFitter(search, clock, transfer=True)
+    try:
+        clock.resume()
+        for pid in list(fitter._pool._processes):  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        fitter.poll()  # the fit cannot go to the dead process: it runs here
+        clock.now = fitter._ready_at
+        fitter.poll()
+        assert fitter._pool is None and fitter.fits == 1 and search._fitted_on == 4
+        assert "fitting process died" in capfd.readouterr().err
+    finally:
+        fitter.close()
