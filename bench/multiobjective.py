@@ -55,6 +55,13 @@ PROBLEMS = ["zdt1", "zdt2", "zdt3", "dtlz2", "nas_mlp_digits"]
 VARIANTS = {
     "ambs-chebyshev": {"front_acquisition": "chebyshev"},  # the default before hvi
     "ambs-hvi-k1": {"front_acquisition": "hvi", "front_kappa": 1.0},
+    # Measured once (bench/README.md, "Several objectives"): the reference point
+    # past the worst result; that with candidates recombined from the front
+    # (TPE's idea), with a tenth of the points random too, and with kappa 0.
+    "ambs-ref-worst": {"front_reference": "worst"},
+    "ambs-ref-worst-rec": {"front_reference": "worst", "n_recombine": 500},
+    "ambs-ref-worst-rf-rec": {"front_reference": "worst", "n_recombine": 500, "random_fraction": 0.1},
+    "ambs-ref-worst-k0": {"front_reference": "worst", "front_kappa": 0.0},
 }
 OWN = ["ambs", *VARIANTS, "random", "evolution"]
 PEERS = ["optuna-nsga2", "optuna-motpe", "dh-cbo"]
@@ -322,7 +329,7 @@ def main() -> None:
         out = run_peer(method, Task(problem, cache or None), int(seed), int(evals), int(batch))
         print(json.dumps(out))
         return
-    if any(m in PEERS for m in args.methods) and not os.path.exists(args.peer_python):
+    if any(m in PEERS for m in args.methods) and not args.saved_only and not os.path.exists(args.peer_python):
         ap.error(f"peers need --peer-python (no {args.peer_python}; see bench/README.md)")
     reuse = "only" if args.saved_only else args.reuse
     jobs = [(m, p, s, args.evals, args.batch, args.save, reuse, args.peer_python)

@@ -36,19 +36,36 @@ def test_two_objectives_improvement_is_exact(front, cand) -> None:
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
-def test_three_objectives_improvement_is_estimated_closely() -> None:
-    """With three objectives the quasi-random estimate is within 2% of the box of the exact value."""
-    rng = np.random.default_rng(0)
-    F = rng.random((15, 3))
+points3 = st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(front=points3, cand=points3)
+def test_three_objectives_improvement_is_exact(front, cand) -> None:
+    """With three objectives too the improvement equals HV(front + point) - HV(front),
+    for points anywhere (on the front, behind it, past the reference)."""
+    F = np.array(front)
     F = F[nondominated(F)]
+    C = np.vstack([np.array(cand) * 1.3 - 0.1, F])
     ref = np.full(3, 1.1)
+    got = hv_improvement(C, F, ref)
+    want = [hypervolume(np.vstack([F, np.minimum(c, ref)]), ref) - hypervolume(F, ref) for c in C]
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_four_objectives_improvement_is_estimated_closely() -> None:
+    """With four objectives the quasi-random estimate is within 2% of the box of the exact value."""
+    rng = np.random.default_rng(0)
+    F = rng.random((15, 4))
+    F = F[nondominated(F)]
+    ref = np.full(4, 1.1)
     lo = F.min(axis=0) - 0.25
     from scipy.stats import qmc
 
-    S = lo + qmc.Sobol(3, scramble=True, seed=1).random(N_SAMPLES) * (ref - lo)
+    S = lo + qmc.Sobol(4, scramble=True, seed=1).random(N_SAMPLES) * (ref - lo)
     free = S[~front_dominates(F, S)]
     volume = float(np.prod(ref - lo))
-    C = rng.random((20, 3)) * 0.8
+    C = rng.random((20, 4)) * 0.8
     got = hv_improvement(C, F, ref, free, volume)
     want = np.array([hypervolume(np.vstack([F, c]), ref) - hypervolume(F, ref) for c in C])
     assert np.abs(got - want).max() <= 0.02 * volume
@@ -68,6 +85,37 @@ def test_reference_point_sits_past_the_front_nadir() -> None:
     np.testing.assert_allclose(reference_point(known), [1.1, 1.1])
     known = np.array([[0.2, 0.4], [0.4, 0.2], [1.0, 1.0]])  # the worst result is not on the front
     np.testing.assert_allclose(reference_point(known), [0.42, 0.42])
+
+
+class _FixedView:
+    """A leaf view whose points have fixed means and no spread (what FrontScorer reads)."""
+
+    def __init__(self, mu: np.ndarray) -> None:
+        self.mu = np.asarray(mu, dtype=float)
+
+    def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.mu, np.zeros_like(self.mu)
+
+
+@pytest.mark.parametrize("reference", ["worst", "front"])
+def test_a_front_squeezed_to_one_end_can_grow_back_out_with_the_worst_reference(reference) -> None:
+    """The front found so far covers the first objective from 0 to 0.1 only (the
+    results elsewhere are far worse); a candidate that extends it to 0.6 at a
+    lower second objective improves the hypervolume past the worst result's
+    reference, and nothing inside the box the front's own nadir sets."""
+    from ambs.search.scorers import FrontScorer
+
+    known = np.array([[0.0, 0.2], [0.05, 0.15], [0.1, 0.12], [0.7, 1.0], [1.0, 0.8]])
+    cand = np.array([[0.6, 0.05], [0.02, 0.3]])  # extends the front; behind it
+    views = [_FixedView(cand[:, j]) for j in range(2)]
+    scores = FrontScorer(views, known, kappa=0.0, reference=reference).scores()
+    assert scores[1] > 0  # dominated: no gain either way
+    if reference == "worst":
+        assert scores[0] < 0  # a gain
+        assert -scores[0] == pytest.approx(hypervolume(np.vstack([known[:3], cand[:1]]), np.full(2, 1.1))
+                                           - hypervolume(known[:3], np.full(2, 1.1)))
+    else:
+        assert scores[0] >= 0  # out of the box: scored as no gain
 
 
 # The shipped ZDT1 problem (two minimized objectives, six variables).

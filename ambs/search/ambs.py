@@ -467,6 +467,6 @@ class AMBS(CandidateSearch, Search):
             self.model, self._scal.normalize, self._front,
             self._enc(np.asarray(self._X[self._fitted_on:])[ok]) if ok.any() else None, recent[ok],
             pending, self.options.front_kappa, self.liar == "believer", self._lie,
-            self.lie_spread, seed=int(rng.integers(2**31)))
+            self.lie_spread, seed=int(rng.integers(2**31)), reference=self.options.front_reference)
         self.fold_seconds += time.perf_counter() - t
         return scorer

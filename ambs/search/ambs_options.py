@@ -20,6 +20,7 @@ __all__ = ["FRONT_ACQUISITIONS", "LIARS", "LIE_MODES", "AMBSOptions"]
 LIARS = ("believer", "cl_max", "cl_mean", "cl_min")
 LIE_MODES = ("fold", "refit")
 FRONT_ACQUISITIONS = ("hvi", "chebyshev")
+FRONT_REFERENCES = ("worst", "front")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ class AMBSOptions:
         front_kappa: the confidence bounds' weight for ``"hvi"``, on the
             objectives normalized to [0, 1] over the results (``kappa`` is
             on the rank-transformed scale of one objective, about four times wider).
+        front_reference: the reference point of ``"hvi"``, on the objectives
+            normalized over the results: ``"front"`` (the front's own nadir
+            plus a tenth of its extent: gains count where the front is, but a
+            front that shrank to one end cannot grow far out of that box) or
+            ``"worst"`` (1.1 in each, past the worst result: extending the
+            front to either end counts; measured no better, bench/README.md).
 
     Running evaluations (constant liar):
         liar: the value assumed at a pending point: ``"believer"`` (the
@@ -122,6 +129,7 @@ class AMBSOptions:
     recombine_bandwidth: float = 0.5
     front_acquisition: str = "hvi"
     front_kappa: float = 0.3
+    front_reference: str = "front"
     liar: str = "believer"
     lie_spread: bool = False
     lie_mode: str = "fold"
@@ -137,7 +145,8 @@ class AMBSOptions:
                                                                   ("lhs", "random")),
                                      ("y_transform", self.y_transform, TRANSFORMS),
                                      ("lie_mode", self.lie_mode, LIE_MODES),
-                                     ("front acquisition", self.front_acquisition, FRONT_ACQUISITIONS)):
+                                     ("front acquisition", self.front_acquisition, FRONT_ACQUISITIONS),
+                                     ("front reference", self.front_reference, FRONT_REFERENCES)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r} (choose from {', '.join(allowed)})")
         for name in ("kappa", "front_kappa"):

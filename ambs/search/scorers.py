@@ -26,7 +26,8 @@ proposal pulls the whole front toward the ideal point, so the terms that
 all objectives share (DTLZ2's distance variables) are driven down.
 
 With two objectives the improvement is exact (a staircase sum, vectorized
-over candidates); with more it is estimated on a fixed quasi-random sample
+over candidates), with three too (slices of the third objective, each swept
+along the first); with more it is estimated on a fixed quasi-random sample
 of the box between the front and the reference point.
 """
 
@@ -44,7 +45,7 @@ __all__ = ["REFERENCE", "FrontScorer", "LcbScorer", "dominance_order", "front_di
 
 REFERENCE = 1.1  # the reference point in every normalized objective (the worst result is 1)
 REFERENCE_MARGIN = 0.1  # or the front's nadir plus this share of its extent (see reference_point)
-N_SAMPLES = 4096  # quasi-random points estimating the improvement with three or more objectives
+N_SAMPLES = 4096  # quasi-random points estimating the improvement with four or more objectives
 GAIN_TOL = 1e-12  # improvements smaller than this (normalized volume) count as none
 MARGIN = 0.25  # how far below the front (normalized units) the estimate's box reaches
 
@@ -62,9 +63,9 @@ def front_distance(points: np.ndarray, front: np.ndarray) -> np.ndarray:
 def hv_improvement(points: np.ndarray, front: np.ndarray, ref: np.ndarray,
                    samples: np.ndarray | None = None, volume: float = 1.0) -> np.ndarray:
     """The hypervolume each point (N, m) adds to ``front`` (k, m, minimized,
-    non-dominated) up to ``ref``: exact for m = 2; for m > 2 ``volume`` times
-    the share of ``samples`` (points of the box not dominated by the front)
-    that the point dominates."""
+    non-dominated) up to ``ref``: exact for m = 2 and 3; for m > 3 ``volume``
+    times the share of ``samples`` (points of the box not dominated by the
+    front) that the point dominates."""
     P = np.minimum(np.asarray(points, dtype=float), ref)
     m = P.shape[1]
     if m == 2:
@@ -78,7 +79,9 @@ def hv_improvement(points: np.ndarray, front: np.ndarray, ref: np.ndarray,
         prev = np.concatenate([np.full((len(P), 1), ref[1]), Qy[:, :-1]], axis=1)
         covered = ((ref[0] - Qx) * np.maximum(prev - Qy, 0.0)).sum(axis=1)
         return np.maximum(box - covered, 0.0)
-    assert samples is not None, "three or more objectives: pass the free samples"
+    if m == 3:
+        return _hvi3(P, front[(front < ref).all(axis=1)], ref)
+    assert samples is not None, "four or more objectives: pass the free samples"
     if not len(samples):
         return np.zeros(len(P))
     out = np.empty(len(P))
@@ -86,6 +89,35 @@ def hv_improvement(points: np.ndarray, front: np.ndarray, ref: np.ndarray,
         chunk = P[lo:lo + 256]
         out[lo:lo + 256] = (chunk[:, None, :] <= samples[None, :, :]).all(axis=2).sum(axis=1)
     return out * (volume / N_SAMPLES)
+
+
+def _hvi3(P: np.ndarray, F: np.ndarray, ref: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Exact improvements with three objectives: the box between each point and
+    ``ref`` less the part of it the front dominates, that part's volume summed
+    over slices of the third objective, each slice's area swept along the
+    first (vectorized over points; points the front dominates skip it)."""
+    out = np.zeros(len(P))
+    box = np.prod(np.maximum(ref - P, 0.0), axis=1)
+    if not len(F):
+        return box
+    todo = np.flatnonzero((box > 0) & ~front_dominates(F, P))
+    k = len(F)
+    for lo in range(0, len(todo), chunk):
+        idx = todo[lo:lo + chunk]
+        Q = np.maximum(P[idx, None, :], F[None, :, :])  # (c, k, 3): the front clipped to each box
+        Q = np.take_along_axis(Q, np.argsort(Q[:, :, 2], axis=1)[:, :, None], axis=1)  # by the third objective
+        xo = np.argsort(Q[:, :, 0], axis=1)  # (c, k): the sweep order along the first
+        x = np.take_along_axis(Q[:, :, 0], xo, axis=1)
+        dx = np.diff(np.concatenate([x, np.full((len(idx), 1), ref[0])], axis=1), axis=1)
+        y = np.take_along_axis(Q[:, :, 1], xo, axis=1)
+        # Slice j holds the points 0..j (by the third objective): y where present, else ref.
+        present = xo[:, None, :] <= np.arange(k)[None, :, None]  # (c, j, t)
+        Y = np.where(present, y[:, None, :], ref[1])
+        area = (dx[:, None, :] * (ref[1] - np.minimum.accumulate(Y, axis=2))).sum(axis=2)  # (c, j)
+        z = Q[:, :, 2]
+        dz = np.diff(np.concatenate([z, np.full((len(idx), 1), ref[2])], axis=1), axis=1)
+        out[idx] = np.maximum(box[idx] - (dz * area).sum(axis=1), 0.0)
+    return out
 
 
 class LcbScorer:
@@ -160,23 +192,23 @@ class FrontScorer:
     """
 
     def __init__(self, views: list, known: np.ndarray, kappa: float, believer: bool = True,
-                 lies: np.ndarray | None = None, seed: int = 0) -> None:
+                 lies: np.ndarray | None = None, seed: int = 0, reference: str = "front") -> None:
         self.views = views
         self.kappa = float(kappa)
         self.believer = believer
         self.lies = lies
         self.m = len(views)
         known = np.asarray(known, dtype=float).reshape(-1, self.m)
-        self.ref = reference_point(known)
+        self.ref = reference_point(known) if reference == "front" else np.full(self.m, REFERENCE)
         self._sobol = (qmc.Sobol(self.m, scramble=True, seed=seed).random(N_SAMPLES)
-                       if self.m > 2 else None)
+                       if self.m > 3 else None)
         self._set_front(known)
 
     @classmethod
     def on_forest(cls, model: Any, normalize: Callable[[np.ndarray], np.ndarray], fitted: np.ndarray,
                   recent: np.ndarray | None, recent_losses: np.ndarray, pending_leaves: np.ndarray | None,
                   kappa: float, believer: bool, constant: Callable[[np.ndarray], float], spread: bool,
-                  seed: int = 0) -> FrontScorer:
+                  seed: int = 0, reference: str = "front") -> FrontScorer:
         """A forest fitted on several objectives at once (``fitted``: the
         losses it was fitted on, ``normalize``: how), read once per objective,
         with results told since (``recent``: encoded points, and their losses)
@@ -199,7 +231,7 @@ class FrontScorer:
             for j, view in enumerate(views):
                 view.add_many(leaves, lie[:, j], spread=spread)
             known = np.vstack([known, lie])
-        return cls(views, known, kappa, believer, lies, seed)
+        return cls(views, known, kappa, believer, lies, seed, reference)
 
     def _set_front(self, known: np.ndarray) -> None:
         self.known = known
