@@ -122,10 +122,12 @@ def test_a_front_squeezed_to_one_end_can_grow_back_out_with_the_worst_reference(
 ZDT1 = load_problem(str(Path(__file__).resolve().parents[1] / "problems" / "zdt1.py"))
 
 
-def test_ambs_with_hvi_proposes_distinct_points_toward_the_front() -> None:
+@pytest.mark.parametrize("front_model", ["joint", "separate"])
+def test_ambs_with_hvi_proposes_distinct_points_toward_the_front(front_model) -> None:
     """Batches of new points, none repeated, pending points believed; after 60
     evaluations the front is better than the initial design's."""
-    search = AMBS(ZDT1.problem, random_state=3, front_acquisition="hvi", n_initial_points=10)
+    search = AMBS(ZDT1.problem, random_state=3, front_acquisition="hvi", n_initial_points=10,
+                  front_model=front_model)
     seen, losses = set(), []
     while len(losses) < 60:
         batch = search.ask(6)
@@ -159,3 +161,39 @@ def test_ambs_with_hvi_under_a_background_fit_folds_recent_results() -> None:
 def test_unknown_front_acquisition_is_refused() -> None:
     with pytest.raises(ValueError, match="front acquisition"):
         AMBS(ZDT1.problem, front_acquisition="nsga")
+
+
+@pytest.mark.parametrize("per_target", [False, True])
+def test_each_objective_view_passes_through_its_own_results(per_target) -> None:
+    """A forest on two targets, joint or one block of trees per target: each
+    objective's view reads back that objective at the training points (leaves
+    of one result), from its own rows of the leaf lookup."""
+    from ambs.surrogate import ForestSurrogate
+
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3))
+    Y = np.column_stack([X[:, 0], (X[:, 1] - 0.5) ** 2 + X[:, 2]])
+    forest = ForestSurrogate(kind="et", n_estimators=8, random_state=0, per_target=per_target).fit(X, Y)
+    views = forest.target_views(Y)
+    leaves = forest.leaves(X)
+    assert leaves.shape[0] == 8 * (2 if per_target else 1)
+    for j, (view, rows) in enumerate(views):
+        assert view.n_trees == 8
+        mu, sd = view.peek(leaves[rows])
+        np.testing.assert_allclose(mu, Y[:, j], atol=1e-9)
+        np.testing.assert_allclose(sd, 0.0, atol=1e-6)
+
+
+def test_separate_forests_are_a_setting_of_the_hvi_acquisition_only() -> None:
+    """The Chebyshev form reads one forest for any scalarization: it keeps the joint one."""
+    from ambs.surrogate import SURROGATES
+
+    def model(**kw):
+        search = AMBS(ZDT1.problem, random_state=0, **kw)
+        return SURROGATES["et"].build(search.options, search.space, 0)
+
+    assert model().per_target  # the default
+    assert not model(front_acquisition="chebyshev").per_target
+    assert not model(front_model="joint").per_target
+    with pytest.raises(ValueError, match="front model"):
+        AMBS(ZDT1.problem, front_model="both")

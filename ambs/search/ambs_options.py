@@ -21,6 +21,7 @@ LIARS = ("believer", "cl_max", "cl_mean", "cl_min")
 LIE_MODES = ("fold", "refit")
 FRONT_ACQUISITIONS = ("hvi", "chebyshev")
 FRONT_REFERENCES = ("worst", "front")
+FRONT_MODELS = ("joint", "separate")
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,16 @@ class AMBSOptions:
             objectives normalized to [0, 1] over the results (``kappa`` is
             on the rank-transformed scale of one objective, about four times wider).
         front_reference: the reference point of ``"hvi"``, on the objectives
-            normalized over the results: ``"front"`` (the front's own nadir
-            plus a tenth of its extent: gains count where the front is, but a
-            front that shrank to one end cannot grow far out of that box) or
-            ``"worst"`` (1.1 in each, past the worst result: extending the
-            front to either end counts; measured no better, bench/README.md).
+            normalized over the results: ``"worst"`` (1.1 in each, past the
+            worst result: extending the front to either end counts) or
+            ``"front"`` (the front's own nadir plus a tenth of its extent: a
+            front that shrank to one end cannot grow far out of that box).
+        front_model: with ``"hvi"``, ``"separate"`` (a forest per objective,
+            ``n_estimators`` trees each: an objective that depends on a few
+            hyperparameters is not split on the others' account, so its
+            prediction carries over to where no good result lies yet; a fit
+            costs as many forests as objectives) or ``"joint"`` (one forest
+            split on all objectives at once, read per objective).
 
     Running evaluations (constant liar):
         liar: the value assumed at a pending point: ``"believer"`` (the
@@ -129,7 +135,8 @@ class AMBSOptions:
     recombine_bandwidth: float = 0.5
     front_acquisition: str = "hvi"
     front_kappa: float = 0.3
-    front_reference: str = "front"
+    front_reference: str = "worst"
+    front_model: str = "separate"
     liar: str = "believer"
     lie_spread: bool = False
     lie_mode: str = "fold"
@@ -146,7 +153,8 @@ class AMBSOptions:
                                      ("y_transform", self.y_transform, TRANSFORMS),
                                      ("lie_mode", self.lie_mode, LIE_MODES),
                                      ("front acquisition", self.front_acquisition, FRONT_ACQUISITIONS),
-                                     ("front reference", self.front_reference, FRONT_REFERENCES)):
+                                     ("front reference", self.front_reference, FRONT_REFERENCES),
+                                     ("front model", self.front_model, FRONT_MODELS)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r} (choose from {', '.join(allowed)})")
         for name in ("kappa", "front_kappa"):

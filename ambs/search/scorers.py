@@ -192,8 +192,11 @@ class FrontScorer:
     """
 
     def __init__(self, views: list, known: np.ndarray, kappa: float, believer: bool = True,
-                 lies: np.ndarray | None = None, seed: int = 0, reference: str = "front") -> None:
+                 lies: np.ndarray | None = None, seed: int = 0, reference: str = "worst",
+                 rows: list[slice] | None = None) -> None:
         self.views = views
+        # The rows of a leaf lookup each view reads (separate trees per objective), or all of them.
+        self.rows = rows or [slice(None)] * len(views)
         self.kappa = float(kappa)
         self.believer = believer
         self.lies = lies
@@ -208,7 +211,7 @@ class FrontScorer:
     def on_forest(cls, model: Any, normalize: Callable[[np.ndarray], np.ndarray], fitted: np.ndarray,
                   recent: np.ndarray | None, recent_losses: np.ndarray, pending_leaves: np.ndarray | None,
                   kappa: float, believer: bool, constant: Callable[[np.ndarray], float], spread: bool,
-                  seed: int = 0, reference: str = "front") -> FrontScorer:
+                  seed: int = 0, reference: str = "worst") -> FrontScorer:
         """A forest fitted on several objectives at once (``fitted``: the
         losses it was fitted on, ``normalize``: how), read once per objective,
         with results told since (``recent``: encoded points, and their losses)
@@ -216,22 +219,22 @@ class FrontScorer:
         their lie: the believed means, or ``constant(column)`` of each
         objective's values) folded in."""
         known = normalize(fitted)
-        views = [model.belief_for(known[:, j]) for j in range(known.shape[1])]
+        views, rows = zip(*model.target_views(known))
         if recent is not None and len(recent):
             Z = normalize(recent_losses)
-            leaves = views[0].locate(recent)
+            leaves = model.leaves(recent)
             for j, view in enumerate(views):
-                view.add_many(leaves, Z[:, j])
+                view.add_many(leaves[rows[j]], Z[:, j])
             known = np.vstack([known, Z])
         lies = np.array([constant(known[:, j]) for j in range(known.shape[1])])
         if pending_leaves is not None and pending_leaves.shape[1]:
             leaves = pending_leaves
-            believed = np.column_stack([v.peek(leaves)[0] for v in views])
+            believed = np.column_stack([v.peek(leaves[r])[0] for v, r in zip(views, rows)])
             lie = believed if believer else np.broadcast_to(lies, believed.shape)
             for j, view in enumerate(views):
-                view.add_many(leaves, lie[:, j], spread=spread)
+                view.add_many(leaves[rows[j]], lie[:, j], spread=spread)
             known = np.vstack([known, lie])
-        return cls(views, known, kappa, believer, lies, seed, reference)
+        return cls(list(views), known, kappa, believer, lies, seed, reference, rows=list(rows))
 
     def _set_front(self, known: np.ndarray) -> None:
         self.known = known
@@ -251,8 +254,8 @@ class FrontScorer:
         return self.views[0].locate(E)
 
     def extend(self, leaves: np.ndarray) -> None:
-        for v in self.views:
-            v.extend(leaves)
+        for v, r in zip(self.views, self.rows):
+            v.extend(leaves[r])
 
     def _score(self, stats: list[tuple[np.ndarray, np.ndarray]], kappa: float | None = None) -> np.ndarray:
         k = self.kappa if kappa is None else kappa
@@ -268,7 +271,7 @@ class FrontScorer:
 
     def peek(self, leaves: np.ndarray) -> np.ndarray:
         """The acquisition of other points (their leaves), without tracking them."""
-        return self._score([v.peek(leaves) for v in self.views])
+        return self._score([v.peek(leaves[r]) for v, r in zip(self.views, self.rows)])
 
     def take(self, i: int, spread: bool = False) -> None:
         """Tracked point ``i`` is proposed: fold its lie into every view and

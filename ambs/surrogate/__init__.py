@@ -30,7 +30,8 @@ __all__ = ["Belief", "ForestSurrogate", "GPBelief", "GPSurrogate", "LeafView", "
 def _forest_settings(options: Any, space: Any) -> dict[str, Any]:
     return dict(n_estimators=options.n_estimators, min_samples_leaf=options.min_samples_leaf,
                 max_features=options.max_features, bootstrap=options.bootstrap, rotate=options.rotate,
-                rotate_features=space.rotatable_features(), n_jobs=options.n_jobs)
+                rotate_features=space.rotatable_features(), n_jobs=options.n_jobs,
+                per_target=options.front_model == "separate" and options.front_acquisition == "hvi")
 
 
 SURROGATES: dict[str, SurrogateSpec] = {

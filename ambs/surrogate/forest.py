@@ -57,6 +57,9 @@ class ForestSurrogate:
             constant, so those trees cannot split on them): a warm start's
             prior columns (:mod:`ambs.search.prior`), which the rest of the
             forest may follow and these trees check.
+        per_target: with several targets, grow ``n_estimators`` trees on each
+            target alone instead of trees split on all of them at once (see
+            :meth:`target_views`).
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class ForestSurrogate:
         n_jobs: int = 1,
         blind_from: int | None = None,
         blind_share: float = 0.0,
+        per_target: bool = False,
     ) -> None:
         if kind not in ("rf", "et"):
             raise ValueError(f"unknown forest kind {kind!r}")
@@ -90,6 +94,8 @@ class ForestSurrogate:
         self.n_jobs = max(int(n_jobs), 1)
         self.blind_from = blind_from
         self.blind_share = float(blind_share)
+        self.per_target = bool(per_target)
+        self._blocks = 1  # per_target: how many targets the trees are grown on, n_estimators each
         self._flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._trees: list = []
         self._rotations: list[np.ndarray | None] = []
@@ -117,8 +123,10 @@ class ForestSurrogate:
             Xb = X.copy()
             Xb[:, self.blind_from :] = 0.0
         k = len(self.rotate_features) if self.rotate_features is not None else d
+        self._blocks = y.shape[1] if y.ndim == 2 and self.per_target else 1
         plans = []
-        for i in range(self.n_estimators):
+        for i in range(self.n_estimators * self._blocks):
+            i %= self.n_estimators
             seed = int(rng.integers(2**31))
             weight = np.bincount(rng.integers(0, n, n), minlength=n).astype(float) if self.bootstrap else None
             R = None
@@ -128,25 +136,28 @@ class ForestSurrogate:
                 R = (q * np.sign(np.diag(r))).astype(np.float32)
             plans.append((seed, weight, R, Xb if i >= self.n_estimators - n_blind else X))
 
-        def fit_one(plan):
-            seed, weight, R, Xt = plan
+        per_tree = self.n_estimators
+
+        def fit_one(i_plan):
+            i, (seed, weight, R, Xt) = i_plan
             tree = cls(min_samples_leaf=self.min_samples_leaf, max_features=self.max_features,
                        random_state=seed)
+            yt = y[:, i // per_tree] if self._blocks > 1 else y  # per_target: block i // n of the trees
             if weight is not None:
                 keep = weight > 0  # what sklearn's forests do: out-of-bag rows carry no weight
-                return tree.fit(self._rotated(Xt[keep], R), y[keep], sample_weight=weight[keep])
-            return tree.fit(self._rotated(Xt, R), y)
+                return tree.fit(self._rotated(Xt[keep], R), yt[keep], sample_weight=weight[keep])
+            return tree.fit(self._rotated(Xt, R), yt)
 
         if self.n_jobs > 1 and self.n_estimators > 1:
             with ThreadPoolExecutor(min(self.n_jobs, self.n_estimators)) as pool:
-                self.estimators_ = list(pool.map(fit_one, plans))
+                self.estimators_ = list(pool.map(fit_one, enumerate(plans)))
         else:
-            self.estimators_ = [fit_one(p) for p in plans]
+            self.estimators_ = [fit_one(p) for p in enumerate(plans)]
         self._rotations = [p[2] for p in plans]
         # Several targets (multi-output trees, split on all of them): keep
         # which weighted training rows reach each node, so that the node
         # statistics of any one target can be had later (belief_for).
-        self._paths = self._node_rows(X, [p[1] for p in plans], n) if y.ndim == 2 else None
+        self._paths = self._node_rows(X, [p[1] for p in plans], n) if y.ndim == 2 and self._blocks == 1 else None
         # Flatten all trees' node statistics into one array, addressed by
         # offset[t] + node, so the leaf view can update them vectorized.
         means, second, counts, offsets = [], [], [], [0]
@@ -190,6 +201,26 @@ class ForestSurrogate:
         mean = (A.T @ y) / safe
         second = (A.T @ (y * y)) / safe
         return LeafView(np.empty((self.n_trees, 0), dtype=LEAF), mean, second, count, locate=self.leaves)
+
+    def target_views(self, Y: np.ndarray) -> list[tuple[LeafView, slice]]:
+        """One empty leaf view per column of ``Y`` (n, m), the targets the
+        forest was fitted on, each with the rows of :meth:`leaves` it reads:
+        with ``per_target``, the block of trees grown on that target alone
+        (what the others split on does not blur it); otherwise every tree,
+        read for that target (:meth:`belief_for`)."""
+        Y = np.asarray(Y, dtype=float)
+        m = Y.shape[1]
+        if self._blocks == 1:
+            return [(self.belief_for(Y[:, j]), slice(None)) for j in range(m)]
+        assert self._blocks == m and self._flat is not None, "fitted on another number of targets"
+        mean, second, count, _ = self._flat
+        T = self.n_estimators
+        out = []
+        for j in range(m):
+            # All nodes' statistics are copied; the block's trees read only their own.
+            out.append((LeafView(np.empty((T, 0), dtype=LEAF), mean.copy(), second.copy(), count.copy(),
+                                 locate=self.leaves), slice(j * T, (j + 1) * T)))
+        return out
 
     @property
     def n_trees(self) -> int:
