@@ -197,3 +197,5 @@ def test_separate_forests_are_a_setting_of_the_hvi_acquisition_only() -> None:
     assert not model(front_model="joint").per_target
     with pytest.raises(ValueError, match="front model"):
         AMBS(ZDT1.problem, front_model="both")
+    with pytest.raises(ValueError, match="front_starts"):
+        AMBS(ZDT1.problem, front_starts=-1)

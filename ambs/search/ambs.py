@@ -428,7 +428,8 @@ class AMBS(CandidateSearch, Search):
             # Several objectives: every point aims at the hypervolume the front gains.
             scorer = self._front_scorer(extra_pending, lies, rng)
             X, _ = self._finite_first()
-            return self._acquire_for(n, rng, scorer, X[dominance_order(self._finite_losses(), rng)])
+            return self._acquire_for(n, rng, scorer, X[dominance_order(self._finite_losses(), rng)],
+                                     starts=self.options.front_starts)
         # Several objectives, a model of them all: each point aims at the
         # front through a scalarization of its own (weights drawn per point).
         chosen = np.empty((0, self.space.dim))

@@ -84,6 +84,9 @@ class AMBSOptions:
             prediction carries over to where no good result lies yet; a fit
             costs as many forests as objectives) or ``"joint"`` (one forest
             split on all objectives at once, read per objective).
+        front_starts: with ``"hvi"``, how many members of the front (ties in
+            random order) the local search starts from, in place of the first
+            of ``local_starts``: a front is many points, spread out.
 
     Running evaluations (constant liar):
         liar: the value assumed at a pending point: ``"believer"`` (the
@@ -137,6 +140,7 @@ class AMBSOptions:
     front_kappa: float = 0.3
     front_reference: str = "worst"
     front_model: str = "separate"
+    front_starts: int = 10
     liar: str = "believer"
     lie_spread: bool = False
     lie_mode: str = "fold"
@@ -164,6 +168,8 @@ class AMBSOptions:
             raise ValueError(f"n_initial_points must be at least 1, got {self.n_initial_points}")
         if self.max_fit_rows != 0 and self.max_fit_rows < 10:
             raise ValueError(f"max_fit_rows must be 0 (all results) or at least 10, got {self.max_fit_rows}")
+        if self.front_starts < 0:
+            raise ValueError(f"front_starts must be >= 0, got {self.front_starts}")
         if self.n_candidates < 1:
             raise ValueError(f"n_candidates must be at least 1, got {self.n_candidates}")
         if not 0.0 <= self.random_fraction <= 1.0:
