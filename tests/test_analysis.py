@@ -261,6 +261,12 @@ def test_cli_analyze(run_dirs: dict[str, Path], tmp_path: Path, capfd: pytest.Ca
     out, err = capfd.readouterr()
     assert out.count("wrote ") == 3 and "no importance plot" in err  # too few results for it
     assert (tmp_path / "p" / "timeline.png").read_bytes().startswith(PNG)
+    # -o, as ambs search spells its run directory, is the same as --out.
+    assert main(["analyze", "plot", str(tmp_path / "dh.csv"), "-o", str(tmp_path / "q")]) == 0
+    capfd.readouterr()
+    assert (tmp_path / "q" / "timeline.png").read_bytes().startswith(PNG)
+    assert main(["analyze", "report", str(run_dirs["clean"]), "-o", str(tmp_path / "r.html")]) == 0
+    assert "Best configuration" in (tmp_path / "r.html").read_text()
 
 
 def test_cli_errors_are_one_line(run_dirs: dict[str, Path], tmp_path: Path,

@@ -389,13 +389,13 @@ def _add_analyze_parser(sub: Any) -> None:
                         description="Best so far, worker timeline, objective against each "
                                     "hyperparameter, importance.")
     p.add_argument("run", metavar="RUN_DIR", help=run_help)
-    p.add_argument("--out", metavar="DIR", default=None, help="where the PNGs go (default: RUN_DIR/plots)")
+    p.add_argument("-o", "--out", metavar="DIR", default=None, help="where the PNGs go (default: RUN_DIR/plots)")
     p = what.add_parser("compare", help="best so far across runs, grouped by label",
                         description="Median and interquartile range of the best so far per label.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help=run_help + "s")
     p.add_argument("--labels", nargs="+", metavar="LABEL", default=None,
                    help="one label per run, after the runs (default: each run's method)")
-    p.add_argument("--out", metavar="DIR", default=None,
+    p.add_argument("-o", "--out", metavar="DIR", default=None,
                    help="where compare.png goes (default: the directory that holds the runs, "
                         "their common parent)")
     p = what.add_parser("pareto", help="the Pareto front of a run with several objectives",
@@ -413,9 +413,9 @@ def _add_analyze_parser(sub: Any) -> None:
     p.add_argument("--budget", type=positive_float, default=None, metavar="B",
                    help="the front of the evaluations that trained with budget B (default: the highest "
                         "budget reached, in a run with several)")
-    p.add_argument("--out", metavar="FILE", default=None, help="PNG file (default: RUN_DIR/pareto.png)")
+    p.add_argument("-o", "--out", metavar="FILE", default=None, help="PNG file (default: RUN_DIR/pareto.png)")
     p = what.add_parser("report", help="a self-contained HTML report of one run",
                         description="Summary tables and all plots in one HTML file.")
     p.add_argument("run", metavar="RUN_DIR", help=run_help)
-    p.add_argument("--out", metavar="FILE", default=None, help="HTML file (default: RUN_DIR/report.html)")
+    p.add_argument("-o", "--out", metavar="FILE", default=None, help="HTML file (default: RUN_DIR/report.html)")
 
