@@ -30,10 +30,10 @@ class CandidateSearch:
     """Scores candidates on a lied surrogate (a scorer) and chooses a batch."""
 
     def _acquire_for(self, n: int, rng: np.random.Generator, scorer: Any, ranked: np.ndarray,
-                     starts: int | None = None) -> np.ndarray:
+                     n_starts: int | None = None) -> np.ndarray:
         """``n`` unseen points that ``scorer`` (see :mod:`ambs.search.scorers`) scores best, greedily, each
         point's lie folded before the next; ``ranked``: the results told,
-        best first (where the local search starts: ``starts`` of them, by
+        best first (where the local search starts: ``n_starts`` of them, by
         default the first of ``local_starts``)."""
         space = self.space
 
@@ -51,7 +51,7 @@ class CandidateSearch:
         s_rand = scorer.scores()
         # Local search from the best results and the best random candidates.
         k_obs, k_rand = self.local_starts
-        k_obs = k_obs if starts is None else starts
+        k_obs = k_obs if n_starts is None else n_starts
         if self.n_local > 0 and self.local_scales and k_obs + k_rand > 0:
             starts = [ranked[:k_obs]]
             starts.append(R[np.argsort(s_rand + rng.random(len(R)) * 1e-12)[:k_rand]])

@@ -60,13 +60,14 @@ __all__ = ["AMBS", "AMBSOptions", "FitTask", "LAZY_FROM", "LIARS", "LIE_MODES"]
 class AMBS(CandidateSearch, Search):
     """Model-based search with a tree-ensemble surrogate and constant liar.
 
-    For a problem with several declared objectives, a forest is grown on all
-    of them at once (each normalized to [0, 1]) and read once per objective:
-    every proposed point aims at the hypervolume its objectives' lower
-    confidence bounds would add to the front (``front_acquisition="hvi"``,
+    For a problem with several declared objectives (each normalized to
+    [0, 1]), a forest per objective (``front_model="separate"``; or one grown
+    on all of them and read per objective, ``"joint"``): every proposed point
+    aims at the hypervolume its objectives' lower confidence bounds would add
+    to the front (``front_acquisition="hvi"``,
     :class:`ambs.search.scorers.FrontScorer`), the pending points on the front
-    at their believed values; or (``"chebyshev"``) the forest is read through
-    a random scalarization per point (:class:`ambs.objectives.Scalarizer`,
+    at their believed values; or (``"chebyshev"``) one joint forest is read
+    through a random scalarization per point (:class:`ambs.objectives.Scalarizer`,
     ParEGO's augmented Chebyshev function). Constant liar and the background
     fit work as for one objective. A surrogate that cannot be read that way
     (``gp``) is fitted on one random scalarization per fit instead.
@@ -429,7 +430,7 @@ class AMBS(CandidateSearch, Search):
             scorer = self._front_scorer(extra_pending, lies, rng)
             X, _ = self._finite_first()
             return self._acquire_for(n, rng, scorer, X[dominance_order(self._finite_losses(), rng)],
-                                     starts=self.options.front_starts)
+                                     n_starts=self.options.front_starts)
         # Several objectives, a model of them all: each point aims at the
         # front through a scalarization of its own (weights drawn per point).
         chosen = np.empty((0, self.space.dim))

@@ -10,10 +10,10 @@ point's lie (``take``) before the next point of a batch is chosen:
   each objective's lower confidence bound.
 
 Several objectives, one acquisition:
-A forest grown on all objectives at once (:class:`ambs.search.fit_task.FitTask`)
-is read once per objective (:meth:`ambs.surrogate.ForestSurrogate.belief_for`),
-which gives every candidate a mean and a spread per objective from the same
-trees. The candidate's optimistic point ``mu - kappa * sigma`` is scored by
+A forest per objective, or one grown on all objectives at once and read once
+per objective (:class:`ambs.search.fit_task.FitTask`,
+:meth:`ambs.surrogate.ForestSurrogate.target_views`), gives every candidate a
+mean and a spread per objective from one leaf lookup. The candidate's optimistic point ``mu - kappa * sigma`` is scored by
 the hypervolume it would add to the front (the results told so far and the
 pending points at their predicted means, normalized as the forest's targets
 were); a candidate whose optimistic point the front already dominates is
