@@ -247,7 +247,7 @@ def test_a_long_batch_of_folds_through_the_leaf_index_equals_the_dense_folds(mon
     sharing its leaves through a sorted index instead of comparing against
     every tracked point: the statistics must be the same (to the last bits:
     the index sums a point's trees in order, the dense fold as BLAS does)."""
-    import ambs.surrogate.forest as forest
+    import ambs.surrogate.leaves as leaves_module
 
     rng = np.random.default_rng(1)
     X = rng.random((300, 3))
@@ -257,7 +257,7 @@ def test_a_long_batch_of_folds_through_the_leaf_index_equals_the_dense_folds(mon
     leaves = model.leaves(np.vstack([P, C[:20]]))  # some folds land exactly on tracked points
     views = []
     for dense in (10**9, 0, 5):
-        monkeypatch.setattr(forest, "_DENSE_ADDS", dense)
+        monkeypatch.setattr(leaves_module, "_DENSE_ADDS", dense)
         view = model.view(C)
         for i in range(leaves.shape[1]):
             view.add(leaves[:, i], vals[i % 80], spread=bool(i % 2))
