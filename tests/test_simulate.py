@@ -106,6 +106,20 @@ def test_simulate_command_prints_json(ambs_main, capfd, problem):
     assert sum(parts.values()) == pytest.approx(data["master_seconds"], rel=0.05)
 
 
+@pytest.mark.parametrize("problem, says", [("problems.branin", "best objective: -"),
+                                           ("problems.zdt1", "Pareto front: ")])
+def test_simulate_command_ends_with_the_best_or_the_front(ambs_main, capfd, problem, says):
+    """One objective: its best value; several: the front's size and objectives, not a 'best objective'."""
+    code = ambs_main("simulate", problem, "--workers", "8", "--duration", "const:10",
+                     "--max-evals", "40", "--seed", "1", "--quiet")
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(says), out
+    if problem == "problems.zdt1":
+        assert "f1 (min), f2 (min)" in last and "best objective" not in out
+
+
 def test_messages_cost_their_latency_both_ways(tmp_path, rows):
     """With a message cost, a job starts its latency (and size over the
     bandwidth) after it is handed out and its result reaches the master that

@@ -366,7 +366,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if out.rss_peak_mb:
         print(f"master memory: {out.rss_mb[max(out.rss_mb)]:.0f} MB resident at the end, "
               f"{out.rss_peak_mb:.0f} MB at its peak")
-    print(f"best objective: {out.best_objective:.10g}")
+    search = result.search
+    front = search.front() if search is not None and getattr(search, "objectives", None) else []
+    if front:  # several objectives: no one best value
+        heads = ", ".join(f"{o.name} ({o.direction})" for o in search.objectives)
+        print(f"Pareto front: {len(front)} configuration(s) of {heads}")
+    else:
+        print(f"best objective: {out.best_objective:.10g}")
     return 0
 
 
