@@ -300,13 +300,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _objective_heads(objectives: Any) -> str:
+    """``accuracy (max), latency_ms (min)``: the declared objectives as the summaries name them."""
+    return ", ".join(f"{o.name} ({o.direction})" for o in objectives)
+
+
 def _report(summary: Any, out: Path, max_evals: int, resume: str, search: Any = None) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.by_status.items())) or "none"
     print(f"evaluations: {summary.total} in {out / 'results.csv'} ({counts}); "
           f"{summary.evaluations} in this run, {summary.elapsed:.1f} s")
     front = search.front() if search is not None and search.objectives else []
     if front:
-        heads = ", ".join(f"{o.name} ({o.direction})" for o in search.objectives)
+        heads = _objective_heads(search.objectives)
         top = search.front_budget()
         at = f" at budget {top:g}" if top is not None else ""
         print(f"Pareto front{at}: {len(front)} configuration(s) of {heads}; all of them: ambs analyze pareto {out}")
@@ -369,8 +374,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     search = result.search
     front = search.front() if search is not None and getattr(search, "objectives", None) else []
     if front:  # several objectives: no one best value
-        heads = ", ".join(f"{o.name} ({o.direction})" for o in search.objectives)
-        print(f"Pareto front: {len(front)} configuration(s) of {heads}")
+        print(f"Pareto front: {len(front)} configuration(s) of {_objective_heads(search.objectives)}")
     else:
         print(f"best objective: {out.best_objective:.10g}")
     return 0

@@ -107,17 +107,19 @@ def _hvi3(P: np.ndarray, F: np.ndarray, ref: np.ndarray, chunk: int = 64) -> np.
         Q = np.maximum(P[idx, None, :], F[None, :, :])  # (c, k, 3): the front clipped to each box
         Q = np.take_along_axis(Q, np.argsort(Q[:, :, 2], axis=1)[:, :, None], axis=1)  # by the third objective
         xo = np.argsort(Q[:, :, 0], axis=1)  # (c, k): the sweep order along the first
-        x = np.take_along_axis(Q[:, :, 0], xo, axis=1)
-        dx = np.diff(np.concatenate([x, np.full((len(idx), 1), ref[0])], axis=1), axis=1)
+        dx = _gaps(np.take_along_axis(Q[:, :, 0], xo, axis=1), ref[0])
         y = np.take_along_axis(Q[:, :, 1], xo, axis=1)
         # Slice j holds the points 0..j (by the third objective): y where present, else ref.
         present = xo[:, None, :] <= np.arange(k)[None, :, None]  # (c, j, t)
         Y = np.where(present, y[:, None, :], ref[1])
         area = (dx[:, None, :] * (ref[1] - np.minimum.accumulate(Y, axis=2))).sum(axis=2)  # (c, j)
-        z = Q[:, :, 2]
-        dz = np.diff(np.concatenate([z, np.full((len(idx), 1), ref[2])], axis=1), axis=1)
-        out[idx] = np.maximum(box[idx] - (dz * area).sum(axis=1), 0.0)
+        out[idx] = np.maximum(box[idx] - (_gaps(Q[:, :, 2], ref[2]) * area).sum(axis=1), 0.0)
     return out
+
+
+def _gaps(v: np.ndarray, end: float) -> np.ndarray:
+    """Per row of sorted values ``v`` (c, k): each value's distance to the next, the last's to ``end``."""
+    return np.diff(v, axis=1, append=np.full((len(v), 1), end))
 
 
 class LcbScorer:
@@ -212,8 +214,9 @@ class FrontScorer:
                   recent: np.ndarray | None, recent_losses: np.ndarray, pending_leaves: np.ndarray | None,
                   kappa: float, believer: bool, constant: Callable[[np.ndarray], float], spread: bool,
                   seed: int = 0, reference: str = "worst") -> FrontScorer:
-        """A forest fitted on several objectives at once (``fitted``: the
-        losses it was fitted on, ``normalize``: how), read once per objective,
+        """A forest fitted on several objectives (``fitted``: the losses it
+        was fitted on, ``normalize``: how), one view per objective
+        (:meth:`ambs.surrogate.ForestSurrogate.target_views`),
         with results told since (``recent``: encoded points, and their losses)
         and pending points (``pending_leaves``: their leaf ids, (n_trees, n);
         their lie: the believed means, or ``constant(column)`` of each
