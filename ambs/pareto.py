@@ -12,7 +12,7 @@ import numpy as np
 
 from ambs.objectives import nondominated
 
-__all__ = ["pareto_mask", "dominates"]
+__all__ = ["pareto_mask", "dominates", "pareto_order"]
 
 
 def dominates(a: np.ndarray, b: np.ndarray) -> bool:
@@ -29,3 +29,39 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
     """
     P = np.asarray(points, dtype=float)
     return nondominated(-(P[:, None] if P.ndim == 1 else P))
+
+
+def pareto_order(losses: np.ndarray) -> np.ndarray:
+    """Indices of the rows of ``losses`` (n, m, minimized; no NaN) best first:
+    by non-dominated front, then by crowding distance within a front, then
+    by row order (Deb et al., *NSGA-II*, IEEE TEC 2002). Successive halving
+    with several objectives ranks a rung this way (Schmucker et al.,
+    *Multi-objective Asynchronous Successive Halving*, 2021): the front's
+    configurations go on first, its spread-out ones before its crowded ones."""
+    L = np.asarray(losses, dtype=float)
+    left = np.arange(len(L))
+    out: list[np.ndarray] = []
+    while len(left):
+        on = nondominated(L[left])
+        front = left[on]
+        crowd = _crowding(L[front])
+        out.append(front[np.lexsort((front, -crowd))])
+        left = left[~on]
+    return np.concatenate(out) if out else left
+
+
+def _crowding(F: np.ndarray) -> np.ndarray:
+    """Crowding distance of each row of one front: the sum over objectives of
+    the normalized gap between its neighbours; the extremes are infinite."""
+    n, m = F.shape
+    d = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(m):
+        order = np.argsort(F[:, j], kind="stable")
+        v = F[order, j]
+        span = v[-1] - v[0]
+        d[order[0]] = d[order[-1]] = np.inf
+        if span > 0:
+            d[order[1:-1]] += (v[2:] - v[:-2]) / span
+    return d

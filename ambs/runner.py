@@ -288,8 +288,12 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         search, name = make_search(method, loaded.problem, seed, **method_options), method
     if loaded.problem.multi_objective and not search.multi_objective and not quiet:
         first = loaded.problem.objectives[0]
+        from ambs.search import ALL_METHODS
+
+        # ASHA's is a property (False only with a sampler that is not): it counts.
+        fronts = [n for n, cls in ALL_METHODS.items() if cls.multi_objective is not False and n != "grid"]
         print(f"ambs: {name} optimizes the first objective ({first.direction} {first.name}); "
-              f"ambs, random, evolution and lemonade search for the Pareto front of all "
+              f"{', '.join(fronts)} search for the Pareto front of all "
               f"{len(loaded.problem.objectives)}", file=sys.stderr)
     if resume and output is None:
         raise AmbsError("--resume needs --output DIR, the run directory to continue")

@@ -312,8 +312,10 @@ def _report(summary: Any, out: Path, max_evals: int, resume: str, search: Any = 
     front = search.front() if search is not None and search.objectives else []
     if front:
         heads = _objective_heads(search.objectives)
-        top = search.front_budget()
-        at = f" at budget {top:g}" if top is not None else ""
+        from ambs.analysis.space import at_budget
+
+        b = search.problem.budget
+        at = at_budget({"budget": {"name": b.name} if b is not None else None}, search.front_budget())
         print(f"Pareto front{at}: {len(front)} configuration(s) of {heads}; all of them: ambs analyze pareto {out}")
         first = search.objectives[0]
         for _, values in sorted(front, key=lambda f: -first.sign * f[1][0])[:: max(1, len(front) // 5)][:5]:

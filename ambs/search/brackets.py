@@ -1,13 +1,19 @@
 """The rungs of successive halving: budgets per rung, and one bracket's state
 (who was asked, who finished, who is due for promotion) under the
 synchronous rule (a rung full before promotions) or the asynchronous ones
-(``sha``: top ``1/eta`` so far; ``median``: at least the rung's median)."""
+(``sha``: top ``1/eta`` so far; ``median``: at least the rung's median).
+
+With several objectives a rung's results are loss vectors, ranked by
+:func:`ambs.pareto.pareto_order` (front, then crowding): "top" and "median"
+are positions in that order."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from ambs.pareto import pareto_order
 
 __all__ = ["RULES", "Bracket", "hyperband_brackets", "s_max_for"]
 
@@ -43,13 +49,15 @@ def hyperband_brackets(R: float, eta: int = 3) -> list[list[tuple[int, float]]]:
     return out
 
 
-def _median(values: list[float]) -> float:
-    return float(np.median(values)) if values else math.nan
+def _ok(loss: float | np.ndarray) -> bool:
+    """A told loss (one, or one per objective) that counts: every entry finite."""
+    return bool(np.isfinite(loss).all())
 
 
 class Bracket:
     """The rungs of one successive-halving run: who was asked at which budget,
-    and the losses told (NaN: failed; a failure is never promoted).
+    and the losses told (NaN: failed; a failure is never promoted); a loss is
+    a vector of the objectives' losses when the problem declares several.
 
     With ``sizes`` (synchronous successive halving) rung ``i`` takes
     ``sizes[i]`` configurations, and rung ``i+1`` starts only when every result
@@ -63,7 +71,8 @@ class Bracket:
         self.sizes = sizes
         self.eta = eta
         self.rule = rule
-        self.results: list[dict[str, float]] = [{} for _ in budgets]  # key -> loss, in told order
+        self.results: list[dict[str, float | np.ndarray]] = [{} for _ in budgets]  # key -> loss, in told order
+        self._ranked: dict[int, list[str]] = {}  # rung -> its finite results' keys, best first
         self.asked: list[set[str]] = [set() for _ in budgets]  # keys handed out at each rung
         self.due: list[list[str]] = [[] for _ in budgets]  # median rule: promotions decided, not yet asked
         self.closed = False  # no new configuration can be drawn (finite space used up)
@@ -80,10 +89,21 @@ class Bracket:
         return None
 
     def best(self, rung: int, k: int) -> list[str]:
-        """The ``k`` lowest finite losses of a rung (ties by told order)."""
-        items = [(loss, j, key) for j, (key, loss) in enumerate(self.results[rung].items()) if math.isfinite(loss)]
-        items.sort()
-        return [key for _, _, key in items[: max(k, 0)]]
+        """The keys of a rung's ``k`` best finite results: lowest loss first, or
+        in Pareto order for several objectives (ties by told order)."""
+        return self.ranked(rung)[: max(k, 0)]
+
+    def ranked(self, rung: int) -> list[str]:
+        """A rung's finite results' keys, best first (kept until the rung changes)."""
+        if rung not in self._ranked:
+            items = [(key, loss) for key, loss in self.results[rung].items() if _ok(loss)]
+            if items and np.ndim(items[0][1]):
+                order = pareto_order(np.array([loss for _, loss in items]))
+                self._ranked[rung] = [items[i][0] for i in order]
+            else:
+                ranks = sorted(range(len(items)), key=lambda j: (items[j][1], j))
+                self._ranked[rung] = [items[j][0] for j in ranks]
+        return self._ranked[rung]
 
     # ------------------------------------------------------------ synchronous
     def complete(self, i: int) -> bool:
@@ -128,12 +148,18 @@ class Bracket:
             return 0, None
         return None
 
-    def record(self, rung: int, key: str, loss: float) -> None:
+    def record(self, rung: int, key: str, loss: float | np.ndarray) -> None:
         self.asked[rung].add(key)
         self.results[rung][key] = loss
-        if self.sizes is None and self.rule == "median" and rung < self.top and math.isfinite(loss):
+        self._ranked.pop(rung, None)
+        if self.sizes is None and self.rule == "median" and rung < self.top and _ok(loss):
             # Median stopping: continue when at least as good as the median of
-            # the rung's results so far (itself included); decided once, now.
-            finite = [v for v in self.results[rung].values() if math.isfinite(v)]
-            if loss <= _median(finite):
+            # the rung's results so far (itself included), that is in the
+            # better half of them; decided once, now.
+            if np.ndim(loss):
+                ranked = self.ranked(rung)
+                better_half = key in ranked[: -(-len(ranked) // 2)]
+            else:
+                better_half = loss <= np.median([v for v in self.results[rung].values() if _ok(v)])
+            if better_half:
                 self.due[rung + 1].append(key)

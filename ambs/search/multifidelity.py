@@ -56,6 +56,7 @@ class MultiFidelitySearch(Search):
     """
 
     multi_fidelity: ClassVar[bool] = True
+    multi_objective: ClassVar[bool] = True  # rungs ranked by Pareto order (ambs.search.brackets)
 
     def __init__(
         self,
@@ -149,7 +150,9 @@ class MultiFidelitySearch(Search):
                 if x is None:
                     x = self.space.to_vectors([config])[0]
             self._vec[key] = x
-            loss = self._record(x, objective, values)
+            loss: float | np.ndarray = self._record(x, objective, values)
+            if self.objectives:  # the rungs rank the objectives' losses, a sampler is told their values
+                loss, objective = self._L[-1], values
             self.told_budgets.append(budget)
             self._on_result(key, dict(config), budget, loss, objective, was_asked)
 
@@ -173,8 +176,11 @@ class MultiFidelitySearch(Search):
     def _next_job(self) -> tuple[dict[str, Any], float] | None:
         raise NotImplementedError
 
-    def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float,
-                   objective: float | None, was_asked: bool) -> None:
+    def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float | np.ndarray,
+                   objective: Any, was_asked: bool) -> None:
+        """Place a told result in its rung: ``loss`` (NaN: failed) and
+        ``objective`` as told; with several objectives, their losses' vector
+        and their values (None: failed)."""
         raise NotImplementedError
 
     def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -260,8 +266,8 @@ class Hyperband(MultiFidelitySearch):
                 return taken
         return None
 
-    def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float,
-                   objective: float | None, was_asked: bool) -> None:
+    def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float | np.ndarray,
+                   objective: Any, was_asked: bool) -> None:
         self._configs.setdefault(key, config)
         b = self._where.get(key)
         if b is None:
@@ -343,6 +349,10 @@ class ASHA(MultiFidelitySearch):
         self.sampler = sampler
         self.bracket = Bracket(self.ladder(), None, self.eta, rule)
 
+    @property  # type: ignore[override]
+    def multi_objective(self) -> bool:
+        return self.sampler is None or self.sampler.multi_objective
+
     # A model-based sampler may fit in the background (ambs.fitter): delegate.
     @property
     def fits_in_background(self) -> bool:
@@ -381,8 +391,8 @@ class ASHA(MultiFidelitySearch):
             if taken is not None:
                 return taken
 
-    def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float,
-                   objective: float | None, was_asked: bool) -> None:
+    def _on_result(self, key: str, config: dict[str, Any], budget: float, loss: float | np.ndarray,
+                   objective: Any, was_asked: bool) -> None:
         self._configs.setdefault(key, config)
         rung = self.bracket.rung_of(budget)
         if rung is None:
