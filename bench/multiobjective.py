@@ -20,7 +20,9 @@ Methods: ``ambs`` and ``random`` (this package, ask/tell in batches of
 ``evolution`` (aging evolution, winners drawn from the non-dominated members
 of each tournament); from the peers' virtualenv in the same run:
 ``optuna-nsga2`` (NSGAIISampler), ``optuna-motpe`` (TPESampler on several
-objectives, constant liar), ``dh-cbo`` (DeepHyper CBO: random forest, UCB,
+objectives, constant liar), ``optuna-gp`` (GPSampler: a Gaussian process per
+objective, log expected hypervolume improvement, the batch's running trials
+by its greedy q-batch form), ``dh-cbo`` (DeepHyper CBO: random forest, UCB,
 constant liar, random augmented Chebyshev scalarizations of quantile-scaled
 objectives), each asked for a batch at a time as well.
 
@@ -76,7 +78,7 @@ VARIANTS = {
     "ambs-k06": {"front_kappa": 0.6, "front_starts": 5},
 }
 OWN = ["ambs", *VARIANTS, "random", "evolution"]
-PEERS = ["optuna-nsga2", "optuna-motpe", "dh-cbo"]
+PEERS = ["optuna-nsga2", "optuna-motpe", "optuna-gp", "dh-cbo"]
 CHECKPOINTS = (50, 100, 200)
 DIM = 6
 PEER_PYTHON = os.path.join(ROOT, "bench", ".venv-peers", "bin", "python")
@@ -225,8 +227,10 @@ def run_peer(method: str, task: Task, seed: int, evals: int, batch: int) -> dict
             from bench.quality import _optuna_params
 
             optuna.logging.set_verbosity(optuna.logging.ERROR)
-            sampler = (optuna.samplers.NSGAIISampler(seed=seed) if method == "optuna-nsga2"
-                       else optuna.samplers.TPESampler(seed=seed, constant_liar=True))
+            sampler = {"optuna-nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+                       "optuna-motpe": lambda: optuna.samplers.TPESampler(seed=seed, constant_liar=True),
+                       # logEHVI; the running trials of a batch by qLogEHVI (greedy)
+                       "optuna-gp": lambda: optuna.samplers.GPSampler(seed=seed)}[method]()
             study = optuna.create_study(directions=["maximize" if d == "max" else "minimize"
                                                     for d in task.directions], sampler=sampler)
         else:
