@@ -37,6 +37,17 @@ def inherit(out: Path, extras: dict[str, Any]) -> None:
         extras["initial_configs"] = was["initial_configs"]
 
 
+def recorded_seed(out: Path) -> int | None:
+    """The seed a run directory's search was made with (run.json), or None."""
+    from ambs.runinfo import SETTINGS, effective_settings
+
+    try:
+        seed = effective_settings(json.loads((out / SETTINGS).read_text())).get("seed")
+    except (OSError, ValueError):
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def begin(out: Path, resume: bool, extras: dict[str, Any], loaded: LoadedProblem, search: Search,
            quiet: bool) -> list[dict[str, Any]]:
     """Tell the search the warm-start observations (a resume: the sources its

@@ -250,7 +250,9 @@ class Driver:
         declared = search.problem.budget
         # The declared objectives travel with every job: the worker reads them from run's dict.
         self.objective_specs = tuple(o.spec() for o in search.problem.objectives) if search.problem.multi_objective else ()
-        self.front = Front() if self.objective_specs else None  # for the progress line
+        # For the progress line: the front of each budget; it shows the highest
+        # budget's, as the end of the run and ``ambs analyze`` rank that one.
+        self.fronts: dict[float, Front] | None = {} if self.objective_specs else None
         # What run(config) trains with (the declared default, else high): recorded as
         # the budget of a job without one (a search's train_budget is its jobs' budget).
         self.full_budget: float | None = float(declared.unbudgeted) if declared is not None else None
@@ -296,8 +298,9 @@ class Driver:
         s.by_status[ev.status.value] = s.by_status.get(ev.status.value, 0) + 1
         if ev.ok and not (ev.objective <= s.best_objective):
             s.best_objective, s.best_config = ev.objective, dict(ev.config)
-        if self.front is not None and ev.ok and ev.objectives is not None:
-            self.front.add([v if d == "min" else -v for v, (_, d) in zip(ev.objectives, self.objective_specs)])
+        if self.fronts is not None and ev.ok and ev.objectives is not None:
+            front = self.fronts.setdefault(math.inf if ev.budget is None else float(ev.budget), Front())
+            front.add([v if d == "min" else -v for v, (_, d) in zip(ev.objectives, self.objective_specs)])
 
     def _tell(self, evs: list[Evaluation]) -> None:
         if self.told is not None:
@@ -439,6 +442,6 @@ class Driver:
             self.progress.update(
                 self.n_done, self.summary.best_objective, self.evaluator.n_running,
                 self.elapsed(), self.summary.evaluations, force=force,
-                front=len(self.front) if self.front is not None else None,
+                front=None if self.fronts is None else len(self.fronts[max(self.fronts)]) if self.fronts else 0,
             )
 

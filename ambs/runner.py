@@ -203,8 +203,9 @@ def run_search(
             continues the training instead of retraining (see
             :mod:`ambs.checkpoints`); False: promotions retrain from scratch.
         warm_start: earlier run directories whose finished results the search
-            is told before it starts (:mod:`ambs.warmstart`); not re-run, not
-            counted in ``max_evals``. A resume reads them again from run.json.
+            is told before it starts (:mod:`ambs.warmstart`); not counted in
+            ``max_evals`` (AMBS evaluates the best few again in its initial
+            design). A resume reads them again from run.json.
         initial_configs: configurations to evaluate first: a CSV or JSON
             file, or a list of dicts.
         **method_options: the method's options (``kappa=``, ``eta=``, ...).
@@ -282,6 +283,10 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
 
     takes = evaluator_options(evaluator)  # an unknown evaluator is refused before anything is written
     loaded = _load(problem, run)
+    if resume and seed is None and output is not None:
+        from ambs.begin import recorded_seed
+
+        seed = recorded_seed(Path(output))  # a resume without --seed keeps the run's
     if isinstance(method, Search):
         search, name = method, type(method).__name__.lower()
     else:
@@ -291,7 +296,9 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         from ambs.search import ALL_METHODS
 
         # ASHA's is a property (False only with a sampler that is not): it counts.
-        fronts = [n for n, cls in ALL_METHODS.items() if cls.multi_objective is not False and n != "grid"]
+        # Random and grid search take several objectives by ignoring them.
+        fronts = [n for n, cls in ALL_METHODS.items()
+                  if cls.multi_objective is not False and n not in ("random", "grid")]
         print(f"ambs: {name} optimizes the first objective ({first.direction} {first.name}); "
               f"{', '.join(fronts)} search for the Pareto front of all "
               f"{len(loaded.problem.objectives)}", file=sys.stderr)

@@ -2,8 +2,9 @@
 
 ``--warm-start RUN_DIR ...`` reads the finished results of earlier runs and
 tells them to the new search as observations before it asks for anything;
-they are not re-run, not written to the new results.csv, and do not count
-toward ``--max-evals``. The earlier runs' hyperparameters are matched by
+they are not written to the new results.csv and do not count toward
+``--max-evals``; a search re-runs none of them, except that AMBS puts the
+best few in its initial design (``warm_design``), evaluated anew. The earlier runs' hyperparameters are matched by
 name with the new space:
 
 * a hyperparameter the new space lacks is ignored (its column is dropped,
@@ -93,7 +94,14 @@ def _coerce(space: Any, name: str, value: Any) -> Any:
                 return c
         return value
     if isinstance(value, str):
-        return _number(value)
+        value = _number(value)
+    # JSON's 0 for a real one, a CSV's 3.0 for an integer one: as the space would propose them.
+    from ConfigSpace.hyperparameters import FloatHyperparameter, IntegerHyperparameter
+
+    if isinstance(hp, FloatHyperparameter) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(hp, IntegerHyperparameter) and isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 

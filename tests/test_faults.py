@@ -1215,6 +1215,10 @@ def test_a_resume_keeps_the_settings_history(tmp_path, ambs_main, make_problem):
     assert [r["changed"] for r in doc["resumes"]] == [
         {"max_evals": 5, "seed": 2, "kappa": 5.0}, {"max_evals": 6, "surrogate": "rf"}]
     assert all(r["at"] for r in doc["resumes"])
+    # Without --seed a resume keeps the seed it ran with (2), not a new random one.
+    assert ambs_main(*common, "--max-evals", "7", "--kappa", "5", "--surrogate", "rf", "--resume") == 0
+    doc = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert doc["resumes"][-1]["changed"] == {"max_evals": 7}
 
 
 def test_simulate_and_the_python_recorder_take_the_lock(tmp_path, ambs_main, make_problem, capfd):

@@ -130,9 +130,26 @@ def test_a_budgeted_search_of_the_front_from_the_command_line_resumes(method, tm
         assert proc.returncode == 0, proc.stderr
         assert "optimizes the first objective" not in proc.stderr
         assert "Pareto front at 9 epochs: " in proc.stdout and "gain (max), cost (min)" in proc.stdout
+        # The progress line counts the same front (at the highest budget), not one of every budget's rows.
+        size = proc.stdout.split("Pareto front at 9 epochs: ")[1].split(" configuration")[0]
+        assert f"[{evals}/{evals}] front {size} |" in proc.stderr
     with open(out / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 45
     pairs = [(r["p:x"], r["p:y"], r["budget"]) for r in rows]
     assert len(set(pairs)) == 45
     assert {float(r["budget"]) for r in rows} >= {1.0, 3.0}
+
+
+def test_the_front_table_shows_whole_numbers_and_inactive_cells_as_such():
+    """``ambs analyze pareto`` prints a width of 256, not 256.0 (pandas reads a
+    column of integers with inactive cells as floats), an inactive cell as -."""
+    import pandas as pd
+
+    from ambs.analysis import format_front
+
+    frame = pd.DataFrame({"accuracy": [0.95, 0.9], "parameters": [107914.0, 2410.0],
+                          "l1_width": [256.0, float("nan")], "lr": [0.5, 1.0]})
+    lines = format_front(frame).splitlines()
+    assert lines[1].split() == ["0.95", "107914", "256", "0.5"]
+    assert lines[2].split() == ["0.90", "2410", "-", "1.0"]

@@ -158,6 +158,24 @@ def test_simulate_command_errors_are_one_line(ambs_main, capfd):
     assert err.startswith("ambs: error: unknown duration") and err.count("\n") == 1
 
 
+def test_a_simulation_stopped_early_says_so(ambs_main, capfd):
+    """A virtual walltime (or a signal) ends the simulation early: its report says
+    so before the figures, which are then of the evaluations up to there."""
+    assert ambs_main("simulate", "problems.branin", "--workers", "4", "--duration", "const:10", "--max-evals", "100",
+                     "--walltime", "60", "--master-cost", "0.01,0.1", "-q") == 0
+    out = capfd.readouterr().out
+    assert out.startswith("stopped by walltime after ") and " of 100 evaluations" in out.splitlines()[0]
+
+
+def test_a_stop_rule_is_refused_not_ignored(ambs_main, capfd):
+    """Simulated workers make no in-training reports: ``--stop-rule`` is refused
+    in one line, as the README says (it was accepted and did nothing)."""
+    assert ambs_main("simulate", "problems.branin", "--workers", "4", "--duration", "const:1", "--max-evals", "4",
+                     "--stop-rule", "median") == 2
+    err = capfd.readouterr().err
+    assert err.startswith("ambs: error: --stop-rule needs in-training reports") and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("text", ["0.5", "a,b", "1,-1", "1,nan", "1,2,3"])
 def test_bad_master_cost_is_one_line_error(ambs_main, capfd, text):
     assert ambs_main("simulate", "problems.branin", "--workers", "4", "--duration", "60",

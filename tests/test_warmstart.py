@@ -255,3 +255,16 @@ def test_a_multi_fidelity_run_lends_its_full_budget_rows_only(tmp_path: Path) ->
     ws = load_warm_start([tmp_path / "mf"], _space_of(tmp_path / "new.py"))
     assert len(ws.observations) + ws.dropped == len(full) and ws.low_budget == len(rows) - len(full)
     assert f"{ws.low_budget} at a lower budget than their run's full one left out" in ws.summary(["mf"])
+
+
+def test_initial_configs_take_the_hyperparameters_types() -> None:
+    """JSON's ``0`` for a real hyperparameter and a CSV's ``3.0`` for an integer
+    one become what the space proposes (``0.0``, ``3``), not mixed types in the CSV."""
+    from ambs import Problem
+    from ambs.warmstart import load_initial_configs
+
+    p = Problem()
+    p.add_hyperparameter((0.0, 1.0), "x")
+    p.add_hyperparameter((1, 10), "n")
+    (config,) = load_initial_configs([{"x": 0, "n": 3.0}], p.space)
+    assert config == {"x": 0.0, "n": 3} and type(config["x"]) is float and type(config["n"]) is int

@@ -38,7 +38,13 @@ from ambs.analysis.metrics import (
     utilization,
     worker_intervals,
 )
-from ambs.analysis.pareto import default_reference, hypervolume_trace, objectives_frame, pareto_front
+from ambs.analysis.pareto import (
+    default_reference,
+    format_front,
+    hypervolume_trace,
+    objectives_frame,
+    pareto_front,
+)
 from ambs.analysis.plots import (
     plot_best_so_far,
     plot_budget,
@@ -85,6 +91,7 @@ __all__ = [
     "pareto_front",
     "hypervolume_trace",
     "default_reference",
+    "format_front",
     "plot_hypervolume",
     "plot_pareto",
 ]

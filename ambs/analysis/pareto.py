@@ -25,7 +25,7 @@ from ambs.analysis.space import objective_names
 from ambs.errors import AnalysisError
 from ambs.objectives import Front, hypervolume, nondominated
 
-__all__ = ["objectives_frame", "pareto_front", "directions", "hypervolume_trace", "default_reference"]
+__all__ = ["objectives_frame", "pareto_front", "directions", "hypervolume_trace", "default_reference", "format_front"]
 
 PREFIX = "o:"
 
@@ -192,3 +192,17 @@ def front_summary(run: Run, limit: int = 20, config_of: Any = None, budget: floa
     return {"objectives": [{"name": n, "direction": d} for n, d in zip(names, dirs)], "size": int(len(on)),
             "successful": int(len(frame)), "hypervolume": float(trace["hypervolume"].iloc[-1]) if len(trace) else 0.0,
             "reference": ref, "members": members}
+
+
+def format_front(frame: pd.DataFrame, na_rep: str = "-") -> str:
+    """A table of the front's rows as text: whole numbers shown as such (a width
+    of 256, not 256.0: pandas reads an integer column with empty cells, the
+    inactive ones, as floats), empty cells as ``na_rep``."""
+    out = frame.copy()
+    for c in out.columns:
+        col = out[c]
+        if pd.api.types.is_float_dtype(col) and col.notna().any():
+            v = col.dropna()
+            if ((v % 1) == 0).all() and (v.abs() < 2**53).all():
+                out[c] = pd.Series([na_rep if pd.isna(x) else int(x) for x in col], index=col.index, dtype=object)
+    return out.to_string(index=False, na_rep=na_rep)

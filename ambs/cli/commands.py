@@ -318,8 +318,11 @@ def _report(summary: Any, out: Path, max_evals: int, resume: str, search: Any = 
         at = at_budget({"budget": {"name": b.name} if b is not None else None}, search.front_budget())
         print(f"Pareto front{at}: {len(front)} configuration(s) of {heads}; all of them: ambs analyze pareto {out}")
         first = search.objectives[0]
-        for _, values in sorted(front, key=lambda f: -first.sign * f[1][0])[:: max(1, len(front) // 5)][:5]:
+        shown = sorted(front, key=lambda f: -first.sign * f[1][0])[:: max(1, len(front) // 5)][:5]
+        for _, values in shown:
             print("  " + ", ".join(f"{o.name}={v:.6g}" for o, v in zip(search.objectives, values)))
+        if len(front) > len(shown):
+            print(f"  ... {len(shown)} of {len(front)} shown, spread along the front")
     elif summary.best_config is not None:
         print(f"best objective: {summary.best_objective:.10g}")
         print("best configuration: " + ", ".join(f"{k}={v!r}" for k, v in summary.best_config.items()))
@@ -356,12 +359,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             workers=args.workers, seed=args.seed, fit=args.fit, quiet=True, progress=not (args.quiet or args.json),
             evaluator_options={"duration": duration, "master_cost": master_cost, "message_cost": message_cost,
                                "live_fits": args.live_fits},
-            settings=_settings_simulate(args), on_result=rss.on_result, **_method_options(args))
+            settings=_settings_simulate(args), on_result=rss.on_result, stop_rule=getattr(args, "stop_rule", None),
+            stop_final_step=getattr(args, "stop_final_step", None),
+            checkpoints=not getattr(args, "no_checkpoints", False), warm_start=getattr(args, "warm_start", None),
+            initial_configs=getattr(args, "initial_configs", None), **_method_options(args))
     assert result is not None and result.evaluator is not None
     out = report(result.evaluator, result.fitter, result.search, result.summary, rss)  # type: ignore[arg-type]
     if args.json:
         print(json.dumps(out.as_dict()))
         return 0
+    reason = result.summary.stop_reason
+    if reason not in ("max-evals", "space exhausted", "nothing to run"):  # a signal, or --walltime
+        print(f"stopped by {reason} after {result.summary.total} of {args.max_evals} evaluations; "
+              "what follows is up to then")
     print(f"simulated {out.evaluations} evaluations on {out.workers} workers ({out.duration} s each)")
     print(f"virtual time: {out.makespan:.1f} s; worker utilization: {out.utilization:.1%} "
           f"({out.utilization_total:.1%} including the final drain)")
@@ -414,7 +424,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     elif args.analyze_command == "pareto":
         b = analysis.ranking_budget(run, args.budget)
         front = analysis.pareto_front(run, args.objectives, configs=True, budget=b)
-        print(front[front["pareto"]].drop(columns="pareto").to_string(index=False))
+        print(analysis.format_front(front[front["pareto"]].drop(columns="pareto")))
         at = analysis.at_budget(run.settings, b) + (" (--budget for another)" if b is not None else "")
         print(f"{int(front['pareto'].sum())} of {len(front)} successful evaluations{at} on the front")
         trace, ref = analysis.hypervolume_trace(run, args.reference, args.objectives, b)

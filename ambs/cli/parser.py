@@ -57,8 +57,9 @@ def _add_begin_options(g: Any) -> None:
     """Where a search starts from (``ambs search`` and ``ambs submit``)."""
     g.add_argument("--warm-start", nargs="+", default=None, metavar="RUN_DIR",
                    help="tell the search the finished results of these earlier runs first (matched by "
-                        "hyperparameter name; rows outside the space dropped); not re-run, not counted in "
-                        "--max-evals; methods with one budget per configuration")
+                        "hyperparameter name; rows outside the space dropped), not counted as evaluations; "
+                        "AMBS evaluates the 5 best again in its initial design; methods with one budget "
+                        "per configuration")
     g.add_argument("--initial-configs", default=None, metavar="FILE",
                    help="evaluate these configurations first: a CSV (a column per hyperparameter, p: "
                         "prefixes allowed) or a JSON list of objects")
