@@ -128,7 +128,7 @@ class Progress:
 
     def __init__(self, max_evals: int, stream: TextIO | None = None, interval: float = 30.0) -> None:
         self.max_evals = max_evals
-        self.stream = stream or sys.stderr
+        self.stream: TextIO | None = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval
         self._last = 0.0
@@ -158,16 +158,25 @@ class Progress:
         )
         if self.tty:
             pad = max(self._width - len(line), 0)
-            self.stream.write("\r" + line + " " * pad)
+            self._write("\r" + line + " " * pad)
             self._width = len(line)
         else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+            self._write(line + "\n")
 
     def close(self) -> None:
         if self.tty and self._width:
-            self.stream.write("\n")
+            self._write("\n")
+
+    def _write(self, text: str) -> None:
+        """Write and flush; a display that went away (``| head``, a closed
+        terminal) ends the display, not the search."""
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(text)
             self.stream.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self.stream = None
 
 
 def _hms(seconds: float) -> str:

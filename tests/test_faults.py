@@ -1252,3 +1252,17 @@ def test_simulate_and_the_python_recorder_take_the_lock(tmp_path, ambs_main, mak
     first.close()
     assert not (tmp_path / "py" / "run.lock").exists()
     Recorder(tmp_path / "py", info, resume=True).close()
+
+
+def test_a_display_that_goes_away_ends_the_display_not_the_search(tmp_path):
+    """``ambs search ... 2>&1 | head -2``: once ``head`` has its lines, the
+    progress line's pipe is closed. The search goes on to its last evaluation
+    (it stopped after the first, exit 0, with most of the run never made)."""
+    out = tmp_path / "run"
+    cmd = (f"{shlex.quote(sys.executable)} -m ambs search problems/branin.py --method random --max-evals 40 "
+           f"--evaluator serial -o {shlex.quote(str(out))} 2>&1 | head -2; exit ${{PIPESTATUS[0]}}")
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 2
+    assert len((out / "results.csv").read_text().splitlines()) == 41
