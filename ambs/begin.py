@@ -56,7 +56,7 @@ def begin(out: Path, resume: bool, extras: dict[str, Any], loaded: LoadedProblem
 
     sources, initial = extras.get("warm_start"), extras.get("initial_configs")
     if sources:  # a multi-fidelity method was refused before the run directory was made
-        ws = load_warm_start(sources, loaded.problem.space, loaded.problem.objective_names or None)
+        ws = load_warm_start(sources, loaded.problem.space, loaded.problem.objective_names or None, loaded.name)
         search.warm(ws.observations)
         if not quiet:
             print(ws.summary(sources), file=sys.stderr)

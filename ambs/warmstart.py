@@ -50,6 +50,7 @@ class WarmStart:
         self.defaulted: set[str] = set()  # hyperparameters new to the space, at their default
         self.low_budget = 0  # ok rows trained with less than their run's full budget, left out
         self.no_objectives = 0  # ok rows without a value of every declared objective, left out
+        self.other_problems: set[str] = set()  # the earlier runs' problem names, where not the new one's
 
     def summary(self, sources: list[str]) -> str:
         what = f"ambs: warm start from {len(sources)} run(s): {len(self.observations)} of {self.read} results told"
@@ -63,6 +64,8 @@ class WarmStart:
             what += f"; ignored (not in the space): {', '.join(sorted(self.ignored))}"
         if self.defaulted:
             what += f"; at their default (new): {', '.join(sorted(self.defaulted))}"
+        if self.other_problems:  # allowed (a variant of the problem), but worth a word
+            what += f"; runs of another problem: {', '.join(sorted(self.other_problems))}"
         return what
 
 
@@ -138,6 +141,15 @@ def _configure(space: Any, row: dict[str, Any], ws: WarmStart | None) -> dict[st
     return out
 
 
+def _problem_name(run_dir: Path) -> str | None:
+    """The problem name a run directory's run.json records, or None."""
+    try:
+        name = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("problem_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
 def _rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
     try:
         with open(path, newline="", encoding="utf-8") as fh:
@@ -147,17 +159,22 @@ def _rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
         raise AmbsError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def load_warm_start(sources: list[str | Path], space: Any, objectives: list[str] | None = None) -> WarmStart:
+def load_warm_start(sources: list[str | Path], space: Any, objectives: list[str] | None = None,
+                    problem: str | None = None) -> WarmStart:
     """The ok results of the runs in ``sources`` (run directories or their
     results.csv) as (configuration, objective) observations of ``space``;
     for a problem with several declared ``objectives``, (configuration,
-    {name: value}) from the earlier runs' ``o:<name>`` columns."""
+    {name: value}) from the earlier runs' ``o:<name>`` columns. ``problem``:
+    the new run's problem name, to say which earlier runs were of another."""
     ws = WarmStart()
     for source in sources:
         path = Path(source)
         csv_path = path / "results.csv" if path.is_dir() else path
         if not csv_path.exists():
             raise AmbsError(f"--warm-start {source}: no results.csv there")
+        name = _problem_name(csv_path.parent)
+        if problem is not None and name is not None and name != problem:
+            ws.other_problems.add(name)
         rows, fields = _rows(csv_path)
         if "objective" not in fields or not any(f.startswith("p:") for f in fields):
             raise AmbsError(f"--warm-start {source}: {csv_path.name} is not a results file of ambs "

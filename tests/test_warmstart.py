@@ -268,3 +268,15 @@ def test_initial_configs_take_the_hyperparameters_types() -> None:
     p.add_hyperparameter((1, 10), "n")
     (config,) = load_initial_configs([{"x": 0, "n": 3.0}], p.space)
     assert config == {"x": 0.0, "n": 3} and type(config["x"]) is float and type(config["n"]) is int
+
+
+def test_the_summary_names_earlier_runs_of_another_problem(old_run: Path, tmp_path: Path) -> None:
+    """Matching by name lets any run in (a variant of the problem is the point),
+    but runs of another problem are named in the one line, not taken silently."""
+    old_name = json.loads((old_run / "run.json").read_text())["problem_name"]
+    assert old_name == "old"
+    same = load_warm_start([old_run], _space_of(tmp_path / "new.py"), problem="old")
+    assert not same.other_problems and "another problem" not in same.summary([str(old_run)])
+    other = load_warm_start([old_run], _space_of(tmp_path / "new.py"), problem="new")
+    assert other.other_problems == {"old"}
+    assert other.summary([str(old_run)]).endswith("; runs of another problem: old")
