@@ -9,7 +9,6 @@ and the book of in-training reports with its stop rule (:mod:`ambs.reports`).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,9 @@ def inherit(out: Path, extras: dict[str, Any]) -> None:
     """A resume without --warm-start and --initial-configs keeps those of the run."""
     if extras.get("warm_start") or extras.get("initial_configs") is not None:
         return
-    from ambs.runinfo import SETTINGS, effective_settings
+    from ambs.runinfo import recorded_settings
 
-    try:
-        was = effective_settings(json.loads((out / SETTINGS).read_text()))
-    except (OSError, ValueError):
-        return
+    was = recorded_settings(out)
     extras["warm_start"] = was.get("warm_start") or None
     if isinstance(was.get("initial_configs"), str) and Path(was["initial_configs"]).exists():
         extras["initial_configs"] = was["initial_configs"]
@@ -39,12 +35,9 @@ def inherit(out: Path, extras: dict[str, Any]) -> None:
 
 def recorded_seed(out: Path) -> int | None:
     """The seed a run directory's search was made with (run.json), or None."""
-    from ambs.runinfo import SETTINGS, effective_settings
+    from ambs.runinfo import recorded_settings
 
-    try:
-        seed = effective_settings(json.loads((out / SETTINGS).read_text())).get("seed")
-    except (OSError, ValueError):
-        return None
+    seed = recorded_settings(out).get("seed")
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 

@@ -446,11 +446,17 @@ class Driver:
             self.next_id += 1
         self.phase_seconds["submit"] += time.perf_counter() - t
 
+    def _front_size(self) -> int | None:
+        """The size of the front at the highest budget so far (None: one objective)."""
+        if self.fronts is None:
+            return None
+        return len(self.fronts[max(self.fronts)]) if self.fronts else 0
+
     def _show(self, force: bool = False) -> None:
         if self.progress:
             self.progress.update(
                 self.n_done, self.summary.best_objective, self.evaluator.n_running,
                 self.elapsed(), self.summary.evaluations, force=force,
-                front=None if self.fronts is None else len(self.fronts[max(self.fronts)]) if self.fronts else 0,
+                front=self._front_size(),
             )
 

@@ -22,7 +22,7 @@ from typing import Any
 from ambs.errors import RecorderError, RunDirError
 
 __all__ = ["LAUNCHER_VAR", "MEANING", "SETTINGS", "SPACE", "RunInfo", "check_same_run", "effective_settings",
-           "scheduler_jobs", "where_it_runs", "write_settings", "write_space"]
+           "read_run", "recorded_settings", "scheduler_jobs", "where_it_runs", "write_settings", "write_space"]
 
 SETTINGS = "run.json"
 SPACE = "space.json"  # the search space in ConfigSpace's JSON format, for the analysis
@@ -66,6 +66,23 @@ def effective_settings(doc: dict[str, Any]) -> dict[str, Any]:
         if isinstance(r, dict) and isinstance(r.get("changed"), dict):
             out.update(r["changed"])
     return out
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """A run directory's run.json; {} when it is missing or unreadable."""
+    try:
+        doc = json.loads((Path(run_dir) / SETTINGS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def recorded_settings(run_dir: str | Path) -> dict[str, Any]:
+    """The settings a run directory's run now has (:func:`effective_settings`); {} when unreadable."""
+    try:
+        return effective_settings(read_run(run_dir))
+    except (TypeError, ValueError):  # settings that are not a mapping
+        return {}
 
 
 @dataclass

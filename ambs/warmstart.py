@@ -4,8 +4,8 @@
 tells them to the new search as observations before it asks for anything;
 they are not written to the new results.csv and do not count toward
 ``--max-evals``; a search re-runs none of them, except that AMBS puts the
-best few in its initial design (``warm_design``), evaluated anew. The earlier runs' hyperparameters are matched by
-name with the new space:
+best few in its initial design (``warm_design``), evaluated anew. The
+earlier runs' hyperparameters are matched by name with the new space:
 
 * a hyperparameter the new space lacks is ignored (its column is dropped,
   the row kept: the model sees the result averaged over it);
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ambs.errors import AmbsError
+from ambs.runinfo import read_run
 
 __all__ = ["WarmStart", "load_initial_configs", "load_warm_start"]
 
@@ -141,15 +142,6 @@ def _configure(space: Any, row: dict[str, Any], ws: WarmStart | None) -> dict[st
     return out
 
 
-def _problem_name(run_dir: Path) -> str | None:
-    """The problem name a run directory's run.json records, or None."""
-    try:
-        name = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("problem_name")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return name if isinstance(name, str) and name else None
-
-
 def _rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
     try:
         with open(path, newline="", encoding="utf-8") as fh:
@@ -172,8 +164,8 @@ def load_warm_start(sources: list[str | Path], space: Any, objectives: list[str]
         csv_path = path / "results.csv" if path.is_dir() else path
         if not csv_path.exists():
             raise AmbsError(f"--warm-start {source}: no results.csv there")
-        name = _problem_name(csv_path.parent)
-        if problem is not None and name is not None and name != problem:
+        name = read_run(csv_path.parent).get("problem_name")
+        if problem is not None and isinstance(name, str) and name and name != problem:
             ws.other_problems.add(name)
         rows, fields = _rows(csv_path)
         if "objective" not in fields or not any(f.startswith("p:") for f in fields):

@@ -96,10 +96,16 @@ def budget_text(value: float) -> str:
 
 
 def at_budget(settings: dict[str, Any], value: float | None) -> str:
-    """`` at 8 epochs`` (`` at budget 8`` for an unnamed budget); empty for None."""
+    """`` at 8 epochs`` (`` at budget 8`` for an unnamed budget), the name from
+    run.json's settings; empty for None."""
+    return budget_phrase(budget_name(settings), value)
+
+
+def budget_phrase(name: str, value: float | None) -> str:
+    """`` at 8 epochs`` for a budget called ``name`` (`` at budget 8`` for ``budget``); empty for None."""
     if value is None:
         return ""
-    name, text = budget_name(settings), budget_text(value)
+    text = budget_text(value)
     return f" at budget {text}" if name == "budget" else f" at {text} {name}"
 
 

@@ -63,14 +63,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _recorded_max_evals(run_dir: Path) -> int | None:
     """``--max-evals`` of the run in ``run_dir``, from its run.json (None if unreadable)."""
-    import json
+    from ambs.runinfo import recorded_settings
 
-    try:
-        from ambs.recorder import effective_settings
-
-        value = effective_settings(json.loads((run_dir / "run.json").read_text()))["max_evals"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    value = recorded_settings(run_dir).get("max_evals")
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
@@ -312,10 +307,10 @@ def _report(summary: Any, out: Path, max_evals: int, resume: str, search: Any = 
     front = search.front() if search is not None and search.objectives else []
     if front:
         heads = _objective_heads(search.objectives)
-        from ambs.analysis.space import at_budget
+        from ambs.analysis.space import budget_phrase
 
         b = search.problem.budget
-        at = at_budget({"budget": {"name": b.name} if b is not None else None}, search.front_budget())
+        at = budget_phrase(b.name if b is not None else "budget", search.front_budget())
         print(f"Pareto front{at}: {len(front)} configuration(s) of {heads}; all of them: ambs analyze pareto {out}")
         first = search.objectives[0]
         shown = sorted(front, key=lambda f: -first.sign * f[1][0])[:: max(1, len(front) // 5)][:5]
@@ -339,7 +334,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from ambs.runner import run_search
+    from ambs.runner import COMPLETE, run_search
     from ambs.simulate import RssSampler, parse_duration, parse_master_cost, parse_message_cost, report
 
     duration = parse_duration(args.duration)
@@ -359,17 +354,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             workers=args.workers, seed=args.seed, fit=args.fit, quiet=True, progress=not (args.quiet or args.json),
             evaluator_options={"duration": duration, "master_cost": master_cost, "message_cost": message_cost,
                                "live_fits": args.live_fits},
-            settings=_settings_simulate(args), on_result=rss.on_result, stop_rule=getattr(args, "stop_rule", None),
-            stop_final_step=getattr(args, "stop_final_step", None),
-            checkpoints=not getattr(args, "no_checkpoints", False), warm_start=getattr(args, "warm_start", None),
-            initial_configs=getattr(args, "initial_configs", None), **_method_options(args))
+            settings=_settings_simulate(args), on_result=rss.on_result, stop_rule=args.stop_rule,
+            stop_final_step=args.stop_final_step, checkpoints=not args.no_checkpoints, **_method_options(args))
     assert result is not None and result.evaluator is not None
     out = report(result.evaluator, result.fitter, result.search, result.summary, rss)  # type: ignore[arg-type]
     if args.json:
         print(json.dumps(out.as_dict()))
         return 0
     reason = result.summary.stop_reason
-    if reason not in ("max-evals", "space exhausted", "nothing to run"):  # a signal, or --walltime
+    if reason not in COMPLETE:  # a signal, or --walltime
         print(f"stopped by {reason} after {result.summary.total} of {args.max_evals} evaluations; "
               "what follows is up to then")
     print(f"simulated {out.evaluations} evaluations on {out.workers} workers ({out.duration} s each)")
