@@ -18,7 +18,7 @@ from ambs.problem import LoadedProblem
 from ambs.result import Evaluation
 from ambs.search.base import Search
 
-__all__ = ["begin", "curve_book", "first_free_id", "inherit"]
+__all__ = ["begin", "check_extras", "curve_book", "first_free_id", "inherit", "preflight", "stop_rule_of"]
 
 
 def inherit(out: Path, extras: dict[str, Any]) -> None:
@@ -69,23 +69,49 @@ def first_free_id(out: Path) -> int:
     return max(used, default=-1) + 1
 
 
+def check_extras(multi_fidelity: bool, name: str, extras: dict[str, Any]) -> None:
+    """Refuse what the method cannot begin with (a warm start under budgets)."""
+    if multi_fidelity and (extras.get("warm_start") or extras.get("initial_configs") is not None):
+        raise AmbsError(f"--warm-start and --initial-configs work with methods that train every "
+                        f"configuration at one budget, not with {name}")
+
+
+def stop_rule_of(extras: dict[str, Any], search: Search, budget: Any) -> Any:
+    """The stop rule ``extras`` names, made for the step a full training reaches (None: no rule)."""
+    from ambs.stopping import StopRule, make_rule
+
+    if isinstance(extras.get("rule"), StopRule) or not extras.get("rule"):
+        return extras.get("rule")
+    final = extras.get("final_step")
+    if final is None:
+        final = search.max_budget if search.multi_fidelity else search.train_budget  # type: ignore[attr-defined]
+        final = final or (budget.unbudgeted if budget is not None else None)
+    try:
+        return make_rule(extras["rule"], final_step=final)
+    except ValueError as exc:
+        raise AmbsError(str(exc)) from None
+
+
+def preflight(loaded: LoadedProblem, search: Search, name: str, extras: dict[str, Any]) -> None:
+    """Every check of a run's beginning, writing nothing and telling the search
+    nothing: ``ambs submit`` runs it so that a job does not fail in the queue."""
+    from ambs.warmstart import load_initial_configs, load_warm_start
+
+    check_extras(search.multi_fidelity, name, extras)
+    if extras.get("warm_start"):
+        load_warm_start(extras["warm_start"], loaded.problem.space, loaded.problem.objective_names or None,
+                        loaded.name)
+    if extras.get("initial_configs") is not None:
+        load_initial_configs(extras["initial_configs"], loaded.problem.space)
+    stop_rule_of(extras, search, loaded.problem.budget)
+
+
 def curve_book(out: Path, extras: dict[str, Any], search: Search, budget: Any, t0: float, resume: bool,
                 previous: list[Evaluation]) -> Any:
     """Where in-training reports go (``out/curves.csv``) and the stop rule that reads them."""
     from ambs.reports import CurveBook
-    from ambs.stopping import StopRule, make_rule
 
-    rule = extras.get("rule") if isinstance(extras.get("rule"), StopRule) else None
-    if extras.get("rule") and rule is None:
-        final = extras.get("final_step")
-        if final is None:
-            final = search.max_budget if search.multi_fidelity else search.train_budget  # type: ignore[attr-defined]
-            final = final or (budget.unbudgeted if budget is not None else None)
-        try:
-            rule = make_rule(extras["rule"], final_step=final)
-        except ValueError as exc:
-            raise AmbsError(str(exc)) from None
-    book = CurveBook(out, rule, t0, resume=resume)
+    book = CurveBook(out, stop_rule_of(extras, search, budget), t0, resume=resume)
     for e in previous:
         book.finished(e.job_id, e.objective if e.ok else None, e.stopped)
     return book

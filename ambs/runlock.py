@@ -19,6 +19,10 @@ takes it over with a one-line warning:
 * same host: the holder's PID no longer runs (or is another process now:
   its start time differs), or the host rebooted since (another boot id);
   so ``kill -9`` of the holder frees the lock at once;
+* another batch job: the holder's job (Slurm or PBS, from ``squeue``/``qstat``)
+  has ended, or it is the same job requeued (Slurm's restart count differs);
+  so the next job of a chain starts at once after a job killed hard at its
+  walltime or on a failed node;
 * another host (the holder's node died, or it is unreachable): the holder
   touches the lock file's modification time every :data:`HEARTBEAT`
   seconds (``AMBS_LOCK_HEARTBEAT``), from a thread, so a long evaluation
@@ -57,6 +61,40 @@ HEARTBEAT = float(os.environ.get("AMBS_LOCK_HEARTBEAT", 30))
 STALE_AFTER = float(os.environ.get("AMBS_LOCK_STALE", 300))
 VERIFY_EVERY = min(HEARTBEAT, 5.0)  # seconds between two checks that the lock is still ours
 _JOB_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "COBALT_JOBID", "LSB_JOBID", "FLUX_JOB_ID")
+# Job states in which the holder may still run: anything else has ended (or
+# was requeued, which ends the incarnation that took the lock).
+_SLURM_LIVE = {"RUNNING", "SUSPENDED", "CONFIGURING", "STOPPED", "SIGNALING", "RESIZING", "STAGE_OUT"}
+_PBS_LIVE = {"R", "S", "U", "B"}
+
+
+def _batch_job() -> tuple[str | None, str | None]:
+    """This process's batch job id and scheduler (``slurm``, ``pbs``...), or Nones."""
+    for var in _JOB_VARS:
+        if os.environ.get(var):
+            return os.environ[var], var.split("_")[0].lower()
+    return None, None
+
+
+def _job_ended(job: str, scheduler: str) -> bool | None:
+    """Whether batch job ``job`` has ended, by asking its scheduler (None: cannot tell)."""
+    import shutil
+    import subprocess
+
+    cmd = {"slurm": ["squeue", "-h", "-j", job, "-o", "%T"], "pbs": ["qstat", "-f", job]}.get(scheduler)
+    if cmd is None or shutil.which(cmd[0]) is None:
+        return None
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0:  # gone from the queue, or the scheduler cannot be reached
+        why = (res.stderr or res.stdout).lower()
+        return True if any(w in why for w in ("invalid job id", "unknown job id", "has finished")) else None
+    if scheduler == "slurm":
+        return not res.stdout.strip() or res.stdout.split()[0] not in _SLURM_LIVE
+    states = [ln.split("=", 1)[1].strip() for ln in res.stdout.splitlines()
+              if ln.strip().startswith("job_state") and "=" in ln]
+    return states[0] not in _PBS_LIVE if states else None
 
 
 def _start_ticks(pid: int) -> str | None:
@@ -104,8 +142,9 @@ class RunLock:
     def acquire(self) -> None:
         """Take the lock, taking over a stale one with a warning; RunDirError if held."""
         pid = os.getpid()
+        job, scheduler = _batch_job()
         self.me = {"host": socket.gethostname(), "pid": pid, "start": _start_ticks(pid), "boot": _boot_id(),
-                   "job": next((os.environ[v] for v in _JOB_VARS if os.environ.get(v)), None),
+                   "job": job, "scheduler": scheduler, "restart": os.environ.get("SLURM_RESTART_COUNT"),
                    "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         for _ in range(20):
             try:
@@ -151,7 +190,7 @@ class RunLock:
                 time.sleep(0.1)
                 return
             hint = "" if holder.get("host") == self.me["host"] else (
-                f"; a lock not renewed for {STALE_AFTER:g} s is taken over")
+                f"; a lock not renewed for {STALE_AFTER:g} s, or whose batch job has ended, is taken over")
             raise RunDirError(f"{self.dir} is in use by another search ({describe(holder)}){hint}; "
                               "wait for it to end, or choose another --output")
         # Move it aside (only one taker succeeds), and make sure it was the one judged stale.
@@ -191,6 +230,13 @@ class RunLock:
             if holder.get("start") and start and start != holder.get("start"):
                 return f"PID {pid} is another process now"
             return None
+        job, scheduler = holder.get("job"), holder.get("scheduler")
+        if job and scheduler:
+            if job == self.me["job"] and scheduler == self.me["scheduler"]:
+                if holder.get("restart") != self.me["restart"]:
+                    return f"its job {job} was requeued since"
+            elif _job_ended(str(job), str(scheduler)):
+                return f"its job {job} has ended"
         age = self._age()
         if age > STALE_AFTER:
             return f"no heartbeat for {age:.0f} s (timeout {STALE_AFTER:g} s)"

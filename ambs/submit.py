@@ -16,6 +16,7 @@ import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 from ambs.errors import AmbsError
 from ambs.jobscript.launcher import LAUNCHERS, custom_words
@@ -27,6 +28,7 @@ __all__ = ["EXAMPLES", "JobSpec", "LAUNCHERS", "SCHEDULERS", "chain_commands", "
 
 SCHEDULERS = ("slurm", "pbs")
 _PLACEHOLDER = re.compile(r"@(\w+)@")
+_MARK = re.compile(r"#@(gpu|slots) ")
 
 
 def _ambs_command() -> list[str]:
@@ -66,6 +68,9 @@ def launcher_words(spec: JobSpec) -> list[str]:
             raise AmbsError("srun is Slurm's launcher: PBS jobs launch with mpiexec, mpirun or "
                             "--launcher-command")
         words = ["srun"]
+        cpus = _layout(spec)[2]
+        if cpus:  # srun of Slurm 22.05 and later does not take it over from the job's #SBATCH line
+            words.append(f"--cpus-per-task={cpus}")
         if spec.gpus_per_node:
             words.append("--distribution=arbitrary")  # ranks placed by SLURM_HOSTFILE
         return words + ([f"--mpi={spec.mpi}"] if spec.mpi else [])
@@ -98,8 +103,8 @@ def _launch(spec: JobSpec, words: list[str], placed: bool) -> str:
     return text + ' -n "$SLURM_NTASKS"' + (' --hostfile "$HOSTFILE"' if placed else "")
 
 
-def _allocation(spec: JobSpec) -> dict[str, str | None]:
-    """Ranks, CPUs and the resource lines of the allocation."""
+def _layout(spec: JobSpec) -> tuple[int, int, int | None]:
+    """Ranks a node, ranks in all, and CPUs a rank (None: not known)."""
     g = spec.gpus_per_node
     if g:
         if spec.ranks_per_node not in (None, g):
@@ -115,12 +120,21 @@ def _allocation(spec: JobSpec) -> dict[str, str | None]:
     cpus = spec.threads_per_worker or (spec.cores_per_node // per_node if spec.cores_per_node else None)
     if cpus == 0:
         raise AmbsError(f"--cores-per-node {spec.cores_per_node} is fewer than the {per_node} ranks a node")
+    return per_node, total, cpus
+
+
+def _allocation(spec: JobSpec) -> dict[str, str | None]:
+    """Ranks, CPUs and the resource lines of the allocation."""
+    g = spec.gpus_per_node
+    per_node, total, cpus = _layout(spec)
     if spec.scheduler == "pbs" and (spec.qos or spec.constraint):
         raise AmbsError("--qos and --constraint are Slurm's: on PBS write them with --directive")
+    # The cores a node: PBS Pro's ncpus, Torque's ppn (Torque lists a node once
+    # per ppn in PBS_NODEFILE: the script then writes a host file of its own).
+    ncpus = spec.cores_per_node or per_node * (cpus or 1)
     if spec.pbs_flavor == "torque":
-        chunk = f"nodes={spec.nodes}:ppn={per_node}" + (f":gpus={g}" if g else "")
+        chunk = f"nodes={spec.nodes}:ppn={ncpus}" + (f":gpus={g}" if g else "")
     else:
-        ncpus = spec.cores_per_node or per_node * (cpus or 1)
         chunk = (f"select={spec.nodes}:ncpus={ncpus}:mpiprocs={per_node}" + (f":ngpus={g}" if g else "")
                  + (f":mem={spec.mem}" if spec.mem else ""))
     return {
@@ -131,8 +145,12 @@ def _allocation(spec: JobSpec) -> dict[str, str | None]:
         "threads": str(cpus or 1),
         "pbs_select": chunk,
         "pbs_mem": spec.mem if spec.pbs_flavor == "torque" else None,
-        "pbs_exclusive": ("-n" if spec.pbs_flavor == "torque" else "-l place=scatter:excl")
-        if spec.exclusive else None,
+        # PBS Pro may put two chunks on one node unless told to scatter them;
+        # the ranks-a-node layout (and a GPU job's host file) needs one a node.
+        # A --directive '-l place=...' comes later in the script, and wins.
+        "pbs_place": None if spec.pbs_flavor == "torque" else "scatter" + (":excl" if spec.exclusive else ""),
+        "pbs_exclusive": "-n" if spec.pbs_flavor == "torque" and spec.exclusive else None,
+        "torque_slots": str(per_node) if spec.pbs_flavor == "torque" and not g and ncpus != per_node else None,
     }
 
 
@@ -149,6 +167,9 @@ def render(spec: JobSpec) -> str:
         seconds = int(parse_walltime(spec.walltime))
     except ValueError as exc:
         raise AmbsError(f"--walltime: {exc}") from None
+    if spec.warning < 30:
+        raise AmbsError(f"--warning {spec.warning} is too short: the search needs at least 30 s to let "
+                        "running evaluations end, write its results and exit before the job is killed")
     if seconds <= spec.warning + 30:
         raise AmbsError(
             f"--walltime {spec.walltime} leaves no time to search: it must exceed the "
@@ -162,7 +183,9 @@ def render(spec: JobSpec) -> str:
         job_output = "ambs-%j.out" if spec.scheduler == "slurm" else "ambs-job.out"
     else:
         workdir = shlex.quote(str(spec.workdir))
-        job_output = f"{spec.run_dir}/job-%j.out" if spec.scheduler == "slurm" else f"{spec.run_dir}/job.out"
+        # sbatch expands %j, %x, ... in --output: a '%' of the directory is written %%.
+        job_output = (f"{str(spec.run_dir).replace('%', '%%')}/job-%j.out" if spec.scheduler == "slurm"
+                      else f"{spec.run_dir}/job.out")
     check_values(spec, job_output)
     search_args = list(spec.search_args)
     if spec.gpus_per_node:
@@ -206,10 +229,11 @@ def render(spec: JobSpec) -> str:
     template = (resources.files("ambs") / "templates" / f"{spec.scheduler}.sh").read_text()
     lines = []
     for line in template.splitlines():
-        if line.startswith("#@gpu "):  # the host file of a GPU job
-            if not placed:
+        marked = _MARK.match(line)  # a line of one kind of job only
+        if marked:
+            if not {"gpu": placed, "slots": values["torque_slots"] is not None}[marked.group(1)]:
                 continue
-            line = line[len("#@gpu "):]
+            line = line[marked.end():]
         names = _PLACEHOLDER.findall(line)
         if any(values.get(n) is None for n in names):
             if any(n not in values for n in names):
@@ -249,18 +273,31 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str:
     return res.stdout.strip()
 
 
-def submit(spec: JobSpec, script: Path, chain: int = 0) -> list[str]:
+def submit(spec: JobSpec, script: Path, chain: int = 0,
+           on_submitted: Callable[[str], None] | None = None) -> list[str]:
     """Submit ``script`` and ``chain`` follow-up jobs that each start after the
-    previous one ends (any outcome) and resume the run. Returns the job ids."""
+    previous one ends (any outcome) and resume the run. Returns the job ids;
+    ``on_submitted`` is told each as soon as it is queued. A chain that fails
+    partway says which of its jobs are queued already."""
     ids: list[str] = []
     for _ in range(chain + 1):
         cmd = _command(spec, script, ids[-1] if ids else None)
-        if spec.scheduler == "slurm":
-            ids.append(_run(cmd).split(";")[0].strip())
-        else:
-            # From the run directory: a qsub that ignores #PBS -o (Slurm's PBS
-            # wrappers do) writes the job's output where it was called.
-            ids.append(_run(cmd, cwd=script.resolve().parent).split()[0])
+        try:
+            if spec.scheduler == "slurm":
+                job = _run(cmd).split(";")[0].strip()
+            else:
+                # From the run directory: a qsub that ignores #PBS -o (Slurm's PBS
+                # wrappers do) writes the job's output where it was called.
+                job = _run(cmd, cwd=script.resolve().parent).split()[0]
+        except AmbsError as exc:
+            if not ids:
+                raise
+            cancel = "scancel" if spec.scheduler == "slurm" else "qdel"
+            raise AmbsError(f"{exc}; job(s) {' '.join(ids)} of the chain are queued already (they run and "
+                            f"resume the run; `{cancel} {' '.join(ids)}` cancels them)") from None
+        ids.append(job)
+        if on_submitted is not None:
+            on_submitted(job)
     return ids
 
 

@@ -34,6 +34,8 @@ def parse_walltime(text: str) -> float:
         parts = t.split(":")
         if len(parts) > 3 or not all(p.replace(".", "", 1).isdigit() for p in parts):
             raise ValueError(f"expected {HELP}, got {text!r}")
+        if any(float(p) >= 60 for p in parts[1:]):  # 1:61:00 is a typo, not 2:01:00
+            raise ValueError(f"minutes and seconds must be below 60, got {text!r}")
         seconds = 0.0
         for p in parts:
             seconds = seconds * 60 + float(p)

@@ -4,6 +4,7 @@
 # Rendered by `ambs submit`; change the values here or render anew.
 #PBS -N ambs-mlp
 #PBS -l select=8:ncpus=64:mpiprocs=16
+#PBS -l place=scatter
 # Time limit 02:00:00 = the search's own --walltime (7080 s) + --warning (120 s).
 #PBS -l walltime=02:00:00
 #PBS -A MYPROJECT
@@ -36,7 +37,7 @@ if [ -n "${PBS_NODEFILE:-}" ] && [ -f "$PBS_NODEFILE" ]; then
   NODES=$(sort -u "$PBS_NODEFILE" | paste -sd, -)
 else
   HOSTFILE=""
-  NRANKS=${SLURM_NTASKS:-128}
+  NRANKS=128
   HOSTS=()
   NODES=${SLURM_JOB_NODELIST:-$(hostname -s)}
 fi

@@ -5,6 +5,7 @@
 #PBS -N ambs-mlp
 # GPU nodes: 4 worker ranks a node (one a GPU) plus the master on the first, which takes no GPU.
 #PBS -l select=4:ncpus=32:mpiprocs=5:ngpus=4
+#PBS -l place=scatter
 # Time limit 02:00:00 = the search's own --walltime (7080 s) + --warning (120 s).
 #PBS -l walltime=02:00:00
 #PBS -A MYPROJECT
@@ -41,7 +42,7 @@ if [ -n "${PBS_NODEFILE:-}" ] && [ -f "$PBS_NODEFILE" ]; then
   NODES=$(sort -u "$PBS_NODEFILE" | paste -sd, -)
 else
   HOSTFILE=""
-  NRANKS=${SLURM_NTASKS:-17}
+  NRANKS=17
   HOSTS=()
   NODES=${SLURM_JOB_NODELIST:-$(hostname -s)}
 fi

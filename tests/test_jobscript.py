@@ -91,6 +91,59 @@ def test_pbs_gpu_host_file_from_the_node_file(tmp_path: Path) -> None:
     assert "5 ranks on a,b" in (tmp_path / "run" / "job-7.srv.out").read_text()
 
 
+def test_torque_host_file_has_a_line_per_rank(tmp_path: Path) -> None:
+    """Torque's ppn is the cores a node (ranks x threads) and its PBS_NODEFILE lists a
+    node once per core: the script writes one line per rank instead."""
+    script = render(_spec("pbs", tmp_path, nodes=2, ranks_per_node=2, threads_per_worker=3, pbs_flavor="torque"))
+    assert "#PBS -l nodes=2:ppn=6" in script and "place=" not in script
+    body = tmp_path / "job.pbs"
+    body.write_text(script.replace(_launch_line(script).split('"${AMBS[@]}"')[0], "true "))
+    nodefile = tmp_path / "nodes"
+    nodefile.write_text("a\n" * 6 + "b\n" * 6)
+    res = subprocess.run(["bash", str(body)], env={"PATH": "/usr/bin:/bin", "PBS_NODEFILE": str(nodefile),
+                                                   "PBS_JOBID": "8.srv", "HOME": str(tmp_path)},
+                         cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "run" / "hosts-8.srv").read_text().split() == ["a", "a", "b", "b"]
+    assert "4 ranks on a,b" in (tmp_path / "run" / "job-8.srv.out").read_text()
+    # One core a rank: PBS_NODEFILE is the host file as it is.
+    plain = render(_spec("pbs", tmp_path, nodes=2, ranks_per_node=2, pbs_flavor="torque"))
+    assert "#PBS -l nodes=2:ppn=2" in plain and "hosts-$JOB_ID" not in plain
+
+
+def test_pbs_pro_scatters_its_chunks(tmp_path: Path) -> None:
+    """One chunk a node, as the ranks-a-node layout assumes, with or without --exclusive."""
+    for exclusive, place in ((False, "scatter"), (True, "scatter:excl")):
+        for gpus in (None, 2):
+            script = render(_spec("pbs", tmp_path, ranks_per_node=None if gpus else 4, gpus_per_node=gpus,
+                                  exclusive=exclusive))
+            assert [ln for ln in script.splitlines() if "place=" in ln] == [f"#PBS -l place={place}"]
+
+
+def test_srun_is_given_the_cpus_of_a_rank(tmp_path: Path) -> None:
+    """srun of Slurm 22.05+ does not take --cpus-per-task over from the job: the script says it."""
+    script = render(_spec("slurm", tmp_path, launcher="srun", threads_per_worker=4))
+    assert "#SBATCH --cpus-per-task=4" in script and _launch_line(script).startswith("srun --cpus-per-task=4 ")
+    gpu = render(_spec("slurm", tmp_path, launcher="srun", ranks_per_node=None, gpus_per_node=4, cores_per_node=32))
+    assert "srun --cpus-per-task=6 --distribution=arbitrary" in _launch_line(gpu)
+    assert "--cpus-per-task" not in _launch_line(render(_spec("slurm", tmp_path, launcher="srun")))
+
+
+def test_run_directory_characters_the_schedulers_read(tmp_path: Path) -> None:
+    """sbatch expands '%' in --output (written '%%'); '#' starts a comment in a
+    directive; PBS reads 'host:' before a ':' of -o."""
+    script = render(_spec("slurm", tmp_path, run_dir=tmp_path / "a%b"))
+    assert f"#SBATCH --output={tmp_path}/a%%b/job-%j.out" in script
+    assert f"RUN_DIR={tmp_path}/a%b" in script
+    with pytest.raises(AmbsError, match="comment"):
+        render(_spec("slurm", tmp_path, run_dir=tmp_path / "a#b"))
+    with pytest.raises(AmbsError, match="comment"):
+        render(_spec("pbs", tmp_path, job_name="x#y"))
+    with pytest.raises(AmbsError, match="host name"):
+        render(_spec("pbs", tmp_path, run_dir=tmp_path / "a:b"))
+    assert "#PBS -o" in render(_spec("pbs", tmp_path, run_dir=tmp_path / "a%b"))
+
+
 # ------------------------------------------------------------------ launchers
 LAUNCH = {
     ("slurm", "mpiexec"): '/opt/mpi/bin/mpiexec -n "$SLURM_NTASKS" "${AMBS[@]}"',

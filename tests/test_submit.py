@@ -8,6 +8,7 @@ missing cluster is a failure: CI must exercise the real scheduler.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import socket
@@ -155,6 +156,96 @@ def test_single_rank_job_is_refused() -> None:
     assert res.returncode == 2 and "at least 2 ranks" in res.stderr
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "asha"], "budget"),
+        (["--stopper", "sha"], "budget"),
+        (["--stopper", "sha", "--method", "random"], "--stopper applies to --method ambs"),
+        (["--stop-rule", "lce"], "final step"),
+        (["--warm-start", "/nonexistent/run"], "--warm-start /nonexistent/run: no such run directory"),
+        (["--initial-configs", "/nonexistent/c.csv"], "--initial-configs /nonexistent/c.csv: no such file"),
+        (["--walltime", "1:61:00"], "below 60"),
+        (["--warning", "5"], "too short"),
+    ],
+)
+def test_what_the_search_would_refuse_is_refused_at_submit(tmp_path: Path, args: list[str], message: str) -> None:
+    """Before anything is written or queued: a job must not fail after waiting for its nodes."""
+    base = {"--walltime": "01:00:00"}
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = v
+    flat = [x for kv in base.items() for x in kv]
+    res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--ranks-per-node", "2",
+                "-o", str(tmp_path / "run"), *flat, cwd=ROOT)
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "run").exists()
+
+
+def test_default_run_directories_never_collide(tmp_path: Path) -> None:
+    """Two submissions within one second get two run directories."""
+    written = []
+    for _ in range(2):
+        res = _ambs("submit", "--scheduler", "slurm", str(ROOT / "problems/branin.py"), "--ranks-per-node", "2",
+                    "--walltime", "01:00:00", "--dry-run", cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        written.append(res.stderr.split("# written to ")[1].split(";")[0])
+    assert written[0] != written[1] and all(Path(w).is_file() for w in written)
+
+
+def _fake_sbatch(tmp_path: Path, fail_after: int) -> dict[str, str]:
+    """An sbatch that queues ``fail_after`` jobs, then refuses as a full queue would."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    count = tmp_path / "count"
+    (bin_dir / "sbatch").write_text(textwrap.dedent(f"""\
+        #!/bin/bash
+        n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}
+        if [ "$n" -ge {fail_after} ]; then
+          echo "sbatch: error: AssocMaxSubmitJobLimit" >&2; exit 1
+        fi
+        echo "$((700 + n))"
+        """))
+    (bin_dir / "sbatch").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_a_failed_submission_leaves_nothing_and_a_broken_chain_names_its_jobs(tmp_path: Path) -> None:
+    args = ("submit", "--scheduler", "slurm", "problems/branin.py", "--ranks-per-node", "2",
+            "--walltime", "01:00:00", "--no-launcher-check")
+    res = _ambs(*args, "-o", str(tmp_path / "none"), env=_fake_sbatch(tmp_path / "a", fail_after=0))
+    assert res.returncode == 2 and "AssocMaxSubmitJobLimit" in res.stderr
+    assert not (tmp_path / "none").exists()
+    res = _ambs(*args, "--chain", "2", "-o", str(tmp_path / "some"), env=_fake_sbatch(tmp_path / "b", fail_after=2))
+    assert res.returncode == 2
+    line = res.stderr.strip().splitlines()[-1]
+    assert "AssocMaxSubmitJobLimit" in line and "job(s) 700 701 of the chain are queued" in line
+    assert "scancel 700 701" in line
+    assert [ln.split()[0] for ln in (tmp_path / "some" / "jobs.txt").read_text().splitlines()] == ["700", "701"]
+    assert (tmp_path / "some" / "job.slurm").is_file()  # the queued jobs run it
+
+
+def test_a_second_submission_to_a_queued_run_is_refused(slurm: None, tmp_path: Path) -> None:
+    """Two jobs on one run directory would run two searches on one CSV (the second
+    one locked out only once both run): refused at submit time, while the first waits."""
+    run_dir = tmp_path / "run"
+    args = ("submit", "--scheduler", "slurm", "problems/branin.py", "--ranks-per-node", "2",
+            "--walltime", "00:05:00", "-o", str(run_dir))
+    res = _ambs(*args, "--directive=--hold")
+    assert res.returncode == 0, res.stderr
+    (job,) = _job_ids(res.stdout)
+    try:
+        script = (run_dir / "job.slurm").read_text()
+        again = _ambs(*args)
+        assert again.returncode == 2 and f"its jobs {job} were submitted" in again.stderr, again.stderr
+        dry = _ambs(*args, "--max-evals", "7", "--dry-run")
+        assert dry.returncode == 0 and "MAX_EVALS=7" in dry.stdout and "not written" in dry.stderr
+        assert (run_dir / "job.slurm").read_text() == script  # the queued job's script as submitted
+    finally:
+        subprocess.run(["scancel", job])
+
+
 # ------------------------------------------------------------- a PBS-like run
 def test_pbs_script_body_reads_the_pbs_environment(tmp_path: Path) -> None:
     prob = tmp_path / "prob.py"
@@ -183,7 +274,7 @@ def test_pbs_script_body_reads_the_pbs_environment(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------ real Slurm jobs
 def test_slurm_job_runs_an_mpi_search(slurm: None, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / "run%x"  # sbatch would expand %x in --output: the script writes %%
     res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--ranks-per-node", "3",
                 "--walltime", "00:05:00", "--max-evals", "12", "--seed", "1", "-o", str(run_dir))
     assert res.returncode == 0, res.stderr
@@ -299,3 +390,41 @@ def test_pbs_job_through_slurm_torque_wrappers(slurm: None, tmp_path: Path) -> N
     assert not list(ROOT.glob(f"*.[oe]{job}")), "job output written into the working directory"
     assert list(run_dir.glob(f"*{job}*")) or (run_dir / "job.out").exists()
     assert {r["worker"] for r in rows} == {"1", "2"}
+
+
+# ------------------------------------------------ the lock of a job killed hard
+def _lock_of(run_dir: Path, job: str) -> None:
+    """The lock file a search on another node of batch job ``job`` leaves when it is
+    killed hard (SIGKILL at the walltime, a failed node): fresh, never released."""
+    run_dir.mkdir()
+    holder = {"host": "another-node", "pid": 4242, "start": "1", "boot": "x", "job": job,
+              "scheduler": "slurm", "restart": None, "since": "2026-01-01T00:00:00+0000"}
+    (run_dir / "run.lock").write_text(json.dumps(holder) + "\n")
+
+
+def test_lock_of_an_ended_job_is_taken_over_at_once(slurm: None, tmp_path: Path) -> None:
+    """The next job of a chain must not wait out the heartbeat timeout (or be refused)
+    because the job before was killed on another node: squeue says it has ended."""
+    from ambs.errors import RunDirError
+    from ambs.runlock import RunLock
+
+    done = subprocess.run(["sbatch", "--parsable", "--wrap", "true"], capture_output=True, text=True,
+                          check=True).stdout.strip().split(";")[0]
+    _wait_job(done, 60)
+    _lock_of(tmp_path / "ended", done)
+    lock = RunLock(tmp_path / "ended")
+    with pytest.warns(UserWarning, match=f"its job {done} has ended"):
+        lock.acquire()
+    assert json.loads((tmp_path / "ended" / "run.lock").read_text())["pid"] == os.getpid()
+    lock.release()
+    running = subprocess.run(["sbatch", "--parsable", "--wrap", "sleep 60"], capture_output=True, text=True,
+                             check=True).stdout.strip().split(";")[0]
+    try:
+        deadline = time.monotonic() + 60
+        while _job_state(running).get("JobState") != "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        _lock_of(tmp_path / "running", running)
+        with pytest.raises(RunDirError, match="in use by another search"):
+            RunLock(tmp_path / "running").acquire()
+    finally:
+        subprocess.run(["scancel", running])

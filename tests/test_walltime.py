@@ -16,7 +16,8 @@ def test_every_form_reads_as_seconds(text, seconds):
     assert parse_walltime(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1:2:3:4", "5x", "-5", "0", "00:00:00", "1h30", "nan"])
+@pytest.mark.parametrize("text", ["", "abc", "1:2:3:4", "5x", "-5", "0", "00:00:00", "1h30", "nan",
+                                  "1:61:00", "00:60", "1-00:00:60"])
 def test_what_is_not_a_duration_is_refused(text):
     with pytest.raises(ValueError):
         parse_walltime(text)

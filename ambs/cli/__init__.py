@@ -20,9 +20,9 @@ from ambs.cli.commands import (
     cmd_analyze,
     cmd_search,
     cmd_simulate,
-    cmd_submit,
 )
 from ambs.cli.parser import DEFAULT_MAX_EVALS, METHOD_OPTIONS, build_parser, use_submit_config
+from ambs.cli.submit_cmd import cmd_submit
 from ambs.errors import AmbsError, RecorderError
 
 __all__ = ["DEFAULT_MAX_EVALS", "METHOD_OPTIONS", "build_parser", "main"]

@@ -1,20 +1,20 @@
 """What each ``ambs`` subcommand does with its parsed arguments: checks that
 need the whole command line, then one call into the package (``run_search``
-for search and simulate, ``ambs.submit``, ``ambs.analysis``)."""
+for search and simulate, ``ambs.analysis``; ``ambs submit`` is in
+:mod:`ambs.cli.submit_cmd`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from ambs.cli.parser import DEFAULT_MAX_EVALS, METHOD_OPTIONS, build_parser
 from ambs.errors import AmbsError
 
-__all__ = ["cmd_analyze", "cmd_search", "cmd_simulate", "cmd_submit"]
+__all__ = ["cmd_analyze", "cmd_search", "cmd_simulate"]
 
 
 def _is_multi_fidelity(args: argparse.Namespace) -> bool:
@@ -180,119 +180,6 @@ def _balsam_options(args: argparse.Namespace) -> dict[str, Any]:
         "balsam_gpus_per_rank": args.balsam_gpus_per_rank,
         "balsam_node_packing": args.balsam_node_packing, "balsam_workflow": args.balsam_workflow,
     }
-
-
-def _setup_lines(args: argparse.Namespace) -> list[str]:
-    """``--setup`` lines, then ``--setup-file``'s (blank lines left out)."""
-    lines = list(args.setup or [])
-    if args.setup_file:
-        try:
-            text = Path(args.setup_file).expanduser().read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AmbsError(f"--setup-file {args.setup_file}: {getattr(exc, 'strerror', None) or exc}") from None
-        lines += [ln.rstrip() for ln in text.splitlines() if ln.strip()]
-    return lines
-
-
-def _problem_name(ref: str) -> str:
-    """A problem's name from its reference alone, for a dry run that loads nothing of it."""
-    from ambs.errors import ProblemError
-
-    if ref.endswith(".py"):
-        if not Path(ref).is_file():
-            raise ProblemError(f"problem module {ref!r} not found (give a dotted name or a .py path)")
-        return Path(ref).stem
-    return ref.rsplit(".", 1)[-1]
-
-
-def _launcher(args: argparse.Namespace) -> tuple[str | None, str | None]:
-    """The resolved mpiexec/mpirun and mpi4py's MPI family (checked unless --no-launcher-check)."""
-    import warnings
-
-    from ambs.jobscript.launcher import check_launcher, resolve
-
-    launcher = args.launcher or ("custom" if args.launcher_command else "mpiexec")
-    if launcher not in ("mpiexec", "mpirun"):
-        return None, None
-    path = resolve(launcher)
-    if path is None:
-        warnings.warn(f"{launcher} not found here: the job script calls the {launcher} on the job's PATH, "
-                      "unchecked", stacklevel=2)
-        return None, None
-    if args.no_launcher_check:
-        return path, None
-    return path, check_launcher(path)
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    """``ambs submit``: render the job script, then submit it (or, with
-    ``--dry-run``, write it and print it with the commands that would submit it)."""
-    from ambs.submit import JobSpec, chain_commands, render, submit
-
-    from_file = getattr(args, "config_values", {})
-    changed = (args.launcher, args.launcher_command) != (from_file.get("launcher"), from_file.get("launcher_command"))
-    if args.mpi is not None and args.mpi == from_file.get("mpi") and changed and args.launcher != "srun":
-        args.mpi = None  # the file's srun --mpi type, but the command line chose another launcher
-    if args.dry_run:  # rendering needs the problem's name only: torch and the like stay unloaded
-        name = _problem_name(args.problem)
-    else:
-        from ambs.problem import load_problem
-
-        name = load_problem(args.problem).name  # fail here, not in the queue
-    if args.max_evals is None:
-        args.max_evals = DEFAULT_MAX_EVALS
-    problem = args.problem
-    if Path(problem).is_file():
-        problem = str(Path(problem).resolve())
-    out = Path(args.output) if args.output else Path("runs") / (
-        f"{name}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}")
-    out = out.resolve()
-    parser_defaults = build_parser().parse_args(["search", "x"])
-    search_args: list[str] = []
-    for name_ in (*METHOD_OPTIONS, "assign"):
-        value = getattr(args, name_)
-        if name_ in ("method", "max_evals"):
-            continue
-        if value is not None and value != getattr(parser_defaults, name_):
-            search_args += _option_words(name_, value)
-    spec = JobSpec(
-        scheduler=args.scheduler, problem=problem, run_dir=out, workdir=Path.cwd(),
-        nodes=args.nodes, ranks_per_node=args.ranks_per_node, walltime=args.walltime,
-        method=args.method, max_evals=args.max_evals, search_args=search_args, gpus_per_node=args.gpus_per_node,
-        threads_per_worker=args.threads_per_worker, cores_per_node=args.cores_per_node,
-        account=args.account, queue=args.queue, qos=args.qos, constraint=args.constraint, mem=args.mem,
-        exclusive=args.exclusive, requeue=args.requeue, launcher=args.launcher,
-        launcher_command=args.launcher_command, mpi=args.mpi, oversubscribe=args.oversubscribe,
-        setup=_setup_lines(args), directives=list(args.directive or []), pbs_flavor=args.pbs_flavor,
-        warning=args.warning, job_name=args.job_name or f"ambs-{name}",
-    )
-    render(spec)  # every value checked before anything runs or is written
-    spec.launcher_path, spec.mpi_family = _launcher(args)
-    script = render(spec)
-    if not args.dry_run and (out / "run.json").exists():
-        raise AmbsError(f"{out} already holds a run; its job scripts resume it by themselves "
-                        "(resubmit its job script) or choose another --output")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AmbsError(f"cannot create run directory {out}: {exc.strerror}") from None
-    path = out / f"job.{'slurm' if args.scheduler == 'slurm' else 'pbs'}"
-    path.write_text(script)
-    path.chmod(0o755)
-    if args.dry_run:
-        sys.stdout.write(script)
-        sys.stdout.flush()
-        if getattr(args, "config_file", None):
-            print(f"# with the [submit] settings of {args.config_file}", file=sys.stderr)
-        print(f"# written to {path}; to submit it by hand:", file=sys.stderr)
-        for line in chain_commands(spec, path, chain=args.chain):
-            print(line, file=sys.stderr)
-        return 0
-    ids = submit(spec, path, chain=args.chain)
-    print(f"submitted {path} as job {ids[0]}" + (
-        f", then {len(ids) - 1} chained job(s) {' '.join(ids[1:])}" if len(ids) > 1 else ""))
-    print(f"results: {out / 'results.csv'}")
-    return 0
 
 
 def _objective_heads(objectives: Any) -> str:

@@ -65,15 +65,15 @@ def _add_begin_options(g: Any) -> None:
                         "prefixes allowed) or a JSON list of objects")
 
 
-def _add_method_options(g: Any) -> None:
+def _add_method_options(g: Any, resumes: bool = True) -> None:
     from ambs.search import ALL_METHODS  # the names only: a class loads when it is used
 
     g.add_argument("--method", default="ambs", choices=list(ALL_METHODS),
                    help="search method (default: ambs); sha, hyperband and asha are multi-fidelity "
                         "and need a problem that declares a budget")
     g.add_argument("--max-evals", type=positive_int, default=None,
-                   help=f"evaluations of the whole run, resumed ones included (default: {DEFAULT_MAX_EVALS}; "
-                        "with --resume, the run's own)")
+                   help=f"evaluations of the whole run, resumed ones included (default: {DEFAULT_MAX_EVALS}"
+                        + ("; with --resume, the run's own)" if resumes else ")"))
     g.add_argument("--seed", type=nonneg_int, default=None, help="random seed (default: random)")
     g.add_argument("--surrogate", default="et", choices=list(SURROGATES),
                    help=_for("surrogate", "the model of the objective: " + "; ".join(
@@ -292,7 +292,7 @@ def _add_submit_parser(sub: Any) -> None:
                    help="more ranks than cores: adds Open MPI's --oversubscribe (Hydra needs nothing)")
     m.add_argument("--no-launcher-check", action="store_true",
                    help="skip the check that mpiexec/mpirun and mpi4py come from the same MPI")
-    _add_method_options(b.add_argument_group("search"))
+    _add_method_options(b.add_argument_group("search"), resumes=False)
     _add_begin_options(b.add_argument_group("search"))
 
 
@@ -367,7 +367,7 @@ def _add_simulate_parser(sub: Any) -> None:
     g.add_argument("--output", "-o", default=None,
                    help="also keep the simulated run's results.csv here (times are virtual)")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress display")
-    _add_method_options(m.add_argument_group("search"))
+    _add_method_options(m.add_argument_group("search"), resumes=False)
 
 
 def _add_analyze_parser(sub: Any) -> None:

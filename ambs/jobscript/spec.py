@@ -118,6 +118,12 @@ def check_values(spec: JobSpec, job_output: str) -> None:
         if value is not None and (value == "" or re.search(r"[\s'\"\\]", value)):
             raise AmbsError(f"{what} {value!r} cannot go into a {tag} line: it must be one word "
                             "without spaces or quotes")
+        if value is not None and "#" in value:
+            raise AmbsError(f"{what} {value!r} cannot go into a {tag} line: the scheduler reads "
+                            "'#' as the start of a comment")
+    if spec.scheduler == "pbs" and ":" in job_output:
+        raise AmbsError(f"--output {job_output!r}: PBS reads what comes before a ':' in #PBS -o as a "
+                        "host name; choose a run directory without ':'")
     for d in spec.directives:
         if not d.strip().startswith("-"):
             raise AmbsError(f"--directive {d!r}: write it as the {tag} option, e.g. "

@@ -6,6 +6,7 @@
 # GPU nodes: @gpus_per_node@ worker ranks a node (one a GPU) plus the master on the first, which takes no GPU.
 #PBS -l @pbs_select@
 #PBS -l mem=@pbs_mem@
+#PBS -l place=@pbs_place@
 #PBS @pbs_exclusive@
 # Time limit @walltime@ = the search's own --walltime (@search_walltime@ s) + --warning (@warning@ s).
 #PBS -l walltime=@walltime@
@@ -40,13 +41,16 @@ if [ -n "${PBS_NODEFILE:-}" ] && [ -f "$PBS_NODEFILE" ]; then
 #@gpu   HOSTFILE="$RUN_DIR/hosts-$JOB_ID"
 #@gpu   awk '!seen[$0]++' "$PBS_NODEFILE" |
 #@gpu     awk -v g=@gpus_per_node@ 'NR == 1 { print } { for (i = 0; i < g; i++) print }' > "$HOSTFILE"
+#@slots   # Torque lists a node once per core (ppn): @torque_slots@ lines a node, one per rank.
+#@slots   HOSTFILE="$RUN_DIR/hosts-$JOB_ID"
+#@slots   awk '!seen[$0]++' "$PBS_NODEFILE" | awk -v r=@torque_slots@ '{ for (i = 0; i < r; i++) print }' > "$HOSTFILE"
   NRANKS=$(wc -l < "$HOSTFILE")
   # --hostfile: Hydra (MPICH, Intel MPI) and Open MPI both read it.
   HOSTS=(--hostfile "$HOSTFILE")
   NODES=$(sort -u "$PBS_NODEFILE" | paste -sd, -)
 else
   HOSTFILE=""
-  NRANKS=${SLURM_NTASKS:-@total_ranks@}
+  NRANKS=@total_ranks@
   HOSTS=()
   NODES=${SLURM_JOB_NODELIST:-$(hostname -s)}
 fi
