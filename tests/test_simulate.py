@@ -13,6 +13,7 @@ from ambs.errors import AmbsError
 from ambs.problem import load_problem
 from ambs.recorder import Recorder, RunInfo, columns_for
 from ambs.simulate import Duration, VirtualClock, parse_duration, simulate
+from ambs.surrogate import SURROGATES
 
 
 @pytest.mark.parametrize("text, kind, params", [
@@ -85,6 +86,24 @@ def test_constant_durations_give_the_exact_schedule(tmp_path, method, rows):
     assert rep.best_objective == max(float(r["objective"]) for r in table)
     if method == "ambs":
         assert rep.fits >= 1
+
+
+@pytest.mark.parametrize("surrogate", sorted(SURROGATES))
+def test_every_surrogate_proposes_from_a_lagging_model(tmp_path, surrogate, rows):
+    """The path users run: a background fit, results told while it runs (evaluations
+    shorter than a fit, 8 workers) and folded into the last model with the lies of the
+    pending evaluations. Each surrogate of the registry proposes that way."""
+    loaded = load_problem("problems.branin")
+    search = AMBS(loaded.problem, random_state=0, surrogate=surrogate, n_initial_points=8)
+    rec = _recorder(tmp_path, loaded, surrogate)
+    try:
+        rep = simulate(search, loaded.run, rec, workers=8, duration=parse_duration("lognormal:0.01,0.5"),
+                       max_evals=48)
+    finally:
+        rec.close()
+    assert rep.evaluations == 48 and len(rows(tmp_path / surrogate / "results.csv")) == 48
+    assert 1 <= rep.fits < 48 - 8  # fewer fits than model-based proposals: some came from a lagging model
+    assert len({tuple(sorted(r.items())) for r in rows(tmp_path / surrogate / "results.csv")}) == 48
 
 
 @pytest.mark.parametrize("problem", ["problems.branin", "problems.zdt1"])  # one objective, and a front

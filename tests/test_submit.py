@@ -408,7 +408,7 @@ def test_lock_of_an_ended_job_is_taken_over_at_once(slurm: None, tmp_path: Path)
     from ambs.errors import RunDirError
     from ambs.runlock import RunLock
 
-    done = subprocess.run(["sbatch", "--parsable", "--wrap", "true"], capture_output=True, text=True,
+    done = subprocess.run(["sbatch", "--parsable", "--output=/dev/null", "--wrap", "true"], capture_output=True, text=True,
                           check=True).stdout.strip().split(";")[0]
     _wait_job(done, 60)
     _lock_of(tmp_path / "ended", done)
@@ -417,7 +417,7 @@ def test_lock_of_an_ended_job_is_taken_over_at_once(slurm: None, tmp_path: Path)
         lock.acquire()
     assert json.loads((tmp_path / "ended" / "run.lock").read_text())["pid"] == os.getpid()
     lock.release()
-    running = subprocess.run(["sbatch", "--parsable", "--wrap", "sleep 60"], capture_output=True, text=True,
+    running = subprocess.run(["sbatch", "--parsable", "--output=/dev/null", "--wrap", "sleep 60"], capture_output=True, text=True,
                              check=True).stdout.strip().split(";")[0]
     try:
         deadline = time.monotonic() + 60

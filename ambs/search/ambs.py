@@ -378,7 +378,7 @@ class AMBS(CandidateSearch, Search):
         ok = np.isfinite(recent)
         if ok.any():
             vals = np.asarray(tf(recent[ok]), dtype=float)
-            view.add_many(self._recent_leaves(view)[:, ok], vals)
+            view.add_many(self._recent_leaves(view, ok), vals)
             yt = np.concatenate([yt, vals])
         lie = self._lie(yt)
         if lies and (self.n_pending or len(extra_pending)):
@@ -387,10 +387,11 @@ class AMBS(CandidateSearch, Search):
         self.fold_seconds += time.perf_counter() - t
         return view, lie, float(yt.min())
 
-    def _recent_leaves(self, view: Any) -> np.ndarray:
-        """Where the results told since the fit fall in the model: kept from when
-        they were pending (the fit looked up the points pending when it began),
-        looked up for the rest."""
+    def _recent_leaves(self, view: Any, ok: np.ndarray) -> Any:
+        """Where the results told since the fit (those ``ok`` selects) fall in the
+        model: kept from when they were pending (the fit looked up the points
+        pending when it began), looked up for the rest. A forest's handles are
+        leaf ids (trees, points), a GP's the points: only the view indexes them."""
         start, end = self._fitted_on, self.n_told
         if end <= start:
             return view.locate(self._enc(np.empty((0, self.space.dim))))
@@ -399,14 +400,14 @@ class AMBS(CandidateSearch, Search):
         kept = self._leaves
         if len(keys) != end - start or kept.model is not self.model or kept.mat is None \
                 or not isinstance(self.model, ForestSurrogate):
-            return view.locate(self._enc(X))
+            return view.locate(self._enc(X[ok]))
         idx = np.fromiter((kept.pos.get(k, -1) for k in keys), dtype=np.intp, count=len(keys))
         found = idx >= 0
         out = np.empty((kept.mat.shape[0], len(keys)), dtype=kept.mat.dtype)
         out[:, found] = kept.mat[:, idx[found]]
         if not found.all():
             out[:, ~found] = view.locate(self._enc(X[~found]))
-        return out
+        return out[:, ok]
 
     @staticmethod
     def _believed(view: Any, leaves: Any) -> np.ndarray:
