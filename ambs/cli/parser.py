@@ -276,8 +276,9 @@ def _add_submit_parser(sub: Any) -> None:
     j.add_argument("--output", "-o", default=None,
                    help="run directory (default: runs/<problem>-<method>-<time>)")
     j.add_argument("--dry-run", action="store_true",
-                   help="create the run directory, write and print the job script and the commands "
-                        "that would submit the chain; submit nothing, load nothing of the problem")
+                   help="create the run directory, write (unless it was submitted already) and print "
+                        "the job script and the commands that would submit the chain; submit nothing, "
+                        "load nothing of the problem")
     m = b.add_argument_group("MPI launcher")
     m.add_argument("--launcher", default=None, choices=["mpiexec", "mpirun", "srun", "custom"],
                    help="how ranks start (default: mpiexec, which reads the allocation). mpiexec and "
