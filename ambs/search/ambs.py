@@ -54,6 +54,8 @@ from ambs.search.prior import WarmPrior
 from ambs.search.scorers import FrontScorer, LcbScorer, dominance_order
 from ambs.surrogate import ForestSurrogate, Surrogate, transform_targets
 
+POLISH_PER_FIT = 2  # polish steps at most between two fits
+
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LAZY_FROM", "LIARS", "LIE_MODES"]
 
 
@@ -108,6 +110,9 @@ class AMBS(CandidateSearch, Search):
         self.local_starts = (int(o.local_starts[0]), int(o.local_starts[1]))
         self.local_scales = tuple(float(s) for s in o.local_scales)
         self.random_fraction = float(o.random_fraction)
+        self.polish_every = int(o.polish_every)
+        self._n_modelled = 0  # model-based proposals so far (every polish_every-th is a polish step)
+        self._polished = (-1, 0)  # (n_fits, polish steps taken from that model)
         self.kappa_sampling = bool(o.kappa_sampling)
         self.lie_spread = bool(o.lie_spread)
         self.n_recombine = int(o.n_recombine)
@@ -317,8 +322,34 @@ class AMBS(CandidateSearch, Search):
         #    background: then the newest model it installed is used.
         if self.model is None or (not self.background_fit and self._fitted_on != self.n_told):
             self.fit()
-        chosen = self._acquire(need, rng, out)
+        polished = self._polish(need, rng, out) if self.polish_every and not self.objectives else out[:0]
+        out = np.vstack([out, polished])
+        chosen = self._acquire(need - len(polished), rng, out) if need > len(polished) else out[:0]
         return np.vstack([out, chosen])
+
+    def _polish(self, need: int, rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
+        """The polish steps among the next ``need`` proposals (see :mod:`ambs.search.polish`)."""
+        from ambs.search.polish import polish_step
+
+        steps = (self._n_modelled + need) // self.polish_every - self._n_modelled // self.polish_every
+        self._n_modelled += need
+        # At most POLISH_PER_FIT steps a fitted model: with thousands of workers
+        # (many proposals a fit) the local GP's cost stays off the dispatch path.
+        fit, done = self._polished
+        steps = min(steps, POLISH_PER_FIT - (done if fit == self.n_fits else 0))
+        if steps <= 0:
+            return out[:0]
+        self._polished = (self.n_fits, (done if fit == self.n_fits else 0) + steps)
+        chosen: list[np.ndarray] = []
+        X, y = self._finite()
+        for _ in range(steps):
+            pend = np.vstack([self.pending, out, *chosen]) if len(chosen) else np.vstack([self.pending, out])
+            x = polish_step(self.space, X, y, pend, rng)
+            if x is None or not self._is_new(x[None, :])[0]:
+                continue
+            chosen.append(x[None, :])
+            self._seen.update(self.space.keys(x[None, :]))
+        return np.vstack(chosen) if chosen else out[:0]
 
     def _propose_refit(self, n: int, rng: np.random.Generator, extra_pending: np.ndarray) -> np.ndarray:
         """Constant liar the textbook way: refit with the lies as data, once a point."""

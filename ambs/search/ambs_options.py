@@ -61,6 +61,9 @@ class AMBSOptions:
             random candidates, the local search starts from.
         local_scales: step sizes (unit scale) of its rounds, one round each.
         random_fraction: probability that a point is a random sample instead.
+        polish_every: every this many model-based proposals, one comes from a
+            Gaussian process fitted on the results nearest the best one, in
+            the box they span (:mod:`ambs.search.polish`); 0: never.
         n_recombine, top_fraction, top_min, recombine_bandwidth: extra
             candidates whose coordinates come from the best results (see
             :meth:`ambs.space.Space.recombine`); 0 turns them off.
@@ -132,6 +135,7 @@ class AMBSOptions:
     local_starts: tuple[int, int] = (5, 5)
     local_scales: tuple[float, ...] = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
     random_fraction: float = 0.0
+    polish_every: int = 0
     n_recombine: int = 0
     top_fraction: float = 0.15
     top_min: int = 5
@@ -172,6 +176,8 @@ class AMBSOptions:
             raise ValueError(f"front_starts must be >= 0, got {self.front_starts}")
         if self.n_candidates < 1:
             raise ValueError(f"n_candidates must be at least 1, got {self.n_candidates}")
+        if self.polish_every < 0:
+            raise ValueError(f"polish_every must be >= 0, got {self.polish_every}")
         if not 0.0 <= self.random_fraction <= 1.0:
             raise ValueError(f"random_fraction must be in [0, 1], got {self.random_fraction}")
         for name in ("warm_design", "warm_blind"):

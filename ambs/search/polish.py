@@ -1,0 +1,93 @@
+"""A local model's step: now and then AMBS proposes from a Gaussian process
+fitted on the results nearest its best one, inside the box they span.
+
+Why: a forest's mean is constant within a leaf, so near the best result it
+cannot tell which way is down; its local search refines by chance, and on
+smooth functions (Hartmann-6) it stalls at a regret a GP passes by orders of
+magnitude. A GP on the few dozen nearest results is cheap (milliseconds) and
+its mean has a slope. The box shrinks as results gather near the best one, a
+trust region as in TuRBO (Eriksson et al., 2019), here used for one proposal
+in ``polish_every``, so the forest's global search keeps the others.
+
+Only the numeric and integer hyperparameters active at the best result move;
+the others keep its values, and the neighbours are the results that share them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = ["polish_step"]
+
+_MIN_NEIGHBOURS = 12
+
+
+def polish_step(space: Any, X: np.ndarray, y: np.ndarray, pending: np.ndarray, rng: np.random.Generator,
+                n_candidates: int = 2000, kappa: float = 1.0) -> np.ndarray | None:
+    """One vector (dim,) proposed from a local GP around the best of ``X``
+    (losses ``y``), away from ``pending``; None when there is too little to fit."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    if len(y) < _MIN_NEIGHBOURS:
+        return None
+    best = X[int(np.argmin(y))]
+    movable = np.isin(space.kinds, (0, 1)) & np.isfinite(best)  # numeric, integer (ambs.space kinds)
+    J = np.flatnonzero(movable)
+    if not len(J):
+        return None
+    fixed = np.flatnonzero(~movable)
+    same = np.all((X[:, fixed] == best[fixed]) | (np.isnan(X[:, fixed]) & np.isnan(best[fixed])), axis=1)
+    Xs, ys = X[same], y[same]
+    d = len(J)
+    m = min(len(ys), max(4 * d + 4, 20))
+    if m < max(d + 3, _MIN_NEIGHBOURS):
+        return None
+    Z = Xs[:, J]
+    if np.isnan(Z).any():
+        keep = ~np.isnan(Z).any(axis=1)
+        Z, ys = Z[keep], ys[keep]
+        m = min(m, len(ys))
+    dist = np.abs(Z - best[J]).max(axis=1)
+    near = np.argsort(dist, kind="stable")[:m]
+    radius = max(float(dist[near].max()), 1e-4)
+    lo, hi = np.clip(best[J] - radius, 0.0, 1.0), np.clip(best[J] + radius, 0.0, 1.0)
+    width = np.maximum(hi - lo, 1e-12)
+    U = (Z[near] - lo) / width
+    t = ys[near]
+    t = (t - t.mean()) / (t.std() or 1.0)
+    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(d, 0.5), (1e-2, 1e2), nu=2.5)
+              + WhiteKernel(1e-4, (1e-8, 1e-1)))
+    gp = GaussianProcessRegressor(kernel, random_state=int(rng.integers(2**31)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp.fit(U, t)
+    P = pending[:, J] if len(pending) else np.empty((0, d))
+    P = P[~np.isnan(P).any(axis=1)] if len(P) else P
+    if len(P):  # the running evaluations as the model expects them (a kriging believer)
+        Pu = (P - lo) / width
+        inside = np.all((Pu >= 0) & (Pu <= 1), axis=1)
+        if inside.any():
+            Pu = Pu[inside]
+            gp = _condition(gp, np.vstack([U, Pu]), np.concatenate([t, gp.predict(Pu)]))
+    b = (best[J] - lo) / width
+    C = np.vstack([rng.random((n_candidates // 2, d)),
+                   np.clip(b + rng.normal(0.0, 0.1, (n_candidates // 2, d)), 0.0, 1.0)])
+    mu, sd = gp.predict(C, return_std=True)
+    u = C[int(np.argmin(mu - kappa * sd))]
+    x = best.copy()
+    x[J] = lo + u * width
+    out = space.repair(x[None, :], rng)
+    return out[0] if len(out) else None
+
+
+def _condition(gp: Any, X: np.ndarray, t: np.ndarray) -> Any:
+    """The GP with its fitted kernel kept, conditioned on ``X``, ``t``."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    fixed = GaussianProcessRegressor(gp.kernel_, optimizer=None)
+    return fixed.fit(X, t)
