@@ -39,8 +39,8 @@ class _Parser(argparse.ArgumentParser):
 # them on to the `ambs search` of the job script).
 DEFAULT_MAX_EVALS = 100
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar", "front_acquisition",
-                  "n_initial_points", "initial_design", "max_fit_rows", "fit", "fit_jobs", "grid_steps", "population_size",
-                  "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper",
+                  "n_initial_points", "initial_design", "max_fit_rows", "polish_every", "fit", "fit_jobs", "grid_steps",
+                  "population_size", "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper",
                   "stop_rule", "stop_final_step", "no_checkpoints", "warm_start", "initial_configs")
 
 
@@ -105,6 +105,10 @@ def _add_method_options(g: Any, resumes: bool = True) -> None:
                    help=_for("max_fit_rows", "fit the surrogate on at most this many results, the best quarter "
                         "of them and a random sample of the others, so that the master's memory stays bounded "
                         "on long searches (default: 10000; 0: all)"))
+    g.add_argument("--polish-every", type=nonneg_int, default=None,
+                   help=_for("polish_every", "every this many proposals, one comes from a Gaussian process "
+                        "fitted on the results nearest the best one, within the box they span: a forest cannot "
+                        "tell which way is down near its best result (default: 4; 0: never)"))
     g.add_argument("--fit-jobs", type=positive_int, default=None,
                    help=_for("fit_jobs", "threads for fitting (default: the master's cores, at most 4; "
                         "a fit in a process of its own uses one core fewer, so that proposals keep one)"))
