@@ -367,8 +367,11 @@ def test_results_told_since_the_fit_fall_where_a_fresh_lookup_puts_them(quadrati
         if search.n_told == search._fitted_on:
             continue
         view = search.model.belief()
-        fresh = view.locate(search._enc(np.asarray(search._X[search._fitted_on:])))
-        np.testing.assert_array_equal(search._recent_leaves(view), fresh)
+        recent = np.asarray(search._X[search._fitted_on:])
+        fresh = view.locate(search._enc(recent))
+        np.testing.assert_array_equal(search._recent_leaves(view, np.ones(len(recent), bool)), fresh)
+        some = np.arange(len(recent)) % 2 == 0
+        np.testing.assert_array_equal(search._recent_leaves(view, some), fresh[:, some])
         checked += 1
     assert checked >= 15
 

@@ -55,6 +55,10 @@ from ambs.search.scorers import FrontScorer, LcbScorer, dominance_order
 from ambs.surrogate import ForestSurrogate, Surrogate, transform_targets
 
 POLISH_PER_FIT = 2  # polish steps at most between two fits
+# No polish step beyond this many evaluations in flight: its GP would cost the
+# master's dispatch path time that thousands of workers wait on, for a share
+# of the proposals too small to matter.
+POLISH_MAX_PENDING = 256
 
 __all__ = ["AMBS", "AMBSOptions", "FitTask", "LAZY_FROM", "LIARS", "LIE_MODES"]
 
@@ -322,7 +326,8 @@ class AMBS(CandidateSearch, Search):
         #    background: then the newest model it installed is used.
         if self.model is None or (not self.background_fit and self._fitted_on != self.n_told):
             self.fit()
-        polished = self._polish(need, rng, out) if self.polish_every and not self.objectives else out[:0]
+        polish = self.polish_every and not self.objectives and self.n_pending + need <= POLISH_MAX_PENDING
+        polished = self._polish(need, rng, out) if polish else out[:0]
         out = np.vstack([out, polished])
         chosen = self._acquire(need - len(polished), rng, out) if need > len(polished) else out[:0]
         return np.vstack([out, chosen])

@@ -63,7 +63,8 @@ class AMBSOptions:
         random_fraction: probability that a point is a random sample instead.
         polish_every: every this many model-based proposals, one comes from a
             Gaussian process fitted on the results nearest the best one, in
-            the box they span (:mod:`ambs.search.polish`); 0: never.
+            the box they span (:mod:`ambs.search.polish`); 0: never. At most
+            two a fitted model, none with more than 256 evaluations in flight.
         n_recombine, top_fraction, top_min, recombine_bandwidth: extra
             candidates whose coordinates come from the best results (see
             :meth:`ambs.space.Space.recombine`); 0 turns them off.
@@ -135,7 +136,7 @@ class AMBSOptions:
     local_starts: tuple[int, int] = (5, 5)
     local_scales: tuple[float, ...] = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
     random_fraction: float = 0.0
-    polish_every: int = 0
+    polish_every: int = 4
     n_recombine: int = 0
     top_fraction: float = 0.15
     top_min: int = 5
