@@ -108,7 +108,7 @@ def _add_method_options(g: Any, resumes: bool = True) -> None:
     g.add_argument("--polish-every", type=nonneg_int, default=None,
                    help=_for("polish_every", "every this many proposals, one comes from a Gaussian process "
                         "fitted on the results nearest the best one, within the box they span: a forest cannot "
-                        "tell which way is down near its best result (default: 4; 0: never)"))
+                        "tell which way is down near its best result (default: 2; 0: never)"))
     g.add_argument("--fit-jobs", type=positive_int, default=None,
                    help=_for("fit_jobs", "threads for fitting (default: the master's cores, at most 4; "
                         "a fit in a process of its own uses one core fewer, so that proposals keep one)"))

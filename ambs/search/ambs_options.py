@@ -136,7 +136,7 @@ class AMBSOptions:
     local_starts: tuple[int, int] = (5, 5)
     local_scales: tuple[float, ...] = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
     random_fraction: float = 0.0
-    polish_every: int = 4
+    polish_every: int = 2
     n_recombine: int = 0
     top_fraction: float = 0.15
     top_min: int = 5
