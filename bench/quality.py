@@ -408,6 +408,8 @@ def _one(job: tuple) -> tuple:
         out = run_own_async(run_as, function, seed, evals, batch, duration, options, fit, cost)
     else:
         out = run_own(run_as, function, seed, evals, batch, options)
+    if len(out["trace"]) < evals:  # stopped early (a signal to the run): not a result to keep
+        raise RuntimeError(f"{method} on {function}, seed {seed}: {len(out['trace'])} of {evals} evaluations")
     if path:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as fh:
