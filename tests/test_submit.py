@@ -238,7 +238,7 @@ def test_a_second_submission_to_a_queued_run_is_refused(slurm: None, tmp_path: P
     try:
         script = (run_dir / "job.slurm").read_text()
         again = _ambs(*args)
-        assert again.returncode == 2 and f"its jobs {job} were submitted" in again.stderr, again.stderr
+        assert again.returncode == 2 and f"job {job} was submitted for it" in again.stderr, again.stderr
         dry = _ambs(*args, "--max-evals", "7", "--dry-run")
         assert dry.returncode == 0 and "MAX_EVALS=7" in dry.stdout and "not written" in dry.stderr
         assert (run_dir / "job.slurm").read_text() == script  # the queued job's script as submitted

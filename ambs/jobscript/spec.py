@@ -122,8 +122,8 @@ def check_values(spec: JobSpec, job_output: str) -> None:
             raise AmbsError(f"{what} {value!r} cannot go into a {tag} line: the scheduler reads "
                             "'#' as the start of a comment")
     if spec.scheduler == "pbs" and ":" in job_output:
-        raise AmbsError(f"--output {job_output!r}: PBS reads what comes before a ':' in #PBS -o as a "
-                        "host name; choose a run directory without ':'")
+        raise AmbsError(f"the run directory {str(spec.run_dir)!r} holds a ':', which PBS reads in #PBS -o "
+                        "as the end of a host name; choose an --output without ':'")
     for d in spec.directives:
         if not d.strip().startswith("-"):
             raise AmbsError(f"--directive {d!r}: write it as the {tag} option, e.g. "
