@@ -72,6 +72,12 @@ def _job_state(job_id: str) -> dict[str, str]:
     return dict(f.split("=", 1) for f in res.stdout.split() if "=" in f)
 
 
+def _options(base: dict[str, str], args: list[str]) -> list[str]:
+    """``base`` options, with ``args`` (flag, value, ...) replacing or adding to them, as words."""
+    merged = {**base, **dict(zip(args[::2], args[1::2]))}
+    return [w for kv in merged.items() for w in kv]
+
+
 def _job_ids(stdout: str) -> list[str]:
     line = next(ln for ln in stdout.splitlines() if ln.startswith("submitted"))
     first = line.split(" as job ")[1].split(",")[0].strip()
@@ -140,10 +146,7 @@ def test_dry_run_prints_the_script(tmp_path: Path) -> None:
     ],
 )
 def test_submit_errors_are_one_line(args: list[str], message: str) -> None:
-    base = {"--scheduler": "slurm", "--walltime": "01:00:00"}
-    for k, v in zip(args[::2], args[1::2]):
-        base[k] = v
-    flat = [x for kv in base.items() for x in kv]
+    flat = _options({"--scheduler": "slurm", "--walltime": "01:00:00"}, args)
     res = _ambs("submit", "problems/branin.py", "--ranks-per-node", "2", "--dry-run", *flat)
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
@@ -171,10 +174,7 @@ def test_single_rank_job_is_refused() -> None:
 )
 def test_what_the_search_would_refuse_is_refused_at_submit(tmp_path: Path, args: list[str], message: str) -> None:
     """Before anything is written or queued: a job must not fail after waiting for its nodes."""
-    base = {"--walltime": "01:00:00"}
-    for k, v in zip(args[::2], args[1::2]):
-        base[k] = v
-    flat = [x for kv in base.items() for x in kv]
+    flat = _options({"--walltime": "01:00:00"}, args)
     res = _ambs("submit", "--scheduler", "slurm", "problems/branin.py", "--ranks-per-node", "2",
                 "-o", str(tmp_path / "run"), *flat, cwd=ROOT)
     assert res.returncode == 2, res.stdout + res.stderr

@@ -77,18 +77,26 @@ def _option_words(name: str, value: Any) -> list[str]:
     return [flag] if value is True else [flag, str(value)]
 
 
+def _changed_option_words(args: argparse.Namespace, names: Any, skip: tuple[str, ...]) -> list[str]:
+    """Command-line words of the options in ``names`` (but ``skip``) whose values
+    differ from ``ambs search``'s defaults."""
+    defaults = build_parser().parse_args(["search", "x"])
+    words: list[str] = []
+    for name in names:
+        value = getattr(args, name)
+        if name not in skip and value is not None and value != getattr(defaults, name):
+            words += _option_words(name, value)
+    return words
+
+
 def _resume_command(args: argparse.Namespace, out: Path) -> str:
     """The ``ambs search`` line that continues this run: the problem, and the
     method options that differ from the defaults (a resume must use the same
     method; its --max-evals comes from run.json)."""
     import shlex
 
-    defaults = build_parser().parse_args(["search", "x"])
-    words = ["ambs", "search", args.problem, "--method", args.method]
-    for name in METHOD_OPTIONS:
-        value = getattr(args, name)
-        if name not in ("method", "max_evals", "seed") and value is not None and value != getattr(defaults, name):
-            words += _option_words(name, value)
+    words = ["ambs", "search", args.problem, "--method", args.method,
+             *_changed_option_words(args, METHOD_OPTIONS, skip=("method", "max_evals", "seed"))]
     if args.evaluator != "process":
         words += ["--evaluator", args.evaluator]
     if getattr(args, "gpus", None):  # the same workers on the same GPUs

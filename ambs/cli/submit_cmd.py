@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ambs.cli.parser import DEFAULT_MAX_EVALS, METHOD_OPTIONS, build_parser
+from ambs.cli.parser import DEFAULT_MAX_EVALS, METHOD_OPTIONS
 from ambs.errors import AmbsError
 
 __all__ = ["JOBS", "cmd_submit"]
@@ -68,9 +68,8 @@ def _check_search(args: argparse.Namespace, loaded: Any) -> None:
     """What ``ambs search`` in the job would refuse at its start, refused now.
     A dry run loads nothing of the problem: it checks what needs no problem."""
     from ambs.begin import check_extras, preflight
-    from ambs.cli.commands import _check_budget_options, _is_multi_fidelity, _method_options
+    from ambs.cli.commands import _check_budget_options, _is_multi_fidelity, _make_search
 
-    _check_budget_options(args)
     # The job runs in this directory, but a path given here should not depend on it.
     if args.warm_start:
         args.warm_start = [str(Path(d).expanduser().resolve()) for d in args.warm_start]
@@ -83,26 +82,18 @@ def _check_search(args: argparse.Namespace, loaded: Any) -> None:
             raise AmbsError(f"--initial-configs {args.initial_configs}: no such file")
     extras = {"rule": args.stop_rule, "final_step": args.stop_final_step,
               "warm_start": args.warm_start, "initial_configs": args.initial_configs}
-    if loaded is None:
+    if loaded is None:  # _make_search checks the budget options with the rest
+        _check_budget_options(args)
         check_extras(_is_multi_fidelity(args), args.method, extras)
         return
-    from ambs.search.factory import make_search
-
-    search = make_search(args.method, loaded.problem, args.seed, **_method_options(args))
-    preflight(loaded, search, args.method, extras)
+    preflight(loaded, _make_search(args, loaded.problem), args.method, extras)
 
 
 def _search_args(args: argparse.Namespace) -> list[str]:
     """The ``ambs search`` options of the job that differ from the defaults."""
-    from ambs.cli.commands import _option_words
+    from ambs.cli.commands import _changed_option_words
 
-    defaults = build_parser().parse_args(["search", "x"])
-    words: list[str] = []
-    for name in (*METHOD_OPTIONS, "assign"):
-        value = getattr(args, name)
-        if name not in ("method", "max_evals") and value is not None and value != getattr(defaults, name):
-            words += _option_words(name, value)
-    return words
+    return _changed_option_words(args, (*METHOD_OPTIONS, "assign"), skip=("method", "max_evals"))
 
 
 def _run_dir(args: argparse.Namespace, name: str) -> Path:

@@ -41,7 +41,7 @@ def polish_step(space: Any, X: np.ndarray, y: np.ndarray, pending: np.ndarray, r
     if len(y) < _MIN_NEIGHBOURS:
         return None
     best = X[int(np.argmin(y))]
-    movable = np.isin(space.kinds, (0, 1)) & np.isfinite(best)  # numeric, integer (ambs.space kinds)
+    movable = ~space.discrete_index & np.isfinite(best)  # the active numeric and integer ones
     J = np.flatnonzero(movable)
     if not len(J):
         return None
