@@ -24,6 +24,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "scikit-learn>=1.3",
+        "threadpoolctl>=3.1",  # one BLAS thread for the small linear algebra of a proposal
         "ConfigSpace>=1.2,<2",
         "pandas>=2.0",
         "matplotlib>=3.7",  # ambs analyze plot|report|compare|pareto

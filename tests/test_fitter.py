@@ -69,6 +69,32 @@ def test_fit_task_is_handed_out_once_per_state():
     assert search.fit_task() is not None
 
 
+@pytest.mark.parametrize("share", [0.0, 0.25])
+def test_background_fits_wait_for_a_share_of_new_results(share):
+    """With the fit in the background, the next fit starts once ``refit_share``
+    of the results came after the last one (at least one); in between, the
+    new results are folded into the model, and they shape the proposals."""
+    search = AMBS(_problem(), random_state=0, n_initial_points=4, refit_share=share)
+    search.background_fit = True
+    fitted_at = []
+    for _ in range(40):
+        task = search.fit_task()
+        if task is not None:
+            search.install(task.run())
+            fitted_at.append(search.n_told)
+        for c in search.ask(1):
+            search.tell([(c, _f(c))])
+    gaps = np.diff(fitted_at)
+    if share == 0:
+        assert list(gaps) == [1] * len(gaps)  # after every result
+    else:
+        assert all(g == max(1, int(np.ceil(share * n))) for g, n in zip(gaps, fitted_at[1:]))
+        assert len(fitted_at) < 15
+    # Results told since the last fit count all the same: the best is the newest best.
+    view, _, best = search._lied_view(np.empty((0, 2)))
+    assert best == pytest.approx(float(search._tf(-max(_f(c) for c in _told(search)))))
+
+
 def test_a_late_old_fit_does_not_replace_a_newer_model():
     search = AMBS(_problem(), random_state=0, n_initial_points=4)
     for c in search.ask(4):

@@ -66,3 +66,25 @@ def test_every_kth_model_based_proposal_is_a_polish_step(every: int, monkeypatch
     assert asked == 32
     assert len(calls) == ((32 - 10) // every if every else 0)
     assert search.best()[1] > -0.01
+
+
+def test_the_step_runs_on_one_blas_thread(monkeypatch) -> None:
+    """A threaded BLAS on matrices of a few dozen rows costs more than it saves."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from threadpoolctl import threadpool_info
+
+    if all(lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas"):
+        pytest.skip("the BLAS already runs on one thread here (one core, or limited by the environment)")
+    seen = []
+    real = GaussianProcessRegressor.fit
+
+    def spy(self, *args):
+        seen.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+        return real(self, *args)
+
+    monkeypatch.setattr(GaussianProcessRegressor, "fit", spy)
+    space = AMBS(_problem(), random_state=0).space
+    X = space.sample(30, np.random.default_rng(0))
+    y = np.array([_bowl(c) for c in space.to_dicts(X)])
+    polish_step(space, X, y, np.empty((0, space.dim)), np.random.default_rng(0))
+    assert seen and set(seen) == {1}

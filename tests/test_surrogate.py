@@ -114,6 +114,27 @@ def test_seeded_fit_is_reproducible():
     assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("kind", FORESTS)
+@pytest.mark.parametrize("rotate", [0.0, 0.5])
+def test_trees_grown_without_per_tree_checks_are_scikit_learns_own(kind, rotate, monkeypatch):
+    """The forest checks its inputs once and grows each tree without
+    scikit-learn's per-tree checks: the trees are those of the checked fit."""
+    from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
+
+    X, y = data(120, seed=4)
+    fast = ForestSurrogate(kind, n_estimators=12, random_state=5, rotate=rotate).fit(X, y)
+    for cls in (DecisionTreeRegressor, ExtraTreeRegressor):
+        real = cls.fit
+        monkeypatch.setattr(cls, "fit", lambda self, *a, _real=real, **k: _real(self, *a, **{**k, "check_input": True}))
+    checked = ForestSurrogate(kind, n_estimators=12, random_state=5, rotate=rotate).fit(X, y)
+    for a, b in zip(fast.estimators_, checked.estimators_):
+        np.testing.assert_array_equal(a.tree_.threshold, b.tree_.threshold)
+        np.testing.assert_array_equal(a.tree_.feature, b.tree_.feature)
+        np.testing.assert_array_equal(a.tree_.value, b.tree_.value)
+    Q = np.random.default_rng(6).random((50, 2))
+    np.testing.assert_array_equal(fast.predict(Q, return_std=True), checked.predict(Q, return_std=True))
+
+
 def test_leaves_shape(fitted):
     X, _ = data(30, seed=2)
     leaves = fitted.leaves(X)

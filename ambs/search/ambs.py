@@ -53,8 +53,9 @@ from ambs.search.pending import PendingLeaves
 from ambs.search.prior import WarmPrior
 from ambs.search.scorers import FrontScorer, LcbScorer, dominance_order
 from ambs.surrogate import ForestSurrogate, Surrogate, transform_targets
+from ambs.surrogate.base import one_blas_thread
 
-POLISH_PER_FIT = 2  # polish steps at most between two fits
+POLISH_PER_TELL = 2  # polish steps at most between two tells
 # No polish step beyond this many evaluations in flight: its GP would cost the
 # master's dispatch path time that thousands of workers wait on, for a share
 # of the proposals too small to matter.
@@ -116,7 +117,7 @@ class AMBS(CandidateSearch, Search):
         self.random_fraction = float(o.random_fraction)
         self.polish_every = int(o.polish_every)
         self._n_modelled = 0  # model-based proposals so far (every polish_every-th is a polish step)
-        self._polished = (-1, 0)  # (n_fits, polish steps taken from that model)
+        self._polished = (-1, 0)  # (n_told, polish steps taken since that many results were told)
         self.kappa_sampling = bool(o.kappa_sampling)
         self.lie_spread = bool(o.lie_spread)
         self.n_recombine = int(o.n_recombine)
@@ -245,7 +246,7 @@ class AMBS(CandidateSearch, Search):
             scal = self._draw_scalarizer(every)
             losses = every if extra is None else None  # lies have no losses: fit on y
             y = scal(every)
-        if len(y) < 2 or (extra is None and self._launched_on == self.n_told):
+        if len(y) < 2 or (extra is None and self.n_told - self._launched_on < self._refit_gap()):
             return None
         rng = np.random.default_rng([self.random_state, self.n_told, 0x5B5])
         keep = fit_rows(y, self.options.max_fit_rows, rng, every)
@@ -262,6 +263,12 @@ class AMBS(CandidateSearch, Search):
         make = Builder(self.surrogate_name, self.options, self.space, seed, blind_from)
         pending = (list(self._pending), self._enc(self.pending)) if self._pending else None
         return FitTask(E, y, self.n_told, self.y_transform, self.y_eps, make, scal, losses, pending)
+
+    def _refit_gap(self) -> int:
+        """How many results must come after the last fit for the next one."""
+        if not self.background_fit or self.model is None or self._launched_on < 0:
+            return 1
+        return max(1, math.ceil(self.options.refit_share * self.n_told))
 
     def install(self, task: FitTask) -> None:
         """Propose with the model that ``task`` fitted from now on."""
@@ -304,6 +311,7 @@ class AMBS(CandidateSearch, Search):
         return float(y.max())
 
     # ------------------------------------------------------------ propose
+    @one_blas_thread
     def _propose(self, n: int, rng: np.random.Generator) -> np.ndarray:
         out = np.empty((0, self.space.dim))
         # 1. the initial design, in order, skipping what was already seen
@@ -338,13 +346,13 @@ class AMBS(CandidateSearch, Search):
 
         steps = (self._n_modelled + need) // self.polish_every - self._n_modelled // self.polish_every
         self._n_modelled += need
-        # At most POLISH_PER_FIT steps a fitted model: with thousands of workers
-        # (many proposals a fit) the local GP's cost stays off the dispatch path.
-        fit, done = self._polished
-        steps = min(steps, POLISH_PER_FIT - (done if fit == self.n_fits else 0))
+        # At most POLISH_PER_TELL steps between two tells: with many workers
+        # (many proposals a result) the local GP's cost stays off the dispatch path.
+        told, done = self._polished
+        steps = min(steps, POLISH_PER_TELL - (done if told == self.n_told else 0))
         if steps <= 0:
             return out[:0]
-        self._polished = (self.n_fits, (done if fit == self.n_fits else 0) + steps)
+        self._polished = (self.n_told, (done if told == self.n_told else 0) + steps)
         chosen: list[np.ndarray] = []
         X, y = self._finite()
         for _ in range(steps):

@@ -43,6 +43,12 @@ class AMBSOptions:
             differences among the best results), ``"log"`` (keeps magnitudes,
             for losses spanning orders of magnitude) or ``"none"``.
         y_eps: the offset of the ``"log"`` transform, relative to the range.
+        refit_share: with the fit in the background (as ``ambs search`` runs
+            it), the next fit starts once this share of the results came
+            after the last one (at least one result); the results in between
+            are folded into the model's leaves as they come. 0: after every
+            result. Fits of a growing history cost more each; spacing them
+            out in proportion keeps their total near linear in the results.
         max_fit_rows: the most results a fit uses (0: all). Beyond it the
             forest is fitted on the best quarter of that number and a random
             sample of the others, so that its memory and fit time stop growing
@@ -64,7 +70,7 @@ class AMBSOptions:
         polish_every: every this many model-based proposals, one comes from a
             Gaussian process fitted on the results nearest the best one, in
             the box they span (:mod:`ambs.search.polish`); 0: never. At most
-            two a fitted model, none with more than 256 evaluations in flight.
+            two between results told, none with more than 256 evaluations in flight.
         n_recombine, top_fraction, top_min, recombine_bandwidth: extra
             candidates whose coordinates come from the best results (see
             :meth:`ambs.space.Space.recombine`); 0 turns them off.
@@ -127,6 +133,7 @@ class AMBSOptions:
     y_transform: str = "rank"
     y_eps: float = 0.01
     max_fit_rows: int = 10_000
+    refit_share: float = 0.0
     acquisition: str = "lcb"
     kappa: float = 1.0
     kappa_sampling: bool = False
@@ -181,7 +188,7 @@ class AMBSOptions:
             raise ValueError(f"polish_every must be >= 0, got {self.polish_every}")
         if not 0.0 <= self.random_fraction <= 1.0:
             raise ValueError(f"random_fraction must be in [0, 1], got {self.random_fraction}")
-        for name in ("warm_design", "warm_blind"):
+        for name in ("warm_design", "warm_blind", "refit_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 

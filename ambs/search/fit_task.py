@@ -10,6 +10,7 @@ import numpy as np
 
 from ambs.objectives import Scalarizer, nondominated
 from ambs.surrogate import Surrogate, transform_targets
+from ambs.surrogate.base import one_blas_thread
 
 __all__ = ["Builder", "FitTask", "fit_rows"]
 
@@ -96,6 +97,7 @@ class FitTask:
         if self.tf is None:
             self.yt, self.tf = transform_targets(self.y, self.transform, self.eps)
 
+    @one_blas_thread
     def run(self, threads: int | None = None) -> FitTask:
         """Fit the surrogate (the expensive part); returns itself. ``threads``:
         at most that many fit threads, whatever the search's ``fit_jobs``."""

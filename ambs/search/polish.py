@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ambs.surrogate.base import one_blas_thread
+
 __all__ = ["polish_step"]
 
 _MIN_NEIGHBOURS = 12
@@ -30,10 +32,12 @@ _MAX_NEIGHBOURS = 64  # the GP's data: its fit grows as the cube of it
 _ARD_UP_TO = 10  # one length scale a dimension up to this many, one for all beyond (cheaper to fit)
 
 
+@one_blas_thread
 def polish_step(space: Any, X: np.ndarray, y: np.ndarray, pending: np.ndarray, rng: np.random.Generator,
                 n_candidates: int = 2000, kappa: float = 1.0) -> np.ndarray | None:
     """One vector (dim,) proposed from a local GP around the best of ``X``
-    (losses ``y``), away from ``pending``; None when there is too little to fit."""
+    (losses ``y``), away from ``pending``; None when there is too little to fit.
+    Its linear algebra runs on one BLAS thread (see :func:`one_blas_thread`)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel

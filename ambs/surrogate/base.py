@@ -11,13 +11,35 @@ implements both and one entry in :data:`SURROGATES`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-__all__ = ["Belief", "Surrogate", "SurrogateSpec"]
+__all__ = ["Belief", "Surrogate", "SurrogateSpec", "one_blas_thread"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_blas_thread(func: F) -> F:
+    """Run ``func`` with the BLAS libraries on one thread.
+
+    A surrogate's and an acquisition's linear algebra is on matrices of tens
+    to hundreds of rows, where a threaded BLAS spends more time waking its
+    threads than computing: a local GP step took four times as long with
+    OpenBLAS's two threads on 2 cores, and more beside other processes.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"):
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Belief(Protocol):

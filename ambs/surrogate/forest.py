@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from sklearn import config_context
 from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
 
 from ambs.surrogate.leaves import LEAF, LeafView
@@ -141,11 +142,18 @@ class ForestSurrogate:
             tree = cls(min_samples_leaf=self.min_samples_leaf, max_features=self.max_features,
                        random_state=seed)
             yt = y[:, i // per_tree] if self._blocks > 1 else y  # per_target: block i // n of the trees
-            if weight is not None:
-                keep = weight > 0  # what sklearn's forests do: out-of-bag rows carry no weight
-                return tree.fit(self._rotated(Xt[keep], R), yt[keep], sample_weight=weight[keep])
-            return tree.fit(self._rotated(Xt, R), yt)
+            # The inputs were checked once, below; per tree, scikit-learn's
+            # checks of them and of the tree's settings cost more than growing
+            # the tree on a few hundred rows (its own forests skip them too).
+            # The setting is per thread, so it is made here.
+            with config_context(skip_parameter_validation=True):
+                if weight is not None:
+                    keep = weight > 0  # what sklearn's forests do: out-of-bag rows carry no weight
+                    Xk = np.ascontiguousarray(self._rotated(Xt[keep], R))
+                    return tree.fit(Xk, yt[keep], sample_weight=weight[keep], check_input=checks)
+                return tree.fit(np.ascontiguousarray(self._rotated(Xt, R)), yt, check_input=checks)
 
+        checks = not bool(np.isfinite(X).all())  # missing values: scikit-learn's own path
         if self.n_jobs > 1 and self.n_estimators > 1:
             with ThreadPoolExecutor(min(self.n_jobs, self.n_estimators)) as pool:
                 self.estimators_ = list(pool.map(fit_one, enumerate(plans)))
