@@ -110,7 +110,8 @@ def test_a_late_old_fit_does_not_replace_a_newer_model():
 
 @pytest.mark.parametrize("kind", [BackgroundFitter, ProcessFitter])
 def test_background_fitter_installs_fits_while_asks_go_on(kind):
-    search = AMBS(_problem(), random_state=0, n_initial_points=5, n_estimators=64)
+    # refit_share=0: a fit after every result, so that the last one is on all of them.
+    search = AMBS(_problem(), random_state=0, n_initial_points=5, n_estimators=64, refit_share=0)
     fitter = kind(search)
     try:
         _settle(fitter)  # a fitting process has started

@@ -133,7 +133,7 @@ class AMBSOptions:
     y_transform: str = "rank"
     y_eps: float = 0.01
     max_fit_rows: int = 10_000
-    refit_share: float = 0.0
+    refit_share: float = 0.05
     acquisition: str = "lcb"
     kappa: float = 1.0
     kappa_sampling: bool = False
