@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The analysis, recorder and user-path tests against the oldest versions of
 # ambs's dependencies that setup.py allows: each `name>=X` of install_requires
-# becomes `name==X.*` (numpy 1.24, scipy 1.10, scikit-learn 1.3, ConfigSpace
+# becomes `name==X.*` (numpy 1.24, scipy 1.10, scikit-learn 1.3, threadpoolctl 3.1, ConfigSpace
 # 1.2, pandas 2.0, matplotlib 3.7), installed with ambs, pytest, pytest-xdist and hypothesis
 # into the virtualenv .venv-oldest (created if missing, brought to those
 # versions if not). No torch and no MPI there: the torch problems' cells check
@@ -35,7 +35,7 @@ EOF
 # $AMBS_PIP_LOCK: see scripts/site-mpi-env.sh.
 ${AMBS_PIP_LOCK:+flock "$AMBS_PIP_LOCK"} .venv-oldest/bin/pip install -q -e . "${PINS[@]}" 'pytest>=8' 'pytest-xdist>=3.5' 'hypothesis>=6'
 echo "test-oldest-deps.sh: $(.venv-oldest/bin/python -m pip list 2>/dev/null \
-  | awk 'tolower($1) ~ /^(numpy|scipy|scikit-learn|configspace|pandas|matplotlib)$/ {printf "%s %s, ", $1, $2}' \
+  | awk 'tolower($1) ~ /^(numpy|scipy|scikit-learn|threadpoolctl|configspace|pandas|matplotlib)$/ {printf "%s %s, ", $1, $2}' \
   | sed 's/, $//')"
 [ "${1:-}" = --install-only ] && exit 0
 # Not here: the MPI cells (no mpi extra) and the architecture-problem check,
