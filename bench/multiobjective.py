@@ -56,6 +56,7 @@ PROBLEMS = ["zdt1", "zdt2", "zdt3", "dtlz2", "nas_mlp_digits"]
 # AMBS with settings other than its defaults, for the table's comparisons.
 VARIANTS = {
     "ambs-chebyshev": {"front_acquisition": "chebyshev"},  # a scalarization per point (ParEGO's)
+    "ambs-nopolish": {"polish_every": 0},  # the defaults before the polish step had several objectives
     # The defaults before the forest per objective: one forest split on all
     # objectives, the reference point past the front's nadir, 5 starts on the front.
     "ambs-joint": {"front_model": "joint", "front_reference": "front", "front_starts": 5},

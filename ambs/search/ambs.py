@@ -334,7 +334,7 @@ class AMBS(CandidateSearch, Search):
         #    background: then the newest model it installed is used.
         if self.model is None or (not self.background_fit and self._fitted_on != self.n_told):
             self.fit()
-        polish = self.polish_every and not self.objectives and self.n_pending + need <= POLISH_MAX_PENDING
+        polish = self.polish_every and self.n_pending + need <= POLISH_MAX_PENDING
         polished = self._polish(need, rng, out) if polish else out[:0]
         out = np.vstack([out, polished])
         chosen = self._acquire(need - len(polished), rng, out) if need > len(polished) else out[:0]
@@ -355,7 +355,13 @@ class AMBS(CandidateSearch, Search):
         self._polished = (self.n_told, (done if told == self.n_told else 0) + steps)
         chosen: list[np.ndarray] = []
         X, y = self._finite()
+        L = self._finite_losses() if self.objectives else None
         for _ in range(steps):
+            if L is not None and len(L):
+                # Several objectives: each step polishes the part of the front that
+                # a random augmented Chebyshev scalarization of the normalized
+                # losses favours (ParEGO's scalarization, one a step).
+                y = Scalarizer.draw(L, rng)(L)
             pend = np.vstack([self.pending, out, *chosen]) if len(chosen) else np.vstack([self.pending, out])
             x = polish_step(self.space, X, y, pend, rng)
             if x is None or not self._is_new(x[None, :])[0]:

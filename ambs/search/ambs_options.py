@@ -70,7 +70,9 @@ class AMBSOptions:
         polish_every: every this many model-based proposals, one comes from a
             Gaussian process fitted on the results nearest the best one, in
             the box they span (:mod:`ambs.search.polish`); 0: never. At most
-            two between results told, none with more than 256 evaluations in flight.
+            two between results told, none with more than 256 evaluations in
+            flight. With several objectives, each step polishes a random
+            augmented Chebyshev scalarization of the normalized objectives.
         n_recombine, top_fraction, top_min, recombine_bandwidth: extra
             candidates whose coordinates come from the best results (see
             :meth:`ambs.space.Space.recombine`); 0 turns them off.

@@ -9,6 +9,10 @@ its mean has a slope. The box shrinks as results gather near the best one, a
 trust region as in TuRBO (Eriksson et al., 2019), here used for one proposal
 in ``polish_every``, so the forest's global search keeps the others.
 
+With several objectives the caller hands in one random augmented Chebyshev
+scalarization of them a step (ParEGO's), so that successive steps polish
+different parts of the front.
+
 Only the numeric and integer hyperparameters active at the best result move;
 the others keep its values, and the neighbours are the results that share them.
 The GP sees at most 64 of them, with one length scale a dimension up to 10
