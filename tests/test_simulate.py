@@ -156,7 +156,10 @@ def test_messages_cost_their_latency_both_ways(tmp_path, rows):
     assert 14.0 <= rep.makespan < 14.0 + rep.master_seconds + 1e-6
     table = rows(tmp_path / "random" / "results.csv")
     for r in table:
-        assert float(r["started"]) - float(r["submitted"]) == pytest.approx(1.0, abs=1e-3)
+        # The latency, plus the master's own compute between stamping the job
+        # submitted and handing it over (measured, on the virtual clock: a few
+        # milliseconds on a busy machine).
+        assert 1.0 - 1e-9 <= float(r["started"]) - float(r["submitted"]) < 1.0 + rep.master_seconds + 1e-6
     assert float(table[1]["submitted"]) >= float(table[0]["finished"]) + 1.0
     assert rep.master_breakdown["messages"] > 0  # pickling and unpickling, measured
     assert parse_message_cost("slingshot") == MessageCost(2e-6, 25e9)
