@@ -114,10 +114,9 @@ def _holds_run(out: Path) -> str | None:
     jobs = out / JOBS
     if jobs.is_file():
         ids = [ln.split()[0] for ln in jobs.read_text().splitlines() if ln.strip()]
-        if ids:
-            return f"job {ids[0]} was submitted for it" if len(ids) == 1 else \
-                f"jobs {' '.join(ids)} were submitted for it"
-        return None
+        if not ids:
+            return None
+        return f"job {ids[0]} was submitted for it" if len(ids) == 1 else f"jobs {' '.join(ids)} were submitted for it"
     if (out / "run.json").is_file():
         return "it holds a run"
     return None

@@ -349,12 +349,13 @@ class AMBS(CandidateSearch, Search):
         # At most POLISH_PER_TELL steps between two tells: with many workers
         # (many proposals a result) the local GP's cost stays off the dispatch path.
         told, done = self._polished
-        steps = min(steps, POLISH_PER_TELL - (done if told == self.n_told else 0))
+        done = done if told == self.n_told else 0
+        steps = min(steps, POLISH_PER_TELL - done)
         if steps <= 0:
             return out[:0]
-        self._polished = (self.n_told, (done if told == self.n_told else 0) + steps)
+        self._polished = (self.n_told, done + steps)
         chosen: list[np.ndarray] = []
-        X, y = self._finite()
+        X, y = self._finite_first()  # several objectives: y is drawn a step, below
         L = self._finite_losses() if self.objectives else None
         for _ in range(steps):
             if L is not None and len(L):
