@@ -131,3 +131,27 @@ def test_with_several_objectives_the_step_polishes_toward_the_front(every: int, 
     assert len(steps) >= 10
     off = [abs(c["y"] - 0.5) for c in search.space.to_dicts(np.array(steps))]
     assert np.median(off) < np.median([abs(c["y"] - 0.5) for c in told[:20]]) / 4
+
+
+def test_only_the_main_thread_limits_the_blas() -> None:
+    """The limit is the process's: a fit in a background thread leaves it
+    alone, so that a training in the main thread (the serial evaluator) keeps
+    its threads, and no two threads set and restore it at once."""
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from ambs.surrogate.base import one_blas_thread
+
+    @one_blas_thread
+    def threads() -> set:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    seen: dict = {}
+    with threadpool_limits(2, user_api="blas"):
+        seen["main"] = threads()
+        worker = threading.Thread(target=lambda: seen.setdefault("thread", threads()))
+        worker.start()
+        worker.join()
+        seen["after"] = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    assert seen == {"main": {1}, "thread": {2}, "after": {2}}

@@ -12,6 +12,7 @@ implements both and one entry in :data:`SURROGATES`.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -30,10 +31,18 @@ def one_blas_thread(func: F) -> F:
     to hundreds of rows, where a threaded BLAS spends more time waking its
     threads than computing: a local GP step took four times as long with
     OpenBLAS's two threads on 2 cores, and more beside other processes.
+
+    The limit is the whole process's: set from a background fit's thread it
+    would also cap a training the serial evaluator runs in the main thread,
+    and two threads setting and restoring it can leave it capped for good.
+    So only the main thread sets it (the master's proposals; a fitting
+    process's fits, which run in that process's main thread).
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return func(*args, **kwargs)
         with _blas_controller().limit(limits=1, user_api="blas"):
             return func(*args, **kwargs)
 
