@@ -17,18 +17,27 @@ the first to the last submission), and the master's milliseconds per result
 (writing rows, telling, asking, submitting: the driver's phases). The real
 run also reports the master's busy share of its wall time.
 
+With ``--pin`` both runs give the master's main thread a core of its own, as
+a cluster node gives rank 0, and the simulator assumes: it runs on CPU 0,
+everything else the run starts (worker processes and ranks, their
+evaluations, the fitting process, the master's other threads) on the other
+CPUs. Without it, everything shares every core of this machine.
+
     .venv/bin/python bench/sim_vs_real.py [--workers 32 64] [--duration lognormal:1.5,0.5]
-        [--waves 10] [--seed 1] [--json FILE]
+        [--waves 10] [--seed 1] [--pin] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +51,70 @@ MASTER_PHASES = ("record", "tell", "ask", "submit")
 # ping-pong of a pickled job between two Python processes (multiprocessing
 # Pipe): 23.5 us one way, 0.40 GB/s for 10 MB.
 PIPE = "2.35e-5,4e8"
+
+
+class Pinning:
+    """The calling thread on CPU 0; its process's other threads and its descendants on the rest.
+
+    Linux sets affinity per thread and a child inherits its creator's, so a
+    watcher moves every thread and descendant that is not the pinned thread
+    off CPU 0 as they appear (every 50 ms). The watcher is a process of its
+    own (this script run with ``--pin-watch``), on the other CPUs, so that it
+    takes neither CPU 0 nor the master's interpreter lock.
+    """
+
+    def __init__(self) -> None:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("--pin needs two CPUs or more")
+        self.master, self.rest = {cpus[0]}, set(cpus[1:])
+        self.watcher: subprocess.Popen | None = None
+
+    def __enter__(self) -> Pinning:
+        tid = threading.get_native_id()
+        self.watcher = subprocess.Popen([sys.executable, __file__, "--pin-watch", str(os.getpid()), str(tid),
+                                         ",".join(map(str, sorted(self.rest)))])
+        os.sched_setaffinity(0, self.master)  # this thread only (Linux)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.watcher is not None:
+            self.watcher.terminate()
+            self.watcher.wait()
+        os.sched_setaffinity(0, self.master | self.rest)
+
+
+def watch(pid: int, keep: int, rest: set[int]) -> None:
+    """Move every thread of process ``pid`` but ``keep``, and of its descendants, to CPUs ``rest``, until killed."""
+    os.sched_setaffinity(0, rest)
+    while True:
+        parent: dict[int, int] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    stat = Path(f"/proc/{d}/stat").read_text()
+                except OSError:
+                    continue
+                parent[int(d)] = int(stat.rsplit(")", 1)[1].split()[1])
+        mine, todo = [], [pid]
+        while todo:
+            p = todo.pop()
+            mine.append(p)
+            todo.extend(c for c, q in parent.items() if q == p and c != os.getpid())
+        for p in mine:
+            try:
+                tids = [int(t) for t in os.listdir(f"/proc/{p}/task")]
+            except OSError:
+                continue
+            for t in tids:
+                if t == keep:
+                    continue
+                try:
+                    if os.sched_getaffinity(t) != rest:
+                        os.sched_setaffinity(t, rest)
+                except OSError:  # gone meanwhile
+                    pass
+        time.sleep(0.05)
 
 
 def utilization(csv_path: Path, workers: int) -> dict[str, float]:
@@ -79,10 +152,14 @@ def one(evaluator: str, workers: int, duration: str, evals: int, seed: int, out:
         row["master_busy"] = 1.0 - ph["wait"] / max(res.summary.elapsed, 1e-9)
     row["real_seconds"] = wall
     row["fits"] = res.fitter.fits if res.fitter is not None else 0
+    row["fit_s"] = res.fitter.fit_seconds / max(row["fits"], 1) if res.fitter is not None else 0.0
+    row["fold_ms"] = getattr(res.search, "fold_seconds", 0.0) / n * 1e3
     return row
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--pin-watch":
+        return watch(int(sys.argv[2]), int(sys.argv[3]), {int(c) for c in sys.argv[4].split(",")})
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     rank = int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")))
     ap.add_argument("--workers", type=int, nargs="+", default=[32, 64])
@@ -100,6 +177,8 @@ def main() -> None:
                     help="the simulated run's fits run for real beside its master (ambs simulate --live-fits)")
     ap.add_argument("--fit-jobs", type=int, default=None,
                     help="threads for the background fit (default: as ambs search, the cores, at most 4)")
+    ap.add_argument("--pin", action="store_true",
+                    help="the master's main thread on CPU 0, all else the runs start on the other CPUs")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     if args.evaluator == "mpi":  # the ranks there are: one master, the rest workers
@@ -112,15 +191,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for w in args.workers:
             for ev in (args.evaluator, "simulated"):
-                r = one(ev, w, args.duration, w * args.waves, args.seed, Path(tmp) / f"{ev}-{w}", args.fit,
-                        args.message_cost, args.live_fits,
-                        **({"fit_jobs": args.fit_jobs} if args.fit_jobs else {}))
+                with Pinning() if args.pin and rank == 0 else contextlib.nullcontext():
+                    if args.pin and rank > 0:  # a worker rank, and what it starts
+                        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[1:]))
+                    r = one(ev, w, args.duration, w * args.waves, args.seed, Path(tmp) / f"{ev}-{w}", args.fit,
+                            args.message_cost, args.live_fits,
+                            **({"fit_jobs": args.fit_jobs} if args.fit_jobs else {}))
                 if not r:
                     return  # a worker rank: the master prints
                 p = r["phases_ms"]
                 print(f"{w:>7} {ev:>9} {r['evaluations']:>5} {r['utilization']:>7.2%} {r['master_ms']:>16.2f} "
                       f"{p['record']:>7.3f} {p['tell']:>6.3f} {p['ask']:>7.2f} {p['submit']:>6.3f} "
-                      f"{r['real_seconds']:>7.0f} {r['asks']:>5} {r['fits']:>5}", flush=True)
+                      f"{r['real_seconds']:>7.0f} {r['asks']:>5} {r['fits']:>5} {r['fit_s']:>6.3f} {r['fold_ms']:>6.2f}", flush=True)
                 out.append({"workers": w, "evaluator": ev, "duration": args.duration, **r})
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
