@@ -86,7 +86,7 @@ ARGMAX: dict[str, list[float]] = {
     "griewank": [0.0] * 8,
     "rosenbrock": [1.0] * 5,
 }
-LEARNING = ["svm"]
+LEARNING = ["svm", "tree"]
 PROBLEMS = list(ARGMAX) + LEARNING
 METHODS = ["cold", "warm", "warm-all", "warm-prior", "warm-half", "tell", "initial-best", "warm-unrelated",
            "warm-all-unrelated", "warm-prior-unrelated", "warm-half-unrelated", "tell-unrelated",
@@ -216,8 +216,47 @@ def svm_task(dataset: str, split_seed: int) -> Task:
     return Task(f"svm-{dataset}-split{split_seed}", svm_problem(), run, None)
 
 
+def tree_problem() -> Problem:
+    """A decision tree's space as in the real-task suite (``bench/tasks.py``: Bayesmark's ranges)."""
+    problem = Problem(name="tree_split")
+    problem.add_hyperparameter((1, 15), "max_depth")
+    problem.add_hyperparameter((0.01, 0.99, "log-uniform"), "min_samples_split")
+    problem.add_hyperparameter((0.01, 0.49, "log-uniform"), "min_samples_leaf")
+    problem.add_hyperparameter((0.01, 0.49, "log-uniform"), "min_weight_fraction_leaf")
+    problem.add_hyperparameter((0.01, 0.99, "log-uniform"), "max_features")
+    problem.add_hyperparameter((0.0, 0.5), "min_impurity_decrease")
+    return problem
+
+
+def tree_task(dataset: str, split_seed: int) -> Task:
+    """Validation score of a decision tree on one split of ``dataset``: R^2 of a
+    regression tree on diabetes, accuracy of a classification tree on breast_cancer."""
+
+    def run(config: dict[str, Any]) -> float:
+        from sklearn.datasets import load_diabetes
+        from sklearn.model_selection import train_test_split
+        from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+        if dataset == "diabetes":
+            key = ("diabetes", split_seed)
+            if key not in _DATA:
+                X, y = load_diabetes(return_X_y=True)
+                _DATA[key] = tuple(train_test_split(X, y, test_size=0.5, random_state=split_seed))
+            Xt, Xv, yt, yv = _DATA[key]
+            model: Any = DecisionTreeRegressor(random_state=0, **config)
+        else:
+            Xt, Xv, yt, yv = _split(dataset, split_seed)
+            model = DecisionTreeClassifier(random_state=0, **config)
+        return float(model.fit(Xt, yt).score(Xv, yv))
+
+    return Task(f"tree-{dataset}-split{split_seed}", tree_problem(), run, None)
+
+
 def tasks_for(problem: str, seed: int) -> tuple[Task, Task, Task]:
     """The new task, the related earlier one and the unrelated earlier one."""
+    if problem == "tree":
+        return (tree_task("diabetes", seed), tree_task("diabetes", seed + SPLIT_OFFSET),
+                tree_task("breast_cancer", seed))
     if problem == "svm":
         return (svm_task("digits", seed), svm_task("digits", seed + SPLIT_OFFSET),
                 svm_task("breast_cancer", seed))
@@ -448,11 +487,12 @@ def tables(summaries: list[dict[str, Any]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--functions", nargs="+", default=["hartmann6", "ackley", "levy", "svm"], choices=PROBLEMS,
-                    help="test functions of problems/ (shifted), and svm (the digits SVM on another split)")
+                    help="test functions of problems/ (shifted); svm (the digits SVM on another split) and tree "
+                         "(a regression tree on diabetes, on another split)")
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--evals", type=int, default=200, help="evaluations of each test-function run")
-    ap.add_argument("--learning-evals", type=int, default=100, help="evaluations of each svm run")
+    ap.add_argument("--learning-evals", type=int, default=100, help="evaluations of each svm and tree run")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--save", default=None, metavar="DIR",
                     help="write each run's trace to DIR/runs/<problem>-<evals>x<batch>/<method>-seed<k>.json, "
