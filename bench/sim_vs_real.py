@@ -85,9 +85,10 @@ class Pinning:
 
 
 def watch(pid: int, keep: int, rest: set[int]) -> None:
-    """Move every thread of process ``pid`` but ``keep``, and of its descendants, to CPUs ``rest``, until killed."""
+    """Move every thread of process ``pid`` but ``keep``, and of its descendants, to CPUs ``rest``,
+    until killed or ``pid`` is gone."""
     os.sched_setaffinity(0, rest)
-    while True:
+    while os.path.exists(f"/proc/{pid}"):
         parent: dict[int, int] = {}
         for d in os.listdir("/proc"):
             if d.isdigit():
