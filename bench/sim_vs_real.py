@@ -89,19 +89,19 @@ def watch(pid: int, keep: int, rest: set[int]) -> None:
     until killed or ``pid`` is gone."""
     os.sched_setaffinity(0, rest)
     while os.path.exists(f"/proc/{pid}"):
-        parent: dict[int, int] = {}
+        children: dict[int, list[int]] = {}
         for d in os.listdir("/proc"):
-            if d.isdigit():
+            if d.isdigit() and int(d) != os.getpid():
                 try:
                     stat = Path(f"/proc/{d}/stat").read_text()
                 except OSError:
                     continue
-                parent[int(d)] = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(d))
         mine, todo = [], [pid]
         while todo:
             p = todo.pop()
             mine.append(p)
-            todo.extend(c for c, q in parent.items() if q == p and c != os.getpid())
+            todo.extend(children.get(p, []))
         for p in mine:
             try:
                 tids = [int(t) for t in os.listdir(f"/proc/{p}/task")]

@@ -41,7 +41,6 @@ import numpy as np
 from ConfigSpace import ConfigurationSpace
 from scipy.stats import qmc
 
-from ambs.acquisition import score
 from ambs.objectives import Scalarizer
 from ambs.problem import Problem
 from ambs.search.acquire import LAZY_FROM, CandidateSearch
@@ -363,9 +362,6 @@ class AMBS(CandidateSearch, LiedModel, Search):
             chosen.append(x[None, :])
             self._seen.update(self.space.keys(x[None, :]))
         return np.vstack(chosen) if chosen else out[:0]
-
-    def _score(self, mu: np.ndarray, sigma: np.ndarray, best: float, kappa: float | None = None) -> np.ndarray:
-        return score(self.acquisition, mu, sigma, best, self.kappa if kappa is None else kappa, self.xi)
 
     def _acquire(
         self, n: int, rng: np.random.Generator, extra_pending: np.ndarray, lies: bool = True

@@ -5,7 +5,8 @@ A mixin of :class:`ambs.search.ambs.AMBS`, whose state it reads: the
 installed model and its targets (``model``, ``_tf``, ``_yt``, ``_fitted_on``),
 the results told since that fit (``_X``, ``_y``, ``_L``, ``_told_keys``), the
 pending points and their leaves (``_pending``, ``_leaves``) and the liar's
-options (``liar``, ``lie_spread``). The results told since the fit enter as
+options (``liar``, ``lie_spread``, and the acquisition's: ``acquisition``,
+``kappa``, ``xi``). The results told since the fit enter as
 known values, the pending points as lies: by default each point's predicted
 mean (``believer``), or one constant (``cl_min``, ``cl_mean``, ``cl_max``);
 ``lie_mode="refit"`` refits with the lies as data instead, once a point.
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ambs.acquisition import score
 from ambs.objectives import Scalarizer
 from ambs.search.scorers import FrontScorer, LcbScorer
 from ambs.surrogate import ForestSurrogate, transform_targets
@@ -136,8 +138,11 @@ class LiedModel:
 
     def _lcb_scorer(self, extra_pending: np.ndarray, lies: bool, scal: Scalarizer | None = None) -> LcbScorer:
         view, lie, best = self._lied_view(extra_pending, lies, scal)
-        return LcbScorer(view, lie if self.liar != "believer" else None, best,
-                         lambda mu, sigma, best, kappa: self._score(mu, sigma, best, kappa))
+        return LcbScorer(view, lie if self.liar != "believer" else None, best, self._score)
+
+    def _score(self, mu: np.ndarray, sigma: np.ndarray, best: float, kappa: float | None = None) -> np.ndarray:
+        """The acquisition function of the options (kappa: this point's, default the options')."""
+        return score(self.acquisition, mu, sigma, best, self.kappa if kappa is None else kappa, self.xi)
 
     def _front_scorer(self, extra_pending: np.ndarray, lies: bool, rng: np.random.Generator) -> FrontScorer:
         """The installed forest read per objective, with the results told since
