@@ -468,7 +468,9 @@ def main() -> None:
         ap.error("peers need --peer-python")
     if args.reuse is not None and not args.save:
         ap.error("--reuse needs --save")
-    unknown = [m for m in args.methods if m not in OWN + PEERS]
+    # A labelled run name (ambs+rank) stands for saved runs: tables side by side.
+    unknown = [m for m in args.methods if m not in OWN + PEERS
+               and not (args.saved_only and "+" in m and m.split("+")[0] in OWN)]
     if unknown:
         ap.error(f"unknown method(s) {', '.join(unknown)} (choose from {', '.join(OWN + PEERS)})")
 

@@ -308,3 +308,16 @@ def test_max_fit_rows_reaches_ambs(mixed_problem) -> None:
         search = cli._make_search(parser.parse_args(["search", "x", *extra]), mixed_problem)
         assert search.options.max_fit_rows == want
     assert commands._option_words("max_fit_rows", 500) == ["--max-fit-rows", "500"]
+
+
+def test_y_transform_reaches_ambs(mixed_problem) -> None:
+    """--y-transform picks the targets' transform (default auto); ambs submit's
+    job script carries it."""
+    from ambs import cli
+    from ambs.cli import commands
+
+    parser = cli.build_parser()
+    for extra, want in (([], "auto"), (["--y-transform", "rank"], "rank"), (["--y-transform", "log"], "log")):
+        search = cli._make_search(parser.parse_args(["search", "x", *extra]), mixed_problem)
+        assert search.options.y_transform == want == search.y_transform
+    assert commands._option_words("y_transform", "log") == ["--y-transform", "log"]

@@ -50,7 +50,7 @@ def _make_search(args: argparse.Namespace, problem: Any) -> Any:
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     keep = ("method", "max_evals", "surrogate", "acquisition", "kappa", "xi", "liar", "front_acquisition",
-            "n_initial_points", "initial_design", "max_fit_rows", "polish_every", "fit", "fit_jobs", "grid_steps", "population_size",
+            "n_initial_points", "initial_design", "max_fit_rows", "polish_every", "y_transform", "fit", "fit_jobs", "grid_steps", "population_size",
             "sample_size", "min_budget", "max_budget", "eta", "stopper", "stop_rule", "stop_final_step",
             "no_checkpoints", "warm_start", "initial_configs", "evaluator", "workers",
             "threads_per_worker", "gpus", "gpus_per_node", "share_gpus", "prefetch", "assign", "eval_timeout", "eval_memory",

@@ -22,7 +22,7 @@ from ambs.cli.types import (
     seconds,
 )
 from ambs.evaluator import EVALUATORS
-from ambs.surrogate import SURROGATES
+from ambs.surrogate import SURROGATES, TRANSFORMS
 from ambs.walltime import HELP as WALLTIME_HELP
 
 __all__ = ["DEFAULT_MAX_EVALS", "METHOD_OPTIONS", "build_parser", "use_submit_config"]
@@ -39,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
 # them on to the `ambs search` of the job script).
 DEFAULT_MAX_EVALS = 100
 METHOD_OPTIONS = ("method", "max_evals", "seed", "surrogate", "acquisition", "kappa", "xi", "liar", "front_acquisition",
-                  "n_initial_points", "initial_design", "max_fit_rows", "polish_every", "fit", "fit_jobs", "grid_steps",
+                  "n_initial_points", "initial_design", "max_fit_rows", "polish_every", "y_transform", "fit", "fit_jobs",
+                  "grid_steps",
                   "population_size", "sample_size", "eval_timeout", "eval_memory", "min_budget", "max_budget", "eta", "stopper",
                   "stop_rule", "stop_final_step", "no_checkpoints", "warm_start", "initial_configs")
 
@@ -109,6 +110,11 @@ def _add_method_options(g: Any, resumes: bool = True) -> None:
                    help=_for("polish_every", "every this many proposals, one comes from a Gaussian process "
                         "fitted on the results nearest the best one, within the box they span: a forest cannot "
                         "tell which way is down near its best result (default: 2; 0: never)"))
+    g.add_argument("--y-transform", default=None, choices=list(TRANSFORMS),
+                   help=_for("y_transform", "how objectives are transformed before a fit: normal scores of their "
+                        "ranks (rank), a log scale anchored at the best (log), or auto (the default): rank, or log "
+                        "when fewer than half the results are distinct values (plateaus, as accuracies on a small "
+                        "validation set have), where ranks push near values apart"))
     g.add_argument("--fit-jobs", type=positive_int, default=None,
                    help=_for("fit_jobs", "threads for fitting (default: the master's cores, at most 4; "
                         "a fit in a process of its own uses one core fewer, so that proposals keep one)"))

@@ -7,9 +7,11 @@ One ``ask(n)``:
    or random sample), hand out its next unseen points.
 2. Otherwise fit the surrogate on the finite results (failures are left out,
    not fed as numbers) if anything new was told since the last fit. The
-   losses are replaced by the normal scores of their ranks first (see
-   :mod:`ambs.surrogate.transform`), so that the tail of bad results neither
-   dominates the spread nor flattens the good end the trees must resolve.
+   losses are replaced by the normal scores of their ranks first, so that
+   the tail of bad results neither dominates the spread nor flattens the
+   good end the trees must resolve; by a log scale instead when most results
+   tie (plateaus, where ranks push near values apart; see
+   :mod:`ambs.surrogate.transform`).
 3. Fold every pending point (asked, not told) into the surrogate's leaves
    with the liar's value (by default the forest's own prediction there), so
    that the trees agree at running evaluations and proposals spread out.

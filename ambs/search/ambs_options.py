@@ -41,7 +41,9 @@ class AMBSOptions:
         n_jobs: threads for fitting.
         y_transform: ``"rank"`` (normal scores of the ranks: resolves small
             differences among the best results), ``"log"`` (keeps magnitudes,
-            for losses spanning orders of magnitude) or ``"none"``.
+            for losses spanning orders of magnitude), ``"auto"`` ("rank",
+            or "log" when fewer than half the results are distinct values:
+            plateaus, see :mod:`ambs.surrogate.transform`) or ``"none"``.
         y_eps: the offset of the ``"log"`` transform, relative to the range.
         refit_share: with the fit in the background (as ``ambs search`` runs
             it), the next fit starts once this share of the results came
@@ -132,7 +134,7 @@ class AMBSOptions:
     bootstrap: bool | None = None
     rotate: float = 0.0
     n_jobs: int = 1
-    y_transform: str = "rank"
+    y_transform: str = "auto"
     y_eps: float = 0.01
     max_fit_rows: int = 10_000
     refit_share: float = 0.05

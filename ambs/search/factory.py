@@ -20,7 +20,7 @@ __all__ = ["BUDGET_OPTIONS", "OPTIONS", "make_search", "options_of"]
 
 BUDGET_OPTIONS = ("min_budget", "max_budget", "eta")
 _AMBS = ("surrogate", "acquisition", "kappa", "xi", "liar", "front_acquisition", "n_initial_points", "initial_design",
-         "max_fit_rows", "polish_every", "fit_jobs")
+         "max_fit_rows", "polish_every", "y_transform", "fit_jobs")
 
 # method -> the options it takes; a registered method missing here takes none.
 OPTIONS: dict[str, tuple[str, ...]] = {

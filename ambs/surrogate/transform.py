@@ -10,6 +10,16 @@ results are.
 
 Every transform returns the transformed targets and a function that maps
 further losses (lies, results told after the fit) onto the same scale.
+
+Ranks forget magnitudes, which is what lets them resolve small differences
+among the best results of a smooth function; on an objective with plateaus
+(accuracies on a finite validation set: many results share a value) that is
+a trap. Each block of tied results shares one mid-rank, so two plateaus one
+validation sample apart, or 1e-4 apart after averaging folds, are ranked as
+far apart as the results they hold, and the further the search samples the
+better plateau the worse its neighbour looks; the search stays on it.
+``"auto"`` therefore takes ``"rank"`` unless fewer than half the results are
+distinct values, and ``"log"`` (which keeps near values near) then.
 """
 
 from __future__ import annotations
@@ -21,7 +31,8 @@ from scipy.special import ndtri
 
 __all__ = ["TRANSFORMS", "transform_targets"]
 
-TRANSFORMS = ("log", "rank", "none")
+TRANSFORMS = ("auto", "log", "rank", "none")
+TIED_SHARE = 0.5  # "auto" takes "log" when fewer than this share of the results are distinct
 
 
 def transform_targets(
@@ -34,7 +45,8 @@ def transform_targets(
         kind: ``"log"``: ``log(eps + (y - min) / (max - min))``, a log scale
             anchored at the best loss, so that differences among good results
             count as much as among bad ones; ``"rank"``: normal scores of the
-            ranks (only the order of the results matters); ``"none"``.
+            ranks (only the order of the results matters); ``"auto"``: "rank",
+            or "log" when fewer than half the values are distinct; ``"none"``.
         eps: for ``"log"``, how far below the best result (as a fraction of
             the range) the log's pole sits; smaller stretches the best more.
 
@@ -43,6 +55,8 @@ def transform_targets(
         takes values outside the range seen (clipped at the best end).
     """
     y = np.asarray(y, dtype=float)
+    if kind == "auto":
+        kind = "log" if len(np.unique(y)) < TIED_SHARE * len(y) else "rank"
     if kind == "none" or len(y) == 0:
         return y.copy(), lambda v: np.asarray(v, dtype=float)
     lo, hi = float(y.min()), float(y.max())
