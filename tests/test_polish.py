@@ -155,3 +155,26 @@ def test_only_the_main_thread_limits_the_blas() -> None:
         worker.join()
         seen["after"] = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
     assert seen == {"main": {1}, "thread": {2}, "after": {2}}
+
+
+@pytest.mark.parametrize("d, ard", [(1, True), (3, True), (12, False)])
+def test_the_likelihood_is_scikit_learns(d: int, ard: bool) -> None:
+    """The kernel's fit runs on polish.matern_likelihood: the same value and
+    gradient as scikit-learn's GP for this kernel, ARD or one length scale."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    from ambs.search.polish import matern_likelihood
+
+    rng = np.random.default_rng(d)
+    U = rng.random((30, d))
+    t = np.sin(3 * U.sum(axis=1)) + 0.05 * rng.normal(size=30)
+    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(d, 0.5) if ard else 0.5, (1e-2, 1e2), nu=2.5)
+              + WhiteKernel(1e-4, (1e-8, 1e-1)))
+    gp = GaussianProcessRegressor(kernel, optimizer=None).fit(U, t)
+    for _ in range(3):
+        theta = kernel.theta + rng.normal(0.0, 0.5, len(kernel.theta))
+        want, want_grad = gp.log_marginal_likelihood(theta, eval_gradient=True)
+        got, got_grad = matern_likelihood(theta, U, t)
+        assert got == pytest.approx(-want, rel=1e-9)
+        assert np.allclose(-got_grad, want_grad, rtol=1e-7, atol=1e-9)
