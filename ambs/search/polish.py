@@ -33,6 +33,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy.linalg import cho_solve
 
 from ambs.surrogate.base import one_blas_thread
 
@@ -63,8 +64,6 @@ def matern_likelihood(theta: np.ndarray, U: np.ndarray, t: np.ndarray) -> tuple[
         L = np.linalg.cholesky(K)
     except np.linalg.LinAlgError:
         return np.inf, np.zeros_like(theta)
-    from scipy.linalg import cho_solve
-
     a = cho_solve((L, True), t, check_finite=False)
     lml = -0.5 * t @ a - np.log(np.diag(L)).sum() - 0.5 * n * np.log(2.0 * np.pi)
     W = np.outer(a, a) - cho_solve((L, True), np.eye(n), check_finite=False)
