@@ -71,17 +71,18 @@ def test_every_kth_model_based_proposal_is_a_polish_step(every: int, monkeypatch
 def test_the_step_runs_on_one_blas_thread(monkeypatch) -> None:
     """A threaded BLAS on matrices of a few dozen rows costs more than it saves:
     with the BLAS set to two threads around it, the step's fit sees one."""
-    from sklearn.gaussian_process import GaussianProcessRegressor
     from threadpoolctl import threadpool_info, threadpool_limits
 
+    from ambs.search import polish
+
     seen = []
-    real = GaussianProcessRegressor.fit
+    real = polish._fit
 
-    def spy(self, *args):
+    def spy(*args):
         seen.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
-        return real(self, *args)
+        return real(*args)
 
-    monkeypatch.setattr(GaussianProcessRegressor, "fit", spy)
+    monkeypatch.setattr(polish, "_fit", spy)
     space = AMBS(_problem(), random_state=0).space
     X = space.sample(30, np.random.default_rng(0))
     y = np.array([_bowl(c) for c in space.to_dicts(X)])
@@ -178,3 +179,35 @@ def test_the_likelihood_is_scikit_learns(d: int, ard: bool) -> None:
         got, got_grad = matern_likelihood(theta, U, t)
         assert got == pytest.approx(-want, rel=1e-9)
         assert np.allclose(-got_grad, want_grad, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("d, ard", [(2, True), (12, False)])
+def test_the_local_gp_is_scikit_learns(d: int, ard: bool) -> None:
+    """The step's GP fits the kernel scikit-learn's would from the same start
+    and bounds, and predicts the same mean and standard deviation, also once
+    conditioned on running evaluations."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    from ambs.search.polish import _fit
+
+    rng = np.random.default_rng(d)
+    U = rng.random((25, d))
+    t = np.sin(3 * U.sum(axis=1)) + 0.05 * rng.normal(size=25)
+    t = (t - t.mean()) / t.std()
+    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(d, 0.5) if ard else 0.5, (1e-2, 1e2), nu=2.5)
+              + WhiteKernel(1e-4, (1e-8, 1e-1)))
+    want = GaussianProcessRegressor(kernel, random_state=0).fit(U, t)
+    got = _fit(U, t, d)
+    assert np.allclose(got.theta, want.kernel_.theta, atol=1e-3)
+    C = rng.random((200, d))
+    UP, tP = np.vstack([U, C[:5]]), np.concatenate([t, got.mean(C[:5])])
+
+    def fixed() -> GaussianProcessRegressor:
+        return GaussianProcessRegressor(want.kernel_.clone_with_theta(got.theta), optimizer=None)
+
+    for gp, ref in ((got, fixed().fit(U, t)), (got.conditioned(UP, tP), fixed().fit(UP, tP))):
+        mu, sd = gp.mean_std(C)
+        ref_mu, ref_sd = ref.predict(C, return_std=True)
+        assert np.allclose(mu, ref_mu, rtol=1e-8, atol=1e-10)
+        assert np.allclose(sd, ref_sd, rtol=1e-6, atol=1e-8)

@@ -19,21 +19,21 @@ The GP sees at most 64 of them, with one length scale a dimension up to 10
 dimensions and one for all beyond, so that a step costs milliseconds in a few
 dimensions and well under a second in 50.
 
-Fitting the kernel (maximizing the marginal likelihood with L-BFGS-B, as
-scikit-learn does) is most of a step's cost: about 45 evaluations of the
-likelihood and its gradient. scikit-learn's general kernel algebra spends
-about 1 ms on each for 28 points; :func:`matern_likelihood` computes the same
-numbers for this one kernel in a quarter of that, and the optimizer runs on it
-(same start, bounds and method; the GP is then built by scikit-learn as before).
+Fitting the kernel (maximizing the marginal likelihood with L-BFGS-B, from
+scikit-learn's start and within its bounds) is most of a step's cost: about 45
+evaluations of the likelihood and its gradient. scikit-learn's general kernel
+algebra spends about 1 ms on each for 28 points; :func:`matern_likelihood`
+computes the same numbers for this one kernel in a quarter of that, and
+:class:`_LocalGP` predicts as scikit-learn's GP would, without its per-call
+checks (tests compare both with scikit-learn's).
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
-from scipy.linalg import cho_solve
+from scipy.linalg import cho_solve, solve_triangular
 
 from ambs.surrogate.base import one_blas_thread
 
@@ -75,15 +75,52 @@ def matern_likelihood(theta: np.ndarray, U: np.ndarray, t: np.ndarray) -> tuple[
     return -lml, -grad
 
 
-def _fit_on(U: np.ndarray, t: np.ndarray) -> Any:
-    """scikit-learn's optimizer call for its GP, on :func:`matern_likelihood` instead."""
+def _matern(A: np.ndarray, B: np.ndarray, scales: np.ndarray, c: float) -> np.ndarray:
+    """``c * Matern52`` between the rows of ``A`` and ``B`` (no noise term)."""
+    D = (A / scales)[:, None, :] - (B / scales)[None, :, :]
+    r = np.sqrt((D * D).sum(axis=-1))
+    return c * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * np.exp(-_SQRT5 * r)
+
+
+class _LocalGP:
+    """The polish step's GP: kernel ``c * Matern52(l) + White(w)`` with ``theta
+    = log([c, l..., w])``, conditioned on ``U``, ``t``. What scikit-learn's
+    ``GaussianProcessRegressor`` computes for this kernel (zero mean, alpha
+    1e-10), without its per-call checks and kernel algebra, which cost more
+    than the algebra itself on a few dozen points."""
+
+    def __init__(self, theta: np.ndarray, U: np.ndarray, t: np.ndarray) -> None:
+        self.theta, self.U = theta, U
+        self.c, self.w, self.scales = float(np.exp(theta[0])), float(np.exp(theta[-1])), np.exp(theta[1:-1])
+        K = _matern(U, U, self.scales, self.c)
+        K[np.diag_indices_from(K)] += self.w + _JITTER
+        self.L = np.linalg.cholesky(K)
+        self.alpha = cho_solve((self.L, True), t, check_finite=False)
+
+    def mean(self, C: np.ndarray) -> np.ndarray:
+        return _matern(C, self.U, self.scales, self.c) @ self.alpha
+
+    def mean_std(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Ks = _matern(C, self.U, self.scales, self.c)
+        V = solve_triangular(self.L, Ks.T, lower=True, check_finite=False)
+        var = (self.c + self.w) - np.einsum("ij,ij->j", V, V)
+        return Ks @ self.alpha, np.sqrt(np.maximum(var, 0.0))
+
+    def conditioned(self, U: np.ndarray, t: np.ndarray) -> _LocalGP:
+        """The same kernel on other data (the running evaluations added)."""
+        return _LocalGP(self.theta, U, t)
+
+
+def _fit(U: np.ndarray, t: np.ndarray, d: int) -> _LocalGP:
+    """The kernel fitted by L-BFGS-B on :func:`matern_likelihood` from
+    scikit-learn's start and within its bounds (c 1, l 0.5, w 1e-4)."""
     from scipy.optimize import minimize
 
-    def optimizer(_: Any, theta0: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, float]:
-        res = minimize(matern_likelihood, theta0, args=(U, t), method="L-BFGS-B", jac=True, bounds=bounds)
-        return res.x, float(res.fun)
-
-    return optimizer
+    k = d if d <= _ARD_UP_TO else 1
+    theta0 = np.log(np.concatenate([[1.0], np.full(k, 0.5), [1e-4]]))
+    bounds = np.log(np.array([[1e-2, 1e2]] * (k + 1) + [[1e-8, 1e-1]]))
+    res = minimize(matern_likelihood, theta0, args=(U, t), method="L-BFGS-B", jac=True, bounds=bounds)
+    return _LocalGP(res.x, U, t)
 
 
 @one_blas_thread
@@ -92,10 +129,6 @@ def polish_step(space: Any, X: np.ndarray, y: np.ndarray, pending: np.ndarray, r
     """One vector (dim,) proposed from a local GP around the best of ``X``
     (losses ``y``), away from ``pending``; None when there is too little to fit.
     Its linear algebra runs on one BLAS thread (see :func:`one_blas_thread`)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
     if len(y) < _MIN_NEIGHBOURS:
         return None
     best = X[int(np.argmin(y))]
@@ -123,13 +156,8 @@ def polish_step(space: Any, X: np.ndarray, y: np.ndarray, pending: np.ndarray, r
     U = (Z[near] - lo) / width
     t = ys[near]
     t = (t - t.mean()) / (t.std() or 1.0)
-    scales = np.full(d, 0.5) if d <= _ARD_UP_TO else 0.5
-    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * Matern(scales, (1e-2, 1e2), nu=2.5)
-              + WhiteKernel(1e-4, (1e-8, 1e-1)))
-    gp = GaussianProcessRegressor(kernel, optimizer=_fit_on(U, t), random_state=int(rng.integers(2**31)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gp.fit(U, t)
+    rng.integers(2**31)  # the draw a GP's random state once took: the stream of proposals stays as it was
+    gp = _fit(U, t, d)
     P = pending[:, J] if len(pending) else np.empty((0, d))
     P = P[~np.isnan(P).any(axis=1)] if len(P) else P
     if len(P):  # the running evaluations as the model expects them (a kriging believer)
@@ -137,21 +165,13 @@ def polish_step(space: Any, X: np.ndarray, y: np.ndarray, pending: np.ndarray, r
         inside = np.all((Pu >= 0) & (Pu <= 1), axis=1)
         if inside.any():
             Pu = Pu[inside]
-            gp = _condition(gp, np.vstack([U, Pu]), np.concatenate([t, gp.predict(Pu)]))
+            gp = gp.conditioned(np.vstack([U, Pu]), np.concatenate([t, gp.mean(Pu)]))
     b = (best[J] - lo) / width
     C = np.vstack([rng.random((n_candidates // 2, d)),
                    np.clip(b + rng.normal(0.0, 0.1, (n_candidates // 2, d)), 0.0, 1.0)])
-    mu, sd = gp.predict(C, return_std=True)
+    mu, sd = gp.mean_std(C)
     u = C[int(np.argmin(mu - kappa * sd))]
     x = best.copy()
     x[J] = lo + u * width
     out = space.repair(x[None, :], rng)
     return out[0] if len(out) else None
-
-
-def _condition(gp: Any, X: np.ndarray, t: np.ndarray) -> Any:
-    """The GP with its fitted kernel kept, conditioned on ``X``, ``t``."""
-    from sklearn.gaussian_process import GaussianProcessRegressor
-
-    fixed = GaussianProcessRegressor(gp.kernel_, optimizer=None)
-    return fixed.fit(X, t)
