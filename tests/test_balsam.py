@@ -342,3 +342,38 @@ def test_crash_and_timeout_through_balsam(balsam_site, launcher, tmp_path, rows)
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not _alive(pid)
+
+
+def test_warm_start_and_resume_through_balsam(balsam_site, launcher, tmp_path, rows):
+    """``--warm-start`` on the balsam evaluator: AMBS begins with the earlier
+    run's best configuration, the earlier results are neither rerun nor
+    counted, and a resume keeps the warm start."""
+    from ambs import run_search
+
+    old = tmp_path / "old"
+    run_search(str(REPO / "problems" / "branin.py"), method="random", evaluator="serial", max_evals=20, seed=5,
+               output=old, quiet=True)
+    best = max(rows(old / "results.csv"), key=lambda r: float(r["objective"]))
+    workflow = f"{launcher}-warm"
+    args = [str(REPO / "problems" / "branin.py"), "--max-evals", "3", "--workers", "1", "--seed", "3",
+            "--output", "run", "--balsam-workflow", workflow]
+    proc = _search(balsam_site, tmp_path, *args, "--warm-start", str(old))
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    table = rows(tmp_path / "run" / "results.csv")
+    assert len(table) == 3 and all(r["status"] == "ok" and r["m:balsam_job_id"] for r in table)
+    first = table[0]
+    assert (float(first["p:x0"]), float(first["p:x1"])) == pytest.approx((float(best["p:x0"]), float(best["p:x1"])))
+    assert float(first["objective"]) == pytest.approx(float(best["objective"]))
+    settings = json.loads((tmp_path / "run" / "run.json").read_text())["settings"]
+    assert settings["warm_start"] == [str(old.resolve())]
+
+    # Not quiet: the resume says what it told the search again.
+    proc = subprocess.run([sys.executable, "-m", "ambs", "search", *args[:2], "5", *args[3:], "--resume",
+                           "--evaluator", "balsam"], cwd=tmp_path, env=balsam_site, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "ambs: warm start from 1 run(s): 20 of 20 results told" in proc.stderr
+    table = rows(tmp_path / "run" / "results.csv")
+    assert len(table) == 5 and len({r["job_id"] for r in table}) == 5
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["warm_start"] == [str(old.resolve())]
+    assert len(_settled(balsam_site, workflow, 5)) == 5
