@@ -155,6 +155,10 @@ class SimulatedEvaluator(Evaluator):
             and the virtual clock waits for them (:class:`LiveFitter`), to
             check the simulator against this machine; otherwise each fit
             is measured and given a core of its own (:class:`SimulatedFitter`).
+        idle_sleep: where the virtual master waits for a result, sleep that
+            wait in real time, up to this many seconds (0: not at all), so
+            that its next step is measured as a real master's is, after an
+            idle spell (caches cold, the core's clock down).
     """
 
     name = "simulated"
@@ -163,9 +167,11 @@ class SimulatedEvaluator(Evaluator):
     def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float, workers: int,
                  duration: Duration | str, seed: int = 0, virtual: VirtualClock | None = None,
                  master_cost: MasterCost | str | None = None,
-                 message_cost: MessageCost | str | None = None, live_fits: bool = False) -> None:
+                 message_cost: MessageCost | str | None = None, live_fits: bool = False,
+                 idle_sleep: float = 0.0) -> None:
         super().__init__(target, t0)
         self.live_fits = live_fits
+        self.idle_sleep = float(idle_sleep)
         if isinstance(message_cost, str):
             message_cost = parse_message_cost(message_cost)
         self.message_cost = message_cost
@@ -230,6 +236,9 @@ class SimulatedEvaluator(Evaluator):
             if not self._heap:
                 return []
             # Jump to the next result's arrival, and take every one due by then.
+            idle = self._heap[0].arrive - self.virtual.now
+            if self.idle_sleep > 0 and idle > 0:
+                time.sleep(min(idle, self.idle_sleep))  # off the clock: paused
             self.virtual.now = max(self.virtual.now, self._heap[0].arrive)
             done, unpickled = [], 0.0
             while self._heap and self._heap[0].arrive <= self.virtual.now:
@@ -330,7 +339,7 @@ def rss_peak_mb() -> float:
 def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Duration, max_evals: int,
              seed: int = 0, background_fit: bool = True, progress: Any = None,
              walltime: float | None = None, master_cost: MasterCost | None = None,
-             message_cost: MessageCost | None = None) -> SimulationReport:
+             message_cost: MessageCost | None = None, idle_sleep: float = 0.0) -> SimulationReport:
     """Run ``search`` against simulated workers until ``max_evals`` results.
 
     Args:
@@ -348,12 +357,14 @@ def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Durat
         master_cost: fixed seconds for the master's work (None: measured),
             for a run that the same seed repeats exactly.
         message_cost: what jobs and results cost in transit (None: nothing).
+        idle_sleep: sleep the master's waits in real time, up to this many
+            seconds each (see :class:`SimulatedEvaluator`).
     """
     from ambs.runner import drive
 
     rss = RssSampler(max_evals)
     evaluator = SimulatedEvaluator(run, 0.0, workers, duration, seed, master_cost=master_cost,
-                                   message_cost=message_cost)
+                                   message_cost=message_cost, idle_sleep=idle_sleep)
     with evaluator:
         summary, fitter = drive(search, evaluator, recorder, max_evals=max_evals, t0=0.0, walltime=walltime,
                                 grace=0.0, fit="background" if background_fit else "sync", progress=progress,

@@ -130,8 +130,9 @@ def utilization(csv_path: Path, workers: int) -> dict[str, float]:
 
 
 def one(evaluator: str, workers: int, duration: str, evals: int, seed: int, out: Path, fit: str = "background",
-        message_cost: str = "none", live_fits: bool = False, **method_options: object) -> dict[str, float]:
-    options = ({"duration": duration, "message_cost": message_cost, "live_fits": live_fits}
+        message_cost: str = "none", live_fits: bool = False, idle_sleep: float = 0.0,
+        **method_options: object) -> dict[str, float]:
+    options = ({"duration": duration, "message_cost": message_cost, "live_fits": live_fits, "idle_sleep": idle_sleep}
                if evaluator == "simulated" else {})
     if evaluator == "mpi":  # the simulator hands a worker its next job only when it is free
         options = {"prefetch": 0}
@@ -178,6 +179,9 @@ def main() -> None:
                     help="the simulated run's fits run for real beside its master (ambs simulate --live-fits)")
     ap.add_argument("--fit-jobs", type=int, default=None,
                     help="threads for the background fit (default: as ambs search, the cores, at most 4)")
+    ap.add_argument("--idle-sleep", type=float, default=0.0, metavar="SECONDS",
+                    help="the simulated master sleeps its waits for results in real time, up to this long each "
+                         "(ambs simulate --idle-sleep)")
     ap.add_argument("--pin", action="store_true",
                     help="the master's main thread on CPU 0, all else the runs start on the other CPUs")
     ap.add_argument("--json", default=None)
@@ -196,7 +200,7 @@ def main() -> None:
                     if args.pin and rank > 0:  # a worker rank, and what it starts
                         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[1:]))
                     r = one(ev, w, args.duration, w * args.waves, args.seed, Path(tmp) / f"{ev}-{w}", args.fit,
-                            args.message_cost, args.live_fits,
+                            args.message_cost, args.live_fits, args.idle_sleep,
                             **({"fit_jobs": args.fit_jobs} if args.fit_jobs else {}))
                 if not r:
                     return  # a worker rank: the master prints

@@ -293,6 +293,36 @@ def test_the_simulator_fits_as_an_mpi_master_does():
     assert SimulatedEvaluator.default_fit == MPIEvaluator.default_fit == "process"
 
 
+def test_idle_sleep_sleeps_the_masters_waits_off_its_clock(tmp_path, rows):
+    """``idle_sleep``: where the virtual master waits for a result, it sleeps
+    that wait in real time up to the cap, so its next step starts as a real
+    master's does after idling; the sleep is not the master's compute."""
+    from ambs.runner import run_search
+
+    t = time.perf_counter()
+    run_search("problems/branin.py", "random", "simulated", max_evals=4, workers=1, seed=0, quiet=True,
+               output=tmp_path / "run", evaluator_options={"duration": "const:1", "idle_sleep": 0.25})
+    real = time.perf_counter() - t
+    table = rows(tmp_path / "run" / "results.csv")
+    assert len(table) == 4
+    assert real >= 4 * 0.25  # four waits of about 1 s, each slept for 0.25 s
+    # On the virtual clock the four evaluations end after 4 s and the master's
+    # milliseconds; the real second slept is not there.
+    assert 4.0 <= max(float(r["finished"]) for r in table) < 4.5
+
+
+def test_simulate_command_takes_idle_sleep(ambs_main, capfd, tmp_path):
+    """``ambs simulate --idle-sleep``: run.json records it; a negative one is a one-line error."""
+    code = ambs_main("simulate", "problems.branin", "--workers", "2", "--duration", "const:0.05",
+                     "--max-evals", "6", "--method", "random", "--idle-sleep", "0.01", "-o", str(tmp_path / "run"),
+                     "--json")
+    assert code == 0 and json.loads(capfd.readouterr().out)["evaluations"] == 6
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["idle_sleep"] == 0.01
+    assert ambs_main("simulate", "problems.branin", "--workers", "2", "--duration", "60", "--idle-sleep", "-1") == 2
+    err = capfd.readouterr().err
+    assert err.startswith("ambs simulate: error: argument --idle-sleep") and err.count("\n") == 1
+
+
 def test_a_live_fit_is_installed_at_its_real_duration_on_the_virtual_clock():
     """--live-fits: the fit really runs in a fitting process; its model is
     installed once the virtual clock has passed the fit's start plus the real

@@ -248,7 +248,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             output=Path(args.output) if args.output else Path(tmp) / "run", walltime=args.walltime,
             workers=args.workers, seed=args.seed, fit=args.fit, quiet=True, progress=not (args.quiet or args.json),
             evaluator_options={"duration": duration, "master_cost": master_cost, "message_cost": message_cost,
-                               "live_fits": args.live_fits},
+                               "live_fits": args.live_fits, "idle_sleep": args.idle_sleep},
             settings=_settings_simulate(args), on_result=rss.on_result, stop_rule=args.stop_rule,
             stop_final_step=args.stop_final_step, checkpoints=not args.no_checkpoints, **_method_options(args))
     assert result is not None and result.evaluator is not None
@@ -283,7 +283,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _settings_simulate(args: argparse.Namespace) -> dict[str, Any]:
     d = {k: getattr(args, k) for k in METHOD_OPTIONS if hasattr(args, k)}
     d.update(workers=args.workers, duration=args.duration, master_cost=args.master_cost,
-             message_cost=args.message_cost, simulated=True, live_fits=args.live_fits)
+             message_cost=args.message_cost, simulated=True, live_fits=args.live_fits, idle_sleep=args.idle_sleep)
     return d
 
 

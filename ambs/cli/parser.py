@@ -374,6 +374,11 @@ def _add_simulate_parser(sub: Any) -> None:
                         "virtual clock waiting for them, instead of giving each a core of its own: slower "
                         "(the simulation keeps the real fits' pace), for checking the prediction against "
                         "this machine")
+    g.add_argument("--idle-sleep", type=nonneg_float, default=0.0, metavar="SECONDS",
+                   help="where the simulated master waits for a result, sleep that wait in real time, up to "
+                        "SECONDS each (default 0: not at all), so that its next step is measured as a real "
+                        "master's is after idling (caches cold, the core clocked down); the simulation takes "
+                        "that much longer")
     g.add_argument("--json", action="store_true", help="print the results as one JSON object")
     g.add_argument("--output", "-o", default=None,
                    help="also keep the simulated run's results.csv here (times are virtual)")
