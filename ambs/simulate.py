@@ -172,6 +172,8 @@ class SimulatedEvaluator(Evaluator):
         super().__init__(target, t0)
         self.live_fits = live_fits
         self.idle_sleep = float(idle_sleep)
+        if not 0.0 <= self.idle_sleep < float("inf"):
+            raise ValueError(f"idle_sleep must be a finite number of seconds >= 0, got {idle_sleep}")
         if isinstance(message_cost, str):
             message_cost = parse_message_cost(message_cost)
         self.message_cost = message_cost
