@@ -198,8 +198,9 @@ def _settled(env: dict, workflow: str, n: int, timeout: float = 60) -> list[dict
         time.sleep(1)
 
 
-def _search(env: dict, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ambs", "search", *args, "--evaluator", "balsam", "-q"],
+def _search(env: dict, cwd: Path, *args: str, timeout: float = 300, quiet: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ambs", "search", *args, "--evaluator", "balsam",
+                           *(["-q"] if quiet else [])],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -368,9 +369,7 @@ def test_warm_start_and_resume_through_balsam(balsam_site, launcher, tmp_path, r
     assert settings["warm_start"] == [str(old.resolve())]
 
     # Not quiet: the resume says what it told the search again.
-    proc = subprocess.run([sys.executable, "-m", "ambs", "search", *args[:2], "5", *args[3:], "--resume",
-                           "--evaluator", "balsam"], cwd=tmp_path, env=balsam_site, capture_output=True, text=True,
-                          timeout=300)
+    proc = _search(balsam_site, tmp_path, *args[:2], "5", *args[3:], "--resume", quiet=False)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "ambs: warm start from 1 run(s): 20 of 20 results told" in proc.stderr
     table = rows(tmp_path / "run" / "results.csv")

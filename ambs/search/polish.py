@@ -56,9 +56,7 @@ def matern_likelihood(theta: np.ndarray, U: np.ndarray, t: np.ndarray) -> tuple[
     Z = U / scales
     S = (Z[:, None, :] - Z[None, :, :]) ** 2  # (n, n, d) squared scaled differences
     r2 = S.sum(axis=-1)
-    r = np.sqrt(r2)
-    e = np.exp(-_SQRT5 * r)
-    Km = c * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r2) * e
+    Km, r, e = _matern_of(r2, c)
     K = Km + np.diag(np.full(n, w + _JITTER))
     try:
         L = np.linalg.cholesky(K)
@@ -75,11 +73,18 @@ def matern_likelihood(theta: np.ndarray, U: np.ndarray, t: np.ndarray) -> tuple[
     return -lml, -grad
 
 
+def _matern_of(r2: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``c * Matern52`` at squared scaled distances ``r2``, with the distances
+    and ``exp(-sqrt(5) r)`` (the likelihood's gradient reuses both)."""
+    r = np.sqrt(r2)
+    e = np.exp(-_SQRT5 * r)
+    return c * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r2) * e, r, e
+
+
 def _matern(A: np.ndarray, B: np.ndarray, scales: np.ndarray, c: float) -> np.ndarray:
     """``c * Matern52`` between the rows of ``A`` and ``B`` (no noise term)."""
     D = (A / scales)[:, None, :] - (B / scales)[None, :, :]
-    r = np.sqrt((D * D).sum(axis=-1))
-    return c * (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * np.exp(-_SQRT5 * r)
+    return _matern_of((D * D).sum(axis=-1), c)[0]
 
 
 class _LocalGP:
