@@ -94,7 +94,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "median-finished-worst": ("median", {"against": "finished", "tell": "worst"}, {}),
     "median-finished-k2": ("median", {"against": "finished"}, {"kappa": 1.96}),
     "median-vizier": ("median", {"against": "finished", "vizier": True}, {}),
-    "asha": ("asha", {}, {}),
+    "asha": ("asha", {"tell": "value"}, {}),
     "asha-scaled": ("asha", {"tell": "scaled"}, {}),
     "asha-scaled-eta2": ("asha", {"tell": "scaled", "eta": 2}, {}),
     "asha-scaled-from2": ("asha", {"tell": "scaled", "min_step": 2}, {}),

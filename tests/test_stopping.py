@@ -79,6 +79,14 @@ def test_told_value_per_mode() -> None:
         make_rule("median", tell="best")
 
 
+def test_asha_tells_scaled_values_by_default_and_the_others_their_own() -> None:
+    assert make_rule("asha", final_step=20).tell == "scaled"
+    assert make_rule("asha", final_step=20, tell="value").tell == "value"
+    for name in ("median", "patience"):
+        assert make_rule(name).tell == "value"
+    assert make_rule("lce", final_step=20).tell == "value"
+
+
 def test_curve_book_tells_a_stopped_evaluation_the_rules_value() -> None:
     book = CurveBook(None, make_rule("median", tell="worst"))
     book.finished(0, 0.6)
