@@ -35,28 +35,35 @@ from __future__ import annotations
 
 import heapq
 import pickle
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ambs.comm import POLL_MAX, poll_cap
 from ambs.evaluator.base import Evaluator
+from ambs.evaluator.prefetch import WINDOW
 from ambs.result import Evaluation, Job, Status, execute
 from ambs.simfit import LiveFitter, SimulatedFitter
+from ambs.simreport import RssSampler, SimulationReport, breakdown, report, rss_mb, rss_peak_mb
 from ambs.simtime import (
     Duration,
     MasterCost,
     MessageCost,
+    noticed_after,
     parse_duration,
     parse_master_cost,
     parse_message_cost,
 )
 from ambs.target import RunTarget
 
-__all__ = ["Duration", "MasterCost", "MemoryRecorder", "MessageCost", "SimulatedEvaluator", "SimulatedFitter",
-           "VirtualClock", "parse_duration", "parse_master_cost", "parse_message_cost"]
+__all__ = ["Duration", "MasterCost", "MemoryRecorder", "MessageCost", "RssSampler", "SimulatedEvaluator",
+           "SimulatedFitter", "SimulationReport", "VirtualClock", "breakdown", "parse_duration", "parse_master_cost",
+           "parse_message_cost", "report", "rss_mb", "rss_peak_mb", "simulate"]
 
 
 class MemoryRecorder:
@@ -159,6 +166,11 @@ class SimulatedEvaluator(Evaluator):
             wait in real time, up to this many seconds (0: not at all), so
             that its next step is measured as a real master's is, after an
             idle spell (caches cold, the core's clock down).
+        polling: the master and the workers see messages as the MPI
+            evaluator's do, at their next probe (:func:`noticed_after`: 20 us
+            sleeps doubling up to :func:`ambs.comm.poll_cap` of the typical
+            evaluation, 2% of it, 0.1 to 2 ms), not the instant they arrive.
+            False: at once, as the process evaluator's pipes wake their reader.
     """
 
     name = "simulated"
@@ -168,8 +180,12 @@ class SimulatedEvaluator(Evaluator):
                  duration: Duration | str, seed: int = 0, virtual: VirtualClock | None = None,
                  master_cost: MasterCost | str | None = None,
                  message_cost: MessageCost | str | None = None, live_fits: bool = False,
-                 idle_sleep: float = 0.0) -> None:
+                 idle_sleep: float = 0.0, polling: bool = True) -> None:
         super().__init__(target, t0)
+        self.polling = bool(polling)
+        self._waiting_since: dict[int, float] = {}  # worker -> when it sent its last result
+        self._worker_cap: dict[int, float] = {}  # worker -> its longest sleep between probes
+        self._durations: deque[float] = deque(maxlen=WINDOW)  # as the MPI master's typical duration
         self.live_fits = live_fits
         self.idle_sleep = float(idle_sleep)
         if not 0.0 <= self.idle_sleep < float("inf"):
@@ -218,12 +234,13 @@ class SimulatedEvaluator(Evaluator):
         self.last_submit = now
         m = self.message_cost
         if m is None:
-            heapq.heappush(self._heap, _Running(now + d, worker, job, now, now + d))
+            start = self._picked_up(worker, now)
+            heapq.heappush(self._heap, _Running(start + d, worker, job, start, start + d))
             return
         t = time.perf_counter()
         data = pickle.dumps(job)  # on the master's time
         self.pickle_seconds += time.perf_counter() - t
-        start = now + m.seconds(len(data))
+        start = self._picked_up(worker, now + m.seconds(len(data)))
         # The worker's side (its evaluation, pickling the result) is not the master's time.
         t = time.perf_counter()
         result = pickle.dumps(self._evaluate(job, worker, start, start + d))
@@ -239,9 +256,13 @@ class SimulatedEvaluator(Evaluator):
                 return []
             # Jump to the next result's arrival, and take every one due by then.
             idle = self._heap[0].arrive - self.virtual.now
+            if self.polling and idle > 0:  # seen at the master's next probe
+                typical = statistics.median(self._durations) if len(self._durations) >= 3 else None
+                idle = noticed_after(idle, poll_cap(typical))
             if self.idle_sleep > 0 and idle > 0:
                 time.sleep(min(idle, self.idle_sleep))  # off the clock: paused
-            self.virtual.now = max(self.virtual.now, self._heap[0].arrive)
+            if idle > 0:
+                self.virtual.now = max(self.virtual.now + idle, self._heap[0].arrive)
             done, unpickled = [], 0.0
             while self._heap and self._heap[0].arrive <= self.virtual.now:
                 r = heapq.heappop(self._heap)
@@ -254,12 +275,23 @@ class SimulatedEvaluator(Evaluator):
                 self._free.append(r.worker)
                 self.busy += r.finish - r.start
                 self.intervals.append((r.start, r.finish))
+                self._waiting_since[r.worker] = r.finish
+                self._worker_cap[r.worker] = poll_cap(r.finish - r.start)
+                self._durations.append(r.finish - r.start)
             if unpickled and self.virtual.cost is None:  # (a fixed cost charges the step, not this)
                 self.virtual.charge(unpickled)
             self.unpickle_seconds += unpickled
             return done
         finally:
             self.virtual.resume()
+
+    def _picked_up(self, worker: int, arrives: float) -> float:
+        """When ``worker`` starts a job that reaches it at ``arrives``: at its next
+        probe since it began to wait (its last result, or the run's start)."""
+        if not self.polling:
+            return arrives
+        since = self._waiting_since.get(worker, self.t0)
+        return since + noticed_after(arrives - since, self._worker_cap.get(worker, POLL_MAX))
 
     def _evaluate(self, job: Job, worker: int, start: float, finish: float) -> Evaluation:
         ev = execute(self.run, job, 0.0)
@@ -290,58 +322,11 @@ class SimulatedEvaluator(Evaluator):
         return out
 
 
-@dataclass
-class SimulationReport:
-    """What ``ambs simulate`` prints."""
-
-    workers: int
-    duration: str
-    evaluations: int
-    utilization: float
-    utilization_total: float
-    makespan: float
-    master_seconds: float
-    master_seconds_per_result: float
-    best_objective: float
-    fits: int
-    fit_seconds: float
-    stop_reason: str
-    rss_mb: dict[int, float]
-    rss_peak_mb: float = 0.0  # the most the master held at any moment (transients too)
-    master_breakdown: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def rss_mb() -> float:
-    """This process's resident memory, in MiB (0 where /proc is missing)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            pages = int(fh.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    import os
-
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def rss_peak_mb() -> float:
-    """This process's peak resident memory so far, in MiB (VmHWM; 0 where /proc is missing)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
-
-
 def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Duration, max_evals: int,
              seed: int = 0, background_fit: bool = True, progress: Any = None,
              walltime: float | None = None, master_cost: MasterCost | None = None,
-             message_cost: MessageCost | None = None, idle_sleep: float = 0.0) -> SimulationReport:
+             message_cost: MessageCost | None = None, idle_sleep: float = 0.0,
+             polling: bool = True) -> SimulationReport:
     """Run ``search`` against simulated workers until ``max_evals`` results.
 
     Args:
@@ -361,73 +346,16 @@ def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Durat
         message_cost: what jobs and results cost in transit (None: nothing).
         idle_sleep: sleep the master's waits in real time, up to this many
             seconds each (see :class:`SimulatedEvaluator`).
+        polling: messages are seen at the next probe of the MPI evaluator's
+            backoff, not the instant they arrive (see :class:`SimulatedEvaluator`).
     """
     from ambs.runner import drive
 
     rss = RssSampler(max_evals)
     evaluator = SimulatedEvaluator(run, 0.0, workers, duration, seed, master_cost=master_cost,
-                                   message_cost=message_cost, idle_sleep=idle_sleep)
+                                   message_cost=message_cost, idle_sleep=idle_sleep, polling=polling)
     with evaluator:
         summary, fitter = drive(search, evaluator, recorder, max_evals=max_evals, t0=0.0, walltime=walltime,
                                 grace=0.0, fit="background" if background_fit else "sync", progress=progress,
                                 on_result=rss.on_result)
     return report(evaluator, fitter, search, summary, rss)
-
-
-class RssSampler:
-    """The master's resident memory at every tenth of the evaluations."""
-
-    def __init__(self, max_evals: int) -> None:
-        self.step = max(max_evals // 10, 1)
-        self.n = 0
-        self.rss: dict[int, float] = {0: rss_mb()}
-
-    def on_result(self, _ev: Evaluation) -> None:
-        self.n += 1
-        if self.n % self.step == 0:
-            self.rss[self.n] = rss_mb()
-
-
-def breakdown(phases: dict[str, float], search: Any, master_seconds: float,
-              pickled: float = 0.0, unpickled: float = 0.0, off_clock: float = 0.0) -> dict[str, float]:
-    """The master's seconds by what it did: writing rows (``record``), telling
-    the search, folding results and lies into the surrogate (``fold``, AMBS),
-    the rest of proposing (``acquisition``), handing jobs out (``submit``),
-    pickling jobs and unpickling results (``messages``), and the loop around
-    them (``other``: polling, progress, installing fits)."""
-    fold = float(getattr(search, "fold_seconds", 0.0) or getattr(getattr(search, "sampler", None), "fold_seconds", 0.0))
-    ask = phases.get("ask", 0.0)
-    out = {"record": phases.get("record", 0.0), "tell": phases.get("tell", 0.0), "fold": min(fold, ask),
-           "acquisition": max(ask - fold, 0.0), "submit": max(phases.get("submit", 0.0) - pickled - off_clock, 0.0),
-           "messages": pickled + unpickled}  # (jobs are pickled in submit; off_clock: the workers' part there)
-    out["other"] = max(master_seconds - sum(out.values()), 0.0)
-    return out
-
-
-def report(evaluator: SimulatedEvaluator, fitter: Any, search: Any, summary: Any, rss: RssSampler) -> SimulationReport:
-    """Utilization, master time and memory of a finished simulated run."""
-    clock, workers, t0 = evaluator.virtual, evaluator.workers, evaluator.t0
-    makespan = clock.now - t0
-    n = summary.evaluations
-    util_total = evaluator.busy / (workers * makespan) if makespan > 0 else 0.0
-    # Utilization while there was work to hand out: up to the last dispatch.
-    # After it, workers run dry because the budget is spent, not because the
-    # master is slow; that drain is in utilization_total.
-    horizon = evaluator.last_submit - t0
-    if horizon > 0 and evaluator.intervals:
-        iv = np.asarray(evaluator.intervals)
-        busy = np.clip(np.minimum(iv[:, 1], horizon) - iv[:, 0], 0.0, None).sum()
-        util = float(busy / (workers * horizon))
-    else:
-        util = util_total
-    rss.rss[n] = rss_mb()
-    return SimulationReport(
-        master_breakdown=breakdown(summary.phases, search, clock.master_seconds, evaluator.pickle_seconds,
-                                   evaluator.unpickle_seconds, evaluator.worker_seconds),
-        workers=workers, duration=str(evaluator.duration), evaluations=n, utilization=util,
-        utilization_total=util_total, makespan=makespan,
-        master_seconds=clock.master_seconds, master_seconds_per_result=clock.master_seconds / max(n, 1),
-        best_objective=summary.best_objective, fits=(fitter.fits if fitter else search.n_fits),
-        fit_seconds=(fitter.fit_seconds if fitter else 0.0), stop_reason=summary.stop_reason, rss_mb=rss.rss,
-        rss_peak_mb=rss_peak_mb(),
-    )

@@ -126,14 +126,33 @@ def utilization(csv_path: Path, workers: int) -> dict[str, float]:
     t0, t1 = min(sub), max(sub)
     busy = sum(max(min(float(r["finished"]), t1) - max(float(r["started"]), t0), 0.0) for r in rows)
     return {"utilization": busy / (workers * (t1 - t0)), "span": t1 - t0, "evaluations": len(rows),
-            "asks": len(set(sub))}
+            "asks": len(set(sub)), **idle_gaps(rows)}
+
+
+def idle_gaps(rows: list[dict[str, str]]) -> dict[str, float]:
+    """Where a worker's time between two evaluations goes, mean ms: from its
+    result to the master's submission of its next job (``response_ms``: the
+    result's way back, the master's queue, telling and asking) and from that
+    submission to the job's start (``start_ms``: the job's way out, the
+    worker picking it up)."""
+    by: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        by.setdefault(r["worker"], []).append(r)
+    response, start = [], []
+    for runs in by.values():
+        runs.sort(key=lambda r: float(r["started"]))
+        for a, b in zip(runs, runs[1:]):
+            response.append(float(b["submitted"]) - float(a["finished"]))
+            start.append(float(b["started"]) - float(b["submitted"]))
+    mean = lambda v: 1e3 * sum(v) / len(v) if v else float("nan")  # noqa: E731
+    return {"response_ms": mean(response), "start_ms": mean(start)}
 
 
 def one(evaluator: str, workers: int, duration: str, evals: int, seed: int, out: Path, fit: str = "background",
-        message_cost: str = "none", live_fits: bool = False, idle_sleep: float = 0.0,
+        message_cost: str = "none", live_fits: bool = False, idle_sleep: float = 0.0, polling: bool = True,
         **method_options: object) -> dict[str, float]:
-    options = ({"duration": duration, "message_cost": message_cost, "live_fits": live_fits, "idle_sleep": idle_sleep}
-               if evaluator == "simulated" else {})
+    options = ({"duration": duration, "message_cost": message_cost, "live_fits": live_fits, "idle_sleep": idle_sleep,
+                "polling": polling} if evaluator == "simulated" else {})
     if evaluator == "mpi":  # the simulator hands a worker its next job only when it is free
         options = {"prefetch": 0}
     # The real workers sleep; the simulated ones take their time on the virtual clock only.
@@ -182,6 +201,9 @@ def main() -> None:
     ap.add_argument("--idle-sleep", type=float, default=0.0, metavar="SECONDS",
                     help="the simulated master sleeps its waits for results in real time, up to this long each "
                          "(ambs simulate --idle-sleep)")
+    ap.add_argument("--no-polling", action="store_true",
+                    help="with --evaluator mpi: the simulated master and workers see messages the instant they "
+                         "arrive, not at their next probe (the simulator before it modelled the MPI backoff)")
     ap.add_argument("--pin", action="store_true",
                     help="the master's main thread on CPU 0, all else the runs start on the other CPUs")
     ap.add_argument("--json", default=None)
@@ -191,7 +213,8 @@ def main() -> None:
         args.workers = [size - 1]
     if rank == 0:
         print(f"{'workers':>7} {'run':>9} {'evals':>5} {'util':>7} {'master ms/result':>16} "
-              f"{'record':>7} {'tell':>6} {'ask':>7} {'submit':>6} {'real s':>7} {'asks':>5} {'fits':>5}", flush=True)
+              f"{'record':>7} {'tell':>6} {'ask':>7} {'submit':>6} {'real s':>7} {'asks':>5} {'fits':>5} {'fit s':>6} "
+              f"{'fold':>6} {'response':>8} {'start':>8}", flush=True)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for w in args.workers:
@@ -201,13 +224,15 @@ def main() -> None:
                         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[1:]))
                     r = one(ev, w, args.duration, w * args.waves, args.seed, Path(tmp) / f"{ev}-{w}", args.fit,
                             args.message_cost, args.live_fits, args.idle_sleep,
+                            polling=args.evaluator == "mpi" and not args.no_polling,  # the process pool's pipes wake
                             **({"fit_jobs": args.fit_jobs} if args.fit_jobs else {}))
                 if not r:
                     return  # a worker rank: the master prints
                 p = r["phases_ms"]
                 print(f"{w:>7} {ev:>9} {r['evaluations']:>5} {r['utilization']:>7.2%} {r['master_ms']:>16.2f} "
                       f"{p['record']:>7.3f} {p['tell']:>6.3f} {p['ask']:>7.2f} {p['submit']:>6.3f} "
-                      f"{r['real_seconds']:>7.0f} {r['asks']:>5} {r['fits']:>5} {r['fit_s']:>6.3f} {r['fold_ms']:>6.2f}", flush=True)
+                      f"{r['real_seconds']:>7.0f} {r['asks']:>5} {r['fits']:>5} {r['fit_s']:>6.3f} {r['fold_ms']:>6.2f} "
+                      f"{r['response_ms']:>8.2f} {r['start_ms']:>8.2f}", flush=True)
                 out.append({"workers": w, "evaluator": ev, "duration": args.duration, **r})
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

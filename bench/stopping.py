@@ -98,6 +98,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "asha-scaled": ("asha", {"tell": "scaled"}, {}),
     "asha-scaled-eta2": ("asha", {"tell": "scaled", "eta": 2}, {}),
     "asha-scaled-from2": ("asha", {"tell": "scaled", "min_step": 2}, {}),
+    "asha-scaled-eta4": ("asha", {"tell": "scaled", "eta": 4}, {}),
     "lce-worst": ("lce", {"tell": "worst"}, {}),
     "lce-scaled": ("lce", {"tell": "scaled"}, {}),
 }

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from ambs import AMBS, RandomSearch
+from ambs.comm import POLL_MAX
 from ambs.errors import AmbsError
 from ambs.problem import load_problem
 from ambs.recorder import Recorder, RunInfo, columns_for
+from ambs.simtime import SLEEP_OVERSHOOT, noticed_after
 from ambs.simulate import Duration, VirtualClock, parse_duration, simulate
 from ambs.surrogate import SURROGATES
 
@@ -64,17 +66,22 @@ def _recorder(tmp_path, loaded, method):
 
 
 @pytest.mark.parametrize("method", ["random", "ambs"])
-def test_constant_durations_give_the_exact_schedule(tmp_path, method, rows):
-    """8 workers, 1 s each, 40 evaluations: five waves of eight, makespan 5 s plus master time."""
+@pytest.mark.parametrize("polling", [False, True])
+def test_constant_durations_give_the_exact_schedule(tmp_path, method, polling, rows):
+    """8 workers, 1 s each, 40 evaluations: five waves of eight, makespan 5 s plus
+    master time, plus, when messages are seen at the next probe, at most a
+    probe's period on each side of every wave."""
     loaded = load_problem("problems.branin")
     search = (AMBS if method == "ambs" else RandomSearch)(loaded.problem, random_state=0)
     rec = _recorder(tmp_path, loaded, method)
     try:
-        rep = simulate(search, loaded.run, rec, workers=8, duration=parse_duration("const:1"), max_evals=40)
+        rep = simulate(search, loaded.run, rec, workers=8, duration=parse_duration("const:1"), max_evals=40,
+                       polling=polling)
     finally:
         rec.close()
     assert rep.evaluations == 40 and rep.stop_reason == "max-evals"
-    assert 5.0 <= rep.makespan < 5.0 + rep.master_seconds + 1e-9
+    probes = 5 * 2 * (POLL_MAX + SLEEP_OVERSHOOT) if polling else 0.0
+    assert 5.0 <= rep.makespan < 5.0 + rep.master_seconds + probes + 1e-9
     assert 0.0 < rep.utilization <= 1.0 and 0.0 < rep.utilization_total <= 1.0
     # Every worker-second is either busy or waiting on the master.
     assert rep.utilization_total == pytest.approx(40.0 / (8 * rep.makespan))
@@ -150,7 +157,8 @@ def test_messages_cost_their_latency_both_ways(tmp_path, rows):
     rec = _recorder(tmp_path, loaded, "random")
     try:
         rep = simulate(RandomSearch(loaded.problem, random_state=0), loaded.run, rec, workers=1,
-                       duration=parse_duration("const:5"), max_evals=2, message_cost=MessageCost(1.0, 1e12))
+                       duration=parse_duration("const:5"), max_evals=2, message_cost=MessageCost(1.0, 1e12),
+                       polling=False)
     finally:
         rec.close()
     assert 14.0 <= rep.makespan < 14.0 + rep.master_seconds + 1e-6
@@ -403,3 +411,34 @@ def test_the_simulators_fits_go_on_in_its_process_if_the_fitting_process_dies(ca
         assert "fitting process died" in capfd.readouterr().err
     finally:
         fitter.close()
+
+
+def test_a_poller_sees_a_message_at_its_next_probe() -> None:
+    """The backoff of the MPI evaluator's waits: a probe at once, then sleeps of
+    20 us doubling up to the cap, each a little longer than asked."""
+    o = SLEEP_OVERSHOOT
+    probes = [0.0, 2e-5 + o, 6e-5 + 2 * o, 1.4e-4 + 3 * o]
+    for before, at in zip(probes, probes[1:]):
+        assert noticed_after(at, 1e-3) == pytest.approx(at)  # arrives at a probe: seen there
+        assert noticed_after((before + at) / 2, 1e-3) == pytest.approx(at)  # between two: at the next
+    assert noticed_after(0.0, 1e-3) == 0.0 and noticed_after(-1.0, 1e-3) == 0.0
+    for waited in np.linspace(0.01, 5.0, 97):  # past the doubling: one probe a period
+        seen = noticed_after(float(waited), 2e-3)
+        assert waited <= seen < waited + 2e-3 + o + 1e-12
+
+
+def test_polling_delays_a_job_by_less_than_a_probe_period(tmp_path, rows):
+    """With polling, each job starts at its worker's next probe after it is
+    handed out: never before, and less than one cap (2% of the evaluation,
+    at most 2 ms) plus the overshoot after, on top of the master's compute."""
+    loaded = load_problem("problems.branin")
+    rec = _recorder(tmp_path, loaded, "random")
+    try:
+        rep = simulate(RandomSearch(loaded.problem, random_state=0), loaded.run, rec, workers=4,
+                       duration=parse_duration("const:1"), max_evals=24)
+    finally:
+        rec.close()
+    lags = [float(r["started"]) - float(r["submitted"]) for r in rows(tmp_path / "random" / "results.csv")]
+    assert min(lags) >= 0.0
+    assert max(lags) < POLL_MAX + SLEEP_OVERSHOOT + rep.master_seconds + 1e-9
+    assert sum(lag > 1e-4 for lag in lags) >= 12  # most jobs waited for a probe
