@@ -99,6 +99,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "asha-scaled-eta2": ("asha", {"tell": "scaled", "eta": 2}, {}),
     "asha-scaled-from2": ("asha", {"tell": "scaled", "min_step": 2}, {}),
     "asha-scaled-eta4": ("asha", {"tell": "scaled", "eta": 4}, {}),
+    "asha-lce-scaled": ("asha-lce", {"tell": "scaled"}, {}),
+    "asha-lce-scaled-p20": ("asha-lce", {"tell": "scaled", "threshold": 0.2}, {}),
     "lce-worst": ("lce", {"tell": "worst"}, {}),
     "lce-scaled": ("lce", {"tell": "scaled"}, {}),
 }

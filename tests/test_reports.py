@@ -54,10 +54,11 @@ def _feed(rule, job_id: int, values: list[float]) -> list[bool]:
 
 
 def test_rules_registry_drives_the_choices() -> None:
-    assert set(RULES) == {"median", "patience", "lce", "asha"}
+    assert set(RULES) == {"median", "patience", "lce", "asha", "asha-lce"}
     assert isinstance(make_rule("median"), MedianRule)
-    with pytest.raises(ValueError, match="final step"):
-        make_rule("lce")
+    for name in ("lce", "asha-lce"):
+        with pytest.raises(ValueError, match="final step"):
+            make_rule(name)
     with pytest.raises(ValueError, match="unknown stop rule"):
         make_rule("nope")
 
@@ -69,7 +70,7 @@ def test_every_rule_stops_a_hopeless_curve_and_keeps_the_best(name: str) -> None
     rule = make_rule(name, final_step=20)
     for j in range(6):
         values = [0.5 + 0.4 * (1 - 1 / s) + 0.01 * j for s in range(1, 21)]
-        assert not any(_feed(rule, j, values)) or name in ("median", "asha")  # below the others early on
+        assert not any(_feed(rule, j, values)) or name in ("median", "asha", "asha-lce")  # below the others early on
         rule.finish(j, values[-1])
     assert any(_feed(rule, 10, [0.05] * 20))
     assert not any(_feed(rule, 11, [0.6 + 0.4 * (1 - 1 / s) for s in range(1, 21)]))
@@ -90,6 +91,27 @@ def test_asha_rule_keeps_the_top_third_at_each_rung() -> None:
     for job, step, value in [(0, 1, 0.5), (1, 1, 0.4), (2, 1, 0.6)]:
         again.observe(job, step, value)
     assert again.decide(6, 1, 0.45) and not again.decide(7, 1, 0.65)
+
+
+def test_asha_lce_extrapolates_past_the_last_rung() -> None:
+    """Before its last rung (9 of 20) the rule is ASHA's; past it, a survivor
+    whose curve levels off below the best finished value is stopped, and one
+    still rising past it is not."""
+    rule = make_rule("asha-lce", final_step=20)
+    assert isinstance(rule, RungRule) and rule.last_rung == 9 and rule.tell == "scaled"
+    best = [0.5 + 0.45 * (1 - 1 / s) for s in range(1, 21)]  # ends at 0.93
+    assert not any(_feed(rule, 0, best))
+    rule.finish(0, best[-1])
+    flat = [min(0.905, 0.6 + 0.1 * s) for s in range(1, 21)]  # first at every rung, then flat at 0.905
+    decisions = _feed(rule, 1, flat)
+    assert not any(decisions[:9])  # rungs 1, 3, 9: above the only other curve there
+    assert any(decisions[9:])  # past rung 9: 0.905 for good, below 0.93
+    rising = [0.7 + 0.3 * (1 - 1 / s) for s in range(1, 21)]  # heading for 0.985
+    assert not any(_feed(rule, 2, rising))
+    plain = make_rule("asha", final_step=20)  # the same curves, ASHA alone
+    _feed(plain, 0, best)
+    plain.finish(0, best[-1])
+    assert not any(_feed(plain, 1, flat))
 
 
 def test_median_stops_a_curve_clearly_below_the_others() -> None:

@@ -142,11 +142,12 @@ def _add_method_options(g: Any, resumes: bool = True) -> None:
                    help="stop evaluations early on their in-training reports (a run(config, report) that "
                         "calls report(step, value)): median (below the median of the others at that step), "
                         "patience (no improvement for 5 reports), lce (learning-curve extrapolation unlikely "
-                        "to beat the best) or asha (not in the top third at steps 1, 3, 9, ...); every report "
-                        "goes to RUN_DIR/curves.csv (default: none stopped)")
+                        "to beat the best), asha (not in the top third at steps 1, 3, 9, ...) or asha-lce "
+                        "(asha, then lce past its last rung); every report goes to RUN_DIR/curves.csv "
+                        "(default: none stopped)")
     g.add_argument("--stop-final-step", type=positive_float, default=None,
-                   help="the step a full training reaches, for --stop-rule lce and the summary's saved steps "
-                        "(default: the budget it trains with)")
+                   help="the step a full training reaches, for --stop-rule lce and asha-lce and the summary's "
+                        "saved steps (default: the budget it trains with)")
     g.add_argument("--no-checkpoints", action="store_true",
                    help="multi-fidelity methods: promotions retrain from scratch (default: each budgeted "
                         "evaluation gets a checkpoint file, report.checkpoint, that a promotion of the same "
