@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -121,8 +122,13 @@ def test_a_rank_holds_its_next_job_only_with_prefetch(tmp_path: Path, prefetch: 
 def test_failures_are_recorded_and_workers_go_on(tmp_path: Path) -> None:
     prob = _problem(tmp_path, sleep=0.05, faults=True)
     out = tmp_path / "run"
+    # Every mode once first: random draws depend on how the asks are batched, which
+    # depends on timing, and 24 draws can miss one of four modes.
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps([{"x": 0.5, "mode": m} for m in ("ok", "raise", "nan", "hang")]))
     res = _mpirun(_ambs(str(prob), "--evaluator", "mpi", "--method", "random", "--max-evals", "24",
-                        "--seed", "1", "--eval-timeout", "1", "-o", str(out), "-q"), tmp_path)
+                        "--seed", "1", "--eval-timeout", "1", "--initial-configs", str(first), "-o", str(out),
+                        "-q"), tmp_path)
     assert res.returncode == 0, res.stderr
     rows = _rows(out / "results.csv")
     assert len(rows) == 24
