@@ -242,11 +242,15 @@ class RungRule(StopRule):
         self.rungs: list[dict[int, float]] = []  # rung k: job id -> its value there
         self._next: dict[int, int] = {}  # job id -> the lowest rung it has not reached
 
+    def _is_rung(self, k: int) -> bool:
+        """Whether rung ``k`` (at step ``min_step * eta^k``) lies below the final step."""
+        return self.min_step * self.eta ** k < self.final_step
+
     def _place(self, job_id: int, step: float, value: float) -> float | None:
         """Record the value at the highest new rung ``step`` reached; the cutoff
         of that rung before it (None: no new rung, or nobody there yet)."""
         k, top = self._next.get(job_id, 0), None
-        while self.min_step * self.eta ** k <= step and self.min_step * self.eta ** k < self.final_step:
+        while self.min_step * self.eta ** k <= step and self._is_rung(k):
             top, k = k, k + 1
         if top is None:
             return None
@@ -289,7 +293,7 @@ class RungCurveRule(RungRule):
         self._lce = LearningCurveRule(final_step=final_step, threshold=threshold)
         self._lce.curves, self._lce.finals = self.curves, self.finals  # one record of the curves
         k = 0
-        while self.min_step * self.eta ** (k + 1) < self.final_step:
+        while self._is_rung(k + 1):
             k += 1
         self.last_rung = self.min_step * self.eta ** k
 
