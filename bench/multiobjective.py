@@ -77,6 +77,8 @@ VARIANTS = {
     "ambs-rec": {"n_recombine": 500, "front_starts": 5},
     "ambs-k01": {"front_kappa": 0.1, "front_starts": 5},
     "ambs-k06": {"front_kappa": 0.6, "front_starts": 5},
+    # The local search's step sizes before they stopped at 0.05.
+    "ambs-fine": {"local_scales": (0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)},
 }
 OWN = ["ambs", *VARIANTS, "random", "evolution"]
 PEERS = ["optuna-nsga2", "optuna-motpe", "optuna-gp", "dh-cbo"]

@@ -68,6 +68,10 @@ class AMBSOptions:
         local_starts: how many of the best results, and of the best-scoring
             random candidates, the local search starts from.
         local_scales: step sizes (unit scale) of its rounds, one round each.
+            No step finer than 0.05: the polish step's GP refines below that,
+            and finer moves of the forest's search only propose near-copies
+            of the best result that its constant leaves cannot tell apart
+            (on plateaus every proposal of a batch became one).
         random_fraction: probability that a point is a random sample instead.
         polish_every: every this many model-based proposals, one comes from a
             Gaussian process fitted on the results nearest the best one, in
@@ -145,7 +149,7 @@ class AMBSOptions:
     n_candidates: int = 1000
     n_local: int = 20
     local_starts: tuple[int, int] = (5, 5)
-    local_scales: tuple[float, ...] = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+    local_scales: tuple[float, ...] = (0.2, 0.1, 0.05)
     random_fraction: float = 0.0
     polish_every: int = 2
     n_recombine: int = 0
