@@ -22,12 +22,17 @@ __all__ = ["begin", "check_extras", "curve_book", "first_free_id", "inherit", "p
 
 
 def inherit(out: Path, extras: dict[str, Any]) -> None:
-    """A resume without --warm-start and --initial-configs keeps those of the run."""
-    if extras.get("warm_start") or extras.get("initial_configs") is not None:
-        return
+    """A resume without --stop-rule keeps the run's stop rule (remade by name,
+    with its final step); without --warm-start and --initial-configs, those of the run."""
     from ambs.runinfo import recorded_settings
 
     was = recorded_settings(out)
+    if not extras.get("rule") and isinstance(was.get("stop_rule"), str):
+        extras["rule"] = was["stop_rule"]
+        if extras.get("final_step") is None and isinstance(was.get("stop_final_step"), (int, float)):
+            extras["final_step"] = was["stop_final_step"]
+    if extras.get("warm_start") or extras.get("initial_configs") is not None:
+        return
     extras["warm_start"] = was.get("warm_start") or None
     if isinstance(was.get("initial_configs"), str) and Path(was["initial_configs"]).exists():
         extras["initial_configs"] = was["initial_configs"]

@@ -318,7 +318,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         "method": name, "max_evals": max_evals, "evaluator": evaluator, "workers": workers, "walltime": walltime,
         "grace": grace, "fit": fit, "assign": assign, **method_options, **options}
     recorded["seed"] = search.random_state
-    if stop.get("rule") and settings is None:
+    if stop.get("rule"):  # given, or kept by a resume (inherit)
         recorded.update(stop_rule=getattr(stop["rule"], "name", stop["rule"]), stop_final_step=stop.get("final_step"))
     if search.multi_fidelity and settings is None:
         recorded["checkpoints"] = stop["checkpoints"]

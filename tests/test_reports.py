@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ambs.reports import CURVES, CurveBook, Reporter, accepts_report, read_curves
+from ambs.runinfo import recorded_settings
 from ambs.stopping import RULES, LearningCurveRule, MedianRule, PatienceRule, RungRule, extrapolate, make_rule
 from tests.conftest import read_rows
 
@@ -289,6 +290,23 @@ def test_kill_9_of_the_master_then_resume_loses_nothing(tmp_path: Path, ambs_cli
     for job in ids:
         steps = [step for j, step, _, _ in after if j == job]
         assert steps == list(range(1, len(steps) + 1)), f"job {job}'s curve is not one training"
+
+
+def test_a_resume_keeps_the_runs_stop_rule(tmp_path: Path, ambs_cli) -> None:
+    """Resumed without --stop-rule (after a walltime or a kill), a run goes on
+    stopping by the rule and final step it was started with."""
+    prob = _curve_problem(tmp_path)
+    base = ("search", prob, "--method", "random", "--evaluator", "serial", "--seed", "4", "-o", "run", "-q")
+    res = ambs_cli.run(*base, "--max-evals", "6", "--stop-rule", "asha-lce", "--stop-final-step", "20",
+                       cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    res = ambs_cli.run(*base, "--max-evals", "24", "--resume", cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    rows = read_rows(tmp_path / "run" / "results.csv")
+    assert len(rows) == 24
+    assert any(r["stopped"] for r in rows[6:]), "the resumed run stopped nothing"
+    settings = recorded_settings(tmp_path / "run")
+    assert settings["stop_rule"] == "asha-lce" and settings["stop_final_step"] == 20
 
 
 def test_old_csv_without_the_stopped_column_resumes(tmp_path: Path, ambs_cli) -> None:
