@@ -21,29 +21,26 @@ from ambs.search.base import Search
 __all__ = ["begin", "check_extras", "curve_book", "first_free_id", "inherit", "preflight", "stop_rule_of"]
 
 
-def inherit(out: Path, extras: dict[str, Any]) -> None:
-    """A resume without --stop-rule keeps the run's stop rule (remade by name,
-    with its final step); without --warm-start and --initial-configs, those of the run."""
+def inherit(out: Path, extras: dict[str, Any], seed: int | None) -> int | None:
+    """What a resume keeps of the run in ``out`` (its run.json, read once):
+    without a seed, the run's seed (returned); without a stop rule in
+    ``extras``, the run's rule (remade by name) and final step; without a warm
+    start and initial configurations, those of the run."""
     from ambs.runinfo import recorded_settings
 
     was = recorded_settings(out)
+    if seed is None:
+        kept = was.get("seed")
+        seed = kept if isinstance(kept, int) and not isinstance(kept, bool) else None
     if not extras.get("rule") and isinstance(was.get("stop_rule"), str):
         extras["rule"] = was["stop_rule"]
         if extras.get("final_step") is None and isinstance(was.get("stop_final_step"), (int, float)):
             extras["final_step"] = was["stop_final_step"]
-    if extras.get("warm_start") or extras.get("initial_configs") is not None:
-        return
-    extras["warm_start"] = was.get("warm_start") or None
-    if isinstance(was.get("initial_configs"), str) and Path(was["initial_configs"]).exists():
-        extras["initial_configs"] = was["initial_configs"]
-
-
-def recorded_seed(out: Path) -> int | None:
-    """The seed a run directory's search was made with (run.json), or None."""
-    from ambs.runinfo import recorded_settings
-
-    seed = recorded_settings(out).get("seed")
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    if not extras.get("warm_start") and extras.get("initial_configs") is None:
+        extras["warm_start"] = was.get("warm_start") or None
+        if isinstance(was.get("initial_configs"), str) and Path(was["initial_configs"]).exists():
+            extras["initial_configs"] = was["initial_configs"]
+    return seed
 
 
 def begin(out: Path, resume: bool, extras: dict[str, Any], loaded: LoadedProblem, search: Search,

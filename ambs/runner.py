@@ -283,10 +283,9 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
 
     takes = evaluator_options(evaluator)  # an unknown evaluator is refused before anything is written
     loaded = _load(problem, run)
-    if resume and seed is None and output is not None:
-        from ambs.begin import recorded_seed
-
-        seed = recorded_seed(Path(output))  # a resume without --seed keeps the run's
+    if resume and output is not None:
+        # What a resume keeps of the run: its seed, stop rule and warm start (unless given).
+        seed = inherit(Path(output), stop, seed)
     if isinstance(method, Search):
         search, name = method, type(method).__name__.lower()
     else:
@@ -306,8 +305,6 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         raise AmbsError("--resume needs --output DIR, the run directory to continue")
     out = Path(output) if output is not None else Path("runs") / (
         f"{loaded.name}-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if resume:
-        inherit(out, stop)
     metadata = list(loaded.problem.metadata)
     if evaluator == "balsam" and "balsam_job_id" not in metadata:
         metadata.append("balsam_job_id")  # the Balsam job of each evaluation
