@@ -44,6 +44,16 @@ from ambs.search.base import Search, config_key
 
 __all__ = ["Assigner", "Driver", "Progress", "RowSink", "RunSummary", "StopRules"]
 
+# Free workers in one dispatch from which the driver asks ahead: it asks for
+# as many proposals again as it hands out (at most as many as are running) and
+# keeps them; the next dispatch hands those out before it asks for more. On
+# thousands of workers an ask takes a good part of a second (every pending
+# point's lie folded into a fresh model's leaves, the local search), and the
+# workers that free up meanwhile then get work as soon as their results are
+# recorded, not after the next ask (16,384 simulated workers with 5-second
+# evaluations: 93.6-94.1% busy without, 95.5-95.7% with; bench/README.md).
+ASK_AHEAD_FROM = 64
+
 Jobs = list[tuple[dict[str, Any], "float | None"]]
 
 
@@ -271,6 +281,7 @@ class Driver:
         self.told = told
         ran = {config_key(e.config) for e in previous}
         self.initial = [c for c in (initial or []) if config_key(c) not in ran]  # evaluated first
+        self._ahead: Jobs = []  # jobs asked ahead of need (see ASK_AHEAD_FROM)
         for e in previous:
             self._count(e)
         if previous:
@@ -427,16 +438,29 @@ class Driver:
         k = min(self.evaluator.n_free, room)
         if k <= 0:
             return
-        now = self.clock() - self.t0
         fleet = self.evaluator.worker_kinds() if self.assigner is not None else []
         if self.assigner is not None and self.assigner.active(fleet):
             # Held jobs are within the room already: ask only for what the pool lacks.
             want = min(max(self.assigner.pool_size(fleet), k), room)
             self.assigner.hold(self._ask(want - self.assigner.n_held))
-            jobs = self.assigner.take(self.evaluator.free_kinds(), fleet, limit=k)
-        else:
-            held = self.assigner.release(k) if self.assigner is not None else []  # kinds became alike
-            jobs = [(c, b, None) for c, b in held + self._ask(k - len(held))]
+            self._submit(self.assigner.take(self.evaluator.free_kinds(), fleet, limit=k))
+            return
+        held = self.assigner.release(k) if self.assigner is not None else []  # kinds became alike
+        ready, self._ahead = self._ahead[: k - len(held)], self._ahead[k - len(held):]
+        self._submit([(c, b, None) for c, b in held + ready])  # before an ask keeps anyone waiting
+        need = k - len(held) - len(ready)
+        if need > 0:
+            # Asking ahead (see ASK_AHEAD_FROM): k more, for the workers that free up next.
+            ahead = min(k, room - k - len(self._ahead), self.evaluator.n_running) if k >= ASK_AHEAD_FROM else 0
+            jobs = self._ask(need + max(ahead, 0))
+            self._ahead += jobs[need:]
+            self._submit([(c, b, None) for c, b in jobs[:need]])
+
+    def _submit(self, jobs: list[tuple[dict[str, Any], float | None, str | None]]) -> None:
+        """Hand ``jobs`` (configuration, budget, worker kind) to the evaluator."""
+        if not jobs:
+            return
+        now = self.clock() - self.t0
         t = time.perf_counter()
         for config, budget, kind in jobs:
             self._budgets[self.next_id] = budget

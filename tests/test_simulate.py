@@ -14,7 +14,7 @@ from ambs.errors import AmbsError
 from ambs.problem import load_problem
 from ambs.recorder import Recorder, RunInfo, columns_for
 from ambs.simtime import SLEEP_OVERSHOOT, noticed_after
-from ambs.simulate import Duration, VirtualClock, parse_duration, simulate
+from ambs.simulate import Duration, MasterCost, VirtualClock, parse_duration, simulate
 from ambs.surrogate import SURROGATES
 
 
@@ -442,3 +442,36 @@ def test_polling_delays_a_job_by_less_than_a_probe_period(tmp_path, rows):
     assert min(lags) >= 0.0
     assert max(lags) < POLL_MAX + SLEEP_OVERSHOOT + rep.master_seconds + 1e-9
     assert sum(lag > 1e-4 for lag in lags) >= 12  # most jobs waited for a probe
+
+
+@pytest.mark.parametrize("method", ["random", "ambs"])
+def test_asking_ahead_hands_out_each_proposal_once_within_max_evals(tmp_path, method, rows, monkeypatch):
+    """From ``ASK_AHEAD_FROM`` free workers on, the driver asks for as many again
+    and hands them out at the next dispatch before it asks: fewer asks, every
+    job run once, never more evaluations than ``max_evals`` (here from 4 free
+    workers on, results gathering while each master step of 50 ms runs)."""
+    import ambs.driver
+
+    def run_with(threshold: int, name: str) -> tuple[int, list[dict]]:
+        monkeypatch.setattr(ambs.driver, "ASK_AHEAD_FROM", threshold)
+        loaded = load_problem("problems.branin")
+        search = (AMBS if method == "ambs" else RandomSearch)(loaded.problem, random_state=0)
+        asks = []
+        ask_jobs = search.ask_jobs
+        monkeypatch.setattr(search, "ask_jobs", lambda n=1: asks.append(n) or ask_jobs(n))
+        rec = _recorder(tmp_path / name, loaded, method)
+        try:
+            rep = simulate(search, loaded.run, rec, workers=32, duration=parse_duration("lognormal:1,0.5"),
+                           max_evals=203, master_cost=MasterCost(0.05, 0.01))
+        finally:
+            rec.close()
+        assert rep.evaluations == 203 and rep.stop_reason == "max-evals"
+        return len(asks), rows(tmp_path / name / method / "results.csv")
+
+    n_ahead, table = run_with(4, "ahead")
+    n_plain, _ = run_with(10**9, "plain")
+    assert len(table) == 203
+    assert sorted(int(r["job_id"]) for r in table) == list(range(203))
+    keys = [(r["p:x0"], r["p:x1"]) for r in table]
+    assert len(set(keys)) == len(keys)  # no proposal handed out twice
+    assert n_ahead < n_plain, (n_ahead, n_plain)
