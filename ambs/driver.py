@@ -18,7 +18,7 @@ holds them, and lets :class:`ambs.nas.hardware.ShadhoAssigner` decide which
 free worker gets which, so that complex configurations go to the capable
 workers. Held configurations count toward ``max_evals`` like running ones.
 
-About 410 lines: the dispatch loop and what it waits on (holds, stops,
+About 490 lines: the dispatch loop and what it waits on (holds, stops,
 the walltime) are one concern.
 """
 

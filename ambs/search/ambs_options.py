@@ -128,7 +128,11 @@ class AMBSOptions:
             (past the starting points) that the earlier runs' best
             configurations take, best first; the rest stays space-filling.
         warm_blind: after a warm start, the share of a forest's trees that do
-            not see the earlier runs' prior (:mod:`ambs.search.prior`).
+            not see the earlier runs' prior (:mod:`ambs.search.prior`): they
+            model the new results alone, so the forest's spread stays wide where
+            the new task departs from the earlier one (a new version of the
+            data, a moved optimum) and the search does not settle where the
+            earlier runs did.
     """
 
     surrogate: str = "et"
@@ -167,7 +171,7 @@ class AMBSOptions:
     n_initial_points: int = 10
     initial_design: str = "lhs"
     warm_design: float = 0.5
-    warm_blind: float = 0.0
+    warm_blind: float = 0.5
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("surrogate", self.surrogate, SURROGATES),
