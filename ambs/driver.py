@@ -450,8 +450,8 @@ class Driver:
         self._submit([(c, b, None) for c, b in held + ready])  # before an ask keeps anyone waiting
         need = k - len(held) - len(ready)
         if need > 0:
-            # Asking ahead (see ASK_AHEAD_FROM): k more, for the workers that free up next.
-            ahead = min(k, room - k - len(self._ahead), self.evaluator.n_running) if k >= ASK_AHEAD_FROM else 0
+            # Asking ahead (see ASK_AHEAD_FROM): 2k more, for the workers that free up next.
+            ahead = min(2 * k, room - k - len(self._ahead), self.evaluator.n_running) if k >= ASK_AHEAD_FROM else 0
             jobs = self._ask(need + max(ahead, 0))
             self._ahead += jobs[need:]
             self._submit([(c, b, None) for c, b in jobs[:need]])

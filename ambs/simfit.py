@@ -154,7 +154,7 @@ class SimulatedFitter:
         """A fit that took ``measured`` real seconds is due that long (or the fixed cost) after ``now``."""
         if done is not True:  # a fit in the fitting process was set aside whole, round trip and all
             self.virtual.exclude(measured)
-        spent = measured if self.virtual.cost is None else self.virtual.cost.fit
+        spent = measured * self.virtual.scale if self.virtual.cost is None else self.virtual.cost.fit
         self.fit_seconds += spent
         self._task, self._ready_at = done, now + spent
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ambs.errors import AmbsError
 
-__all__ = ["SLEEP_OVERSHOOT", "SLINGSHOT", "Duration", "MasterCost", "MessageCost", "noticed_after",
+__all__ = ["SLEEP_OVERSHOOT", "SLINGSHOT", "Duration", "MasterCost", "MasterSpeed", "MessageCost", "noticed_after",
            "parse_duration", "parse_master_cost", "parse_message_cost"]
 
 
@@ -91,12 +91,34 @@ def _two_numbers(text: str, what: str, usage: str) -> tuple[float, float]:
     return a, b
 
 
-def parse_master_cost(text: str) -> MasterCost | None:
-    """Parse ``measured`` (None) or ``STEP,FIT`` seconds; raises AmbsError with one line."""
-    if text.strip().lower() == "measured":
+@dataclass(frozen=True)
+class MasterSpeed:
+    """The master's compute as measured here, ``scale`` times as long: a master
+    core (and its fitting process) slower than this machine's, such as a KNL
+    core's, or a day when this machine is slower."""
+
+    scale: float
+
+    def __str__(self) -> str:
+        return f"measured:{self.scale:g}"
+
+
+def parse_master_cost(text: str) -> MasterCost | MasterSpeed | None:
+    """Parse ``measured`` (None), ``measured:FACTOR`` or ``STEP,FIT`` seconds;
+    raises AmbsError with one line."""
+    word, _, factor = text.strip().lower().partition(":")
+    if word == "measured" and not factor:
         return None
-    step, fit = _two_numbers(text, "master cost", "use measured, or STEP,FIT (seconds per master step and per "
-                                                   "fit, e.g. 0.05,0.5)")
+    if word == "measured":
+        try:
+            scale = float(factor)
+        except ValueError:
+            scale = math.nan
+        if not (math.isfinite(scale) and scale > 0):
+            raise AmbsError(f"master cost {text!r}: measured:FACTOR takes a number > 0, e.g. measured:2.5")
+        return MasterSpeed(scale)
+    step, fit = _two_numbers(text, "master cost", "use measured, measured:FACTOR, or STEP,FIT (seconds per master "
+                                                   "step and per fit, e.g. 0.05,0.5)")
     if not all(math.isfinite(v) and v >= 0 for v in (step, fit)):
         raise AmbsError(f"master cost {text!r}: the seconds must be finite and >= 0")
     return MasterCost(step, fit)

@@ -25,6 +25,9 @@ results reach the search. A :class:`MasterCost` replaces the measurements
 with fixed virtual seconds per master step and per fit (``ambs simulate
 --master-cost STEP,FIT``): the same seed then gives the same run, row for row,
 which is what a benchmark's committed traces need to be reproduced exactly.
+A :class:`MasterSpeed` (``--master-cost measured:FACTOR``) keeps the
+measurements but counts them ``FACTOR`` times over, fits included: a master
+node slower than this machine (a KNL core), or this machine on a slower day.
 
 What it answers: how busy ``W`` workers would be, how many evaluations a
 budget buys, and how much master time each result costs, before anyone
@@ -53,6 +56,7 @@ from ambs.simreport import RssSampler, SimulationReport, breakdown, report, rss_
 from ambs.simtime import (
     Duration,
     MasterCost,
+    MasterSpeed,
     MessageCost,
     noticed_after,
     parse_duration,
@@ -61,7 +65,7 @@ from ambs.simtime import (
 )
 from ambs.target import RunTarget
 
-__all__ = ["Duration", "MasterCost", "MemoryRecorder", "MessageCost", "RssSampler", "SimulatedEvaluator",
+__all__ = ["Duration", "MasterCost", "MasterSpeed", "MemoryRecorder", "MessageCost", "RssSampler", "SimulatedEvaluator",
            "SimulatedFitter", "SimulationReport", "VirtualClock", "breakdown", "parse_duration", "parse_master_cost",
            "parse_message_cost", "report", "rss_mb", "rss_peak_mb", "simulate"]
 
@@ -90,9 +94,11 @@ class VirtualClock:
     whatever was explicitly set aside (a simulated background fit).
     """
 
-    def __init__(self, start: float, cost: MasterCost | None = None) -> None:
+    def __init__(self, start: float, cost: MasterCost | MasterSpeed | None = None) -> None:
         self.now = start
-        self.cost = cost  # None: measured
+        # None: measured; ``scale``: measured seconds count this many times over.
+        self.scale = cost.scale if isinstance(cost, MasterSpeed) else 1.0
+        self.cost = cost if isinstance(cost, MasterCost) else None
         self._mark = time.perf_counter()
         self._excluded = 0.0
         self.master_seconds = 0.0
@@ -102,7 +108,7 @@ class VirtualClock:
         which :meth:`pause` charges at once)."""
         if self.cost is not None:
             return 0.0
-        return max(time.perf_counter() - self._mark - self._excluded, 0.0)
+        return self.scale * max(time.perf_counter() - self._mark - self._excluded, 0.0)
 
     def time(self) -> float:
         """Virtual now, counting the master's compute so far in this step."""
@@ -120,8 +126,8 @@ class VirtualClock:
 
     def charge(self, seconds: float) -> None:
         """Put real seconds the master spent while the clock was paused on it."""
-        self.master_seconds += seconds
-        self.now += seconds
+        self.master_seconds += self.scale * seconds
+        self.now += self.scale * seconds
 
     def exclude(self, seconds: float) -> None:
         """Take real seconds spent on something that is not the master's (a simulated fit)."""
@@ -178,7 +184,7 @@ class SimulatedEvaluator(Evaluator):
 
     def __init__(self, target: RunTarget | str | Callable[..., Any], t0: float, workers: int,
                  duration: Duration | str, seed: int = 0, virtual: VirtualClock | None = None,
-                 master_cost: MasterCost | str | None = None,
+                 master_cost: MasterCost | MasterSpeed | str | None = None,
                  message_cost: MessageCost | str | None = None, live_fits: bool = False,
                  idle_sleep: float = 0.0, polling: bool = True) -> None:
         super().__init__(target, t0)
@@ -324,7 +330,7 @@ class SimulatedEvaluator(Evaluator):
 
 def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Duration, max_evals: int,
              seed: int = 0, background_fit: bool = True, progress: Any = None,
-             walltime: float | None = None, master_cost: MasterCost | None = None,
+             walltime: float | None = None, master_cost: MasterCost | MasterSpeed | None = None,
              message_cost: MessageCost | None = None, idle_sleep: float = 0.0,
              polling: bool = True) -> SimulationReport:
     """Run ``search`` against simulated workers until ``max_evals`` results.
@@ -341,7 +347,8 @@ def simulate(search: Any, run: Any, recorder: Any, workers: int, duration: Durat
             ``ambs search`` does), or in ``ask`` (to measure the difference).
         progress: a :class:`ambs.driver.Progress`, or None.
         walltime: stop after this many virtual seconds.
-        master_cost: fixed seconds for the master's work (None: measured),
+        master_cost: fixed seconds for the master's work (None: measured;
+            a :class:`MasterSpeed`: measured, scaled),
             for a run that the same seed repeats exactly.
         message_cost: what jobs and results cost in transit (None: nothing).
         idle_sleep: sleep the master's waits in real time, up to this many

@@ -13,8 +13,17 @@ from ambs.comm import POLL_MAX
 from ambs.errors import AmbsError
 from ambs.problem import load_problem
 from ambs.recorder import Recorder, RunInfo, columns_for
+from ambs.simfit import SimulatedFitter
 from ambs.simtime import SLEEP_OVERSHOOT, noticed_after
-from ambs.simulate import Duration, MasterCost, VirtualClock, parse_duration, simulate
+from ambs.simulate import (
+    Duration,
+    MasterCost,
+    MasterSpeed,
+    VirtualClock,
+    parse_duration,
+    parse_master_cost,
+    simulate,
+)
 from ambs.surrogate import SURROGATES
 
 
@@ -41,6 +50,29 @@ def test_lognormal_median():
     rng = np.random.default_rng(0)
     d = Duration("lognormal", (60.0, 0.5))
     assert np.median([d.sample(rng) for _ in range(4000)]) == pytest.approx(60.0, rel=0.05)
+
+
+def test_a_slower_master_counts_its_measured_time_and_fits_that_many_times_over(capfd):
+    """``--master-cost measured:3``: three times the measured compute, what the
+    master's node charges (a model received) included, and each fit three
+    times as long on the virtual clock (the fitting process is on that node too)."""
+    assert parse_master_cost("measured:3") == MasterSpeed(3.0) and parse_master_cost("Measured") is None
+    clock = VirtualClock(100.0, MasterSpeed(3.0))
+    clock.resume()
+    time.sleep(0.02)
+    clock.pause()
+    assert 100.06 <= clock.now < 103.0 and clock.master_seconds == pytest.approx(clock.now - 100.0)
+    before = clock.now
+    clock.charge(0.5)
+    assert clock.now == pytest.approx(before + 1.5)
+    loaded = load_problem("problems.branin")
+    search = AMBS(loaded.problem, random_state=0)
+    fitter = SimulatedFitter(search, clock)
+    try:
+        fitter._start(True, 10.0, 0.25)  # a fit measured at 0.25 s, in the master's process
+    finally:
+        fitter.close()
+    assert fitter.fit_seconds == pytest.approx(0.75) and fitter._ready_at == pytest.approx(10.75)
 
 
 def test_clock_counts_master_time_but_not_excluded_time():
@@ -206,7 +238,8 @@ def test_a_stop_rule_is_refused_not_ignored(ambs_main, capfd):
     assert err.startswith("ambs: error: --stop-rule needs in-training reports") and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("text", ["0.5", "a,b", "1,-1", "1,nan", "1,2,3"])
+@pytest.mark.parametrize("text", ["0.5", "a,b", "1,-1", "1,nan", "1,2,3", "measured:0", "measured:x",
+                                  "measured:-2", "measured:inf", "fixed:2"])
 def test_bad_master_cost_is_one_line_error(ambs_main, capfd, text):
     assert ambs_main("simulate", "problems.branin", "--workers", "4", "--duration", "60",
                      "--master-cost", text) == 2

@@ -230,7 +230,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import tempfile
 
     from ambs.runner import COMPLETE, run_search
-    from ambs.simulate import RssSampler, parse_duration, parse_master_cost, parse_message_cost, report
+    from ambs.simulate import (
+        MasterSpeed,
+        RssSampler,
+        parse_duration,
+        parse_master_cost,
+        parse_message_cost,
+        report,
+    )
 
     duration = parse_duration(args.duration)
     master_cost = parse_master_cost(args.master_cost)
@@ -240,7 +247,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _check_budget_options(args)
     if args.live_fits and (args.fit not in ("auto", "process") or master_cost is not None):
         raise AmbsError("--live-fits runs and measures the fits in a process of their own: it goes with "
-                        "--fit auto or process and a measured --master-cost")
+                        "--fit auto or process and --master-cost measured")
     rss = RssSampler(args.max_evals)
     with tempfile.TemporaryDirectory(prefix="ambs-simulate-") as tmp:
         result = run_search(
@@ -263,7 +270,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"simulated {out.evaluations} evaluations on {out.workers} workers ({out.duration} s each)")
     print(f"virtual time: {out.makespan:.1f} s; worker utilization: {out.utilization:.1%} "
           f"({out.utilization_total:.1%} including the final drain)")
-    print(f"master: {out.master_seconds:.2f} s of compute{'' if master_cost is None else ' (fixed)'}, "
+    how = "" if master_cost is None else f" ({master_cost.scale:g} x measured)" \
+        if isinstance(master_cost, MasterSpeed) else " (fixed)"
+    print(f"master: {out.master_seconds:.2f} s of compute{how}, "
           f"{out.master_seconds_per_result * 1e3:.2f} ms per result; "
           f"{out.fits} fits, {out.fit_seconds:.2f} s fitting")
     per = ", ".join(f"{k} {v / max(out.evaluations, 1) * 1e3:.3f}" for k, v in out.master_breakdown.items())

@@ -363,9 +363,10 @@ def _add_simulate_parser(sub: Any) -> None:
     g.add_argument("--walltime", type=seconds, default=None,
                    help=f"stop after this much virtual time: {WALLTIME_HELP}")
     g.add_argument("--master-cost", default="measured", metavar="COST",
-                   help="the master's time on the virtual clock: measured (default), or STEP,FIT fixed "
-                        "seconds per master step and per background fit, so that the same --seed "
-                        "repeats the run exactly, e.g. 0.05,0.5")
+                   help="the master's time on the virtual clock: measured (default); measured:FACTOR, "
+                        "measured and counted FACTOR times over, fits included (a master core slower than "
+                        "this machine's, e.g. measured:2.5); or STEP,FIT fixed seconds per master step and "
+                        "per background fit, so that the same --seed repeats the run exactly, e.g. 0.05,0.5")
     g.add_argument("--message-cost", default="slingshot", metavar="COST",
                    help="what each job and result costs in transit: slingshot (default: 2 us latency, "
                         "25 GB/s, an HPE Slingshot-11 network), none, or LATENCY,BANDWIDTH in seconds and "
