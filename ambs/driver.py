@@ -45,13 +45,13 @@ from ambs.search.base import Search, config_key
 __all__ = ["Assigner", "Driver", "Progress", "RowSink", "RunSummary", "StopRules"]
 
 # Free workers in one dispatch from which the driver asks ahead: it asks for
-# as many proposals again as it hands out (at most as many as are running) and
-# keeps them; the next dispatch hands those out before it asks for more. On
+# twice as many proposals again as it hands out (at most as many as are
+# running) and keeps them; the next dispatch hands those out before it asks. On
 # thousands of workers an ask takes a good part of a second (every pending
 # point's lie folded into a fresh model's leaves, the local search), and the
 # workers that free up meanwhile then get work as soon as their results are
 # recorded, not after the next ask (16,384 simulated workers with 5-second
-# evaluations: 93.6-94.1% busy without, 95.5-95.7% with; bench/README.md).
+# evaluations: 93.7-94.2% busy without, 95.1-96.0% with; bench/README.md).
 ASK_AHEAD_FROM = 64
 
 Jobs = list[tuple[dict[str, Any], "float | None"]]

@@ -479,7 +479,7 @@ def test_polling_delays_a_job_by_less_than_a_probe_period(tmp_path, rows):
 
 @pytest.mark.parametrize("method", ["random", "ambs"])
 def test_asking_ahead_hands_out_each_proposal_once_within_max_evals(tmp_path, method, rows, monkeypatch):
-    """From ``ASK_AHEAD_FROM`` free workers on, the driver asks for as many again
+    """From ``ASK_AHEAD_FROM`` free workers on, the driver asks for twice as many again
     and hands them out at the next dispatch before it asks: fewer asks, every
     job run once, never more evaluations than ``max_evals`` (here from 4 free
     workers on, results gathering while each master step of 50 ms runs)."""
