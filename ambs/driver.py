@@ -449,11 +449,11 @@ class Driver:
         ready, self._ahead = self._ahead[: k - len(held)], self._ahead[k - len(held):]
         self._submit([(c, b, None) for c, b in held + ready])  # before an ask keeps anyone waiting
         need = k - len(held) - len(ready)
-        if need > 0:
+        if need > 0:  # (then nothing asked ahead is left)
             # Asking ahead (see ASK_AHEAD_FROM): 2k more, for the workers that free up next.
-            ahead = min(2 * k, room - k - len(self._ahead), self.evaluator.n_running) if k >= ASK_AHEAD_FROM else 0
-            jobs = self._ask(need + max(ahead, 0))
-            self._ahead += jobs[need:]
+            ahead = min(2 * k, room - k, self.evaluator.n_running) if k >= ASK_AHEAD_FROM else 0
+            jobs = self._ask(need + ahead)
+            self._ahead = jobs[need:]
             self._submit([(c, b, None) for c, b in jobs[:need]])
 
     def _submit(self, jobs: list[tuple[dict[str, Any], float | None, str | None]]) -> None:

@@ -71,6 +71,7 @@ Mann-Whitney p-value for "worse than cold").
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import math
@@ -186,25 +187,29 @@ def unrelated_task(function: str, terms: int = 32, samples: int = 4096) -> Task:
 _DATA: dict[tuple[str, int], tuple[np.ndarray, ...]] = {}
 
 
+@functools.cache
+def _bundled(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """A data set bundled with scikit-learn (digits, diabetes, breast_cancer),
+    digits' pixels scaled to [0, 1], the others as shipped."""
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+
+    loader = {"digits": load_digits, "diabetes": load_diabetes, "breast_cancer": load_breast_cancer}[dataset]
+    X, y = loader(return_X_y=True)
+    return (X / 16.0 if dataset == "digits" else X), y
+
+
 def _split(dataset: str, seed: int) -> tuple[np.ndarray, ...]:
     """A half-and-half train/validation split of a bundled data set (stratified for classes),
     breast cancer's features standardized, digits' scaled to [0, 1], diabetes' as shipped."""
     key = (dataset, seed)
     if key not in _DATA:
-        from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
         from sklearn.model_selection import train_test_split
         from sklearn.preprocessing import StandardScaler
 
-        if dataset == "digits":
-            X, y = load_digits(return_X_y=True)
-            X = X / 16.0
-        elif dataset == "diabetes":
-            X, y = load_diabetes(return_X_y=True)
-        else:
-            X, y = load_breast_cancer(return_X_y=True)
+        X, y = _bundled(dataset)
         Xt, Xv, yt, yv = train_test_split(X, y, test_size=0.5, stratify=None if dataset == "diabetes" else y,
                                           random_state=seed)
-        if dataset == "breast_cancer":  # digits: scaled above; diabetes: scaled as shipped
+        if dataset == "breast_cancer":  # digits: scaled by _bundled; diabetes: scaled as shipped
             scaler = StandardScaler().fit(Xt)
             Xt, Xv = scaler.transform(Xt), scaler.transform(Xv)
         _DATA[key] = (Xt, Xv, yt, yv)
@@ -263,20 +268,13 @@ def tree_task(dataset: str, split_seed: int) -> Task:
     return Task(f"tree-{dataset}-split{split_seed}", tree_problem(), run, None)
 
 
-_ROWS: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
-
-
+@functools.cache
 def _version(dataset: str, seed: int, share: float = VERSION_SHARE) -> tuple[np.ndarray, np.ndarray]:
     """A version of a bundled data set: a random ``share`` of its rows (seeded),
     as a data set grows or is cleaned between searches."""
-    key = (dataset, seed)
-    if key not in _ROWS:
-        from sklearn.datasets import load_breast_cancer, load_diabetes
-
-        X, y = (load_diabetes if dataset == "diabetes" else load_breast_cancer)(return_X_y=True)
-        rows = np.random.default_rng([0x5EED, seed]).permutation(len(y))[: int(share * len(y))]
-        _ROWS[key] = (X[rows], y[rows])
-    return _ROWS[key]
+    X, y = _bundled(dataset)
+    rows = np.random.default_rng([0x5EED, seed]).permutation(len(y))[: int(share * len(y))]
+    return X[rows], y[rows]
 
 
 def tree_cv_task(dataset: str, version: int) -> Task:

@@ -52,7 +52,7 @@ def test_lognormal_median():
     assert np.median([d.sample(rng) for _ in range(4000)]) == pytest.approx(60.0, rel=0.05)
 
 
-def test_a_slower_master_counts_its_measured_time_and_fits_that_many_times_over(capfd):
+def test_a_slower_master_counts_its_measured_time_and_fits_that_many_times_over():
     """``--master-cost measured:3``: three times the measured compute, what the
     master's node charges (a model received) included, and each fit three
     times as long on the virtual clock (the fitting process is on that node too)."""

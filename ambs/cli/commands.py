@@ -270,8 +270,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"simulated {out.evaluations} evaluations on {out.workers} workers ({out.duration} s each)")
     print(f"virtual time: {out.makespan:.1f} s; worker utilization: {out.utilization:.1%} "
           f"({out.utilization_total:.1%} including the final drain)")
-    how = "" if master_cost is None else f" ({master_cost.scale:g} x measured)" \
-        if isinstance(master_cost, MasterSpeed) else " (fixed)"
+    how = ""
+    if isinstance(master_cost, MasterSpeed):
+        how = f" ({master_cost.scale:g} x measured)"
+    elif master_cost is not None:
+        how = " (fixed)"
     print(f"master: {out.master_seconds:.2f} s of compute{how}, "
           f"{out.master_seconds_per_result * 1e3:.2f} ms per result; "
           f"{out.fits} fits, {out.fit_seconds:.2f} s fitting")
