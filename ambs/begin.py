@@ -18,7 +18,7 @@ from ambs.problem import LoadedProblem
 from ambs.result import Evaluation
 from ambs.search.base import Search
 
-__all__ = ["begin", "check_extras", "curve_book", "first_free_id", "inherit", "preflight", "stop_rule_of"]
+__all__ = ["begin", "check_extras", "check_run_calls", "curve_book", "first_free_id", "inherit", "preflight", "stop_rule_of"]
 
 
 def inherit(out: Path, extras: dict[str, Any], seed: int | None) -> int | None:
@@ -78,6 +78,29 @@ def check_extras(multi_fidelity: bool, name: str, extras: dict[str, Any]) -> Non
                         f"configuration at one budget, not with {name}")
 
 
+def check_run_calls(run: Any, search: Search, name: str, problem: str) -> None:
+    """Refuse a ``run(config, budget)`` whose budget has no default when the
+    method calls ``run(config)`` (one budget, no ``--max-budget``): every
+    evaluation would fail with the same TypeError."""
+    import inspect
+
+    if search.multi_fidelity or search.train_budget is not None:
+        return
+    try:
+        params = inspect.signature(run).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature: let it run
+        return
+    from ambs.reports import PARAM  # ``report`` is passed by keyword to a run that declares it
+
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p.name for p in params
+                if p.kind in positional and p.default is inspect.Parameter.empty and p.name != PARAM]
+    if len(required) > 1:
+        raise AmbsError(f"{problem}'s run({', '.join(required)}) has no default for {required[1]!r}, but {name} "
+                        f"calls run(config): give it one ({required[1]}=None, and train with the full budget "
+                        f"then) or train every configuration at a budget with --max-budget B")
+
+
 def stop_rule_of(extras: dict[str, Any], search: Search, budget: Any) -> Any:
     """The stop rule ``extras`` names, made for the step a full training reaches (None: no rule)."""
     from ambs.stopping import StopRule, make_rule
@@ -100,6 +123,7 @@ def preflight(loaded: LoadedProblem, search: Search, name: str, extras: dict[str
     from ambs.warmstart import load_initial_configs, load_warm_start
 
     check_extras(search.multi_fidelity, name, extras)
+    check_run_calls(loaded.run, search, name, loaded.name)
     if extras.get("warm_start"):
         load_warm_start(extras["warm_start"], loaded.problem.space, loaded.problem.objective_names or None,
                         loaded.name)

@@ -203,3 +203,32 @@ def test_where_fits_run(fit, kind, tmp_path):
     with pytest.raises(AmbsError, match="fit must be"):
         run_search(_problem(), run=paraboloid, evaluator="serial", max_evals=2, output=tmp_path / "bad",
                    quiet=True, fit="thread")
+
+
+_NEEDS_BUDGET = '''
+from ambs import Problem
+
+problem = Problem(name="needs_budget")
+problem.add_hyperparameter((-5.0, 5.0), "x")
+problem.set_budget(1, 9)
+
+
+def run(config, budget):
+    return -config["x"] ** 2 - 1.0 / budget
+'''
+
+
+@pytest.mark.parametrize("command", ["search", "simulate"])
+def test_a_run_that_needs_its_budget_is_refused_in_one_line_where_it_would_get_none(
+        ambs_main, capfd, tmp_path, command):
+    """``run(config, budget)`` without a default, under a one-budget method without
+    --max-budget, would fail every evaluation with the same TypeError: refused
+    before anything runs; with --max-budget, or under ASHA, it runs."""
+    (tmp_path / "needs_budget.py").write_text(_NEEDS_BUDGET)
+    extra = ["--workers", "2", "--duration", "5"] if command == "simulate" else ["--evaluator", "serial"]
+    assert ambs_main(command, "needs_budget.py", "--max-evals", "4", "-q", *extra) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "no default for 'budget'" in err and "--max-budget" in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    for more in (["--max-budget", "3"], ["--method", "asha"]):
+        assert ambs_main(command, "needs_budget.py", "--max-evals", "4", "-q", *extra, *more) == 0
