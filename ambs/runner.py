@@ -31,6 +31,7 @@ from ambs.driver import Assigner, Driver, Progress, RowSink, RunSummary, StopRul
 from ambs.errors import AmbsError, RunDirError
 from ambs.evaluator.base import Evaluator
 from ambs.fitter import FITS
+from ambs.heap import keep_large_blocks_apart
 from ambs.problem import LoadedProblem, Problem, load_problem
 from ambs.result import Evaluation
 from ambs.search.base import Search
@@ -282,6 +283,8 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
     from ambs.search.factory import make_search
 
     takes = evaluator_options(evaluator)  # an unknown evaluator is refused before anything is written
+    if evaluator != "serial":  # whose evaluations run in this process (see ambs.heap)
+        keep_large_blocks_apart()
     loaded = _load(problem, run)
     if resume and output is not None:
         # What a resume keeps of the run: its seed, stop rule and warm start (unless given).
