@@ -271,8 +271,9 @@ def test_master_passes_its_checkpoint_directory_to_the_worker_ranks(tmp_path: Pa
 
 
 def test_an_idle_worker_rank_sleeps_instead_of_spinning(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A worker rank waiting for the master probes and sleeps (20 us doubling to
-    2 ms) instead of MPICH's spinning receive; it takes the message that arrives."""
+    """A worker rank waiting for the master probes (twice at each wake-up, see
+    ambs.comm.probe) and sleeps (20 us doubling to 2 ms) instead of MPICH's
+    spinning receive; it takes the message that arrives."""
     from ambs.evaluator import mpi_rank as ambs_mpi
 
     class Comm:
@@ -296,8 +297,41 @@ def test_an_idle_worker_rank_sleeps_instead_of_spinning(monkeypatch: pytest.Monk
 
     pauses: list[float] = []
     monkeypatch.setattr(ambs_mpi.time, "sleep", pauses.append)
-    comm = Comm(quiet=12)
+    comm = Comm(quiet=24)  # 12 wake-ups of two probes find nothing
     assert ambs_mpi._recv_idle(comm, 0, -1, Status()) == "job"
     assert comm.received == [(0, 7)]
     assert len(pauses) == 12 and pauses[0] == 2e-5 and max(pauses) == pauses[-1] == 2e-3
     assert all(a <= b for a, b in zip(pauses, pauses[1:]))
+
+
+PROBE_AFTER_SLEEP = """
+import time
+from mpi4py import MPI
+from ambs.comm import probe
+comm, status = MPI.COMM_WORLD, MPI.Status()
+comm.Barrier()
+if comm.Get_rank() == 1:
+    time.sleep(0.05)
+    comm.send("job", dest=0, tag=3)  # arrives while rank 0 sleeps
+    comm.recv(source=0, tag=9)
+else:
+    time.sleep(0.5)
+    seen = probe(comm, 1, 3, status)
+    first = comm.Iprobe(source=1, tag=3, status=status)  # a message seen stays seen
+    print("probe", seen, "after", first, flush=True)
+    comm.recv(source=1, tag=3)
+    comm.send(None, dest=1, tag=9)
+"""
+
+
+def test_a_message_that_arrived_during_a_sleep_is_seen_by_the_first_probe_after_it(tmp_path: Path) -> None:
+    """Real MPI (the mpich wheel): ambs.comm.probe, what every waiting side
+    calls after each sleep, finds a message that arrived during the sleep at
+    once (one Iprobe per wake-up, MPICH's may find it only at the next one)."""
+    script = tmp_path / "probe_after_sleep.py"
+    script.write_text(PROBE_AFTER_SLEEP)
+    res = subprocess.run([str(MPIEXEC), "-n", "2", sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "probe True after True" in res.stdout, res.stdout
+

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ambs.comm import Tag, poll_cap
+from ambs.comm import Tag, poll_cap, probe
 from ambs.errors import AmbsError
 from ambs.evaluator.base import Evaluator
 from ambs.evaluator.logs import log_name
@@ -176,7 +176,7 @@ class MPIEvaluator(Evaluator):
         status = self.MPI.Status()
         deadline = time.monotonic() + timeout
         while len(self.placement) < len(self.busy):
-            if self.comm.Iprobe(source=self.MPI.ANY_SOURCE, tag=self.MPI.ANY_TAG, status=status):
+            if probe(self.comm, self.MPI.ANY_SOURCE, self.MPI.ANY_TAG, status):
                 src, tag = status.Get_source(), status.Get_tag()
                 msg = self.comm.recv(source=src, tag=tag)
                 if tag == Tag.FATAL:
@@ -247,7 +247,7 @@ class MPIEvaluator(Evaluator):
         pause = 0.0
         cap = poll_cap(self.prefetch.typical)
         while True:
-            if self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+            if probe(self.comm, MPI.ANY_SOURCE, MPI.ANY_TAG, status):
                 src, tag = status.Get_source(), status.Get_tag()
                 msg = self.comm.recv(source=src, tag=tag)
                 if tag == Tag.RESULT:

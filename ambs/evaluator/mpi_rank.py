@@ -23,7 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ambs.comm import POLL_MAX, Tag, poll_cap
+from ambs.comm import POLL_MAX, Tag, poll_cap, probe
 from ambs.errors import AmbsError
 from ambs.evaluator.placement import GPU_VAR, Placement, rank_env, rank_gpu, world
 from ambs.evaluator.placement import mpi as _mpi
@@ -59,7 +59,7 @@ def _recv_idle(comm: Any, source: int, tag: int, status: Any, cap: float = POLL_
     one that the evaluations of the node's other ranks (or, with more ranks than
     cores, the master) could use."""
     pause = 0.0
-    while not comm.Iprobe(source=source, tag=tag, status=status):
+    while not probe(comm, source, tag, status):
         pause = min(max(pause * 2, 2e-5), cap)
         time.sleep(pause)
     return comm.recv(source=source, tag=status.Get_tag())
@@ -139,7 +139,7 @@ def serve(comm: Any, master: int, placement: Placement) -> int:
 
     def drain() -> bool:
         """Take every message that has arrived, without waiting."""
-        while comm.Iprobe(source=master, tag=MPI.ANY_TAG, status=status):
+        while probe(comm, master, MPI.ANY_TAG, status):
             tag = status.Get_tag()
             if take(tag, comm.recv(source=master, tag=tag)):
                 return True
