@@ -39,7 +39,8 @@ print(rss() - base)
 
 
 def _held_mb(mode: str) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    # glibc's defaults: no allocator settings from this environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     out = subprocess.run([sys.executable, "-c", _HOLES, mode], capture_output=True, text=True, env=env, check=True)
     return int(out.stdout)
 
