@@ -13,11 +13,13 @@ and numpy had 212 MB and the forest about 120 MB (381 MB with the threshold
 fixed), and ``ambs simulate`` with 65,536 workers peaked at 1.2 GB (1.0).
 
 A fixed threshold (what ``MALLOC_MMAP_THRESHOLD_`` sets, and ``mallopt``
-here, for the master process alone) keeps large blocks on their own mappings.
-Evaluations do not inherit it: the process evaluator's workers and the
-fitting process are spawned, MPI ranks are processes of their own, and the
-serial evaluator, which trains in the master's process, is left alone (a
+here, for the rest of the master's process) keeps large blocks on their own
+mappings. Evaluations do not inherit it: the process evaluator's workers and
+the fitting process are spawned, MPI ranks are processes of their own, and
+the serial evaluator, which trains in the master's process, is left alone (a
 training loop that allocates large tensors would pay a mapping for each).
+The simulated evaluator calls ``run`` in the master too, but only to score
+its simulated evaluations (test functions, not trainings).
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ def keep_large_blocks_apart(threshold: int = MMAP_THRESHOLD) -> bool:
     """Fix glibc's mmap threshold at ``threshold`` bytes for this process.
 
     Returns whether it was set: not with another C library, nor when the
-    environment already sets ``MALLOC_MMAP_THRESHOLD_`` (the user's choice).
+    environment sets a threshold already (``MALLOC_MMAP_THRESHOLD_``, or
+    ``glibc.malloc.mmap_threshold`` in ``GLIBC_TUNABLES``: the user's choice).
     """
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or platform.libc_ver()[0] != "glibc":
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    if platform.libc_ver()[0] != "glibc":
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -21,11 +21,15 @@ import numpy as np
 import tasks
 
 
-def _bests(saved: str, task: str, evals: int, method: str, at: int) -> np.ndarray:
+def _traces(saved: str, task: str, evals: int, method: str) -> list[list[float]]:
     files = sorted(glob.glob(os.path.join(saved, f"{task}-{evals}x8", f"{method}-seed*.json")))
     if not files:
         raise SystemExit(f"no saved runs of {method} on {task} under {saved}")
-    return np.array([max(json.load(open(f))["trace"][:at]) for f in files])
+    out = []
+    for f in files:
+        with open(f) as fh:
+            out.append(json.load(fh)["trace"])
+    return out
 
 
 def main() -> None:
@@ -37,22 +41,29 @@ def main() -> None:
     ap.add_argument("--at", type=int, nargs="+", default=[50, 100, 128])
     ap.add_argument("--draws", type=int, default=4000)
     args = ap.parse_args()
-    rng = np.random.default_rng(0)
     a, b = args.compare
+    missing = [m for m in ("random", a, b) if m not in args.methods]
+    if missing:
+        ap.error(f"--methods must include random and both --compare methods (missing: {', '.join(missing)})")
+    traces = {(t, m): _traces(args.saved, t, args.evals, m) for t in tasks.SUITE for m in args.methods}
+    rng = np.random.default_rng(0)
     for at in args.at:
         scores: dict[str, dict[str, np.ndarray]] = {}
         for task in tasks.SUITE:
-            runs = {m: _bests(args.saved, task, args.evals, m, at) for m in args.methods}
-            best = max(_bests(args.saved, task, args.evals, m, args.evals).max() for m in args.methods)
+            runs = {m: np.array([max(tr[:at]) for tr in traces[task, m]]) for m in args.methods}
+            best = max(max(tr) for m in args.methods for tr in traces[task, m])
             base = runs["random"].mean()
+            if best - base <= 1e-9 * max(1.0, abs(best)):
+                continue  # random search's mean is already the best: no score (as quality.py)
             scores[task] = {m: 100 * (v - base) / (best - base) for m, v in runs.items()}
-        mean = {m: float(np.mean([scores[t][m].mean() for t in tasks.SUITE])) for m in args.methods}
+        mean = {m: float(np.mean([scores[t][m].mean() for t in scores])) for m in args.methods}
+        # Each task's seeds of both methods resampled; random search's mean stays the origin.
         draws = np.zeros(args.draws)
-        for t in tasks.SUITE:
+        for t in scores:
             x, y = scores[t][a], scores[t][b]
             draws += x[rng.integers(0, len(x), (args.draws, len(x)))].mean(axis=1)
             draws -= y[rng.integers(0, len(y), (args.draws, len(y)))].mean(axis=1)
-        draws /= len(tasks.SUITE)
+        draws /= len(scores)
         lo, hi = np.percentile(draws, [5, 95])
         print(f"@{at}: " + ", ".join(f"{m} {v:.1f}" for m, v in mean.items())
               + f" | {a} - {b} {mean[a] - mean[b]:+.1f}, 90% interval {lo:+.1f} to {hi:+.1f},"

@@ -51,12 +51,30 @@ def test_freed_large_blocks_leave_the_process_once_their_threshold_is_fixed():
     assert _held_mb("apart") <= 20
 
 
-@glibc
-def test_a_threshold_the_environment_sets_is_left_as_it_is(monkeypatch):
-    from ambs.heap import keep_large_blocks_apart
+@pytest.mark.parametrize("name, value", [("MALLOC_MMAP_THRESHOLD_", "65536"),
+                                         ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=65536")])
+def test_a_threshold_the_environment_sets_is_left_as_it_is(monkeypatch, name, value):
+    import ambs.heap
 
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert keep_large_blocks_apart() is False
+    called = []
+    monkeypatch.setattr(ambs.heap.ctypes, "CDLL", lambda *a: called.append(a))
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.setenv(name, value)
+    assert ambs.heap.keep_large_blocks_apart() is False
+    assert called == []
+
+
+def test_another_c_library_is_left_as_it_is(monkeypatch):
+    import ambs.heap
+
+    called = []
+    monkeypatch.setattr(ambs.heap.ctypes, "CDLL", lambda *a: called.append(a))
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.setattr(ambs.heap.platform, "libc_ver", lambda: ("musl", "1.2"))
+    assert ambs.heap.keep_large_blocks_apart() is False
+    assert called == []
 
 
 @pytest.mark.parametrize("evaluator, expected", [("process", 1), ("serial", 0)])

@@ -1,4 +1,4 @@
-"""The MPI evaluator under a real ``mpiexec -n 4``: one master, three worker ranks.
+"""The MPI evaluator under a real ``mpiexec`` (most tests: one master, three worker ranks).
 
 Every launch has a timeout, so a hang fails the test instead of blocking CI.
 """
@@ -315,10 +315,10 @@ if comm.Get_rank() == 1:
     comm.send("job", dest=0, tag=3)  # arrives while rank 0 sleeps
     comm.recv(source=0, tag=9)
 else:
-    time.sleep(0.5)
+    time.sleep(2.0)
     seen = probe(comm, 1, 3, status)
-    first = comm.Iprobe(source=1, tag=3, status=status)  # a message seen stays seen
-    print("probe", seen, "after", first, flush=True)
+    again = comm.Iprobe(source=1, tag=3, status=status)  # a message seen stays seen
+    print("probe", seen, "after", again, flush=True)
     comm.recv(source=1, tag=3)
     comm.send(None, dest=1, tag=9)
 """
