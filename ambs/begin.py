@@ -18,7 +18,7 @@ from ambs.problem import LoadedProblem
 from ambs.result import Evaluation
 from ambs.search.base import Search
 
-__all__ = ["begin", "check_extras", "check_run_calls", "curve_book", "first_free_id", "inherit", "preflight", "stop_rule_of"]
+__all__ = ["begin", "check_extras", "check_method", "check_run_calls", "curve_book", "first_free_id", "inherit", "preflight", "stop_rule_of"]
 
 
 def inherit(out: Path, extras: dict[str, Any], seed: int | None) -> int | None:
@@ -101,6 +101,14 @@ def check_run_calls(run: Any, search: Search, name: str, problem: str) -> None:
                         f"then) or train every configuration at a budget with --max-budget B")
 
 
+def check_method(loaded: LoadedProblem, search: Search, name: str, extras: dict[str, Any]) -> None:
+    """What the method cannot begin with: its extras (:func:`check_extras`)
+    and how it would call the problem's run (:func:`check_run_calls`); for a
+    run, and for ``ambs submit``'s preflight alike."""
+    check_extras(search.multi_fidelity, name, extras)
+    check_run_calls(loaded.run, search, name, loaded.name)
+
+
 def stop_rule_of(extras: dict[str, Any], search: Search, budget: Any) -> Any:
     """The stop rule ``extras`` names, made for the step a full training reaches (None: no rule)."""
     from ambs.stopping import StopRule, make_rule
@@ -122,8 +130,7 @@ def preflight(loaded: LoadedProblem, search: Search, name: str, extras: dict[str
     nothing: ``ambs submit`` runs it so that a job does not fail in the queue."""
     from ambs.warmstart import load_initial_configs, load_warm_start
 
-    check_extras(search.multi_fidelity, name, extras)
-    check_run_calls(loaded.run, search, name, loaded.name)
+    check_method(loaded, search, name, extras)
     if extras.get("warm_start"):
         load_warm_start(extras["warm_start"], loaded.problem.space, loaded.problem.objective_names or None,
                         loaded.name)

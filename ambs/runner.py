@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ambs.begin import begin, check_extras, check_run_calls, curve_book, first_free_id, inherit
+from ambs.begin import begin, check_method, curve_book, first_free_id, inherit
 from ambs.driver import Assigner, Driver, Progress, RowSink, RunSummary, StopRules
 from ambs.errors import AmbsError, RunDirError
 from ambs.evaluator.base import Evaluator
@@ -322,8 +322,7 @@ def _run(problem: Any, method: str | Search, evaluator: str, max_evals: int, out
         recorded.update(stop_rule=getattr(stop["rule"], "name", stop["rule"]), stop_final_step=stop.get("final_step"))
     if search.multi_fidelity and settings is None:
         recorded["checkpoints"] = stop["checkpoints"]
-    check_extras(search.multi_fidelity, name, stop)
-    check_run_calls(loaded.run, search, name, loaded.name)
+    check_method(loaded, search, name, stop)
     if stop.get("warm_start") or stop.get("initial_configs") is not None:
         recorded["warm_start"] = stop.get("warm_start")
         ic = stop.get("initial_configs")

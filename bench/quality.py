@@ -36,7 +36,9 @@ models on bundled datasets (``sk-svm-wine``; ``suite``: the 10 of
 median best value, and, with random search in the run, the NeurIPS 2020
 black-box optimization challenge's normalized score (0: random search's
 mean, 100: the best any run found), the suite's protocol being 16 batches
-of 8 (``--evals 128 --batch 8 --paths batch``).
+of 8 (``--evals 128 --batch 8 --paths batch``). ``--compare A B`` adds the
+difference of two methods' mean scores with a bootstrap interval over the
+seeds: whether a lead is more than seed noise.
 
 Methods of this package: ``ambs`` (defaults; fitted before each batch),
 ``ambs-lag`` (the model one batch behind, as a background fit leaves it),
@@ -50,7 +52,7 @@ spaces without conditions).
 
     .venv/bin/python bench/quality.py [--functions ...] [--methods ...] [--seeds 10]
         [--paths batch async] [--peer-python bench/.venv-peers/bin/python] [--jobs 2] [--json FILE]
-        [--master-cost measured|STEP,FIT] [--save DIR | --verify DIR]
+        [--master-cost measured|STEP,FIT] [--save DIR | --verify DIR] [--compare A B]
 """
 
 from __future__ import annotations
@@ -455,6 +457,9 @@ def main() -> None:
     ap.add_argument("--verify", default=None, metavar="DIR",
                     help="run again and compare every trace with the one DIR holds (from --save): exit 1 "
                          "when one differs or is missing")
+    ap.add_argument("--compare", nargs=2, default=None, metavar=("A", "B"),
+                    help="with random search among --methods: the difference of A's and B's mean normalized "
+                         "scores, with a bootstrap interval over the seeds")
     ap.add_argument("--peer-worker", nargs=8, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.functions = tasks.expand(args.functions)
@@ -468,6 +473,8 @@ def main() -> None:
         ap.error("peers need --peer-python")
     if args.reuse is not None and not args.save:
         ap.error("--reuse needs --save")
+    if args.compare and not {"random", *args.compare} <= set(args.methods):
+        ap.error("--compare A B needs random, A and B among --methods")
     # A labelled run name (ambs+rank) stands for saved runs: tables side by side.
     unknown = [m for m in args.methods if m not in OWN + PEERS
                and not (args.saved_only and "+" in m and m.split("+")[0] in OWN)]
@@ -549,6 +556,14 @@ def main() -> None:
               f"{len(scores['tasks'])} tasks without a known optimum, at {', '.join(map(str, checkpoints))} evaluations")
         for (method, kind), row in scores["methods"].items():
             print(f"  {method:<16} {kind:<6} " + " ".join(f"{row.get(c, float('nan')):>7.1f}" for c in checkpoints))
+        for kind in args.paths if args.compare else ():
+            a, b = ((name(m), kind) for m in args.compare)
+            if a not in scores["per_seed"] or b not in scores["per_seed"]:
+                continue
+            for c in checkpoints:
+                d, lo, hi, ahead = difference_interval(scores, a, b, c)
+                print(f"  {a[0]} - {b[0]} ({kind}) @{c}: {d:+.1f}, 90% interval {lo:+.1f} to {hi:+.1f} "
+                      f"(seeds resampled), {a[0]} ahead in {ahead:.0%} of 4000 draws")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(table if not scores else {"rows": table, "normalized": _jsonable(scores)}, fh, indent=1)
@@ -573,6 +588,7 @@ def normalized_scores(results: dict, functions: list[str], methods: list[str], p
     score at c). None without random search's runs."""
     scored = [f for f in functions if getattr(tasks.load(f), "OPTIMUM", None) is None]
     per: dict = {}  # (method, path) -> checkpoint -> task -> score
+    seeds: dict = {}  # the same -> each seed's score (for difference_interval)
     for f in scored:
         for kind in paths:
             rand = results.get((f, "random", kind))
@@ -586,13 +602,35 @@ def normalized_scores(results: dict, functions: list[str], methods: list[str], p
                 if span <= 1e-9 * max(1.0, abs(top)):
                     continue  # random search's mean is already the best: no score
                 for m, runs in mine.items():
-                    score = float(np.mean([100 * (_at(r, c) - base) / span for r in runs]))
-                    per.setdefault((m, kind), {}).setdefault(c, {})[f] = score
+                    each = np.array([100 * (_at(r, c) - base) / span for r in runs])
+                    per.setdefault((m, kind), {}).setdefault(c, {})[f] = float(each.mean())
+                    seeds.setdefault((m, kind), {}).setdefault(c, {})[f] = each
     if not per:
         return None
     return {"tasks": sorted({f for row in per.values() for byc in row.values() for f in byc}),
             "methods": {k: {c: float(np.mean(list(v.values()))) for c, v in row.items()} for k, row in per.items()},
-            "per_task": per}
+            "per_task": per, "per_seed": seeds}
+
+
+def difference_interval(scores: dict, a: tuple, b: tuple, c: int, draws: int = 4000,
+                        seed: int = 0) -> tuple[float, float, float, float]:
+    """How far apart the mean normalized scores of ``a`` and ``b`` ((method,
+    path) keys of :func:`normalized_scores`) are at ``c`` evaluations, beyond
+    seed noise: each task's seeds of both resampled (a bootstrap; random
+    search's mean stays the origin). Returns the difference, its 90% interval
+    and the share of draws in which ``a`` is ahead."""
+    rng = np.random.default_rng(seed)
+    per = scores["per_seed"]
+    tasks_ = [t for t in per[a][c] if t in per[b][c]]
+    diff = np.zeros(draws)
+    for t in tasks_:
+        x, y = per[a][c][t], per[b][c][t]
+        diff += x[rng.integers(0, len(x), (draws, len(x)))].mean(axis=1)
+        diff -= y[rng.integers(0, len(y), (draws, len(y)))].mean(axis=1)
+    diff /= len(tasks_)
+    point = float(np.mean([per[a][c][t].mean() - per[b][c][t].mean() for t in tasks_]))
+    lo, hi = np.percentile(diff, [5, 95])
+    return point, float(lo), float(hi), float(np.mean(diff > 0))
 
 
 def _jsonable(scores: dict) -> dict:

@@ -12,8 +12,11 @@ import pytest
 import ambs.runner
 from ambs.runner import run_search
 
-glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
-                           reason="the mmap threshold is glibc's; other C libraries manage their heap otherwise")
+glibc = pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc",
+    reason="ambs fixes the mmap threshold only where Python runs on glibc (GNU/Linux, as on clusters); "
+           "with another C library it leaves the heap alone, which "
+           "test_another_c_library_is_left_as_it_is checks here")
 
 # Frees a 4 MiB block (glibc then serves blocks up to 4 MiB from the heap),
 # allocates 100 blocks of 2 MiB with a small object kept after each, frees the
